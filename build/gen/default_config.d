@@ -1,0 +1,1 @@
+build/gen/default_config.o: build/gen/default_config.c

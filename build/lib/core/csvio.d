@@ -1,0 +1,4 @@
+build/lib/core/csvio.o: lib/core/csvio.c lib/core/common.h \
+ lib/core/csvio.h
+lib/core/common.h:
+lib/core/csvio.h:

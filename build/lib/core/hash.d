@@ -1,0 +1,3 @@
+build/lib/core/hash.o: lib/core/hash.c lib/core/common.h lib/core/hash.h
+lib/core/common.h:
+lib/core/hash.h:

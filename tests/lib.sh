@@ -1,0 +1,22 @@
+# Shell helpers for tests/e2e/*.sh: TAP output and common checks.
+# Source it; RVT_BIN points at the tools (bin/ or build-asan/bin/).
+: "${RVT_BIN:=$(pwd)/bin}"
+PATH="$RVT_BIN:$PATH"
+PY=/usr/bin/python3
+_tap_n=0
+_tap_failed=0
+ok() {  # ok CONDITION-EXIT-CODE DESCRIPTION  (use: cmd; ok $? "what")
+  _tap_n=$((_tap_n + 1))
+  if [ "$1" -eq 0 ]; then echo "ok $_tap_n - $2"; else echo "not ok $_tap_n - $2"; _tap_failed=$((_tap_failed + 1)); fi
+}
+check() {  # check DESCRIPTION CMD...   runs CMD, passes when it exits 0
+  local d=$1; shift
+  "$@" >/dev/null 2>&1; ok $? "$d"
+}
+expect_exit() {  # expect_exit CODE DESCRIPTION CMD...
+  local code=$1 d=$2; shift 2
+  "$@" >/dev/null 2>&1; local rc=$?
+  [ "$rc" -eq "$code" ]; ok $? "$d (exit $rc, want $code)"
+}
+done_testing() { echo "1..$_tap_n"; [ "$_tap_failed" -eq 0 ]; }
+mktmp() { local d; d=$(mktemp -d "${TMPDIR:-/tmp}/rvt-test.XXXXXX"); echo "$d"; }

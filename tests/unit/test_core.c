@@ -1,0 +1,287 @@
+/* Unit tests for lib/core: config layering, atomic files, CSV, pool, shard hash. */
+#include "core/common.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "../tap.h"
+#include "core/atomic.h"
+#include "core/config.h"
+#include "core/csvio.h"
+#include "core/hash.h"
+#include "core/pool.h"
+
+static char tmpdir[256];
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void test_config(void)
+{
+    struct rvt_config *c = NULL;
+    struct rvt_error err = {0};
+    long n = 0, ints[8];
+    double d = 0, ds[8];
+    int cnt = 0;
+    char path[512], h1[65], h2[65];
+    char *text;
+
+    OK(rvt_config_new_default(&c, &err) == 0, "default config loads (%s)", err.msg);
+    OK(rvt_config_get_int(c, "audio.n_mels", &n, &err) == 0 && n == 64, "audio.n_mels = 64");
+    OK(rvt_config_get_int(c, "image.width", &n, &err) == 0 && n == 224, "image.width = 224");
+    OK(rvt_config_get_doubles(c, "image.mean", ds, 8, &cnt, &err) == 0 && cnt == 3 &&
+           ds[0] == 0.485 && ds[2] == 0.406,
+       "image.mean is a 3-list");
+    OK(rvt_config_get_ints(c, "split.test_actors", ints, 8, &cnt, &err) == 0 && cnt == 5 &&
+           ints[0] == 4 && ints[4] == 24,
+       "split.test_actors parses");
+    OK(rvt_config_sha256(c, h1, &err) == 0, "hash");
+
+    snprintf(path, sizeof(path), "%s/over.yaml", tmpdir);
+    write_file(path, "audio:\n  n_mels: 128\n  fmax: 7600.5\nimage: {mean: [0.5, 0.5, 0.5]}\n");
+    OK(rvt_config_load_file(c, path, &err) == 0, "override file loads (%s)", err.msg);
+    OK(rvt_config_get_int(c, "audio.n_mels", &n, &err) == 0 && n == 128, "file overrides n_mels");
+    OK(rvt_config_get_double(c, "audio.fmax", &d, &err) == 0 && d == 7600.5, "file sets fmax");
+    OK(rvt_config_set(c, "audio.n_mels", "40", &err) == 0 &&
+           rvt_config_get_int(c, "audio.n_mels", &n, &err) == 0 && n == 40,
+       "command line overrides the file");
+    OK(rvt_config_assign(c, "split.val_actors=1,2", &err) == 0 &&
+           rvt_config_get_ints(c, "split.val_actors", ints, 8, &cnt, &err) == 0 && cnt == 2 &&
+           ints[1] == 2,
+       "list from the command line");
+    OK(rvt_config_set(c, "audio.n_melz", "40", &err) == RVT_EINVAL &&
+           strstr(err.msg, "unknown config key 'audio.n_melz'"),
+       "unknown key refused: %s", err.msg);
+    write_file(path, "audio:\n  bogus: 1\n");
+    OK(rvt_config_load_file(c, path, &err) == RVT_EINVAL && strstr(err.msg, "audio.bogus"),
+       "unknown key in a file refused: %s", err.msg);
+    write_file(path, "audio: [1, 2\n");
+    OK(rvt_config_load_file(c, path, &err) == RVT_EFORMAT, "malformed YAML refused: %s", err.msg);
+    OK(rvt_config_get_int(c, "labels.set", &n, &err) == RVT_EINVAL, "type error: %s", err.msg);
+    rvt_config_set(c, "labels.set", "a: b", &err);
+
+    /* canonical text round-trips to the same config and hash */
+    text = rvt_config_dump(c);
+    OK(text != NULL, "dump");
+    {
+        struct rvt_config *c2 = NULL;
+        rvt_config_new(&c2, &err);
+        OK(rvt_config_load_string(c2, text, strlen(text), "dump", &err) == 0, "dump reloads (%s)",
+           err.msg);
+        rvt_config_sha256(c, h1, &err);
+        rvt_config_sha256(c2, h2, &err);
+        OK(!strcmp(h1, h2), "dump -> load -> dump is stable");
+        OK(!strcmp(rvt_config_get(c2, "labels.set"), "a: b"), "quoted scalar survives");
+        rvt_config_free(&c2);
+    }
+    free(text);
+    rvt_config_free(&c);
+    OK(c == NULL, "free sets NULL");
+    rvt_config_free(&c);
+}
+
+static void test_atomic(void)
+{
+    struct rvt_atomic a;
+    struct rvt_error err = {0};
+    char path[512];
+    struct stat st;
+    pid_t pid;
+    int status, before;
+
+    snprintf(path, sizeof(path), "%s/out.txt", tmpdir);
+    OK(rvt_atomic_open(&a, path, &err) == 0, "atomic open");
+    fputs("hello\n", a.fp);
+    OK(stat(path, &st) != 0, "nothing under the final name before commit");
+    OK(rvt_atomic_commit(&a, &err) == 0 && stat(path, &st) == 0 && st.st_size == 6,
+       "commit publishes the file");
+
+    OK(rvt_atomic_open(&a, path, &err) == 0, "atomic open again");
+    fputs("partial", a.fp);
+    rvt_atomic_abort(&a);
+    OK(stat(path, &st) == 0 && st.st_size == 6, "abort keeps the previous file intact");
+
+    /* a writer killed with SIGKILL mid-write leaves the final name untouched */
+    before = count_entries(tmpdir);
+    snprintf(path, sizeof(path), "%s/killed.txt", tmpdir);
+    pid = fork();
+    if (pid == 0) {
+        struct rvt_atomic b;
+        rvt_atomic_open(&b, path, NULL);
+        for (;;) {
+            fputs("data data data\n", b.fp);
+            fflush(b.fp);
+        }
+    }
+    usleep(100000);
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    OK(stat(path, &st) != 0, "SIGKILLed writer: no file under the final name");
+
+    /* SIGTERM: the handler removes the temporary too */
+    snprintf(path, sizeof(path), "%s/termed.txt", tmpdir);
+    before = count_entries(tmpdir);
+    pid = fork();
+    if (pid == 0) {
+        struct rvt_atomic b;
+        rvt_atomic_open(&b, path, NULL);
+        for (;;)
+            fputs("data\n", b.fp);
+    }
+    usleep(100000);
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+    OK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "SIGTERM still terminates");
+    OK(stat(path, &st) != 0 && count_entries(tmpdir) == before,
+       "SIGTERMed writer: no final file, temporary removed");
+}
+
+struct rows {
+    int n;
+    char last[3][64];
+    size_t last_line;
+};
+
+static int on_row(void *ctx, size_t line, int n, char **f, struct rvt_error *err)
+{
+    struct rows *r = ctx;
+    int i;
+    r->n++;
+    r->last_line = line;
+    for (i = 0; i < n && i < 3; i++)
+        snprintf(r->last[i], sizeof(r->last[i]), "%s", f[i]);
+    return 0;
+}
+
+static void test_csv(void)
+{
+    char path[512];
+    FILE *f;
+    struct rows r = {0};
+    struct rvt_error err = {0};
+    char buf[64];
+
+    snprintf(path, sizeof(path), "%s/t.csv", tmpdir);
+    f = fopen(path, "w");
+    fputs("a,b,c\n", f);
+    rvt_csv_put(f, "plain");
+    fputc(',', f);
+    rvt_csv_put(f, "with, comma");
+    fputc(',', f);
+    rvt_csv_put(f, "q\"uote");
+    fputc('\n', f);
+    fclose(f);
+    OK(rvt_csv_read(path, on_row, &r, &err) == 0, "csv read (%s)", err.msg);
+    OK(r.n == 2 && !strcmp(r.last[1], "with, comma") && !strcmp(r.last[2], "q\"uote") &&
+           r.last_line == 2,
+       "csv round trip of quoted fields");
+    write_file(path, "a,b\n\"unterminated,x\n");
+    OK(rvt_csv_read(path, on_row, &r, &err) == RVT_EFORMAT, "malformed csv: %s", err.msg);
+    rvt_format_double(buf, sizeof(buf), 0.1);
+    OK(!strcmp(buf, "0.1"), "shortest round-trip double: %s", buf);
+    rvt_format_double(buf, sizeof(buf), 1.0 / 3);
+    OK(strtod(buf, NULL) == 1.0 / 3, "1/3 round-trips: %s", buf);
+}
+
+static int sq_work(void *ctx, size_t i, void *slot, int worker, struct rvt_error *err)
+{
+    *(size_t *)slot = i * i;
+    if (i == 77)
+        return rvt_error_set(err, RVT_EFORMAT, "item %zu is bad", i);
+    return 0;
+}
+
+struct emit_ctx {
+    size_t next, sum;
+    int failures;
+    bool in_order;
+    size_t stop_at;
+};
+
+static int sq_emit(void *ctx, size_t i, void *slot, int st, struct rvt_error *err)
+{
+    struct emit_ctx *e = ctx;
+    if (i != e->next++)
+        e->in_order = false;
+    if (st < 0)
+        e->failures++;
+    else
+        e->sum += *(size_t *)slot;
+    if (i == e->stop_at)
+        return rvt_error_set(err, RVT_EINTR, "stopped at %zu", i);
+    return 0;
+}
+
+static void test_pool(void)
+{
+    size_t slots_mem[6];
+    void *slots[6];
+    int j, nth;
+    for (j = 0; j < 6; j++)
+        slots[j] = &slots_mem[j];
+    for (nth = 1; nth <= 3; nth++) {
+        struct emit_ctx e = {0, 0, 0, true, (size_t)-1};
+        struct rvt_error err = {0};
+        size_t want = 0, i;
+        for (i = 0; i < 1000; i++)
+            want += i == 77 ? 0 : i * i;
+        OK(rvt_pool_run(1000, nth, slots, 6, sq_work, sq_emit, &e, &err) == 0 && e.in_order &&
+               e.sum == want && e.failures == 1,
+           "pool -j %d: in order, all items, failure reported", nth);
+        memset(&e, 0, sizeof(e));
+        e.in_order = true;
+        e.stop_at = 500;
+        OK(rvt_pool_run(1000, nth, slots, 6, sq_work, sq_emit, &e, &err) == RVT_EINTR &&
+               e.next == 501 && strstr(err.msg, "stopped at 500"),
+           "pool -j %d: emit stops the run (%s)", nth, err.msg);
+    }
+}
+
+static void test_hash(void)
+{
+    char hex[65];
+    rvt_sha256_hex("abc", 3, hex);
+    OK(!strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+       "sha256('abc') matches FIPS 180-2");
+    OK(rvt_fnv1a64("") == 0xcbf29ce484222325ull, "fnv1a64 offset basis");
+    OK(rvt_fnv1a64("a") == 0xaf63dc4c8601ec8cull, "fnv1a64('a') known value");
+}
+
+int main(void)
+{
+    char cmd[300];
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/rvt-core-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return 1;
+    test_config();
+    test_atomic();
+    test_csv();
+    test_pool();
+    test_hash();
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        return 1;
+    return tap_done();
+}
