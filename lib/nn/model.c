@@ -696,6 +696,81 @@ double rvt_model_macs(const struct rvt_model *m)
     return m->macs;
 }
 
+/* ------------------------------------------------------------ compatibility */
+
+static bool same_value(const char *a, const char *b)
+{
+    char *ea, *eb;
+    double x, y;
+
+    if (!strcmp(a, b))
+        return true;
+    x = strtod(a, &ea);
+    y = strtod(b, &eb);
+    return ea != a && eb != b && !*ea && !*eb && x == y;
+}
+
+int rvt_model_check_preprocessing(const struct rvt_model *m, const char *config_text,
+                                  const char *store_name, const char *model_name,
+                                  struct rvt_error *err)
+{
+    static const char *const keys[] = {
+        "image.width", "image.height", "image.frames", "image.pick", "image.crop",
+        "audio.sr", "audio.n_fft", "audio.hop", "audio.n_mels", "audio.fmin", "audio.fmax",
+        "audio.top_db", "audio.max_len", "audio.preemphasis",
+    };
+    struct rvt_config *st = NULL, *ck = NULL;
+    size_t i;
+    int ret;
+
+    ret = rvt_config_new_default(&st, err);
+    if (ret >= 0 && (ret = rvt_config_load_string(st, config_text, strlen(config_text),
+                                                  store_name, err)) < 0)
+        rvt_error_prefix(err, "%s: config attribute", store_name);
+    if (ret >= 0)
+        ret = rvt_config_new_default(&ck, err);
+    if (ret >= 0)
+        ret = rvt_config_load_string(ck, m->preprocessing, strlen(m->preprocessing), model_name, err);
+    for (i = 0; i < RVT_ARRAY_SIZE(keys) && ret >= 0; i++) {
+        const char *a = rvt_config_get(st, keys[i]), *b = rvt_config_get(ck, keys[i]);
+        if (!a || !b || same_value(a, b))
+            continue;
+        ret = rvt_error_set(err, RVT_EMISMATCH, "'%s' has %s %s but the checkpoint '%s' expects %s",
+                            store_name, keys[i], a, model_name, b);
+    }
+    rvt_config_free(&st);
+    rvt_config_free(&ck);
+    return ret;
+}
+
+static void join_names(char *buf, size_t n, const char *const *names, size_t count)
+{
+    size_t len = 0, i;
+
+    buf[0] = '\0';
+    for (i = 0; i < count && len + 1 < n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? "," : "", names[i]);
+}
+
+int rvt_model_check_classes(const struct rvt_model *m, const char *const *names, size_t n,
+                            const char *store_name, const char *model_name,
+                            struct rvt_error *err)
+{
+    char a[400], b[400];
+    size_t i;
+    bool same = n == (size_t)m->info.n_classes;
+
+    for (i = 0; same && i < n; i++)
+        same = !strcmp(names[i], m->info.class_names[i]);
+    if (same)
+        return 0;
+    join_names(a, sizeof(a), names, n);
+    join_names(b, sizeof(b), (const char *const *)m->info.class_names, (size_t)m->info.n_classes);
+    return rvt_error_set(err, RVT_EMISMATCH,
+                         "'%s' has the label set %s but the checkpoint '%s' has %s", store_name, a,
+                         model_name, b);
+}
+
 /* ------------------------------------------------------------------ running */
 
 struct rvt_nn_session {

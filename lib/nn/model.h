@@ -33,9 +33,10 @@
  *
  * Clips are computed one at a time through the network (NCHW, one image per
  * GEMM), so a clip's logits do not depend on the batch it came in: the same
- * inputs give the same bits whatever the batch size or thread count, provided
- * OpenBLAS itself is deterministic for a given problem (it is: each output is
- * computed by one thread, in one order).
+ * inputs give the same bits whatever the batch size or the number of sessions
+ * running in parallel, as long as OpenBLAS runs single-threaded (its threads
+ * split a GEMM differently, which changes the last bits; run-model never uses
+ * them) and the same sgemm kernels are selected.
  *
  * Memory: every activation buffer a session needs is planned at load and
  * allocated once by rvt_nn_session_new (about 14 MB per session for 224x224
@@ -76,6 +77,24 @@ void rvt_model_free(struct rvt_model **m);
 const struct rvt_model_info *rvt_model_get_info(const struct rvt_model *m);
 /* Multiply-adds of one clip (the whole network), for GFLOP/s reports. */
 double rvt_model_macs(const struct rvt_model *m);
+
+/*
+ * Refuses inputs made with other preprocessing than the checkpoint's: config_text
+ * is a feature store's "config" attribute (config YAML).  Compared keys:
+ * image.width, image.height, image.frames, image.pick, image.crop and audio.sr,
+ * n_fft, hop, n_mels, fmin, fmax, top_db, max_len, preemphasis (numbers compare
+ * by value, so 16000 equals 16000.0).  Not compared: image.mean/std (the model
+ * applies its own), audio.noise_* (training augmentation).  The message names the
+ * key and both values, e.g.
+ *   "'f.h5' has audio.n_mels 128 but the checkpoint 'model.h5' expects 64".
+ */
+int rvt_model_check_preprocessing(const struct rvt_model *m, const char *config_text,
+                                  const char *store_name, const char *model_name,
+                                  struct rvt_error *err);
+/* Refuses a label set other than the checkpoint's (names and order). */
+int rvt_model_check_classes(const struct rvt_model *m, const char *const *names, size_t n,
+                            const char *store_name, const char *model_name,
+                            struct rvt_error *err);
 
 int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, size_t max_batch,
                        struct rvt_error *err);

@@ -17,7 +17,7 @@
  *   test_nn act X ACT OUT                    ACT: none relu silu sigmoid
  *   test_nn model MODEL.h5 FRAMES MEL DIR    FRAMES uint8 [N,H,W,3], MEL [N,M,T]:
  *                                            writes DIR/<trace name>.npy for clip 0
- *                                            and DIR/logits.npy [N,C]
+ *                                            and DIR/all_logits.npy [N,C]
  * The environment variable RVT_ISA selects the kernel level as for the tools.
  */
 #include "core/common.h"
@@ -203,7 +203,7 @@ static int run_model(int argc, char **argv)
     rvt_model_forward(s, (size_t)fr.dims[0], fr.data, mel.data, logits);
     dims[0] = fr.dims[0];
     dims[1] = info->n_classes;
-    snprintf(path, sizeof(path), "%s/logits.npy", argv[5]);
+    snprintf(path, sizeof(path), "%s/all_logits.npy", argv[5]);
     if (npy_write(path, logits, 2, dims) < 0 || tc.fail)
         goto done;
     ret = 0;
