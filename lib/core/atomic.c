@@ -93,6 +93,17 @@ int rvt_atomic_open(struct rvt_atomic *a, const char *path, struct rvt_error *er
         a->fp = stdout;
         return 0;
     }
+    {
+        /* a device, FIFO or socket (/dev/null, /dev/stdout, a pipe) is written in
+         * place: renaming a temporary over it would replace the device node */
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+            a->fp = fopen(path, "wb");
+            if (!a->fp)
+                return rvt_error_set(err, RVT_EIO, "cannot open '%s': %s", path, strerror(errno));
+            return 0;
+        }
+    }
     rvt_atomic_install_handlers();
     a->final_path = strdup(path);
     d1 = strdup(path);
@@ -162,6 +173,8 @@ int rvt_atomic_commit(struct rvt_atomic *a, struct rvt_error *err)
     if (!a->tmp_path) {
         if (a->fp && fflush(a->fp) != 0)
             ret = rvt_error_set(err, RVT_EIO, "cannot write to stdout: %s", strerror(errno));
+        if (a->fp && a->fp != stdout && fclose(a->fp) != 0 && ret == 0)
+            ret = rvt_error_set(err, RVT_EIO, "cannot write the output: %s", strerror(errno));
         a->fp = NULL;
         return ret;
     }
