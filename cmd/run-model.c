@@ -356,6 +356,7 @@ int main(int argc, char **argv)
     size_t n_items = 0, window = 0, i;
     int c, ret = 0, rc = RVT_EXIT_FAILURE, n_workers = 0, w;
     long batch;
+    double t0 = 0;
     bool lock_init = false;
 
     rvt_blas_fix_coretype(argv);
@@ -419,9 +420,10 @@ int main(int argc, char **argv)
     if ((ret = check_store(&R, &err)) < 0)
         goto fail;
     R.n_store = rvt_store_count(R.r);
-    rvt_infof("%s: %s %s, %d classes, audio attention %s; kernels %s, OpenBLAS %s", R.model_path,
-              R.info->architecture, R.info->format, R.info->n_classes, R.info->audio_attention,
-              rvt_nn_kernels()->name, rvt_blas_corename());
+    rvt_infof("%s: %s %s (%d int8 layers), %d classes, audio attention %s, %.1f M MACs a clip; "
+              "kernels %s, OpenBLAS %s", R.model_path, R.info->architecture, R.info->format,
+              R.info->n_int8_layers, R.info->n_classes, R.info->audio_attention,
+              rvt_model_macs(m) * 1e-6, rvt_nn_kernels()->name, rvt_blas_corename());
 
     /*
      * One owner of the cores: our workers, each with single-threaded OpenBLAS.
@@ -488,7 +490,9 @@ int main(int argc, char **argv)
     pthread_mutex_init(&R.io_lock, NULL);
     lock_init = true;
     rvt_progress_start(&R.progress, "clips", R.n_store);
+    t0 = rvt_now();
     ret = rvt_pool_run(n_items, n_workers, slot_ptrs, window, work, emit, &R, &err);
+    t0 = rvt_now() - t0;
     rvt_progress_end(&R.progress);
     if (ret < 0)
         goto fail;
@@ -498,8 +502,11 @@ int main(int argc, char **argv)
         goto fail;
     if ((ret = rvt_failures_close(&failures, &err)) < 0)
         goto fail;
-    rvt_infof("%zu clips predicted%s", R.written,
-              failures.count ? ", some skipped (see the failures CSV)" : "");
+    /* bench-model parses this line */
+    rvt_infof("%zu clips predicted in %.3f s (%.3f ms/clip, %.1f GFLOP/s, %d workers)%s",
+              R.written, t0, R.written ? t0 * 1e3 / (double)R.written : 0.0,
+              R.written ? 2.0 * rvt_model_macs(m) * (double)R.written / t0 * 1e-9 : 0.0, n_workers,
+              failures.count ? "; some skipped (see the failures CSV)" : "");
     rc = failures.count ? RVT_EXIT_SKIPPED : RVT_EXIT_OK;
     goto out;
 fail:

@@ -65,6 +65,9 @@ void rvt_nn_dense_forward(const struct rvt_nn_dense *l, const float *x, size_t l
 {
     if (l->wtype == RVT_NN_WEIGHT_I8)
         dense_forward_i8(l, x, ldx, y, ldy, n_cols, scratch);
+    else if (n_cols == 1) /* a vector: sgemm would pack all of W for one column */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, l->n_out, l->n_in, 1.0f, l->w, l->n_in, x,
+                    (int)ldx, 0.0f, y, (int)ldy);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->n_out, (int)n_cols, l->n_in,
                     1.0f, l->w, l->n_in, x, (int)ldx, 0.0f, y, (int)ldy);

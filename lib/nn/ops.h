@@ -43,6 +43,7 @@ static inline int rvt_nn_out_size(int in, int k, int stride, int pad)
  * the y values written (after the activation), accumulated in double, which is
  * what the squeeze-excitation that follows every depthwise conv needs.
  * scratch: rvt_nn_dwconv_scratch(h, w, pad) floats (a zero-padded copy of x).
+ * Planes must be at least 1 x 1 and pad < k.
  */
 typedef double (*rvt_nn_dwconv_fn)(const float *x, int h, int w, const float *wt, int k,
                                    int stride, int pad, float bias, enum rvt_nn_act act,
@@ -50,8 +51,10 @@ typedef double (*rvt_nn_dwconv_fn)(const float *x, int h, int w, const float *wt
 
 static inline size_t rvt_nn_dwconv_scratch(int h, int w, int pad)
 {
-    /* the padded plane, plus slack for full-vector loads past its last row */
-    return (size_t)(h + 2 * pad) * (size_t)(w + 2 * pad) + 64;
+    /* the padded plane (for stride 2 split into even and odd columns, each row
+     * rounded up), slack for full-vector loads past its last row, and one padded
+     * row for the SIMD kernels' stride-2 split */
+    return (size_t)(h + 2 * pad) * (size_t)(w + 2 * pad + 2) + (size_t)(w + 2 * pad) + 128;
 }
 
 /* x[i] = act(x[i] + bias) for i < n.  Returns the sum of the results (double). */

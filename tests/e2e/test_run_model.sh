@@ -42,6 +42,10 @@ ok $? "probabilities sum to 1"
 run-model -m "$T/model.h5" -i "$T/features.h5" -o - -q >"$T/stdout.csv" 2>"$T/err"
 ok $? "-o - writes stdout"
 cmp -s "$T/p.csv" "$T/stdout.csv" && [ ! -s "$T/err" ]; ok $? "stdout equals the file, -q is quiet"
+mkfifo "$T/fifo" && { cat "$T/fifo" >"$T/fifo.csv" & }
+run-model -m "$T/model.h5" -i "$T/features.h5" -o "$T/fifo" -q; rc=$?; wait
+[ $rc -eq 0 ] && [ -p "$T/fifo" ] && cmp -s "$T/p.csv" "$T/fifo.csv"
+ok $? "a FIFO (or /dev/null) as the output is written in place, not replaced"
 run-model -m "$T/model.h5" -i "$T/features.h5" -o "$T/p1.csv" -j 1 --batch 1 -q
 cmp -s "$T/p.csv" "$T/p1.csv"; ok $? "same bytes with -j 1 --batch 1"
 run-model -m "$T/model.h5" -i "$T/features.h5" -o "$T/val.csv" --split val -q

@@ -15,6 +15,8 @@
  *                                            weights (out [C]) or scale (out [C,H,W])
  *   test_nn maxpool2|avgpool|maxpool X OUT   2x2/2 max pool, global avg, global max
  *   test_nn act X ACT OUT                    ACT: none relu silu sigmoid
+ *   test_nn bench MODEL.h5 CLIPS REPS        ms per clip of the forward pass (random
+ *                                            inputs; wall and CPU time)
  *   test_nn model MODEL.h5 FRAMES MEL DIR    FRAMES uint8 [N,H,W,3], MEL [N,M,T]:
  *                                            writes DIR/<trace name>.npy for clip 0
  *                                            and DIR/all_logits.npy [N,C]
@@ -373,6 +375,13 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /*
  * Tolerance: a float sum of m products, each |w x| <= a, in any order, is within
  * m * eps * sum|w x| of the exact value (eps = 2^-24 per rounding); the
@@ -610,34 +619,94 @@ static void test_pools(void)
     }
 }
 
-/* Timings of the depthwise kernels at EfficientNet's biggest plane. */
+/* Timings of the depthwise kernels: every depthwise layer of EfficientNet-B0 at 224x224. */
 static void time_dwconv(void)
 {
-    int isa, h = 112, w = 112, k = 3, rep, reps = 200;
-    float *x = malloc((size_t)h * w * sizeof(float)), *y = malloc((size_t)h * w * sizeof(float));
-    float *scr = malloc(rvt_nn_dwconv_scratch(h, w, 1) * sizeof(float)), wt[9];
-    int i;
+    static const int layers[][5] = {/* channels, h, k, stride, count */
+                                    {32, 112, 3, 1, 1}, {96, 112, 3, 2, 1}, {144, 56, 3, 1, 1},
+                                    {144, 56, 5, 2, 1}, {240, 28, 5, 1, 1}, {240, 28, 3, 2, 1},
+                                    {480, 14, 3, 1, 2}, {480, 14, 5, 1, 1}, {672, 14, 5, 1, 2},
+                                    {672, 14, 5, 2, 1}, {1152, 7, 5, 1, 3}, {1152, 7, 3, 1, 1}};
+    float *x = malloc(112 * 112 * sizeof(float)), *y = malloc(112 * 112 * sizeof(float));
+    float *scr = malloc(rvt_nn_dwconv_scratch(112, 112, 2) * sizeof(float)), wt[25];
+    int isa, i, l, rep, reps = 3;
 
-    for (i = 0; i < h * w; i++)
+    for (i = 0; i < 112 * 112; i++)
         x[i] = frand();
-    for (i = 0; i < 9; i++)
+    for (i = 0; i < 25; i++)
         wt[i] = frand();
     for (isa = RVT_ISA_REF; isa <= RVT_ISA_AVX512; isa++) {
         const struct rvt_nn_kernels *kt = rvt_nn_kernels_for(isa);
-        double t0;
+        double t0, macs = 0;
         if (!kt)
             continue;
-        t0 = now_s();
+        t0 = cpu_s();
         for (rep = 0; rep < reps; rep++)
-            kt->dwconv(x, h, w, wt, k, 1, 1, 0.1f, RVT_NN_ACT_SILU, y, h, w, scr);
-        printf("# dwconv %s 112x112 k3 s1 + SiLU: %.1f us/plane\n", kt->name,
-               (now_s() - t0) / reps * 1e6);
+            for (l = 0; l < (int)RVT_ARRAY_SIZE(layers); l++) {
+                int c = layers[l][0] * layers[l][4], h = layers[l][1], k = layers[l][2];
+                int s = layers[l][3], o = rvt_nn_out_size(h, k, s, k / 2);
+                for (i = 0; i < c; i++)
+                    kt->dwconv(x, h, h, wt, k, s, k / 2, 0.1f, getenv("ACTNONE") ? RVT_NN_ACT_NONE : RVT_NN_ACT_SILU, y, o, o, scr);
+                macs += (double)c * k * k * o * o;
+            }
+        t0 = (cpu_s() - t0) / reps;
+        printf("# dwconv %s, every depthwise layer of EfficientNet-B0 + SiLU: %.2f ms (cpu) an image, %.1f GMAC/s\n",
+               kt->name, t0 * 1e3, macs / reps / t0 * 1e-9);
     }
     free(x), free(y), free(scr);
 }
 
+static int run_bench(char **argv)
+{
+    struct rvt_error err = {0};
+    struct rvt_model *m = NULL;
+    struct rvt_nn_session *s = NULL;
+    const struct rvt_model_info *info;
+    size_t n = (size_t)atoi(argv[3]), reps = (size_t)atoi(argv[4]), i, fsz, msz;
+    uint8_t *frames = NULL;
+    float *mel = NULL, *logits = NULL;
+    double t0, c0, wall, cpu;
+    int ret = 1;
+
+    if (rvt_model_load(&m, argv[2], &err) < 0 || rvt_nn_session_new(&s, m, n, &err) < 0) {
+        fprintf(stderr, "test_nn: %s\n", err.msg);
+        goto done;
+    }
+    info = rvt_model_get_info(m);
+    fsz = (size_t)info->image_h * info->image_w * 3;
+    msz = (size_t)info->n_mels * info->n_frames;
+    frames = malloc(n * fsz);
+    mel = malloc(n * msz * sizeof(float));
+    logits = malloc(n * info->n_classes * sizeof(float));
+    if (!frames || !mel || !logits)
+        goto done;
+    for (i = 0; i < n * fsz; i++)
+        frames[i] = (uint8_t)(128 + 127 * frand());
+    for (i = 0; i < n * msz; i++)
+        mel[i] = -40 + 20 * frand();
+    rvt_model_forward(s, 1, frames, mel, logits); /* warm up */
+    t0 = now_s();
+    c0 = cpu_s();
+    for (i = 0; i < reps; i++)
+        rvt_model_forward(s, n, frames, mel, logits);
+    wall = (now_s() - t0) / (double)(n * reps);
+    cpu = (cpu_s() - c0) / (double)(n * reps);
+    printf("%.3f ms/clip wall, %.3f ms/clip cpu, %.1f GFLOP/s (cpu), kernels %s\n", wall * 1e3,
+           cpu * 1e3, 2 * rvt_model_macs(m) / cpu * 1e-9, rvt_nn_kernels()->name);
+    ret = 0;
+done:
+    free(frames);
+    free(mel);
+    free(logits);
+    rvt_nn_session_free(&s);
+    rvt_model_free(&m);
+    return ret;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && !strcmp(argv[1], "bench"))
+        return run_bench(argv);
     if (argc >= 3 && !strcmp(argv[1], "model") && argc == 6)
         return run_model(argc, argv);
     if (argc >= 3)

@@ -36,6 +36,14 @@ static inline __m512 exp512(__m512 x)
     return _mm512_scalef_ps(p, n);
 }
 
+/* 1 / d for d >= 1: the 14-bit estimate and one Newton step (relative error below
+ * 2^-26 before rounding; cheaper than vdivps, whose throughput limits SiLU). */
+static inline __m512 recip512(__m512 d)
+{
+    __m512 r = _mm512_rcp14_ps(d);
+    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(1.0f)), r);
+}
+
 static inline __m512 act512(__m512 v, enum rvt_nn_act act)
 {
     const __m512 one = _mm512_set1_ps(1.0f);
@@ -44,9 +52,9 @@ static inline __m512 act512(__m512 v, enum rvt_nn_act act)
     case RVT_NN_ACT_NONE: return v;
     case RVT_NN_ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
     case RVT_NN_ACT_SILU:
-        return _mm512_div_ps(v, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+        return _mm512_mul_ps(v, recip512(_mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), v)))));
     case RVT_NN_ACT_SIGMOID:
-        return _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+        return recip512(_mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), v))));
     }
     return v;
 }
@@ -108,78 +116,155 @@ static void add_avx512(float *y, const float *x, size_t n)
     }
 }
 
-/* The zero-padded copy of a plane the vector loops read without bounds checks. */
-static void pad_plane(const float *x, int h, int w, int pad, float *xp)
-{
-    int wp = w + 2 * pad, hp = h + 2 * pad, y;
-    size_t total = rvt_nn_dwconv_scratch(h, w, pad);
-
-    memset(xp, 0, (size_t)pad * wp * sizeof(float));
-    for (y = 0; y < h; y++) {
-        float *r = xp + (size_t)(y + pad) * wp;
-        memset(r, 0, (size_t)pad * sizeof(float));
-        memcpy(r + pad, x + (size_t)y * w, (size_t)w * sizeof(float));
-        memset(r + pad + w, 0, (size_t)pad * sizeof(float));
-    }
-    memset(xp + (size_t)(h + pad) * wp, 0, (total - (size_t)(h + pad) * wp) * sizeof(float));
-    (void)hp;
-}
-
-/* 16 consecutive outputs of stride s starting at padded column c of row r. */
-static inline __m512 load_s(const float *p, int stride, __m512i even)
-{
-    if (stride == 1)
-        return _mm512_loadu_ps(p);
-    return _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps(p + 16));
-}
-
 /*
- * Four 16-lane output chunks of a row at a time (independent FMA chains hide the
- * latency); taps are broadcast from wt.  Lanes past ow read the padded copy's
- * next row or slack (finite values) and are never stored.
+ * Depthwise convolution.  The plane is first copied, zero-padded, into scratch;
+ * for stride 2 its columns are split into an even and an odd plane, so that every
+ * tap of a stride-2 output vector is one contiguous load too.  Output vectors
+ * ("units": 16 outputs of one row) are computed four at a time, each an
+ * independent chain of k*k FMAs over the taps (fully unrolled for each k and
+ * stride).  Lanes past the row end read the next padded row or the slack (zeros,
+ * finite) and are neither stored nor summed.
  */
-static double dwconv_avx512(const float *x, int h, int w, const float *wt, int k, int stride,
-                            int pad, float bias, enum rvt_nn_act act, float *y, int oh, int ow,
-                            float *scratch)
-{
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512 b = _mm512_set1_ps(bias);
-    int wp = w + 2 * pad, oy, ox0, t, kk = k * k;
-    __m512d sum = _mm512_setzero_pd();
+#define DW_VEC 16
 
-    if (k > 7 || stride < 1 || stride > 2)
-        return rvt_nn_dwconv_ref(x, h, w, wt, k, stride, pad, bias, act, y, oh, ow, scratch);
-    pad_plane(x, h, w, pad, scratch);
-    for (oy = 0; oy < oh; oy++) {
-        const float *base = scratch + (size_t)(oy * stride) * wp;
-        float *yr = y + (size_t)oy * ow;
-        for (ox0 = 0; ox0 < ow; ox0 += 64) {
-            int left = ow - ox0, nch = (left + 15) / 16, c;
-            __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                           _mm512_setzero_ps()};
-            if (nch > 4)
-                nch = 4;
-            for (t = 0; t < kk; t++) {
-                int ky = t / k, kx = t - ky * k;
-                const float *p = base + (size_t)ky * wp + (size_t)ox0 * stride + kx;
-                __m512 wv = _mm512_set1_ps(wt[t]);
-                a[0] = _mm512_fmadd_ps(wv, load_s(p, stride, even), a[0]);
-                if (nch > 1)
-                    a[1] = _mm512_fmadd_ps(wv, load_s(p + 16 * stride, stride, even), a[1]);
-                if (nch > 2)
-                    a[2] = _mm512_fmadd_ps(wv, load_s(p + 32 * stride, stride, even), a[2]);
-                if (nch > 3)
-                    a[3] = _mm512_fmadd_ps(wv, load_s(p + 48 * stride, stride, even), a[3]);
+/* Padded copy; stride 2: row r of the even plane at xp + r * wq, the odd plane
+ * after it (wq = ceil(wp / 2) columns each). */
+/* d[0..pad) = 0, d[pad..pad+w) = src[0..w), d[pad+w..pad+w+pad) = 0, inline (rows are
+ * short: library calls per row cost more than the copy) */
+static inline void pad_row(float *d, const float *src, int w, int pad)
+{
+    int c, i;
+
+    for (i = 0; i < pad; i++)
+        d[i] = 0.0f;
+    for (c = 0; c + 16 <= w; c += 16)
+        _mm512_storeu_ps(d + pad + c, _mm512_loadu_ps(src + c));
+    if (c < w) {
+        __mmask16 m = tail_mask((size_t)(w - c));
+        _mm512_mask_storeu_ps(d + pad + c, m, _mm512_maskz_loadu_ps(m, src + c));
+    }
+    for (i = 0; i < pad; i++)
+        d[pad + w + i] = 0.0f;
+}
+
+static inline void zero_floats(float *d, size_t n)
+{
+    size_t c;
+
+    for (c = 0; c + 16 <= n; c += 16)
+        _mm512_storeu_ps(d + c, _mm512_setzero_ps());
+    if (c < n)
+        _mm512_mask_storeu_ps(d + c, tail_mask(n - c), _mm512_setzero_ps());
+}
+
+static void dw_pad(const float *x, int h, int w, int pad, int stride, float *xp, int *row_floats)
+{
+    int wp = w + 2 * pad, hp = h + 2 * pad, r, c;
+    size_t used;
+
+    if (stride == 1) {
+        zero_floats(xp, (size_t)pad * wp);
+        for (r = 0; r < h; r++)
+            pad_row(xp + (size_t)(r + pad) * wp, x + (size_t)r * w, w, pad);
+        zero_floats(xp + (size_t)(h + pad) * wp, (size_t)pad * wp);
+        used = (size_t)hp * wp;
+        *row_floats = wp;
+    } else {
+        const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+        const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+        int wq = (wp + 1) / 2;
+        float *ev = xp, *od = xp + (size_t)hp * wq;
+        /* one padded row at a time, deinterleaved 32 columns per step; the row
+         * buffer sits past both planes, in the part of scratch kept for it */
+        float *row = xp + 2 * (size_t)hp * wq;
+        zero_floats(ev, (size_t)pad * wq);
+        zero_floats(od, (size_t)pad * wq);
+        zero_floats(ev + (size_t)(h + pad) * wq, (size_t)pad * wq);
+        zero_floats(od + (size_t)(h + pad) * wq, (size_t)pad * wq);
+        zero_floats(row + wp, (size_t)(2 * wq - wp + 32));
+        for (r = 0; r < h; r++) {
+            float *e = ev + (size_t)(r + pad) * wq, *o = od + (size_t)(r + pad) * wq;
+            pad_row(row, x + (size_t)r * w, w, pad);
+            for (c = 0; c < wq; c += 16) {
+                __m512 a = _mm512_loadu_ps(row + 2 * c), b = _mm512_loadu_ps(row + 2 * c + 16);
+                __mmask16 m = tail_mask((size_t)(wq - c));
+                _mm512_mask_storeu_ps(e + c, m, _mm512_permutex2var_ps(a, even, b));
+                _mm512_mask_storeu_ps(o + c, m, _mm512_permutex2var_ps(a, odd, b));
             }
-            for (c = 0; c < nch; c++) {
-                __mmask16 m = tail_mask((size_t)(left - 16 * c));
-                __m512 v = act512(_mm512_add_ps(a[c], b), act);
-                _mm512_mask_storeu_ps(yr + ox0 + 16 * c, m, v);
+        }
+        used = 2 * (size_t)hp * wq;
+        *row_floats = wq;
+    }
+    /* vector loads of the last units reach at most 16 floats past the planes */
+    if (stride == 1)
+        zero_floats(xp + used, 64);
+}
+
+/* Loads of tap (ky, kx) for a unit starting at output column ox of output row oy. */
+#define DW_SRC(K, S, oy, ox, ky, kx)                                                      \
+    ((S) == 1 ? xp + (size_t)((oy) + (ky)) * rf + (ox) + (kx)                             \
+              : xp + ((kx) & 1) * plane + (size_t)(2 * (oy) + (ky)) * rf + (ox) + ((kx) >> 1))
+
+static inline __attribute__((always_inline)) double
+dw_units(const float *xp, int rf, size_t plane, const float *wt, int K, int S, float bias,
+         enum rvt_nn_act act, float *y, int oh, int ow)
+{
+    const int per_row = (ow + DW_VEC - 1) / DW_VEC, n_units = oh * per_row;
+    const __m512 b = _mm512_set1_ps(bias);
+    __m512 wv[25];
+    __m512d sum = _mm512_setzero_pd();
+    int u, t, j;
+
+    for (t = 0; t < K * K; t++)
+        wv[t] = _mm512_set1_ps(wt[t]);
+    for (u = 0; u < n_units; u += 4) {
+        int nu = n_units - u < 4 ? n_units - u : 4, oy[4], ox[4];
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (j = 0; j < 4; j++) {
+            int uu = u + (j < nu ? j : 0); /* idle lanes redo unit u, never stored */
+            oy[j] = uu / per_row;
+            ox[j] = (uu - oy[j] * per_row) * DW_VEC;
+        }
+#pragma GCC unroll 5
+        for (int ky = 0; ky < K; ky++) {
+#pragma GCC unroll 5
+            for (int kx = 0; kx < K; kx++) {
+                __m512 w = wv[ky * K + kx];
+                a0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(DW_SRC(K, S, oy[0], ox[0], ky, kx)), a0);
+                a1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(DW_SRC(K, S, oy[1], ox[1], ky, kx)), a1);
+                a2 = _mm512_fmadd_ps(w, _mm512_loadu_ps(DW_SRC(K, S, oy[2], ox[2], ky, kx)), a2);
+                a3 = _mm512_fmadd_ps(w, _mm512_loadu_ps(DW_SRC(K, S, oy[3], ox[3], ky, kx)), a3);
+            }
+        }
+        {
+            __m512 acc[4] = {a0, a1, a2, a3};
+            for (j = 0; j < nu; j++) {
+                __mmask16 m = tail_mask((size_t)(ow - ox[j]));
+                __m512 v = act512(_mm512_add_ps(acc[j], b), act);
+                _mm512_mask_storeu_ps(y + (size_t)oy[j] * ow + ox[j], m, v);
                 sum = acc_pd(sum, _mm512_maskz_mov_ps(m, v));
             }
         }
     }
     return _mm512_reduce_add_pd(sum);
+}
+
+static double dwconv_avx512(const float *x, int h, int w, const float *wt, int k, int stride,
+                            int pad, float bias, enum rvt_nn_act act, float *y, int oh, int ow,
+                            float *scratch)
+{
+    size_t plane;
+    int rf;
+
+    if (!((k == 3 || k == 5) && (stride == 1 || stride == 2)))
+        return rvt_nn_dwconv_ref(x, h, w, wt, k, stride, pad, bias, act, y, oh, ow, scratch);
+    dw_pad(x, h, w, pad, stride, scratch, &rf);
+    plane = (size_t)(h + 2 * pad) * rf;
+    if (k == 3)
+        return stride == 1 ? dw_units(scratch, rf, plane, wt, 3, 1, bias, act, y, oh, ow)
+                           : dw_units(scratch, rf, plane, wt, 3, 2, bias, act, y, oh, ow);
+    return stride == 1 ? dw_units(scratch, rf, plane, wt, 5, 1, bias, act, y, oh, ow)
+                       : dw_units(scratch, rf, plane, wt, 5, 2, bias, act, y, oh, ow);
 }
 
 const struct rvt_nn_kernels rvti_nn_kernels_avx512 = {
