@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/atomic.h"
 #include "core/cli.h"
@@ -112,6 +113,13 @@ struct run {
     struct rvt_progress progress;
     size_t done, written;
 };
+
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int read_clip(struct run *R, struct worker *w, size_t i, size_t row, struct slot *s,
                      struct rvt_error *err)
@@ -356,7 +364,7 @@ int main(int argc, char **argv)
     size_t n_items = 0, window = 0, i;
     int c, ret = 0, rc = RVT_EXIT_FAILURE, n_workers = 0, w;
     long batch;
-    double t0 = 0;
+    double t0 = 0, c0 = 0;
     bool lock_init = false;
 
     rvt_blas_fix_coretype(argv);
@@ -491,8 +499,10 @@ int main(int argc, char **argv)
     lock_init = true;
     rvt_progress_start(&R.progress, "clips", R.n_store);
     t0 = rvt_now();
+    c0 = cpu_seconds();
     ret = rvt_pool_run(n_items, n_workers, slot_ptrs, window, work, emit, &R, &err);
     t0 = rvt_now() - t0;
+    c0 = cpu_seconds() - c0;
     rvt_progress_end(&R.progress);
     if (ret < 0)
         goto fail;
@@ -503,9 +513,11 @@ int main(int argc, char **argv)
     if ((ret = rvt_failures_close(&failures, &err)) < 0)
         goto fail;
     /* bench-model parses this line */
-    rvt_infof("%zu clips predicted in %.3f s (%.3f ms/clip, %.1f GFLOP/s, %d workers)%s",
+    rvt_infof("%zu clips predicted in %.3f s (%.3f ms/clip, %.1f GFLOP/s, %d workers, "
+              "cpu %.3f ms/clip)%s",
               R.written, t0, R.written ? t0 * 1e3 / (double)R.written : 0.0,
               R.written ? 2.0 * rvt_model_macs(m) * (double)R.written / t0 * 1e-9 : 0.0, n_workers,
+              R.written ? c0 * 1e3 / (double)R.written : 0.0,
               failures.count ? "; some skipped (see the failures CSV)" : "");
     rc = failures.count ? RVT_EXIT_SKIPPED : RVT_EXIT_OK;
     goto out;
