@@ -237,13 +237,15 @@ dw_units(const float *xp, int rf, size_t plane, const float *wt, int K, int S, f
             }
         }
         {
-            __m512 acc[4] = {a0, a1, a2, a3};
+            /* the sum: float lanes over these (at most 4) units, then double */
+            __m512 acc[4] = {a0, a1, a2, a3}, part = _mm512_setzero_ps();
             for (j = 0; j < nu; j++) {
                 __mmask16 m = tail_mask((size_t)(ow - ox[j]));
                 __m512 v = act512(_mm512_add_ps(acc[j], b), act);
                 _mm512_mask_storeu_ps(y + (size_t)oy[j] * ow + ox[j], m, v);
-                sum = acc_pd(sum, _mm512_maskz_mov_ps(m, v));
+                part = _mm512_mask_add_ps(part, m, part, v);
             }
+            sum = acc_pd(sum, part);
         }
     }
     return _mm512_reduce_add_pd(sum);
