@@ -23,6 +23,7 @@ struct rfield {
     struct rvt_store_field info; /* info.name owned */
     hid_t dset, fspace, mspace, mtype;
     int deflate;                 /* -2 = not yet known */
+    bool big_endian;
 };
 
 struct rvt_store_reader {
@@ -533,6 +534,7 @@ static int get_field(struct rvt_store_reader *r, const char *name, struct rfield
                             r->path, name);
         goto done;
     }
+    f->big_endian = H5Tget_order(ft) == H5T_ORDER_BE;
     H5Sget_simple_extent_dims(f->fspace, dims, NULL);
     if (dims[0] != r->n) {
         ret = rvt_error_set(err, RVT_EFORMAT, "'%s': dataset '%s' has %llu clips, clips/id has %zu",
@@ -616,6 +618,8 @@ int rvt_store_field_deflate(struct rvt_store_reader *r, const char *name, struct
     if (f->deflate != -2)
         return f->deflate;
     f->deflate = -1;
+    if (f->big_endian)
+        return f->deflate;
     rank = f->info.dtype == RVT_DTYPE_STR ? 0 : f->info.rank;
     dcpl = H5Dget_create_plist(f->dset);
     if (dcpl < 0)
