@@ -363,6 +363,7 @@ int rvt_store_open(struct rvt_store_reader **out, const char *path, struct rvt_e
     struct stat st;
     struct visit v = {0};
     char *ver = NULL;
+    hid_t fapl = -1;
     int ret = 0;
 
     *out = NULL;
@@ -381,7 +382,12 @@ int rvt_store_open(struct rvt_store_reader **out, const char *path, struct rvt_e
         ret = rvt_error_set(err, RVT_EIO, "cannot open '%s': %s", path, strerror(EISDIR));
         goto done;
     }
-    r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || rvti_h5_small_cache(fapl) < 0) {
+        ret = rvti_h5_fail(err, RVT_EIO, "cannot open '%s'", path);
+        goto done;
+    }
+    r->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     if (r->file < 0) {
         ret = rvti_h5_fail(err, RVT_EFORMAT, "cannot open '%s'", path);
         goto done;
@@ -410,6 +416,8 @@ int rvt_store_open(struct rvt_store_reader **out, const char *path, struct rvt_e
     qsort(r->names, r->n_names, sizeof(*r->names), cmp_names);
 done:
     free(ver);
+    if (fapl >= 0)
+        H5Pclose(fapl);
     if (ret < 0)
         rvt_store_close(&r);
     *out = r;

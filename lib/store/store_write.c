@@ -339,7 +339,7 @@ int rvt_store_create(struct rvt_store_writer **out, const char *path, const char
     fcpl = H5Pcreate(H5P_FILE_CREATE);
     fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fcpl < 0 || fapl < 0 || H5Pset_obj_track_times(fcpl, 0) < 0 ||
-        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 || rvti_h5_small_cache(fapl) < 0) {
         ret = rvti_h5_fail(err, RVT_EIO, "cannot create '%s'", path);
         goto done;
     }
