@@ -77,7 +77,7 @@ cmp -s out.csv golden.csv
 ok $? "golden output (both layouts, noise ignored, song left out, 02 unused)"
 [ "$(grep -c . err.txt)" -ge 2 ] && grep -q "5 clips from 14 corpus files under 1 root" err.txt &&
   grep -q "split: train 5 clips (2 actors), val 0 clips (0 actors), test 0 clips (0 actors)" err.txt &&
-  grep -q "left out 1 song clips (corpus.vocal speech)" err.txt
+  grep -q "left out 1 song clip (corpus.vocal speech)" err.txt
 ok $? "per-split counts and left-out song clip on stderr"
 ravdess-index g 2>/dev/null >stdout.csv
 cmp -s stdout.csv golden.csv
@@ -93,7 +93,7 @@ ravdess-index g --labels native8 -o n8.csv 2>/dev/null
 [ "$(cut -d, -f1,10,11 n8.csv | tr '\n' ' ')" = "id,label,label_name 01-01-01-01-01-01,0,neutral 01-02-02-01-02-01,1,calm 01-05-02-02-01-01,4,angry 01-06-01-02-02-02,5,fearful 01-08-01-01-01-02,7,surprised " ]
 ok $? "--labels native8: label = code - 1"
 ravdess-index g --calm drop -o drop.csv 2>err.txt
-[ "$(lines drop.csv)" = 5 ] && ! grep -q ",calm," drop.csv && grep -q "left out 1 calm clips (labels.calm drop)" err.txt
+[ "$(lines drop.csv)" = 5 ] && ! grep -q ",calm," drop.csv && grep -q "left out 1 calm clip (labels.calm drop)" err.txt
 ok $? "--calm drop leaves calm out and says so"
 printf 'labels:\n  set: native8\n' >n8.yaml
 ravdess-index -c n8.yaml g -o cfg.csv 2>/dev/null && cmp -s cfg.csv n8.csv

@@ -104,9 +104,10 @@ def compare(rows, want, stderr):
     n = collections.Counter(w["split"] for w in want.values())
     actors = {s: len({w["actor"] for w in want.values() if w["split"] == s})
               for s in ("train", "val", "test")}
-    line = (f"split: train {n['train']} clips ({actors['train']} actors), "
-            f"val {n['val']} clips ({actors['val']} actors), "
-            f"test {n['test']} clips ({actors['test']} actors)")
+    def pl(k, word):
+        return f"{k} {word}" + ("" if k == 1 else "s")
+    line = "split: " + ", ".join(
+        f"{s} {pl(n[s], 'clip')} ({pl(actors[s], 'actor')})" for s in ("train", "val", "test"))
     assert line in stderr, stderr
 
 
