@@ -56,7 +56,12 @@ struct rvt_index {
 
 extern const char *const rvt_index_columns[14];
 
-/* Reads and validates index.csv ("-" = stdin).  On failure *idx is empty. */
+/*
+ * Reads and validates index.csv ("-" = stdin): the header, every value's range,
+ * the id against its fields, emotion_name against emotion, gender against the
+ * actor's parity, ids unique and sorted.  On failure *idx is empty and err names
+ * the line and the column.
+ */
 int rvt_index_load(struct rvt_index *idx, const char *path, struct rvt_error *err);
 void rvt_index_release(struct rvt_index *idx);
 
