@@ -308,13 +308,10 @@ static int row(void *ctx, size_t line, int n, char **f, struct rvt_error *err)
                                  line, p->classes[c], s);
         sum += p->prob[at * k + c];
     }
-    if (!(fabs(sum - 1.0) <= RVT_PRED_SUM_TOL)) {
-        char buf[40];
-        rvt_format_double(buf, sizeof(buf), sum);
+    if (!(fabs(sum - 1.0) <= RVT_PRED_SUM_TOL))
         return rvt_error_set(err, RVT_EFORMAT,
-                             "'%s': line %zu: probabilities sum to %s, not 1 (+-%g)", r->path,
-                             line, buf, RVT_PRED_SUM_TOL);
-    }
+                             "'%s': line %zu: probabilities sum to %.8g, not 1 (+-%g)", r->path,
+                             line, sum, RVT_PRED_SUM_TOL);
     spl = rvt_predictions_split(p, f[r->col_split]);
     if (spl < 0) {
         char **v;

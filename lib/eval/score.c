@@ -332,10 +332,11 @@ int rvt_score_print_summary(FILE *fp, const struct rvt_score *s)
     };
     size_t i;
 
-    fprintf(fp, "%zu clips, %d classes, split %s, %s\n", m->n, k, rvt_score_split_name(s, g),
-            p->n_files >= 2 ? "folds pooled" : "one fold");
+    fprintf(fp, "%zu clips, %d classes, split %s, ", m->n, k, rvt_score_split_name(s, g));
     if (p->n_files >= 2)
-        fprintf(fp, "(%d folds: %d files)\n", p->n_files, p->n_files);
+        fprintf(fp, "%d folds pooled\n", p->n_files);
+    else
+        fputs("one fold\n", fp);
     for (i = 0; i < RVT_ARRAY_SIZE(rows); i++) {
         double v = rvt_metrics_get(m, rows[i].which, 0);
         fprintf(fp, "%-18s ", rows[i].label);
