@@ -173,8 +173,8 @@ int rvt_score_write_confusion_svg(FILE *fp, const struct rvt_score *s)
                 strcpy(fill, "#e6e6e6");
             fprintf(fp,
                     "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" "
-                    "stroke=\"%s\" stroke-width=\"%s\"/>\n",
-                    x, y, cell, cell, fill, t == q ? "#333333" : "#bbbbbb", t == q ? "1.5" : "0.5");
+                    "stroke=\"#bbbbbb\" stroke-width=\"0.5\"/>\n",
+                    x, y, cell, cell, fill);
             fprintf(fp,
                     "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\" font-weight=\"bold\" "
                     "text-anchor=\"middle\" fill=\"%s\">%" PRId64 "</text>\n",
@@ -191,6 +191,12 @@ int rvt_score_write_confusion_svg(FILE *fp, const struct rvt_score *s)
                         x + cell / 2, y + cell / 2 + fs_pct * 1.25, fs_pct);
         }
     }
+    /* the diagonal outlined last, so no neighbouring cell paints over it */
+    for (t = 0; t < k; t++)
+        fprintf(fp,
+                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+                "stroke=\"#333333\" stroke-width=\"1.5\"/>\n",
+                gx + t * cell, gy + t * cell, cell, cell);
     fprintf(fp,
             "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
             "stroke=\"#333333\" stroke-width=\"1\"/>\n",
