@@ -134,7 +134,7 @@ static bool same_file(const char *a, const char *b)
 
 enum { OUT_METRICS, OUT_CONFUSION, OUT_SVG, N_OUT };
 
-/* A device or pipe (/dev/null, /dev/stderr, a FIFO) is written in place: never renamed over. */
+/* A device or FIFO (/dev/null): rvt_atomic writes it in place; never unlink it. */
 static bool is_special(const char *path)
 {
     struct stat st;
@@ -145,41 +145,26 @@ static bool is_special(const char *path)
 static int write_outputs(const struct rvt_score *s, char *const paths[N_OUT], struct rvt_error *err)
 {
     struct rvt_atomic out[N_OUT];
-    FILE *fp[N_OUT] = {NULL, NULL, NULL};
-    bool special[N_OUT] = {false, false, false}, committed[N_OUT] = {false, false, false};
+    bool committed[N_OUT] = {false, false, false};
     int i, ret = 0;
 
     memset(out, 0, sizeof(out));
     for (i = 0; i < N_OUT; i++)
         out[i].slot = -1;
-    for (i = 0; i < N_OUT && ret >= 0; i++) {
-        special[i] = is_special(paths[i]);
-        if (special[i]) {
-            fp[i] = fopen(paths[i], "w");
-            if (!fp[i])
-                ret = rvt_error_set(err, RVT_EIO, "cannot open '%s': %s", paths[i], strerror(errno));
-        } else if ((ret = rvt_atomic_open(&out[i], paths[i], err)) >= 0) {
-            fp[i] = out[i].fp;
-        }
-    }
+    for (i = 0; i < N_OUT && ret >= 0; i++)
+        ret = rvt_atomic_open(&out[i], paths[i], err);
     if (ret < 0)
         goto done;
-    if (rvt_score_write_metrics(fp[OUT_METRICS], s) < 0 ||
-        rvt_score_write_confusion_csv(fp[OUT_CONFUSION], s) < 0 ||
-        rvt_score_write_confusion_svg(fp[OUT_SVG], s) < 0) {
+    if (rvt_score_write_metrics(out[OUT_METRICS].fp, s) < 0 ||
+        rvt_score_write_confusion_csv(out[OUT_CONFUSION].fp, s) < 0 ||
+        rvt_score_write_confusion_svg(out[OUT_SVG].fp, s) < 0) {
         ret = rvt_error_set(err, RVT_EIO, "cannot write the outputs: %s", strerror(errno));
         goto done;
     }
     for (i = 0; i < N_OUT && ret >= 0; i++) {
-        if (special[i]) {
-            FILE *f = fp[i];
-            fp[i] = NULL;
-            if (fclose(f) != 0)
-                ret = rvt_error_set(err, RVT_EIO, "cannot write '%s': %s", paths[i], strerror(errno));
-            continue;
-        }
+        bool renamed = out[i].tmp_path != NULL;
         ret = rvt_atomic_commit(&out[i], err);
-        committed[i] = ret >= 0 && strcmp(paths[i], "-") != 0;
+        committed[i] = ret >= 0 && renamed && !is_special(paths[i]);
     }
     if (ret < 0)
         /* a later output failed: take back the files already renamed into place */
@@ -187,11 +172,8 @@ static int write_outputs(const struct rvt_score *s, char *const paths[N_OUT], st
             if (committed[i])
                 unlink(paths[i]);
 done:
-    for (i = 0; i < N_OUT; i++) {
-        if (special[i] && fp[i])
-            fclose(fp[i]);
+    for (i = 0; i < N_OUT; i++)
         rvt_atomic_abort(&out[i]);
-    }
     return ret;
 }
 
