@@ -54,9 +54,10 @@ static const char usage[] =
     "      --eps auto|X      log-loss clipping of probabilities to [X, 1-X] (default:\n"
     "                        auto = 2.220446049250313e-16, scikit-learn 1.2; 1e-15 =\n"
     "                        scikit-learn before 1.2)\n"
+    "  -q also leaves out the summary.  -j, -k, --shard and the config keys are\n"
+    "  accepted but change nothing: score is fast, and bad input always stops it.\n"
     "\n"
     RVT_CLI_HELP
-    "  (-j, -k, --shard and the config keys do not change what score computes.)\n"
     "\n"
     "EXAMPLES\n"
     "  score -o results predictions.csv\n"
