@@ -9,6 +9,11 @@ set -u
 cd "$(dirname "$0")/.."
 : "${RVT_BIN:=$(pwd)/bin}" "${RVT_BUILD:=$(pwd)/build}"
 export RVT_BIN RVT_BUILD RVT_ROOT=$(pwd)
+# ../shared (beside the clone in CI) holds the real librosa outputs
+if [ -z "${RVT_SHARED:-}" ]; then
+  if [ -d ../shared/librosa-ref ]; then RVT_SHARED=$(cd ../shared && pwd); else RVT_SHARED=/work/shared; fi
+fi
+export RVT_SHARED
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 logdir=$RVT_BUILD/test-logs
@@ -37,14 +42,14 @@ done
 for t in tests/e2e/*.sh; do
   [ -f "$t" ] || continue
   n=e2e/$(basename "$t" .sh); want "$n" || continue
-  log=$logdir/$(basename "$t" .sh).log
+  log=$logdir/e2e-$(basename "$t" .sh).log
   bash "$t" >"$log" 2>&1; count_tap "$n" "$log" $?
 done
 
 for t in tests/parity/test_*.py; do
   [ -f "$t" ] || continue
   n=parity/$(basename "$t" .py); want "$n" || continue
-  log=$logdir/$(basename "$t" .py).log
+  log=$logdir/parity-$(basename "$t" .py).log
   /usr/bin/python3 -m pytest -q -p no:cacheprovider "$t" >"$log" 2>&1; rc=$?
   s=$(grep -E '^=*.*(passed|failed|error)' "$log" | tail -1)
   p=$(echo "$s" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
@@ -62,8 +67,8 @@ if [ ${#failed_names[@]} -gt 0 ]; then
     echo "--- failures in $n:"
     case $n in
       unit/*) grep -E '^not ok' "$logdir/${n#unit/}.log" | head -20 ;;
-      e2e/*) grep -E '^not ok' "$logdir/${n#e2e/}.log" | head -20; tail -5 "$logdir/${n#e2e/}.log" ;;
-      parity/*) grep -E '^(FAILED|ERROR|E )' "$logdir/${n#parity/}.log" | head -20 ;;
+      e2e/*) grep -E '^not ok' "$logdir/e2e-${n#e2e/}.log" | head -20; tail -5 "$logdir/e2e-${n#e2e/}.log" ;;
+      parity/*) grep -E '^(FAILED|ERROR|E )' "$logdir/parity-${n#parity/}.log" | head -20 ;;
     esac
   done
 fi
