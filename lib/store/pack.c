@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,97 +79,8 @@ struct packer {
     size_t window;
     struct rvt_progress prog;
     struct rvt_pack_report *rep;
-    const char *class_names[8];
-    int n_classes, label_of[9];
+    struct rvt_labelset labels;
 };
-
-/* ---- label sets and splits (NEEDSWORK: lib/ravdess owns these once merged) ---- */
-
-static const char *const seed7_names[7] = {"Angry", "Disgust", "Fear", "Happy",
-                                           "Sad", "Surprise", "Neutral"};
-/* RAVDESS emotion code -> seed7 class: neutral calm happy sad angry fearful disgust surprised */
-static const int seed7_of[9] = {-1, 6, 6, 3, 4, 0, 2, 1, 5};
-static const char *const native8_names[8] = {"neutral", "calm", "happy", "sad",
-                                             "angry", "fearful", "disgust", "surprised"};
-
-int rvt_pack_class_names(const struct rvt_config *cfg, const char *const **names, int *n,
-                         int label_of[9], struct rvt_error *err)
-{
-    const char *set = rvt_config_get(cfg, "labels.set"), *calm = rvt_config_get(cfg, "labels.calm");
-    int k;
-
-    if (!set || !calm)
-        return rvt_error_set(err, RVT_EINVAL, "config has no labels.set or labels.calm");
-    if (strcmp(calm, "neutral") && strcmp(calm, "drop"))
-        return rvt_error_set(err, RVT_EINVAL, "labels.calm is '%s', want neutral or drop", calm);
-    if (!strcmp(set, "seed7")) {
-        *names = seed7_names;
-        *n = 7;
-        for (k = 0; k < 9; k++)
-            label_of[k] = seed7_of[k];
-        if (!strcmp(calm, "drop"))
-            label_of[2] = -1;
-    } else if (!strcmp(set, "native8")) {
-        if (strcmp(calm, "neutral"))
-            return rvt_error_set(err, RVT_EINVAL, "labels.calm: drop needs labels.set: seed7");
-        *names = native8_names;
-        *n = 8;
-        label_of[0] = -1;
-        for (k = 1; k < 9; k++)
-            label_of[k] = k - 1;
-    } else {
-        return rvt_error_set(err, RVT_EINVAL, "labels.set is '%s', want seed7 or native8", set);
-    }
-    return 0;
-}
-
-static bool nonempty(const struct rvt_config *cfg, const char *key)
-{
-    const char *v = rvt_config_get(cfg, key);
-    return v && v[0];
-}
-
-static int split_rule(const struct rvt_config *cfg, enum rvt_split of[100], struct rvt_error *err)
-{
-    long val[100], test[100], folds = 0, fold = 0;
-    int n_val = 0, n_test = 0, k, ret;
-
-    if ((ret = rvt_config_get_int(cfg, "split.folds", &folds, err)) < 0 ||
-        (ret = rvt_config_get_int(cfg, "split.fold", &fold, err)) < 0)
-        return ret;
-    for (k = 0; k < 100; k++)
-        of[k] = RVT_SPLIT_TRAIN;
-    if (folds > 0) {
-        if (folds < 3 || folds > 99 || fold < 0 || fold >= folds)
-            return rvt_error_set(err, RVT_EINVAL,
-                                 "split.folds %ld / split.fold %ld: want 3 <= folds <= 99 and 0 <= fold < folds",
-                                 folds, fold);
-        for (k = 1; k < 100; k++) {
-            long f = (k - 1) % folds;
-            of[k] = f == fold ? RVT_SPLIT_TEST : f == (fold + 1) % folds ? RVT_SPLIT_VAL : RVT_SPLIT_TRAIN;
-        }
-        return 0;
-    }
-    if ((nonempty(cfg, "split.val_actors") &&
-         (ret = rvt_config_get_ints(cfg, "split.val_actors", val, 100, &n_val, err)) < 0) ||
-        (nonempty(cfg, "split.test_actors") &&
-         (ret = rvt_config_get_ints(cfg, "split.test_actors", test, 100, &n_test, err)) < 0))
-        return ret;
-    for (k = 0; k < n_val; k++) {
-        if (val[k] < 1 || val[k] > 99)
-            return rvt_error_set(err, RVT_EINVAL, "split.val_actors: actor %ld is not 1-99", val[k]);
-        of[val[k]] = RVT_SPLIT_VAL;
-    }
-    for (k = 0; k < n_test; k++) {
-        if (test[k] < 1 || test[k] > 99)
-            return rvt_error_set(err, RVT_EINVAL, "split.test_actors: actor %ld is not 1-99", test[k]);
-        if (of[test[k]] == RVT_SPLIT_VAL)
-            return rvt_error_set(err, RVT_EINVAL, "actor %ld is in split.val_actors and split.test_actors",
-                                 test[k]);
-        of[test[k]] = RVT_SPLIT_TEST;
-    }
-    return 0;
-}
 
 /* ---- config comparison ---- */
 
@@ -362,9 +274,6 @@ static int open_input(struct packer *P, struct group *g, struct input *in, const
                             key, in->path, va, vb);
         goto done;
     }
-    if (ret < 0)
-        goto done;
-    ret = rvt_sha256_file(in->path, in->sha256, err);
 done:
     (void)P;
     free(kind);
@@ -571,15 +480,12 @@ static int check_group(struct packer *P, struct group *g, struct rvt_error *err)
 static int check_index(struct packer *P, struct rvt_error *err)
 {
     const struct rvt_pack_options *o = P->o;
-    const char *const *names;
-    enum rvt_split rule[100];
+    struct rvt_splits rule;
     size_t k;
     int ret;
 
-    if ((ret = rvt_pack_class_names(o->cfg, &names, &P->n_classes, P->label_of, err)) < 0)
-        return ret;
-    memcpy(P->class_names, names, P->n_classes * sizeof(*names));
-    if ((ret = split_rule(o->cfg, rule, err)) < 0)
+    if ((ret = rvt_labelset_from_config(&P->labels, o->cfg, err)) < 0 ||
+        (ret = rvt_splits_from_config(&rule, o->cfg, err)) < 0)
         return ret;
     P->split_of = malloc((P->idx.n + 1) * sizeof(*P->split_of));
     P->sel = malloc((P->idx.n + 1) * sizeof(*P->sel));
@@ -587,7 +493,7 @@ static int check_index(struct packer *P, struct rvt_error *err)
         return rvt_error_set(err, RVT_ENOMEM, "out of memory");
     for (k = 0; k < P->idx.n; k++) {
         const struct rvt_clip *c = &P->idx.clips[k];
-        int want = P->label_of[c->emotion];
+        int want = rvt_labelset_label(&P->labels, c->emotion);
         enum rvt_split s;
         if (want < 0)
             return rvt_error_set(err, RVT_EMISMATCH,
@@ -595,15 +501,15 @@ static int check_index(struct packer *P, struct rvt_error *err)
                                  o->index_path, c->id, rvt_emotion_names[c->emotion],
                                  rvt_config_get(o->cfg, "labels.set"),
                                  rvt_config_get(o->cfg, "labels.calm"));
-        if (c->label != want || strcmp(c->label_name, P->class_names[want]))
+        if (c->label != want || strcmp(c->label_name, P->labels.names[want]))
             return rvt_error_set(err, RVT_EMISMATCH,
                                  "'%s': clip %s has label %d '%s', labels.set %s gives %d '%s'",
                                  o->index_path, c->id, c->label, c->label_name,
-                                 rvt_config_get(o->cfg, "labels.set"), want, P->class_names[want]);
-        if (c->actor < 1 || c->actor > 99)
-            return rvt_error_set(err, RVT_EUNSUPPORTED, "'%s': clip %s: actor %d is not 1-99",
-                                 o->index_path, c->id, c->actor);
-        s = rule[c->actor];
+                                 rvt_config_get(o->cfg, "labels.set"), want, P->labels.names[want]);
+        if (c->actor < 1 || c->actor > RVT_ACTOR_MAX)
+            return rvt_error_set(err, RVT_EUNSUPPORTED, "'%s': clip %s: actor %d is not 1-%d",
+                                 o->index_path, c->id, c->actor, RVT_ACTOR_MAX);
+        s = rvt_splits_of(&rule, c->actor);
         if (s != c->split) {
             if (!o->resplit)
                 return rvt_error_set(err, RVT_EMISMATCH,
@@ -667,13 +573,20 @@ static int create_output(struct packer *P, struct rvt_error *err)
     if ((ret = rvt_store_create(&P->w, P->o->out_path, "features", f, n, err)) < 0)
         return ret;
     if ((ret = rvt_store_set_provenance(P->w, P->o->cfg, P->idx.sha256, 0, 1, err)) < 0 ||
-        (ret = rvt_store_set_attr_list(P->w, "class_names", P->class_names, P->n_classes, err)) < 0 ||
+        (ret = rvt_store_set_attr_list(P->w, "class_names", P->labels.names,
+                                        (size_t)P->labels.n_classes, err)) < 0 ||
         (ret = rvt_store_set_attr(P->w, "split", split_name, err)) < 0 ||
         (ret = rvt_store_set_attr(P->w, "index_file", base(P->o->index_path), err)) < 0)
         return ret;
     P->out_level = rvt_store_deflate(P->w);
+    return ret;
+}
+
+/* Provenance of the inputs: parallel lists, ordered by kind and shard. */
+static int set_input_attrs(struct packer *P, struct rvt_error *err)
+{
+    int ret = 0, gi, i;
     {
-        /* provenance of the inputs: parallel lists, ordered by kind and shard */
         int n_in = 0, m = 0;
         const char **files, **kinds, **shards, **shas;
         char (*shard_txt)[32];
@@ -821,6 +734,26 @@ static int emit(void *ctx, size_t i, void *slot, int status, struct rvt_error *e
     return 0;
 }
 
+/*
+ * sha256 of every input file, on a thread of its own while the clips are
+ * copied (plain reads, no HDF5), so that hashing costs no wall time on 2 cores.
+ */
+struct hasher {
+    struct packer *P;
+    struct rvt_error err;
+    int ret;
+};
+
+static void *hash_main(void *arg)
+{
+    struct hasher *h = arg;
+    int gi, i;
+    for (gi = 0; gi < h->P->n_groups && h->ret == 0; gi++)
+        for (i = 0; i < h->P->g[gi].n_in && h->ret == 0; i++)
+            h->ret = rvt_sha256_file(h->P->g[gi].in[i].path, h->P->g[gi].in[i].sha256, &h->err);
+    return NULL;
+}
+
 static int make_slots(struct packer *P, struct rvt_error *err)
 {
     size_t k;
@@ -870,6 +803,9 @@ int rvt_pack(const struct rvt_pack_options *o, struct rvt_pack_report *rep, stru
     char *cfg_text = NULL;
     int gi, i, ret = 0;
     size_t k;
+    struct hasher hash;
+    pthread_t hash_thread;
+    bool hashing = false;
     static const struct {
         const char *kind, *prefix, *req0, *req1;
     } kinds[2] = {{"frames", "image.", "frames", "frame_pts"}, {"mel", "audio.", "mel", "mel_frames"}};
@@ -917,6 +853,13 @@ int rvt_pack(const struct rvt_pack_options *o, struct rvt_pack_report *rep, stru
         if ((ret = check_group(&P, g, err)) < 0)
             goto done;
     }
+    memset(&hash, 0, sizeof(hash));
+    hash.P = &P;
+    if (pthread_create(&hash_thread, NULL, hash_main, &hash) != 0) {
+        ret = rvt_error_set(err, RVT_ENOMEM, "cannot start a thread");
+        goto done;
+    }
+    hashing = true;
     if ((ret = create_output(&P, err)) < 0 || (ret = make_slots(&P, err)) < 0)
         goto done;
     for (k = 0; k < P.window && k < P.n_sel; k++)
@@ -928,8 +871,19 @@ int rvt_pack(const struct rvt_pack_options *o, struct rvt_pack_report *rep, stru
     if (ret < 0)
         goto done;
     rep->n_written = rvt_store_written(P.w);
+    pthread_join(hash_thread, NULL);
+    hashing = false;
+    if (hash.ret < 0) {
+        *err = hash.err;
+        ret = hash.ret;
+        goto done;
+    }
+    if ((ret = set_input_attrs(&P, err)) < 0)
+        goto done;
     ret = rvt_store_commit(P.w, err);
 done:
+    if (hashing)
+        pthread_join(hash_thread, NULL);
     rvt_store_free(&P.w);
     free_slots(&P);
     for (gi = 0; gi < 2; gi++) {

@@ -63,11 +63,6 @@ struct rvt_pack_report {
 
 int rvt_pack(const struct rvt_pack_options *o, struct rvt_pack_report *rep, struct rvt_error *err);
 
-/* Class names of labels.set / labels.calm (seed7 or native8); *n receives the count.
- * NEEDSWORK: use lib/ravdess's label sets once they land in main. */
-int rvt_pack_class_names(const struct rvt_config *cfg, const char *const **names, int *n,
-                         int label_of[9], struct rvt_error *err);
-
 /*
  * First difference between two config texts on keys starting with prefix:
  * returns 1 and fills key / a / b ("(absent)" for a missing key), 0 when equal,
