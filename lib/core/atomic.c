@@ -94,8 +94,11 @@ int rvt_atomic_open(struct rvt_atomic *a, const char *path, struct rvt_error *er
         return 0;
     }
     {
-        /* a device, FIFO or socket (/dev/null, /dev/stdout, a pipe) is written in
-         * place: renaming a temporary over it would replace the device node */
+        /*
+         * A device or FIFO (/dev/null, /dev/stdout, a named pipe) is written in
+         * place: renaming a temporary over it would replace /dev/null with a
+         * regular file for every process on the machine.
+         */
         struct stat st;
         if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
             a->fp = fopen(path, "wb");
@@ -171,10 +174,12 @@ int rvt_atomic_commit(struct rvt_atomic *a, struct rvt_error *err)
     int ret = 0;
 
     if (!a->tmp_path) {
+        /* stdout, or a device written in place */
         if (a->fp && fflush(a->fp) != 0)
-            ret = rvt_error_set(err, RVT_EIO, "cannot write to stdout: %s", strerror(errno));
+            ret = rvt_error_set(err, RVT_EIO, "cannot write to %s: %s",
+                                a->fp == stdout ? "stdout" : "a device", strerror(errno));
         if (a->fp && a->fp != stdout && fclose(a->fp) != 0 && ret == 0)
-            ret = rvt_error_set(err, RVT_EIO, "cannot write the output: %s", strerror(errno));
+            ret = rvt_error_set(err, RVT_EIO, "cannot write to a device: %s", strerror(errno));
         a->fp = NULL;
         return ret;
     }

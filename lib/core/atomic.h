@@ -10,8 +10,8 @@
  * leaves a ".NAME.tmp-*" file but never a partial file under the final name.
  *
  * The path "-" means stdout (no temporary; commit just flushes).  An existing
- * path that is not a regular file (/dev/null, a FIFO) is written in place too:
- * renaming over it would replace the device.
+ * path that is not a regular file or a folder (/dev/null, a FIFO) is written in
+ * place, never renamed over.
  *
  *   struct rvt_atomic out;
  *   if (rvt_atomic_open(&out, path, &err) < 0) ...
