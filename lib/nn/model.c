@@ -64,6 +64,7 @@ struct rvt_model {
     struct rvt_nn_dense fusion; /* 512 x 1344, BN folded, ReLU */
     struct rvt_nn_dense classifier;
     struct plan plan;
+    float norm[3][256]; /* normalised value of each uint8 level, per channel */
     double macs;
     void **mem; /* every weight array, owned */
     size_t n_mem, cap_mem;
@@ -464,6 +465,11 @@ static int load_preprocessing(struct loader *L)
         }
         info->mean[i] = (float)mean[i];
         info->std[i] = (float)std[i];
+    }
+    for (i = 0; i < 3; i++) {
+        int u;
+        for (u = 0; u < 256; u++)
+            L->m->norm[i][u] = ((float)u / 255.0f - info->mean[i]) / info->std[i];
     }
     info->image_w = (int)w;
     info->image_h = (int)h;
@@ -879,12 +885,13 @@ static void image_forward(struct rvt_nn_session *s, size_t clip, const uint8_t *
     float *a = s->a, *b = s->b, *t;
     char name[64];
 
-    /* ToTensor + Normalize: (u / 255 - mean) / std in float32 */
+    /* ToTensor + Normalize: (u / 255 - mean) / std in float32, from the table
+     * the model made at load (the same operations, so the same bits) */
     for (c = 0; c < 3; c++) {
-        float mean = m->info.mean[c], sd = m->info.std[c];
+        const float *lut = m->norm[c];
         float *xc = s->x0 + (size_t)c * hw;
         for (j = 0; j < hw; j++)
-            xc[j] = ((float)frame[3 * j + c] / 255.0f - mean) / sd;
+            xc[j] = lut[frame[3 * j + c]];
     }
     TRACE("image", s->x0, 3, h, w);
     rvt_nn_conv_forward(&m->stem, s->x0, h, w, a, s->scr, NULL);

@@ -167,10 +167,12 @@ void rvt_nn_plane_max(const float *x, int c, size_t n, float *max)
     for (ci = 0; ci < c; ci++) {
         const float *p = x + (size_t)ci * n;
         float m = -FLT_MAX;
-        for (i = 0; i < n; i++)
-            if (p[i] > m || isnan(p[i]))
-                m = p[i];
-        max[ci] = m;
+        bool nan = false;
+        for (i = 0; i < n; i++) {
+            m = p[i] > m ? p[i] : m;
+            nan |= p[i] != p[i];
+        }
+        max[ci] = nan ? NAN : m; /* torch propagates NaN */
     }
 }
 

@@ -114,75 +114,134 @@ static void add_avx2(float *y, const float *x, size_t n)
         y[i] += x[i];
 }
 
-static void pad_plane(const float *x, int h, int w, int pad, float *xp)
-{
-    int wp = w + 2 * pad, y;
-    size_t total = rvt_nn_dwconv_scratch(h, w, pad);
+/*
+ * Depthwise convolution: the algorithm of ops_avx512.c (padded copy, stride-2
+ * planes split into even and odd columns, four 8-wide output units at a time,
+ * taps unrolled for k = 3 and 5).
+ */
+#define DW_VEC 8
 
-    memset(xp, 0, (size_t)pad * wp * sizeof(float));
-    for (y = 0; y < h; y++) {
-        float *r = xp + (size_t)(y + pad) * wp;
-        memset(r, 0, (size_t)pad * sizeof(float));
-        memcpy(r + pad, x + (size_t)y * w, (size_t)w * sizeof(float));
-        memset(r + pad + w, 0, (size_t)pad * sizeof(float));
-    }
-    memset(xp + (size_t)(h + pad) * wp, 0, (total - (size_t)(h + pad) * wp) * sizeof(float));
+static inline void pad_row(float *d, const float *src, int w, int pad)
+{
+    int c, i;
+
+    for (i = 0; i < pad; i++)
+        d[i] = 0.0f;
+    for (c = 0; c + 8 <= w; c += 8)
+        _mm256_storeu_ps(d + pad + c, _mm256_loadu_ps(src + c));
+    for (; c < w; c++)
+        d[pad + c] = src[c];
+    for (i = 0; i < pad; i++)
+        d[pad + w + i] = 0.0f;
 }
 
-static inline __m256 load_s(const float *p, int stride)
+static inline void zero_floats(float *d, size_t n)
 {
-    __m256 a, b, t;
+    size_t c;
 
+    for (c = 0; c + 8 <= n; c += 8)
+        _mm256_storeu_ps(d + c, _mm256_setzero_ps());
+    if (c < n)
+        _mm256_maskstore_ps(d + c, tail_mask(n - c), _mm256_setzero_ps());
+}
+
+static void dw_pad(const float *x, int h, int w, int pad, int stride, float *xp, int *row_floats)
+{
+    int wp = w + 2 * pad, hp = h + 2 * pad, r, c;
+    size_t used;
+
+    if (stride == 1) {
+        zero_floats(xp, (size_t)pad * wp);
+        for (r = 0; r < h; r++)
+            pad_row(xp + (size_t)(r + pad) * wp, x + (size_t)r * w, w, pad);
+        zero_floats(xp + (size_t)(h + pad) * wp, (size_t)pad * wp);
+        used = (size_t)hp * wp;
+        *row_floats = wp;
+    } else {
+        int wq = (wp + 1) / 2;
+        float *ev = xp, *od = xp + (size_t)hp * wq, *row = xp + 2 * (size_t)hp * wq;
+        zero_floats(ev, (size_t)pad * wq);
+        zero_floats(od, (size_t)pad * wq);
+        zero_floats(ev + (size_t)(h + pad) * wq, (size_t)pad * wq);
+        zero_floats(od + (size_t)(h + pad) * wq, (size_t)pad * wq);
+        zero_floats(row + wp, (size_t)(2 * wq - wp + 32));
+        for (r = 0; r < h; r++) {
+            float *e = ev + (size_t)(r + pad) * wq, *o = od + (size_t)(r + pad) * wq;
+            pad_row(row, x + (size_t)r * w, w, pad);
+            for (c = 0; c < wq; c++) {
+                e[c] = row[2 * c];
+                o[c] = row[2 * c + 1];
+            }
+        }
+        used = 2 * (size_t)hp * wq;
+        *row_floats = wq;
+    }
     if (stride == 1)
-        return _mm256_loadu_ps(p);
-    a = _mm256_loadu_ps(p);
-    b = _mm256_loadu_ps(p + 8);
-    t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)); /* a0 a2 b0 b2 a4 a6 b4 b6 */
-    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+        zero_floats(xp + used, 64);
+}
+
+#define DW_SRC(K, S, oy, ox, ky, kx)                                                      \
+    ((S) == 1 ? xp + (size_t)((oy) + (ky)) * rf + (ox) + (kx)                             \
+              : xp + ((kx) & 1) * plane + (size_t)(2 * (oy) + (ky)) * rf + (ox) + ((kx) >> 1))
+
+static inline __attribute__((always_inline)) double
+dw_units(const float *xp, int rf, size_t plane, const float *wt, int K, int S, float bias,
+         enum rvt_nn_act act, float *y, int oh, int ow)
+{
+    const int per_row = (ow + DW_VEC - 1) / DW_VEC, n_units = oh * per_row;
+    const __m256 b = _mm256_set1_ps(bias);
+    __m256d sum = _mm256_setzero_pd();
+    int u, j;
+
+    for (u = 0; u < n_units; u += 4) {
+        int nu = n_units - u < 4 ? n_units - u : 4, oy[4], ox[4];
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (j = 0; j < 4; j++) {
+            int uu = u + (j < nu ? j : 0);
+            oy[j] = uu / per_row;
+            ox[j] = (uu - oy[j] * per_row) * DW_VEC;
+        }
+#pragma GCC unroll 5
+        for (int ky = 0; ky < K; ky++) {
+#pragma GCC unroll 5
+            for (int kx = 0; kx < K; kx++) {
+                __m256 w = _mm256_broadcast_ss(wt + ky * K + kx);
+                a0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(DW_SRC(K, S, oy[0], ox[0], ky, kx)), a0);
+                a1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(DW_SRC(K, S, oy[1], ox[1], ky, kx)), a1);
+                a2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(DW_SRC(K, S, oy[2], ox[2], ky, kx)), a2);
+                a3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(DW_SRC(K, S, oy[3], ox[3], ky, kx)), a3);
+            }
+        }
+        {
+            __m256 acc[4] = {a0, a1, a2, a3}, part = _mm256_setzero_ps();
+            for (j = 0; j < nu; j++) {
+                __m256i m = tail_mask((size_t)(ow - ox[j]));
+                __m256 v = _mm256_and_ps(act256(_mm256_add_ps(acc[j], b), act), _mm256_castsi256_ps(m));
+                _mm256_maskstore_ps(y + (size_t)oy[j] * ow + ox[j], m, v);
+                part = _mm256_add_ps(part, v);
+            }
+            sum = acc_pd(sum, part);
+        }
+    }
+    return hsum_pd(sum);
 }
 
 static double dwconv_avx2(const float *x, int h, int w, const float *wt, int k, int stride,
                           int pad, float bias, enum rvt_nn_act act, float *y, int oh, int ow,
                           float *scratch)
 {
-    const __m256 b = _mm256_set1_ps(bias);
-    int wp = w + 2 * pad, oy, ox0, t, kk = k * k;
-    __m256d sum = _mm256_setzero_pd();
+    size_t plane;
+    int rf;
 
-    if (k > 7 || stride < 1 || stride > 2)
+    if (!((k == 3 || k == 5) && (stride == 1 || stride == 2)))
         return rvt_nn_dwconv_ref(x, h, w, wt, k, stride, pad, bias, act, y, oh, ow, scratch);
-    pad_plane(x, h, w, pad, scratch);
-    for (oy = 0; oy < oh; oy++) {
-        const float *base = scratch + (size_t)(oy * stride) * wp;
-        float *yr = y + (size_t)oy * ow;
-        for (ox0 = 0; ox0 < ow; ox0 += 32) {
-            int left = ow - ox0, nch = (left + 7) / 8, c;
-            __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                           _mm256_setzero_ps()};
-            if (nch > 4)
-                nch = 4;
-            for (t = 0; t < kk; t++) {
-                int ky = t / k, kx = t - ky * k;
-                const float *p = base + (size_t)ky * wp + (size_t)ox0 * stride + kx;
-                __m256 wv = _mm256_set1_ps(wt[t]);
-                a[0] = _mm256_fmadd_ps(wv, load_s(p, stride), a[0]);
-                if (nch > 1)
-                    a[1] = _mm256_fmadd_ps(wv, load_s(p + 8 * stride, stride), a[1]);
-                if (nch > 2)
-                    a[2] = _mm256_fmadd_ps(wv, load_s(p + 16 * stride, stride), a[2]);
-                if (nch > 3)
-                    a[3] = _mm256_fmadd_ps(wv, load_s(p + 24 * stride, stride), a[3]);
-            }
-            for (c = 0; c < nch; c++) {
-                __m256i m = tail_mask((size_t)(left - 8 * c));
-                __m256 v = act256(_mm256_add_ps(a[c], b), act);
-                v = _mm256_and_ps(v, _mm256_castsi256_ps(m));
-                _mm256_maskstore_ps(yr + ox0 + 8 * c, m, v);
-                sum = acc_pd(sum, v);
-            }
-        }
-    }
-    return hsum_pd(sum);
+    dw_pad(x, h, w, pad, stride, scratch, &rf);
+    plane = (size_t)(h + 2 * pad) * rf;
+    if (k == 3)
+        return stride == 1 ? dw_units(scratch, rf, plane, wt, 3, 1, bias, act, y, oh, ow)
+                           : dw_units(scratch, rf, plane, wt, 3, 2, bias, act, y, oh, ow);
+    return stride == 1 ? dw_units(scratch, rf, plane, wt, 5, 1, bias, act, y, oh, ow)
+                       : dw_units(scratch, rf, plane, wt, 5, 2, bias, act, y, oh, ow);
 }
 
 const struct rvt_nn_kernels rvti_nn_kernels_avx2 = {
