@@ -460,6 +460,8 @@ int main(int argc, char **argv)
         size_t fsz = (size_t)R.info->image_h * R.info->image_w * 3;
         if ((ret = rvt_nn_session_new(&wk->sess, m, R.batch, &err)) < 0)
             goto fail;
+        if (w == 0)
+            rvt_debugf("activations: %.1f MB a worker", rvt_nn_session_bytes(wk->sess) / 1e6);
         wk->frames = malloc(R.batch * fsz);
         wk->clip_frames = R.k_frames > 1 ? malloc((size_t)R.k_frames * fsz) : NULL;
         wk->mel = malloc(R.batch * R.info->n_mels * R.info->n_frames * sizeof(float));

@@ -39,7 +39,7 @@
  * them) and the same sgemm kernels are selected.
  *
  * Memory: every activation buffer a session needs is planned at load and
- * allocated once by rvt_nn_session_new (about 14 MB per session for 224x224
+ * allocated once by rvt_nn_session_new (about 12 MB per session for 224x224
  * frames, independent of the batch except 6 KB per clip); forward never allocates.
  *
  * Thread rules: a model is immutable after load and may be shared by threads;
