@@ -357,3 +357,25 @@ def test_int8_layers_load_and_run(good, store, tmp_path):
     lb = np.array([[float(x) for x in r[1:]] for r in read_csv(b)[1:]])
     assert not np.array_equal(la, lb)
     assert np.abs(la - lb).max() < 0.05 * max(1.0, np.abs(la).max())
+
+
+def test_first_of_k_frames(good, tmp_path):
+    """A store of image.frames K = 2 (and a checkpoint that expects it): frame 0 is used."""
+    frames, mel = F.random_inputs(3, 21, k=2)
+    cfg = F.default_config(**{"image.frames": 2})
+    store = str(tmp_path / "k2.h5")
+    F.make_store(store, frames, mel, [0, 1, 2], ["test"] * 3, cfg=cfg)
+    with h5py.File(good, "r") as f:
+        sd = {k: torch.from_numpy(f[k][()]) for k in f}
+    m = F.R.MultimodalAttentionFusion(7, "replace")
+    m.load_state_dict(sd, strict=False)
+    m.eval()
+    model = str(tmp_path / "k2model.h5")
+    F.export_model(m, model, cfg=cfg)
+    run(["-m", model, "-i", store, "-o", str(tmp_path / "p.csv"), "--logits", str(tmp_path / "l.csv"), "-q"])
+    ours = np.array([[float(x) for x in r[1:]] for r in read_csv(str(tmp_path / "l.csv"))[1:]])
+    ref = torch_logits(m, frames, mel)  # to_torch_inputs takes frames[:, 0]
+    assert (np.abs(ours - ref) <= 1e-4 * np.maximum(1, np.abs(ref))).all()
+    # the default checkpoint (image.frames 1) refuses that store
+    p = run(["-m", good, "-i", store, "-o", str(tmp_path / "x.csv")], check=False)
+    assert p.returncode == 1 and "image.frames 2" in p.stderr
