@@ -74,6 +74,12 @@ void rvt_nn_dense_forward(const struct rvt_nn_dense *l, const float *x, size_t l
     epilogue(l, y, ldy, n_cols, sums);
 }
 
+static bool single_plane(const struct rvt_nn_conv *l)
+{
+    return !l->depthwise && l->c_in == 1 && l->gemm.wtype == RVT_NN_WEIGHT_F32 && l->k <= 7 &&
+           l->stride <= 2 && l->pad < l->k;
+}
+
 size_t rvt_nn_conv_scratch(const struct rvt_nn_conv *l, int h, int w)
 {
     int oh = rvt_nn_out_size(h, l->k, l->stride, l->pad);
@@ -82,6 +88,9 @@ size_t rvt_nn_conv_scratch(const struct rvt_nn_conv *l, int h, int w)
 
     if (l->depthwise)
         return rvt_nn_dwconv_scratch(h, w, l->pad);
+    if (single_plane(l))
+        return RVT_MAX(rvt_nn_dwconv_scratch(h, w, l->pad),
+                       (size_t)l->k * l->k * n + rvt_nn_dense_scratch(&l->gemm, n));
     if (l->k == 1 && l->stride == 1 && l->pad == 0)
         return rvt_nn_dense_scratch(&l->gemm, n);
     return (size_t)l->c_in * l->k * l->k * n + rvt_nn_dense_scratch(&l->gemm, n);
@@ -103,6 +112,18 @@ void rvt_nn_conv_forward(const struct rvt_nn_conv *l, const float *x, int h, int
                                  y + (size_t)c * n, oh, ow, scratch);
             if (sums)
                 sums[c] = s;
+        }
+    } else if (single_plane(l)) {
+        /* one input plane (the audio branch's first conv): c_out direct k x k
+         * convolutions of it, cheaper than im2col + a K = k*k GEMM */
+        const struct rvt_nn_kernels *k = rvt_nn_kernels();
+        int o;
+        for (o = 0; o < l->c_out; o++) {
+            double s = k->dwconv(x, h, w, l->gemm.w + (size_t)o * l->k * l->k, l->k, l->stride,
+                                 l->pad, l->gemm.bias ? l->gemm.bias[o] : 0.0f, l->gemm.act,
+                                 y + (size_t)o * n, oh, ow, scratch);
+            if (sums)
+                sums[o] = s;
         }
     } else if (l->k == 1 && l->stride == 1 && l->pad == 0) {
         rvt_nn_dense_forward(&l->gemm, x, n, y, n, n, scratch, sums);

@@ -429,7 +429,7 @@ static void test_dwconv(void)
                     ex = act_d(acc + b, act);
                     esum += ex;
                     tol = 2.0 * k * k * eps * mag + 8 * eps * (fabs(ex) + mag);
-                    if (fabs(y[oy * ow + ox] - ex) > tol)
+                    if (!(fabs(y[oy * ow + ox] - ex) <= tol))
                         bad++;
                     worst = fmax(worst, fabs(y[oy * ow + ox] - ex) / (tol > 0 ? tol : 1));
                 }
@@ -467,7 +467,7 @@ static void test_bias_act(void)
             /* absolute 1e-30: below exp's clamp (x < -87) SiLU gives ~x e^-87.3
              * instead of x e^x, both invisible next to any other term */
             for (i = 0; i < n; i++)
-                if (fabs(x[i] - ref[i]) > 8 * eps * fabs(ref[i]) + 1e-30)
+                if (!(fabs(x[i] - ref[i]) <= 8 * eps * fabs(ref[i]) + 1e-30)) /* NaN is bad */
                     bad++;
             OK(!bad && fabs(sum - esum) <= 1e-6 * (1 + fabs(esum)), "bias_act %s %s: %d bad",
                kt->name, rvt_nn_act_name((enum rvt_nn_act)a), bad);
@@ -530,11 +530,11 @@ static void test_conv_dense(void)
                             }
                     ex = act_d(acc, RVT_NN_ACT_SILU);
                     rs += ex;
-                    if (fabs(y[((size_t)o * oh + oy) * ow + ox] - ex) >
-                        2.0 * ci * k * k * eps * mag + 8 * eps * (fabs(ex) + mag))
+                    if (!(fabs(y[((size_t)o * oh + oy) * ow + ox] - ex) <=
+                          2.0 * ci * k * k * eps * mag + 8 * eps * (fabs(ex) + mag)))
                         bad++;
                 }
-            if (fabs(sums[o] - rs) > 1e-5 * (1 + fabs(rs)))
+            if (!(fabs(sums[o] - rs) <= 1e-5 * (1 + fabs(rs))))
                 sums_ok = 0;
         }
         OK(!bad && sums_ok, "conv %d->%d %dx%d k%d s%d (im2col + sgemm): %d bad", ci, co, h, w, k,
@@ -582,7 +582,7 @@ static void test_dense_i8(void)
                 tol += fabs(w[o * n_in + i]) * xmax / 254 + fabs(x[i * n_cols + j]) * sc[o] / 2 +
                        sc[o] * xmax / 127 / 4;
             }
-            if (fabs(y[o * n_cols + j] - acc) > tol)
+            if (!(fabs(y[o * n_cols + j] - acc) <= tol))
                 bad++;
         }
     OK(!bad, "dense int8 reference within the quantization bound: %d bad", bad);

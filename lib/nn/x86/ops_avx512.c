@@ -21,6 +21,7 @@ static inline __m512 exp512(__m512 x)
     const __m512 hi = _mm512_set1_ps(88.3762626647949f), lo = _mm512_set1_ps(-87.3365447504f);
     __m512 n, r, p;
 
+    /* clamped, so that exp stays finite: 1 / (1 + inf) would be NaN in recip512 */
     x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
     n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
