@@ -80,6 +80,23 @@ static bool single_plane(const struct rvt_nn_conv *l)
            l->stride <= 2 && l->pad < l->k;
 }
 
+void rvt_nn_dense_forward_yt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
+                             size_t ldy, size_t n_cols)
+{
+    assert(l->wtype == RVT_NN_WEIGHT_F32);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)n_cols, l->n_out, l->n_in, 1.0f, x,
+                (int)ldx, l->w, l->n_in, 0.0f, y, (int)ldy);
+}
+
+void rvt_nn_dense_forward_xt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
+                             size_t ldy, size_t n_cols, double *sums)
+{
+    assert(l->wtype == RVT_NN_WEIGHT_F32);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->n_out, (int)n_cols, l->n_in, 1.0f,
+                l->w, l->n_in, x, (int)ldx, 0.0f, y, (int)ldy);
+    epilogue(l, y, ldy, n_cols, sums);
+}
+
 size_t rvt_nn_conv_scratch(const struct rvt_nn_conv *l, int h, int w)
 {
     int oh = rvt_nn_out_size(h, l->k, l->stride, l->pad);

@@ -71,6 +71,19 @@ size_t rvt_nn_dense_scratch(const struct rvt_nn_dense *l, size_t n_cols);
 void rvt_nn_dense_forward(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
                           size_t ldy, size_t n_cols, float *scratch, double *sums);
 
+/*
+ * The channels-last variants of the MBConv path (nn/model.c), fp32 only:
+ *   rvt_nn_dense_forward_yt:  Y^T (n_cols rows of n_out) = W X, no bias or activation
+ *                             (the caller fuses them into its next pass)
+ *   rvt_nn_dense_forward_xt:  Y = act(W X + bias) with X given as X^T (n_cols rows of
+ *                             n_in, row stride ldx); sums as rvt_nn_dense_forward
+ * Both hand the transposes to cblas_sgemm (its packing absorbs them).
+ */
+void rvt_nn_dense_forward_yt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
+                             size_t ldy, size_t n_cols);
+void rvt_nn_dense_forward_xt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
+                             size_t ldy, size_t n_cols, double *sums);
+
 struct rvt_nn_conv {
     int c_in, c_out, k, stride, pad;
     bool depthwise;              /* c_in == c_out, one k x k filter per channel */

@@ -32,6 +32,9 @@ struct mbconv {
     int stage, index; /* features[stage][index] */
     int c_in, c_exp, c_out, k, stride, sq;
     bool expand, residual;
+    bool cl;                      /* may run channels-last (fp32 expand and project,
+                                     c_exp a multiple of 16) */
+    const float *dw_w_cl;         /* cl: depthwise weights as [k*k][c_exp] */
     struct rvt_nn_dense expand_l; /* c_exp x c_in, SiLU */
     struct rvt_nn_conv dw;        /* depthwise, SiLU */
     struct rvt_nn_dense se1;      /* sq x c_exp, SiLU */
@@ -47,6 +50,7 @@ struct chattn {
 /* Buffer sizes (floats) of one session, from walking the graph at load. */
 struct plan {
     size_t x0, io, exp, dwo, scr, vec;
+    size_t pad; /* the padded channels-last input of a depthwise conv */
 };
 
 struct rvt_model {
@@ -411,6 +415,21 @@ static int load_blocks(struct loader *L)
             snprintf(b, sizeof(b), "%s.%d.1", p, j);
             ret = load_conv1x1(L, &blk->project, a, b, false, blk->c_out, blk->c_exp,
                                RVT_NN_ACT_NONE);
+            if (ret >= 0 && blk->expand && blk->c_exp % RVT_NN_CL_BLOCK == 0 &&
+                blk->expand_l.wtype == RVT_NN_WEIGHT_F32 &&
+                blk->project.wtype == RVT_NN_WEIGHT_F32) {
+                int kk = blk->k * blk->k, c, t;
+                float *wcl = alloc_f32(L, (size_t)kk * blk->c_exp);
+                if (!wcl) {
+                    ret = RVT_ENOMEM;
+                    break;
+                }
+                for (c = 0; c < blk->c_exp; c++)
+                    for (t = 0; t < kk; t++)
+                        wcl[(size_t)t * blk->c_exp + c] = blk->dw.dw_w[(size_t)c * kk + t];
+                blk->dw_w_cl = wcl;
+                blk->cl = true;
+            }
         }
     }
     return ret;
@@ -515,6 +534,8 @@ static void make_plan(struct rvt_model *m)
             macs += (double)b->c_exp * b->c_in * hw;
         }
         p->scr = RVT_MAX(p->scr, rvt_nn_conv_scratch(&b->dw, h, w));
+        if (b->cl)
+            p->pad = RVT_MAX(p->pad, (size_t)b->c_exp * (h + b->k - 1) * (w + b->k - 1));
         macs += (double)b->c_exp * b->k * b->k * oh * ow;
         p->dwo = RVT_MAX(p->dwo, (size_t)b->c_exp * oh * ow);
         plan_dense(p, &b->se1, 1);
@@ -783,6 +804,8 @@ struct rvt_nn_session {
     const struct rvt_model *m;
     size_t max_batch, bytes;
     float *x0, *a, *b, *e, *d, *scr; /* per-clip activations (plan sizes) */
+    float *pad;                      /* plan.pad: padded channels-last input */
+    float *tbuf;                     /* NCHW copies of channels-last tensors for trace */
     float *v1, *v2, *v3, *v4;        /* vectors of up to plan.vec floats */
     double *sums;                    /* plan.vec */
     float *feat;                     /* [max_batch][N_FEAT] */
@@ -797,8 +820,8 @@ int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, s
 {
     const struct plan *p = &m->plan;
     struct rvt_nn_session *s;
-    size_t sizes[13], total = 0, i;
-    float **dst[12];
+    size_t sizes[14], total = 0, i;
+    float **dst[13];
     char *base;
 
     *out = NULL;
@@ -818,11 +841,12 @@ int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, s
     sizes[6] = sizes[7] = sizes[8] = sizes[9] = p->vec;
     sizes[10] = max_batch * N_FEAT;
     sizes[11] = N_HID;
-    sizes[12] = 2 * p->vec; /* the doubles */
+    sizes[12] = p->pad;
+    sizes[13] = 2 * p->vec; /* the doubles */
     dst[0] = &s->x0, dst[1] = &s->a, dst[2] = &s->b, dst[3] = &s->e, dst[4] = &s->d;
     dst[5] = &s->scr, dst[6] = &s->v1, dst[7] = &s->v2, dst[8] = &s->v3, dst[9] = &s->v4;
-    dst[10] = &s->feat, dst[11] = &s->hid;
-    for (i = 0; i < 13; i++)
+    dst[10] = &s->feat, dst[11] = &s->hid, dst[12] = &s->pad;
+    for (i = 0; i < 14; i++)
         total += (sizes[i] + 15) / 16 * 16 * sizeof(float);
     s->mem = aligned_alloc(64, total);
     if (!s->mem) {
@@ -832,7 +856,7 @@ int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, s
     /* zeroed once: padding lanes of SIMD kernels then never read uninitialised memory */
     memset(s->mem, 0, total);
     base = s->mem;
-    for (i = 0; i < 12; i++) {
+    for (i = 0; i < 13; i++) {
         *dst[i] = (float *)base;
         base += (sizes[i] + 15) / 16 * 16 * sizeof(float);
     }
@@ -846,6 +870,7 @@ void rvt_nn_session_free(struct rvt_nn_session **sp)
 {
     if (!*sp)
         return;
+    free((*sp)->tbuf);
     free((*sp)->mem);
     free(*sp);
     *sp = NULL;
@@ -856,10 +881,19 @@ size_t rvt_nn_session_bytes(const struct rvt_nn_session *s)
     return s->bytes;
 }
 
-void rvt_nn_session_set_trace(struct rvt_nn_session *s, rvt_nn_trace_fn fn, void *ctx)
+int rvt_nn_session_set_trace(struct rvt_nn_session *s, rvt_nn_trace_fn fn, void *ctx,
+                             struct rvt_error *err)
 {
+    const struct plan *p = &s->m->plan;
+
+    if (fn && !s->tbuf) {
+        s->tbuf = malloc(RVT_MAX(p->exp, p->dwo) * sizeof(float) + 64);
+        if (!s->tbuf)
+            return rvt_error_set(err, RVT_ENOMEM, "out of memory");
+    }
     s->trace = fn;
     s->trace_ctx = ctx;
+    return 0;
 }
 
 #define TRACE(name, data, c, h, w) \
@@ -867,6 +901,22 @@ void rvt_nn_session_set_trace(struct rvt_nn_session *s, rvt_nn_trace_fn fn, void
         if (s->trace) \
             s->trace(s->trace_ctx, clip, name, data, c, h, w); \
     } while (0)
+
+/* Traces a channels-last tensor [h][w][c] whose pixel (y, x) sits at
+ * data[((y + pad) * (w + 2 pad) + x + pad) * c], as NCHW. */
+static void trace_cl(struct rvt_nn_session *s, size_t clip, const char *name, const float *data,
+                     int c, int h, int w, int pad)
+{
+    int y, x, ch, wp = w + 2 * pad;
+
+    for (y = 0; y < h; y++)
+        for (x = 0; x < w; x++) {
+            const float *px = data + ((size_t)(y + pad) * wp + x + pad) * c;
+            for (ch = 0; ch < c; ch++)
+                s->tbuf[((size_t)ch * h + y) * w + x] = px[ch];
+        }
+    s->trace(s->trace_ctx, clip, name, s->tbuf, c, h, w);
+}
 
 /* y = fc2(fc1(x)) of a ChannelAttention's shared MLP, x and y vectors of c. */
 static void attn_mlp(struct rvt_nn_session *s, const struct chattn *a, const float *x, float *y)
@@ -906,6 +956,34 @@ static void image_forward(struct rvt_nn_session *s, size_t clip, const uint8_t *
         oh = rvt_nn_out_size(h, bl->k, bl->stride, bl->k / 2);
         ow = rvt_nn_out_size(w, bl->k, bl->stride, bl->k / 2);
         n = (size_t)oh * ow;
+        if (bl->cl && k->dwconv_cl) {
+            /* channels-last: expand to [hw][c_exp] (raw), bias + SiLU fused into the
+             * padded copy, depthwise on 16 channels a vector, project from [n][c_exp] */
+            int pad = bl->k / 2, hp = h + 2 * pad, wp = w + 2 * pad;
+            rvt_nn_dense_forward_yt(&bl->expand_l, a, hw, s->e, (size_t)bl->c_exp, hw);
+            k->pad_act_cl(s->e, h, w, bl->c_exp, pad, bl->expand_l.bias, bl->expand_l.act, s->pad);
+            if (s->trace) {
+                snprintf(name, sizeof(name), "img.features.%d.%d.expand", bl->stage, bl->index);
+                trace_cl(s, clip, name, s->pad, bl->c_exp, h, w, pad);
+            }
+            k->dwconv_cl(s->pad, hp, wp, bl->c_exp, bl->dw_w_cl, bl->k, bl->stride,
+                         bl->dw.dw_bias, bl->dw.act, s->d, oh, ow, s->sums);
+            if (s->trace) {
+                snprintf(name, sizeof(name), "img.features.%d.%d.dw", bl->stage, bl->index);
+                trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
+            }
+            for (c = 0; c < bl->c_exp; c++)
+                s->v1[c] = (float)(s->sums[c] / (double)n);
+            rvt_nn_dense_forward(&bl->se1, s->v1, 1, s->v2, 1, 1, s->scr, NULL);
+            rvt_nn_dense_forward(&bl->se2, s->v2, 1, s->v3, 1, 1, s->scr, NULL);
+            k->scale_cl(s->d, n, bl->c_exp, s->v3);
+            if (s->trace) {
+                snprintf(name, sizeof(name), "img.features.%d.%d.se", bl->stage, bl->index);
+                trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
+            }
+            rvt_nn_dense_forward_xt(&bl->project, s->d, (size_t)bl->c_exp, b, n, n, NULL);
+            goto projected;
+        }
         if (bl->expand) {
             rvt_nn_dense_forward(&bl->expand_l, a, hw, s->e, hw, hw, s->scr, NULL);
             src = s->e;
@@ -931,6 +1009,7 @@ static void image_forward(struct rvt_nn_session *s, size_t clip, const uint8_t *
             TRACE(name, s->d, bl->c_exp, oh, ow);
         }
         rvt_nn_dense_forward(&bl->project, s->d, n, b, n, n, s->scr, NULL);
+    projected:
         if (s->trace) {
             snprintf(name, sizeof(name), "img.features.%d.%d.project", bl->stage, bl->index);
             TRACE(name, b, bl->c_out, oh, ow);

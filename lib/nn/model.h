@@ -117,6 +117,8 @@ void rvt_model_forward(struct rvt_nn_session *s, size_t n, const uint8_t *frames
  */
 typedef void (*rvt_nn_trace_fn)(void *ctx, size_t clip, const char *name, const float *data,
                                 int c, int h, int w);
-void rvt_nn_session_set_trace(struct rvt_nn_session *s, rvt_nn_trace_fn fn, void *ctx);
+/* Allocates a buffer for the NCHW copies of channels-last tensors (RVT_ENOMEM). */
+int rvt_nn_session_set_trace(struct rvt_nn_session *s, rvt_nn_trace_fn fn, void *ctx,
+                             struct rvt_error *err);
 
 #endif

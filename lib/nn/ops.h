@@ -66,12 +66,37 @@ typedef void (*rvt_nn_scale_fn)(float *x, size_t n, float s);
 /* y[i] += x[i] for i < n. */
 typedef void (*rvt_nn_add_fn)(float *y, const float *x, size_t n);
 
+/*
+ * Channels-last ("CL") kernels: one image as [pixels][c] (pixel = y * w + x), c a
+ * multiple of RVT_NN_CL_BLOCK, so that every vector holds 16 channels of one pixel:
+ * no lane is wasted on small planes and stride 2 is only an address step.
+ *
+ * pad_act_cl:  xp [(h + 2 pad)][(w + 2 pad)][c] = act(x + bias[ch]) inside, 0 on the
+ *              border (x [h][w][c])
+ * dwconv_cl:   y [oh][ow][c] = act(bias[ch] + sum_taps wt[t][ch] * xp[oy*s+ky][ox*s+kx][ch])
+ *              on the padded input (no bounds); wt is [k*k][c] (tap-major); sums[ch]
+ *              (double) gets the sum of y over the pixels
+ * scale_cl:    x[p][ch] *= g[ch] for n pixels
+ */
+#define RVT_NN_CL_BLOCK 16
+
+typedef void (*rvt_nn_pad_act_cl_fn)(const float *x, int h, int w, int c, int pad,
+                                     const float *bias, enum rvt_nn_act act, float *xp);
+typedef void (*rvt_nn_dwconv_cl_fn)(const float *xp, int hp, int wp, int c, const float *wt,
+                                    int k, int stride, const float *bias, enum rvt_nn_act act,
+                                    float *y, int oh, int ow, double *sums);
+typedef void (*rvt_nn_scale_cl_fn)(float *x, size_t n, int c, const float *g);
+
 struct rvt_nn_kernels {
     const char *name; /* "ref", "avx2", "avx512" */
     rvt_nn_dwconv_fn dwconv;
     rvt_nn_bias_act_fn bias_act;
     rvt_nn_scale_fn scale;
     rvt_nn_add_fn add;
+    /* channels-last path; NULL where the planar path is faster (ref, avx2) */
+    rvt_nn_pad_act_cl_fn pad_act_cl;
+    rvt_nn_dwconv_cl_fn dwconv_cl;
+    rvt_nn_scale_cl_fn scale_cl;
 };
 
 /* The table for this CPU (see top of file). */
@@ -86,6 +111,12 @@ double rvt_nn_dwconv_ref(const float *x, int h, int w, const float *wt, int k, i
 double rvt_nn_bias_act_ref(float *x, size_t n, float bias, enum rvt_nn_act act);
 void rvt_nn_scale_ref(float *x, size_t n, float s);
 void rvt_nn_add_ref(float *y, const float *x, size_t n);
+void rvt_nn_pad_act_cl_ref(const float *x, int h, int w, int c, int pad, const float *bias,
+                           enum rvt_nn_act act, float *xp);
+void rvt_nn_dwconv_cl_ref(const float *xp, int hp, int wp, int c, const float *wt, int k,
+                          int stride, const float *bias, enum rvt_nn_act act, float *y, int oh,
+                          int ow, double *sums);
+void rvt_nn_scale_cl_ref(float *x, size_t n, int c, const float *g);
 
 /* Scalar activation, as the _ref kernels compute it (libm expf). */
 float rvt_nn_act1(float x, enum rvt_nn_act act);

@@ -176,8 +176,59 @@ void rvt_nn_plane_max(const float *x, int c, size_t n, float *max)
     }
 }
 
+void rvt_nn_pad_act_cl_ref(const float *x, int h, int w, int c, int pad, const float *bias,
+                           enum rvt_nn_act act, float *xp)
+{
+    int wp = w + 2 * pad, hp = h + 2 * pad, r, q, ch;
+
+    for (r = 0; r < hp; r++)
+        for (q = 0; q < wp; q++) {
+            float *d = xp + ((size_t)r * wp + q) * c;
+            int iy = r - pad, ix = q - pad;
+            bool in = iy >= 0 && iy < h && ix >= 0 && ix < w;
+            const float *sx = in ? x + ((size_t)iy * w + ix) * c : NULL;
+            for (ch = 0; ch < c; ch++)
+                d[ch] = in ? rvt_nn_act1(sx[ch] + bias[ch], act) : 0.0f;
+        }
+}
+
+void rvt_nn_dwconv_cl_ref(const float *xp, int hp, int wp, int c, const float *wt, int k,
+                          int stride, const float *bias, enum rvt_nn_act act, float *y, int oh,
+                          int ow, double *sums)
+{
+    int oy, ox, ky, kx, ch;
+
+    (void)hp;
+    for (ch = 0; ch < c; ch++)
+        sums[ch] = 0.0;
+    for (oy = 0; oy < oh; oy++)
+        for (ox = 0; ox < ow; ox++) {
+            float *d = y + ((size_t)oy * ow + ox) * c;
+            for (ch = 0; ch < c; ch++) {
+                float acc = 0.0f;
+                for (ky = 0; ky < k; ky++)
+                    for (kx = 0; kx < k; kx++)
+                        acc += wt[(size_t)(ky * k + kx) * c + ch] *
+                               xp[((size_t)(oy * stride + ky) * wp + ox * stride + kx) * c + ch];
+                d[ch] = rvt_nn_act1(acc + bias[ch], act);
+                sums[ch] += d[ch];
+            }
+        }
+}
+
+void rvt_nn_scale_cl_ref(float *x, size_t n, int c, const float *g)
+{
+    size_t p;
+    int ch;
+
+    for (p = 0; p < n; p++)
+        for (ch = 0; ch < c; ch++)
+            x[p * c + ch] *= g[ch];
+}
+
 static const struct rvt_nn_kernels kernels_ref = {
     "ref", rvt_nn_dwconv_ref, rvt_nn_bias_act_ref, rvt_nn_scale_ref, rvt_nn_add_ref,
+    NULL, NULL, NULL,
 };
 
 const struct rvt_nn_kernels *rvt_nn_kernels_for(int isa)

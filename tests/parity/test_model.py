@@ -379,3 +379,22 @@ def test_first_of_k_frames(good, tmp_path):
     # the default checkpoint (image.frames 1) refuses that store
     p = run(["-m", good, "-i", store, "-o", str(tmp_path / "x.csv")], check=False)
     assert p.returncode == 1 and "image.frames 2" in p.stderr
+
+
+@pytest.mark.parametrize("isa", ["ref", "avx2"])
+def test_other_kernel_levels(isa, good, store, tmp_path):
+    """The planar kernels (ref, AVX2; AVX-512 runs the channels-last path) give the
+    same logits as PyTorch too."""
+    with h5py.File(good, "r") as f:
+        sd = {k: torch.from_numpy(f[k][()]) for k in f}
+    m = F.R.MultimodalAttentionFusion(7, "replace")
+    m.load_state_dict(sd, strict=False)
+    m.eval()
+    env = dict(os.environ, RVT_ISA=isa)
+    p = subprocess.run([F.tool("run-model"), "-m", good, "-i", store["path"], "-o", str(tmp_path / "p.csv"),
+                        "--logits", str(tmp_path / "l.csv"), "-q"], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    ours = np.array([[float(x) for x in r[1:]] for r in read_csv(str(tmp_path / "l.csv"))[1:]])
+    ref = torch_logits(m, store["frames"], store["mel"])
+    assert (np.abs(ours - ref) <= 1e-4 * np.maximum(1, np.abs(ref))).all()
+    assert (ours.argmax(1) == ref.argmax(1)).all()

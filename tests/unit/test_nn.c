@@ -198,7 +198,10 @@ static int run_model(int argc, char **argv)
         fprintf(stderr, "test_nn: %s\n", err.msg);
         goto done;
     }
-    rvt_nn_session_set_trace(s, trace_write, &tc);
+    if (rvt_nn_session_set_trace(s, trace_write, &tc, &err) < 0) {
+        fprintf(stderr, "test_nn: %s\n", err.msg);
+        goto done;
+    }
     logits = malloc((size_t)fr.dims[0] * info->n_classes * sizeof(float));
     if (!logits)
         goto done;
@@ -443,6 +446,93 @@ static void test_dwconv(void)
     }
 }
 
+/* The channels-last kernels (pad + bias + act, depthwise, scale) of every table that
+ * has them and the _ref twins, against double precision; tolerance as above. */
+static void test_cl(void)
+{
+    static const int shapes[][5] = {/* c, h, w, k, stride */
+                                    {16, 7, 7, 5, 1},  {32, 7, 7, 3, 1}, {48, 14, 14, 5, 2},
+                                    {16, 28, 28, 3, 2}, {32, 9, 13, 5, 1}, {16, 1, 1, 3, 1},
+                                    {16, 2, 3, 5, 2},  {64, 56, 56, 3, 1}};
+    const double eps = 1.0 / (1 << 24);
+    int isa, si;
+
+    for (isa = RVT_ISA_REF - 1; isa <= RVT_ISA_AVX512; isa++) {
+        /* isa -1: the _ref functions themselves */
+        const struct rvt_nn_kernels *kt = isa < 0 ? NULL : rvt_nn_kernels_for(isa);
+        rvt_nn_pad_act_cl_fn pad_act = isa < 0 ? rvt_nn_pad_act_cl_ref : kt ? kt->pad_act_cl : NULL;
+        rvt_nn_dwconv_cl_fn dw = isa < 0 ? rvt_nn_dwconv_cl_ref : kt ? kt->dwconv_cl : NULL;
+        rvt_nn_scale_cl_fn scale = isa < 0 ? rvt_nn_scale_cl_ref : kt ? kt->scale_cl : NULL;
+        const char *name = isa < 0 ? "ref" : kt ? kt->name : "";
+        if (!pad_act || !dw || !scale)
+            continue;
+        for (si = 0; si < (int)RVT_ARRAY_SIZE(shapes); si++) {
+            int c = shapes[si][0], h = shapes[si][1], w = shapes[si][2], k = shapes[si][3];
+            int s = shapes[si][4], pad = k / 2, hp = h + 2 * pad, wp = w + 2 * pad;
+            int oh = rvt_nn_out_size(h, k, s, pad), ow = rvt_nn_out_size(w, k, s, pad);
+            size_t nx = (size_t)h * w * c, ny = (size_t)oh * ow * c;
+            float *x = malloc(nx * sizeof(float)), *xp = malloc((size_t)hp * wp * c * sizeof(float));
+            float *y = malloc(ny * sizeof(float)), *wt = malloc((size_t)k * k * c * sizeof(float));
+            float *b0 = malloc((size_t)c * sizeof(float)), *b1 = malloc((size_t)c * sizeof(float));
+            float *g = malloc((size_t)c * sizeof(float));
+            double *sums = malloc((size_t)c * sizeof(double)), *px = malloc((size_t)hp * wp * c * sizeof(double));
+            int bad = 0, badp = 0, bads = 0, ch, oy, ox, ky, kx, i;
+            size_t j;
+            for (j = 0; j < nx; j++)
+                x[j] = 3 * frand();
+            for (j = 0; j < (size_t)k * k * c; j++)
+                wt[j] = frand();
+            for (ch = 0; ch < c; ch++) {
+                b0[ch] = frand();
+                b1[ch] = frand();
+                g[ch] = 1 + frand();
+            }
+            pad_act(x, h, w, c, pad, b0, RVT_NN_ACT_SILU, xp);
+            for (i = 0; i < hp * wp; i++) {
+                int iy = i / wp - pad, ix = i % wp - pad;
+                for (ch = 0; ch < c; ch++) {
+                    double e = iy >= 0 && iy < h && ix >= 0 && ix < w
+                                   ? act_d((double)x[((size_t)iy * w + ix) * c + ch] + b0[ch], RVT_NN_ACT_SILU)
+                                   : 0.0;
+                    px[(size_t)i * c + ch] = e;
+                    if (!(fabs(xp[(size_t)i * c + ch] - e) <= 8 * eps * (fabs(e) + 1e-30) + 1e-30))
+                        badp++;
+                }
+            }
+            dw(xp, hp, wp, c, wt, k, s, b1, RVT_NN_ACT_SILU, y, oh, ow, sums);
+            for (ch = 0; ch < c; ch++) {
+                double rs = 0;
+                for (oy = 0; oy < oh; oy++)
+                    for (ox = 0; ox < ow; ox++) {
+                        double acc = b1[ch], mag = fabs(b1[ch]), e, got;
+                        for (ky = 0; ky < k; ky++)
+                            for (kx = 0; kx < k; kx++) {
+                                double t = wt[(size_t)(ky * k + kx) * c + ch] *
+                                           (double)xp[((size_t)(oy * s + ky) * wp + ox * s + kx) * c + ch];
+                                acc += t;
+                                mag += fabs(t);
+                            }
+                        e = act_d(acc, RVT_NN_ACT_SILU);
+                        rs += e;
+                        got = y[((size_t)oy * ow + ox) * c + ch];
+                        if (!(fabs(got - e) <= 2.0 * k * k * eps * mag + 8 * eps * (fabs(e) + mag)))
+                            bad++;
+                    }
+                if (!(fabs(sums[ch] - rs) <= 1e-5 * (1 + fabs(rs))))
+                    bads++;
+            }
+            memcpy(xp, y, ny * sizeof(float));
+            scale(y, (size_t)oh * ow, c, g);
+            for (j = 0; j < ny; j++)
+                if (y[j] != xp[j] * g[j % c])
+                    bads++;
+            OK(!bad && !badp && !bads, "channels-last %s c%d %dx%d k%d s%d: pad+act %d, dw %d, sums/scale %d bad",
+               name, c, h, w, k, s, badp, bad, bads);
+            free(x), free(xp), free(y), free(wt), free(b0), free(b1), free(g), free(sums), free(px);
+        }
+    }
+}
+
 static void test_bias_act(void)
 {
     const double eps = 1.0 / (1 << 24);
@@ -652,6 +742,30 @@ static void time_dwconv(void)
         t0 = (cpu_s() - t0) / reps;
         printf("# dwconv %s, every depthwise layer of EfficientNet-B0 + SiLU: %.2f ms (cpu) an image, %.1f GMAC/s\n",
                kt->name, t0 * 1e3, macs / reps / t0 * 1e-9);
+        if (kt->dwconv_cl) {
+            /* the channels-last path: pad + bias + SiLU of the input, then the conv */
+            size_t big = (size_t)116 * 116 * 96;
+            float *cx = calloc(big, sizeof(float)), *cp = calloc(big, sizeof(float));
+            float *cy = calloc(big, sizeof(float)), *cw = calloc(25 * 1152, sizeof(float));
+            float *cb = calloc(1152, sizeof(float));
+            double *cs = calloc(1152, sizeof(double));
+            for (i = 0; i < 25 * 1152; i++)
+                cw[i] = 0.01f * frand();
+            t0 = cpu_s();
+            for (rep = 0; rep < reps; rep++)
+                for (l = 0; l < (int)RVT_ARRAY_SIZE(layers); l++) {
+                    int c = layers[l][0], h = layers[l][1], k = layers[l][2], s = layers[l][3];
+                    int o = rvt_nn_out_size(h, k, s, k / 2), n;
+                    for (n = 0; n < layers[l][4]; n++) {
+                        kt->pad_act_cl(cx, h, h, c, k / 2, cb, RVT_NN_ACT_SILU, cp);
+                        kt->dwconv_cl(cp, h + k - 1, h + k - 1, c, cw, k, s, cb, RVT_NN_ACT_SILU, cy, o, o, cs);
+                    }
+                }
+            t0 = (cpu_s() - t0) / reps;
+            printf("# dwconv %s channels-last (incl. pad + SiLU of the input): %.2f ms (cpu) an image, %.1f GMAC/s\n",
+                   kt->name, t0 * 1e3, macs / reps / t0 * 1e-9);
+            free(cx), free(cp), free(cy), free(cw), free(cb), free(cs);
+        }
     }
     free(x), free(y), free(scr);
 }
@@ -713,6 +827,7 @@ int main(int argc, char **argv)
         return run_op(argc, argv);
     printf("# kernels: %s\n", rvt_nn_kernels()->name);
     test_dwconv();
+    test_cl();
     test_bias_act();
     test_conv_dense();
     test_dense_i8();

@@ -270,6 +270,137 @@ static double dwconv_avx512(const float *x, int h, int w, const float *wt, int k
                        : dw_units(scratch, rf, plane, wt, 5, 2, bias, act, y, oh, ow);
 }
 
+/* ---- channels-last kernels (see ops.h) ---- */
+
+static void pad_act_cl_avx512(const float *x, int h, int w, int c, int pad, const float *bias,
+                              enum rvt_nn_act act, float *xp)
+{
+    int wp = w + 2 * pad, hp = h + 2 * pad, r, q, ch;
+    size_t row = (size_t)wp * c;
+
+    for (r = 0; r < hp; r++) {
+        float *d = xp + (size_t)r * row;
+        const float *sx = x + (size_t)(r - pad) * w * c;
+        if (r < pad || r >= h + pad) {
+            zero_floats(d, row);
+            continue;
+        }
+        zero_floats(d, (size_t)pad * c);
+        for (q = 0; q < w; q++) {
+            const float *a = sx + (size_t)q * c;
+            float *o = d + (size_t)(q + pad) * c;
+            for (ch = 0; ch < c; ch += 16)
+                _mm512_storeu_ps(o + ch, act512(_mm512_add_ps(_mm512_loadu_ps(a + ch),
+                                                              _mm512_loadu_ps(bias + ch)), act));
+        }
+        zero_floats(d + (size_t)(w + pad) * c, (size_t)pad * c);
+    }
+}
+
+/*
+ * 16 channels at a time (the taps' weights stay in registers), output pixels four
+ * at a time along a row (four independent FMA chains), the rest one by one.
+ */
+static inline __attribute__((always_inline)) void
+dwcl(const float *xp, int wp, int c, const float *wt, int K, int S, const float *bias,
+     enum rvt_nn_act act, float *y, int oh, int ow, double *sums)
+{
+    const size_t cs = (size_t)c, step = (size_t)S * cs;
+    int cv, oy, ox, t;
+
+    for (cv = 0; cv < c; cv += 16) {
+        __m512 wv[25], b = _mm512_loadu_ps(bias + cv);
+        __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+        for (t = 0; t < K * K; t++)
+            wv[t] = _mm512_loadu_ps(wt + (size_t)t * cs + cv);
+        for (oy = 0; oy < oh; oy++) {
+            const float *r = xp + (size_t)oy * S * wp * cs + cv;
+            float *yr = y + (size_t)oy * ow * cs + cv;
+            __m512 rs = _mm512_setzero_ps();
+            for (ox = 0; ox + 4 <= ow; ox += 4) {
+                const float *p0 = r + (size_t)ox * step;
+                __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, v;
+#pragma GCC unroll 5
+                for (int ky = 0; ky < K; ky++) {
+#pragma GCC unroll 5
+                    for (int kx = 0; kx < K; kx++) {
+                        const float *p = p0 + ((size_t)ky * wp + kx) * cs;
+                        __m512 w = wv[ky * K + kx];
+                        a0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(p), a0);
+                        a1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(p + step), a1);
+                        a2 = _mm512_fmadd_ps(w, _mm512_loadu_ps(p + 2 * step), a2);
+                        a3 = _mm512_fmadd_ps(w, _mm512_loadu_ps(p + 3 * step), a3);
+                    }
+                }
+                v = act512(_mm512_add_ps(a0, b), act);
+                _mm512_storeu_ps(yr + (size_t)ox * cs, v);
+                rs = _mm512_add_ps(rs, v);
+                v = act512(_mm512_add_ps(a1, b), act);
+                _mm512_storeu_ps(yr + (size_t)(ox + 1) * cs, v);
+                rs = _mm512_add_ps(rs, v);
+                v = act512(_mm512_add_ps(a2, b), act);
+                _mm512_storeu_ps(yr + (size_t)(ox + 2) * cs, v);
+                rs = _mm512_add_ps(rs, v);
+                v = act512(_mm512_add_ps(a3, b), act);
+                _mm512_storeu_ps(yr + (size_t)(ox + 3) * cs, v);
+                rs = _mm512_add_ps(rs, v);
+            }
+            for (; ox < ow; ox++) {
+                const float *p0 = r + (size_t)ox * step;
+                __m512 a0 = _mm512_setzero_ps(), a1 = a0, v;
+#pragma GCC unroll 5
+                for (int ky = 0; ky < K; ky++) {
+#pragma GCC unroll 5
+                    for (int kx = 0; kx < K; kx++) {
+                        const float *p = p0 + ((size_t)ky * wp + kx) * cs;
+                        /* two chains (even and odd rows of taps) */
+                        if (ky & 1)
+                            a1 = _mm512_fmadd_ps(wv[ky * K + kx], _mm512_loadu_ps(p), a1);
+                        else
+                            a0 = _mm512_fmadd_ps(wv[ky * K + kx], _mm512_loadu_ps(p), a0);
+                    }
+                }
+                v = act512(_mm512_add_ps(_mm512_add_ps(a0, a1), b), act);
+                _mm512_storeu_ps(yr + (size_t)ox * cs, v);
+                rs = _mm512_add_ps(rs, v);
+            }
+            s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(rs)));
+            s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(rs, 1)));
+        }
+        _mm512_storeu_pd(sums + cv, s0);
+        _mm512_storeu_pd(sums + cv + 8, s1);
+    }
+}
+
+static void dwconv_cl_avx512(const float *xp, int hp, int wp, int c, const float *wt, int k,
+                             int stride, const float *bias, enum rvt_nn_act act, float *y, int oh,
+                             int ow, double *sums)
+{
+    if (k == 3 && stride == 1)
+        dwcl(xp, wp, c, wt, 3, 1, bias, act, y, oh, ow, sums);
+    else if (k == 3 && stride == 2)
+        dwcl(xp, wp, c, wt, 3, 2, bias, act, y, oh, ow, sums);
+    else if (k == 5 && stride == 1)
+        dwcl(xp, wp, c, wt, 5, 1, bias, act, y, oh, ow, sums);
+    else if (k == 5 && stride == 2)
+        dwcl(xp, wp, c, wt, 5, 2, bias, act, y, oh, ow, sums);
+    else
+        rvt_nn_dwconv_cl_ref(xp, hp, wp, c, wt, k, stride, bias, act, y, oh, ow, sums);
+}
+
+static void scale_cl_avx512(float *x, size_t n, int c, const float *g)
+{
+    size_t p;
+    int ch;
+
+    for (p = 0; p < n; p++) {
+        float *q = x + p * (size_t)c;
+        for (ch = 0; ch < c; ch += 16)
+            _mm512_storeu_ps(q + ch, _mm512_mul_ps(_mm512_loadu_ps(q + ch), _mm512_loadu_ps(g + ch)));
+    }
+}
+
 const struct rvt_nn_kernels rvti_nn_kernels_avx512 = {
     "avx512", dwconv_avx512, bias_act_avx512, scale_avx512, add_avx512,
+    pad_act_cl_avx512, dwconv_cl_avx512, scale_cl_avx512,
 };
