@@ -27,7 +27,10 @@
  * rvt_nn_dense_scratch(), which the session plans once for the largest call, so
  * the int8 path never allocates either.  Determinism: an output column may only
  * depend on its own input column and the per-call activation scale, so results do
- * not change with the batch size.
+ * not change with the batch size.  The channels-last MBConv path of nn/model.c
+ * (rvt_nn_dense_forward_yt/_xt below) is fp32 only: a block whose expand or
+ * project layer is int8 runs the planar path, which calls rvt_nn_dense_forward;
+ * give the int8 path transposed variants too if that block should go faster.
  *
  * struct rvt_nn_conv is a k x k convolution: depthwise (groups = channels; the
  * direct kernels of nn/ops.h) or regular (groups = 1; im2col, then its `gemm`,

@@ -31,15 +31,20 @@
  *          1x1 input); "scale": map * w -> conv3x3(32->64) -> global average
  *   head   concat(1280 + 64) -> Linear+BN+ReLU (512) -> Linear (classes)
  *
- * Clips are computed one at a time through the network (NCHW, one image per
- * GEMM), so a clip's logits do not depend on the batch it came in: the same
+ * Layout: NCHW planes, one image per GEMM; on AVX-512 the expanded tensors of an
+ * MBConv block are channels-last instead ([pixels][channels]: the expand GEMM
+ * writes them transposed, bias + SiLU are fused into the padded copy the
+ * depthwise conv reads, 16 channels a vector, and the project GEMM reads them
+ * transposed), which keeps every vector lane busy on 7x7 and 14x14 planes.
+ *
+ * Clips are computed one at a time through the network, so a clip's logits do not depend on the batch it came in: the same
  * inputs give the same bits whatever the batch size or the number of sessions
  * running in parallel, as long as OpenBLAS runs single-threaded (its threads
  * split a GEMM differently, which changes the last bits; run-model never uses
  * them) and the same sgemm kernels are selected.
  *
  * Memory: every activation buffer a session needs is planned at load and
- * allocated once by rvt_nn_session_new (about 12 MB per session for 224x224
+ * allocated once by rvt_nn_session_new (about 17 MB per session for 224x224
  * frames, independent of the batch except 6 KB per clip); forward never allocates.
  *
  * Thread rules: a model is immutable after load and may be shared by threads;
