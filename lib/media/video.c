@@ -78,6 +78,11 @@ static const char *av_err(int e, char *buf, size_t n)
     return buf;
 }
 
+void rvt_video_set_log_level(int level)
+{
+    av_log_set_level(level >= RVT_LOG_DEBUG ? AV_LOG_WARNING : AV_LOG_QUIET);
+}
+
 int rvt_video_reader_create(struct rvt_video_reader **out, const struct rvt_frames_opts *o,
                             struct rvt_error *err)
 {
@@ -649,13 +654,20 @@ static int decode_targets(struct rvt_video_reader *r, struct clip *c, struct rvt
     return 0;
 }
 
+/* pts * num / den correctly rounded (one division of exact integers) while
+ * |pts * num| < 2^53, which covers days of video at any common time base. */
+static double ticks_to_s(int64_t pts, AVRational tb)
+{
+    return (double)(pts * tb.num) / tb.den;
+}
+
 int rvt_video_extract(struct rvt_video_reader *r, const char *path, uint8_t *frames,
                       double *pts_s, struct rvt_video_info *info, struct rvt_error *err)
 {
     struct rvt_video_info local;
     struct clip c = {0};
     int64_t end = 0;
-    double tb;
+    AVRational tb;
     int ret, k;
     size_t i;
 
@@ -679,11 +691,11 @@ int rvt_video_extract(struct rvt_video_reader *r, const char *path, uint8_t *fra
         goto done;
     if ((ret = read_packets(r, &c, err)) < 0 || (ret = list_frames(r, &c, &end, err)) < 0)
         goto done;
-    tb = av_q2d(c.st->time_base);
+    tb = c.st->time_base;
     c.info->n_packets = r->n_pkts;
     c.info->n_frames = r->n_pres;
-    c.info->start_s = (double)r->pres_pts[0] * tb;
-    c.info->end_s = (double)end * tb;
+    c.info->start_s = ticks_to_s(r->pres_pts[0], tb);
+    c.info->end_s = ticks_to_s(end, tb);
 
     ret = rvt_pick_frames(&r->o.pick, r->o.n_frames, r->pres_pts, r->n_pres, end,
                           c.st->time_base.num, c.st->time_base.den, r->pick, err);
@@ -703,10 +715,10 @@ int rvt_video_extract(struct rvt_video_reader *r, const char *path, uint8_t *fra
     for (k = 0; k < r->o.n_frames; k++) {
         if (!r->filled[k]) {
             ret = rvt_error_set(err, RVT_EFORMAT, "'%s': the frame at %.3f s did not decode",
-                                path, (double)r->target_pts[k] * tb);
+                                path, ticks_to_s(r->target_pts[k], tb));
             goto done;
         }
-        pts_s[k] = (double)r->target_pts[k] * tb;
+        pts_s[k] = ticks_to_s(r->target_pts[k], tb);
     }
 done:
     for (i = 0; i < r->n_pkts; i++)
