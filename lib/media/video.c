@@ -44,6 +44,13 @@ struct rvt_video_reader {
     bool filled[RVT_FRAMES_MAX];
     bool *is_target;               /* per packet; cap_pkts */
 
+    /* the decoder, kept from clip to clip while the stream parameters stay the
+     * same: a new context would allocate (and zero) a new frame pool per clip,
+     * which costs as much as decoding several frames */
+    AVCodecContext *dec;
+    AVCodecParameters *dec_par;    /* what dec was opened with */
+    AVRational dec_tb;
+
     AVFrame *frame;                /* decoder output */
     AVFrame *rot;                  /* rotated copy */
 
@@ -119,6 +126,8 @@ void rvt_video_reader_free(struct rvt_video_reader **rp)
     free(r->is_target);
     free(r->pres);
     free(r->pres_pts);
+    avcodec_free_context(&r->dec);
+    avcodec_parameters_free(&r->dec_par);
     av_frame_free(&r->frame);
     av_frame_free(&r->rot);
     sws_freeContext(r->sws);
@@ -502,6 +511,17 @@ static bool nonref_skip_is_safe(enum AVCodecID id)
            id == AV_CODEC_ID_MPEG2VIDEO || id == AV_CODEC_ID_MPEG1VIDEO;
 }
 
+static bool same_params(const AVCodecParameters *a, const AVCodecParameters *b)
+{
+    return a->codec_id == b->codec_id && a->codec_tag == b->codec_tag &&
+           a->width == b->width && a->height == b->height && a->format == b->format &&
+           a->profile == b->profile && a->level == b->level &&
+           a->extradata_size == b->extradata_size &&
+           (!a->extradata_size || !memcmp(a->extradata, b->extradata, a->extradata_size));
+}
+
+/* Reuses the reader's decoder when the stream parameters match (flushed: it
+ * restarts at a keyframe), else opens a new one. */
 static int open_decoder(struct rvt_video_reader *r, struct clip *c, struct rvt_error *err)
 {
     char eb[AV_ERROR_MAX_STRING_SIZE];
@@ -515,18 +535,30 @@ static int open_decoder(struct rvt_video_reader *r, struct clip *c, struct rvt_e
         return rvt_error_set(err, RVT_EUNSUPPORTED, "'%s': unsupported video codec '%s' (%s)",
                              c->path, avcodec_get_name(par->codec_id), tag);
     }
-    c->dec = avcodec_alloc_context3(codec);
-    if (!c->dec)
+    if (r->dec && same_params(r->dec_par, par) && !av_cmp_q(r->dec_tb, c->st->time_base)) {
+        avcodec_flush_buffers(r->dec);
+        c->dec = r->dec;
+        return 0;
+    }
+    avcodec_free_context(&r->dec);
+    if (!r->dec_par && !(r->dec_par = avcodec_parameters_alloc()))
         return rvt_error_set(err, RVT_ENOMEM, "out of memory");
-    if ((ret = avcodec_parameters_to_context(c->dec, par)) < 0)
+    if (!(r->dec = avcodec_alloc_context3(codec)) ||
+        avcodec_parameters_to_context(r->dec, par) < 0 ||
+        avcodec_parameters_copy(r->dec_par, par) < 0) {
+        avcodec_free_context(&r->dec);
         return rvt_error_set(err, RVT_ENOMEM, "out of memory");
-    c->dec->pkt_timebase = c->st->time_base;
-    c->dec->thread_count = r->o.threads;
-    c->dec->thread_type = r->o.threads > 1 ? FF_THREAD_FRAME | FF_THREAD_SLICE : 0;
-    ret = avcodec_open2(c->dec, codec, NULL);
-    if (ret < 0)
+    }
+    r->dec->pkt_timebase = r->dec_tb = c->st->time_base;
+    r->dec->thread_count = r->o.threads;
+    r->dec->thread_type = r->o.threads > 1 ? FF_THREAD_FRAME | FF_THREAD_SLICE : 0;
+    ret = avcodec_open2(r->dec, codec, NULL);
+    if (ret < 0) {
+        avcodec_free_context(&r->dec);
         return rvt_error_set(err, RVT_EUNSUPPORTED, "'%s': cannot open the %s decoder: %s",
                              c->path, codec->name, av_err(ret, eb, sizeof(eb)));
+    }
+    c->dec = r->dec;
     return 0;
 }
 
@@ -636,7 +668,7 @@ static int decode_targets(struct rvt_video_reader *r, struct clip *c, struct rvt
         while (j + 1 < n_t && keyframe_for(r, order[j + 1]) <= stop)
             stop = order[++j];
         j++;
-        if (c->info && c->info->n_runs > 0)
+        if (c->info->n_runs > 0)
             avcodec_flush_buffers(c->dec);
         for (i = start; i <= stop; i++) {
             c->dec->skip_frame = skip && !r->is_target[i] ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
@@ -726,7 +758,8 @@ done:
     if (r->n_pkts < r->cap_pkts && r->pkts[r->n_pkts])
         av_packet_unref(r->pkts[r->n_pkts]);
     r->n_pkts = 0;
-    avcodec_free_context(&c.dec);
+    if (ret < 0 && c.dec) /* a damaged stream does not get to leave state behind */
+        avcodec_free_context(&r->dec);
     avformat_close_input(&c.fmt);
     return ret < 0 ? ret : 0;
 }
