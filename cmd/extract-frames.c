@@ -77,6 +77,7 @@ struct run {
     void **scratch;                /* per worker, rvt_store_encode */
     struct rvt_store_field fields[2];
     int level;
+    bool encode;                   /* frames are pre-encoded (one clip per chunk) */
     struct rvt_store_writer *w;
     struct rvt_failures failures;
     bool keep_going;
@@ -99,6 +100,8 @@ static int work(void *ctx, size_t i, void *slot_, int worker, struct rvt_error *
     if (ret < 0)
         return ret;
     /* compress on the worker; the emitting thread only writes */
+    if (!run->encode)
+        return 0;
     return rvt_store_encode(&run->fields[0], run->level, s->frames, run->scratch[worker],
                             &s->chunk, err);
 }
@@ -139,8 +142,8 @@ static int emit(void *ctx, size_t i, void *slot_, int status, struct rvt_error *
             0)
             return ret;
     } else {
-        const void *data[2] = {NULL, s->pts};
-        const struct rvt_store_chunk *enc[2] = {&s->chunk, NULL};
+        const void *data[2] = {run->encode ? NULL : s->frames, s->pts};
+        const struct rvt_store_chunk *enc[2] = {run->encode ? &s->chunk : NULL, NULL};
         if ((ret = rvt_store_append_encoded(run->w, clip->id, data, enc, err)) < 0)
             return ret;
         if (run->ppm_dir && (ret = write_ppm(run, clip->id, s->frames, err)) < 0)
@@ -299,6 +302,8 @@ int main(int argc, char **argv)
                            &err) < 0)
         goto fail;
     run.level = rvt_store_deflate(run.w);
+    /* tiny frames share chunks between clips: the store compresses those itself */
+    run.encode = rvt_store_field_bytes(&run.fields[0]) >= RVT_STORE_CHUNK_MIN;
 
     run.readers = calloc((size_t)n_workers, sizeof(*run.readers));
     run.scratch = calloc((size_t)n_workers, sizeof(*run.scratch));
@@ -312,7 +317,7 @@ int main(int argc, char **argv)
     for (w = 0; w < n_workers; w++) {
         if (rvt_video_reader_create(&run.readers[w], &run.o, &err) < 0)
             goto fail;
-        if (!(run.scratch[w] = malloc(rvt_store_encode_scratch(&run.fields[0])))) {
+        if (!(run.scratch[w] = malloc(rvt_store_encode_scratch(&run.fields[0]) + 1))) {
             rvt_error_set(&err, RVT_ENOMEM, "out of memory");
             goto fail;
         }
