@@ -540,6 +540,7 @@ static int open_decoder(struct rvt_video_reader *r, struct clip *c, struct rvt_e
         c->dec = r->dec;
         return 0;
     }
+    rvt_debugf("'%s': %s decoder %s", c->path, codec->name, r->dec ? "reopened" : "opened");
     avcodec_free_context(&r->dec);
     if (!r->dec_par && !(r->dec_par = avcodec_parameters_alloc()))
         return rvt_error_set(err, RVT_ENOMEM, "out of memory");
