@@ -62,6 +62,7 @@ struct rvt_video_reader {
     int rgb_stride;
 
     struct rvt_resize_plan plan;   /* cached for (crop w, h) -> (out_w, out_h) */
+    rvt_resize_rgb24_fn resize;    /* the kernel for this CPU */
     bool have_plan;
     uint8_t *tmp;
     size_t tmp_cap;
@@ -103,6 +104,7 @@ int rvt_video_reader_create(struct rvt_video_reader **out, const struct rvt_fram
     if (!r)
         return rvt_error_set(err, RVT_ENOMEM, "out of memory");
     r->o = *o;
+    r->resize = rvt_resize_rgb24_kernel();
     r->frame = av_frame_alloc();
     r->rot = av_frame_alloc();
     if (!r->frame || !r->rot) {
@@ -485,7 +487,7 @@ static int emit_frame(struct rvt_video_reader *r, struct clip *c, AVFrame *f, in
             r->tmp = t;
             r->tmp_cap = r->plan.tmp_bytes;
         }
-        rvt_resize_rgb24_ref(&r->plan, crop, (size_t)r->rgb_stride, dst, r->tmp);
+        r->resize(&r->plan, crop, (size_t)r->rgb_stride, dst, r->tmp);
     }
     for (k = first; k < o->n_frames; k++)
         if (!r->filled[k] && r->target_pts[k] == pts) {

@@ -171,16 +171,31 @@ struct rvt_resize_plan {
     bool need_h, need_v;
     int y_first, y_last;     /* input rows the vertical pass reads */
     struct rvt_resize_axis h, v;
+    /* for SIMD kernels: the horizontal taps of output pixel x as n_pairs
+     * groups of 8 int32 (k0 k0 k0 k1 k1 k1 0 0, zero past the last tap), and
+     * whether 8-byte loads over them stay inside the row (else the kernel
+     * falls back to the scalar loop for that pixel) */
+    int n_pairs;
+    int32_t *pairs;          /* owned; [out_w][n_pairs][8] */
+    uint8_t *pair_safe;      /* owned; [out_w] */
     size_t tmp_bytes;        /* scratch the kernel needs */
 };
 
 int rvt_resize_plan_init(struct rvt_resize_plan *p, int in_w, int in_h, int out_w, int out_h,
                          struct rvt_error *err);
 void rvt_resize_plan_release(struct rvt_resize_plan *p);
+
 /* src: in_h rows of in_w * 3 bytes, src_stride apart; dst: out_h * out_w * 3
- * bytes, packed; tmp: p->tmp_bytes.  Never allocates. */
+ * bytes, packed; tmp: p->tmp_bytes.  Never allocate; never read outside the
+ * in_w * 3 bytes of a row.  All kernels give identical bytes (integer math). */
+typedef void (*rvt_resize_rgb24_fn)(const struct rvt_resize_plan *p, const uint8_t *src,
+                                    size_t src_stride, uint8_t *dst, uint8_t *tmp);
 void rvt_resize_rgb24_ref(const struct rvt_resize_plan *p, const uint8_t *src, size_t src_stride,
                           uint8_t *dst, uint8_t *tmp);
+void rvt_resize_rgb24_avx2(const struct rvt_resize_plan *p, const uint8_t *src,
+                           size_t src_stride, uint8_t *dst, uint8_t *tmp); /* RVT_ISA_AVX2 */
+/* The best kernel for this CPU: rvt_cpu_isa() (RVT_ISA=ref forces _ref). */
+rvt_resize_rgb24_fn rvt_resize_rgb24_kernel(void);
 
 /* What rvt_video_extract saw, for logs, tests and benchmarks. */
 struct rvt_video_info {

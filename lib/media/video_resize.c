@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "media/video.h"
+#include "media/video_kernels.h"
 
-#define PRECISION_BITS (32 - 8 - 2) /* Pillow: 8-bit result, 2 bits of headroom */
+#define PRECISION_BITS RVTI_RESIZE_BITS /* Pillow: 8-bit result, 2 bits of headroom */
 
 static double triangle(double x)
 {
@@ -105,6 +107,27 @@ int rvt_resize_plan_init(struct rvt_resize_plan *p, int in_w, int in_h, int out_
         rvt_resize_plan_release(p);
         return ret;
     }
+    /* SIMD layout of the horizontal taps (see video.h) */
+    p->n_pairs = (p->h.ksize + 1) / 2;
+    p->pairs = calloc((size_t)out_w * p->n_pairs * 8, sizeof(int32_t));
+    p->pair_safe = calloc((size_t)out_w, 1);
+    if (!p->pairs || !p->pair_safe) {
+        rvt_resize_plan_release(p);
+        return rvt_error_set(err, RVT_ENOMEM, "out of memory");
+    }
+    {
+        int xx, t;
+        for (xx = 0; xx < out_w; xx++) {
+            const int32_t *k = p->h.coeffs + (size_t)xx * p->h.ksize;
+            int32_t *q = p->pairs + (size_t)xx * p->n_pairs * 8;
+            int xmin = p->h.bounds[2 * xx], n = p->h.bounds[2 * xx + 1];
+            for (t = 0; t < n; t++)
+                q[(t / 2) * 8 + (t % 2) * 3] = q[(t / 2) * 8 + (t % 2) * 3 + 1] =
+                    q[(t / 2) * 8 + (t % 2) * 3 + 2] = k[t];
+            /* the last 8-byte load starts at pixel xmin + 2 (n_pairs - 1) */
+            p->pair_safe[xx] = (size_t)(xmin + 2 * (p->n_pairs - 1)) * 3 + 8 <= (size_t)in_w * 3;
+        }
+    }
     p->y_first = p->v.bounds[0];
     p->y_last = p->v.bounds[2 * out_h - 2] + p->v.bounds[2 * out_h - 1];
     p->tmp_bytes = p->need_h ? (size_t)(p->y_last - p->y_first) * out_w * 3 : 0;
@@ -115,6 +138,8 @@ void rvt_resize_plan_release(struct rvt_resize_plan *p)
 {
     axis_release(&p->h);
     axis_release(&p->v);
+    free(p->pairs);
+    free(p->pair_safe);
     memset(p, 0, sizeof(*p));
 }
 
@@ -124,11 +149,11 @@ static inline uint8_t clip8(int32_t v)
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-/* One output row of the horizontal pass. */
-static void horizontal_row(const struct rvt_resize_axis *a, const uint8_t *in, uint8_t *out)
+void rvti_resize_h_pixels(const struct rvt_resize_axis *a, const uint8_t *in, int x0, int x1,
+                          uint8_t *out)
 {
     int xx, x;
-    for (xx = 0; xx < a->n_out; xx++) {
+    for (xx = x0; xx < x1; xx++) {
         const int32_t *k = a->coeffs + (size_t)xx * a->ksize;
         const uint8_t *s = in + 3 * (size_t)a->bounds[2 * xx];
         int n = a->bounds[2 * xx + 1];
@@ -144,6 +169,19 @@ static void horizontal_row(const struct rvt_resize_axis *a, const uint8_t *in, u
     }
 }
 
+void rvti_resize_v_bytes(const struct rvt_resize_plan *p, const uint8_t *vin, size_t vin_stride,
+                         int vin_first, int yy, int i0, int i1, uint8_t *out)
+{
+    const int32_t *k = p->v.coeffs + (size_t)yy * p->v.ksize;
+    int ymin = p->v.bounds[2 * yy] - vin_first, n = p->v.bounds[2 * yy + 1], i, y;
+    for (i = i0; i < i1; i++) {
+        int32_t s = 1 << (PRECISION_BITS - 1);
+        for (y = 0; y < n; y++)
+            s += vin[(size_t)(ymin + y) * vin_stride + i] * k[y];
+        out[i] = clip8(s);
+    }
+}
+
 void rvt_resize_rgb24_ref(const struct rvt_resize_plan *p, const uint8_t *src, size_t src_stride,
                           uint8_t *dst, uint8_t *tmp)
 {
@@ -151,12 +189,12 @@ void rvt_resize_rgb24_ref(const struct rvt_resize_plan *p, const uint8_t *src, s
     size_t vin_stride = src_stride;
     int vin_first = 0;            /* input row index of vin's first row */
     size_t row = (size_t)p->out_w * 3;
-    int y, yy, i;
+    int y, yy;
 
     if (p->need_h) {
         for (y = p->y_first; y < p->y_last; y++)
-            horizontal_row(&p->h, src + (size_t)y * src_stride,
-                           tmp + (size_t)(y - p->y_first) * row);
+            rvti_resize_h_pixels(&p->h, src + (size_t)y * src_stride, 0, p->out_w,
+                                 tmp + (size_t)(y - p->y_first) * row);
         vin = tmp;
         vin_stride = row;
         vin_first = p->y_first;
@@ -167,15 +205,11 @@ void rvt_resize_rgb24_ref(const struct rvt_resize_plan *p, const uint8_t *src, s
                    row);
         return;
     }
-    for (yy = 0; yy < p->out_h; yy++) {
-        const int32_t *k = p->v.coeffs + (size_t)yy * p->v.ksize;
-        int ymin = p->v.bounds[2 * yy] - vin_first, n = p->v.bounds[2 * yy + 1];
-        uint8_t *o = dst + (size_t)yy * row;
-        for (i = 0; i < (int)row; i++) {
-            int32_t s = 1 << (PRECISION_BITS - 1);
-            for (y = 0; y < n; y++)
-                s += vin[(size_t)(ymin + y) * vin_stride + i] * k[y];
-            o[i] = clip8(s);
-        }
-    }
+    for (yy = 0; yy < p->out_h; yy++)
+        rvti_resize_v_bytes(p, vin, vin_stride, vin_first, yy, 0, (int)row, dst + yy * row);
+}
+
+rvt_resize_rgb24_fn rvt_resize_rgb24_kernel(void)
+{
+    return rvt_cpu_isa() >= RVT_ISA_AVX2 ? rvt_resize_rgb24_avx2 : rvt_resize_rgb24_ref;
 }

@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../tap.h"
+#include "core/cpu.h"
 #include "media/video.h"
 
 static char tmpdir[256];
@@ -219,6 +221,65 @@ static void test_resize(void)
     OK(rvt_resize_plan_init(&p, 0, 5, 5, 5, &err) == RVT_EINVAL, "empty input refused");
     free(src);
     free(dst);
+}
+
+static double seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Every kernel against _ref on random pictures: identical bytes (integer math). */
+static void test_resize_kernels(void)
+{
+    static const struct {
+        const char *name;
+        rvt_resize_rgb24_fn fn;
+        enum rvt_isa isa;
+    } k[] = {{"avx2", rvt_resize_rgb24_avx2, RVT_ISA_AVX2}};
+    int sizes[][4] = {{1280, 720, 224, 224}, {720, 720, 224, 224}, {3, 2, 1, 1},
+                      {7, 5, 13, 11},        {64, 48, 17, 13},     {50, 30, 80, 45},
+                      {31, 17, 31, 9},       {40, 40, 7, 40},      {9, 300, 5, 61}};
+    struct rvt_error err = {0};
+    unsigned seed = 99;
+    size_t s, i, j;
+
+    for (j = 0; j < RVT_ARRAY_SIZE(k); j++) {
+        if (rvt_cpu_isa() < k[j].isa) {
+            OK(1, "# SKIP %s: not supported here", k[j].name);
+            continue;
+        }
+        for (s = 0; s < RVT_ARRAY_SIZE(sizes); s++) {
+            int iw = sizes[s][0], ih = sizes[s][1], ow = sizes[s][2], oh = sizes[s][3];
+            size_t stride = (size_t)iw * 3 + (s % 2) * 5, in_bytes = stride * ih;
+            size_t out_bytes = (size_t)ow * oh * 3;
+            struct rvt_resize_plan p;
+            uint8_t *src = malloc(in_bytes), *a = malloc(out_bytes), *b = malloc(out_bytes), *tmp;
+            double t0, t1, t2;
+            int reps = iw * ih > 100000 ? 5 : 1, r;
+            for (i = 0; i < in_bytes; i++) {
+                seed = seed * 1103515245u + 12345u;
+                src[i] = (uint8_t)(seed >> 16);
+            }
+            rvt_resize_plan_init(&p, iw, ih, ow, oh, &err);
+            tmp = malloc(p.tmp_bytes + 1);
+            t0 = seconds();
+            for (r = 0; r < reps; r++)
+                rvt_resize_rgb24_ref(&p, src, stride, a, tmp);
+            t1 = seconds();
+            for (r = 0; r < reps; r++)
+                k[j].fn(&p, src, stride, b, tmp);
+            t2 = seconds();
+            OK(!memcmp(a, b, out_bytes), "%s == ref, %dx%d -> %dx%d (%.2f ms vs %.2f ms)",
+               k[j].name, iw, ih, ow, oh, (t2 - t1) * 1e3 / reps, (t1 - t0) * 1e3 / reps);
+            rvt_resize_plan_release(&p);
+            free(src);
+            free(a);
+            free(b);
+            free(tmp);
+        }
+    }
 }
 
 /* ---------------------------------------------------------------- decode */
@@ -467,6 +528,7 @@ int main(void)
     test_pick();
     test_crop();
     test_resize();
+    test_resize_kernels();
     test_decode();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
