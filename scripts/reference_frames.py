@@ -44,22 +44,20 @@ FF = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error"]
 
 
 def probe(path, timestamps):
-    """Stream facts and the presented frames' (pts, duration) in pts order."""
+    """Stream facts and the presented frames' (pts, duration) in pts order (one ffprobe)."""
+    if timestamps == "frames":
+        entries, kind = "frame=pts,pkt_duration", "frames"
+    else:
+        entries, kind = "packet=pts,duration,flags", "packets"
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-select_streams", "v:0", "-of", "json", "-show_entries",
-         "stream=time_base,width,height,sample_aspect_ratio:stream_side_data=rotation",
+         "stream=time_base,width,height,sample_aspect_ratio:stream_side_data=rotation:" + entries,
          path], check=True, capture_output=True, text=True).stdout
-    st = json.loads(out)["streams"][0]
-    if timestamps == "frames":
-        entries = "frame=pts,pkt_duration"
-        kind = "frames"
-    else:
-        entries = "packet=pts,duration,flags"
-        kind = "packets"
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-of", "json",
-                          "-show_entries", entries, path],
-                         check=True, capture_output=True, text=True).stdout
-    items = json.loads(out).get(kind, [])
+    j = json.loads(out)
+    if not j.get("streams"):
+        raise ValueError(f"{path}: no video stream")
+    st = j["streams"][0]
+    items = j.get(kind, [])
     frames = []
     for it in items:
         if kind == "packets" and "D" in it.get("flags", ""):

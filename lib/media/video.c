@@ -17,7 +17,7 @@
 #include "media/video.h"
 
 /* libswscale flags matching RVT_VIDEO_SWS_FLAGS_TEXT */
-#define SWS_FLAGS (SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT)
+#define RVT_SWS_FLAGS (SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT)
 
 struct pres {
     int64_t pts;
@@ -76,8 +76,8 @@ struct clip {
     AVCodecContext *dec;
     int rotation;                  /* clockwise degrees */
     uint8_t *frames;               /* output */
-    double *pts_s;
     struct rvt_video_info *info;
+    bool decoding;                 /* packets went to the decoder */
 };
 
 static const char *av_err(int e, char *buf, size_t n)
@@ -391,7 +391,7 @@ static int setup_sws(struct rvt_video_reader *r, const AVFrame *f, struct rvt_er
     av_opt_set_int(s, "dstw", f->width, 0);
     av_opt_set_int(s, "dsth", f->height, 0);
     av_opt_set_int(s, "dst_format", AV_PIX_FMT_RGB24, 0);
-    av_opt_set_int(s, "sws_flags", SWS_FLAGS, 0);
+    av_opt_set_int(s, "sws_flags", RVT_SWS_FLAGS, 0);
     /* MPEG-2 vertical chroma siting, as vf_scale sets for yuv420p input */
     if (f->format == AV_PIX_FMT_YUV420P)
         av_opt_set_int(s, "src_v_chr_pos", 128, 0);
@@ -709,7 +709,6 @@ int rvt_video_extract(struct rvt_video_reader *r, const char *path, uint8_t *fra
     memset(&local, 0, sizeof(local));
     c.path = path;
     c.frames = frames;
-    c.pts_s = pts_s;
     c.info = info ? info : &local;
     memset(c.info, 0, sizeof(*c.info));
     c.info->threads = r->o.threads;
@@ -745,6 +744,7 @@ int rvt_video_extract(struct rvt_video_reader *r, const char *path, uint8_t *fra
         r->is_target[r->target_pkt[k]] = true;
         r->filled[k] = false;
     }
+    c.decoding = true;
     if ((ret = decode_targets(r, &c, err)) < 0)
         goto done;
     for (k = 0; k < r->o.n_frames; k++) {
@@ -761,7 +761,7 @@ done:
     if (r->n_pkts < r->cap_pkts && r->pkts[r->n_pkts])
         av_packet_unref(r->pkts[r->n_pkts]);
     r->n_pkts = 0;
-    if (ret < 0 && c.dec) /* a damaged stream does not get to leave state behind */
+    if (ret < 0 && c.decoding) /* a damaged stream does not get to leave state behind */
         avcodec_free_context(&r->dec);
     avformat_close_input(&c.fmt);
     return ret < 0 ? ret : 0;
