@@ -506,11 +506,27 @@ static int emit_frame(struct rvt_video_reader *r, struct clip *c, AVFrame *f, in
 
 /* ---------------------------------------------------------------- decode */
 
-/* Codecs whose AVDISCARD_NONREF drops only frames no other frame references. */
-static bool nonref_skip_is_safe(enum AVCodecID id)
+/*
+ * Whether AVDISCARD_NONREF drops only frames no other frame references.
+ * H.264: nal_ref_idc == 0.  MPEG-1/2/4 part 2: B-frames, never references.
+ * HEVC skips "sub-layer non-reference" pictures, which pictures of a higher
+ * temporal sub-layer may still reference: safe only with one sub-layer, which
+ * the hvcC record states (numTemporalLayers, byte 21 bits 3-5; 0 = unknown).
+ */
+static bool nonref_skip_is_safe(const AVCodecParameters *par)
 {
-    return id == AV_CODEC_ID_H264 || id == AV_CODEC_ID_HEVC || id == AV_CODEC_ID_MPEG4 ||
-           id == AV_CODEC_ID_MPEG2VIDEO || id == AV_CODEC_ID_MPEG1VIDEO;
+    switch (par->codec_id) {
+    case AV_CODEC_ID_H264:
+    case AV_CODEC_ID_MPEG4:
+    case AV_CODEC_ID_MPEG2VIDEO:
+    case AV_CODEC_ID_MPEG1VIDEO:
+        return true;
+    case AV_CODEC_ID_HEVC:
+        return par->extradata_size >= 23 && par->extradata[0] == 1 &&
+               ((par->extradata[21] >> 3) & 7) == 1;
+    default:
+        return false;
+    }
 }
 
 static bool same_params(const AVCodecParameters *a, const AVCodecParameters *b)
@@ -640,7 +656,7 @@ static int cmp_size(const void *a, const void *b)
 static int decode_targets(struct rvt_video_reader *r, struct clip *c, struct rvt_error *err)
 {
     size_t order[RVT_FRAMES_MAX], n_t = 0, j, i;
-    bool skip = !r->o.full_decode && nonref_skip_is_safe(c->st->codecpar->codec_id);
+    bool skip = !r->o.full_decode && nonref_skip_is_safe(c->st->codecpar);
     int k, ret = 0;
 
     /* distinct target packets in decode order */

@@ -23,7 +23,8 @@
  *              run (flush + jump) starts when a keyframe lies after the previous
  *              target.  Packets that are not targets are sent with
  *              skip_frame = AVDISCARD_NONREF for codecs where that only drops
- *              frames no other frame references (H.264, HEVC, MPEG-1/2/4 part 2),
+ *              frames no other frame references (H.264, MPEG-1/2/4 part 2, HEVC
+ *              with one temporal sub-layer),
  *              so the targets' pixels do not change (tests/unit/test_video.c
  *              checks byte equality against a full decode).
  *   5. rotate  the stream's display matrix (multiples of 90 degrees) is applied
