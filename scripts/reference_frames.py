@@ -112,7 +112,7 @@ def pick(pts, end, tb, mode, k, times):
         return [nearest(pts, first + Fraction((2 * i + 1) * d, 2 * k)) for i in range(k)]
     out = []
     for t in times:
-        if Fraction(t) > end * tb:
+        if t > float(end * tb):  # the end as a double, like extract-frames
             raise ValueError(f"requested time {t:.3f} s is past the end of the video "
                              f"({float(end * tb):.3f} s)")
         out.append(nearest(pts, Fraction(t) / tb))

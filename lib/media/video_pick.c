@@ -239,8 +239,9 @@ int rvt_pick_frames(const struct rvt_pick *p, int k, const int64_t *pts, size_t 
             idx[i] = nearest(pts, n, s, s * first + (2.0L * i + 1) * dur);
         break;
     case RVT_PICK_TIMES: {
-        double tb = (double)tb_num / tb_den;
-        double end_s = (double)end * tb;
+        /* the end in seconds, correctly rounded like frame_pts, so a time
+         * typed as the printed end is not "past" it */
+        double end_s = (double)(end * tb_num) / tb_den;
         if (p->n_times != k)
             return rvt_error_set(err, RVT_EINVAL, "pick lists %d times but frames is %d",
                                  p->n_times, k);
