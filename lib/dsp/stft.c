@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "dsp/stft.h"
 
 const char *rvt_fft_precision_name(enum rvt_fft_precision p)
@@ -52,6 +53,9 @@ int rvt_stft_init(struct rvt_stft *s, int n_fft, enum rvt_fft_precision precisio
     }
     s->tx = tx;
     s->fn = (void *)fn;
+    rvt_stft_kernels_ref(&s->k);
+    if (rvt_cpu_isa() >= RVT_ISA_AVX2)
+        rvti_stft_kernels_avx2(&s->k);
     /* +1 complex of slack: the float RDFT of FFmpeg 5.1 leaves the Nyquist
      * bin's imaginary part unwritten (we zero it ourselves) */
     s->in = av_mallocz(n_fft * elem + 64);
@@ -92,6 +96,42 @@ float rvt_cabs2f_numpy(float re, float im)
     return m * m;
 }
 
+static void window_f64_ref(double *dst, const double *w, const float *y, int n)
+{
+    int k;
+    for (k = 0; k < n; k++)
+        dst[k] = w[k] * (double)y[k];
+}
+
+static void window_f32_ref(float *dst, const double *w, const float *y, int n)
+{
+    int k;
+    for (k = 0; k < n; k++)
+        dst[k] = (float)(w[k] * (double)y[k]);
+}
+
+static void cpow_f64_ref(float *power, const double *c, int n)
+{
+    int b;
+    for (b = 0; b < n; b++)
+        power[b] = rvt_cabs2f_numpy((float)c[2 * b], (float)c[2 * b + 1]);
+}
+
+static void cpow_f32_ref(float *power, const float *c, int n)
+{
+    int b;
+    for (b = 0; b < n; b++)
+        power[b] = rvt_cabs2f_numpy(c[2 * b], c[2 * b + 1]);
+}
+
+void rvt_stft_kernels_ref(struct rvt_stft_kernels *k)
+{
+    k->window_f64 = window_f64_ref;
+    k->window_f32 = window_f32_ref;
+    k->cpow_f64 = cpow_f64_ref;
+    k->cpow_f32 = cpow_f32_ref;
+}
+
 /* The frame's samples y[start + k] exist for k in [*lo, *hi); zeros elsewhere. */
 static void frame_bounds(int64_t start, int nf, size_t n, int *lo, int *hi)
 {
@@ -111,35 +151,27 @@ void rvt_stft_power_frame(struct rvt_stft *s, const double *window, const float 
 {
     const int nf = s->n_fft, nb = s->n_bins;
     av_tx_fn fn = (av_tx_fn)s->fn;
-    int b, k, lo, hi;
+    int lo, hi;
 
     frame_bounds(start, nf, n, &lo, &hi);
     if (s->precision == RVT_FFT_FLOAT) {
         float *in = s->in, *out = s->out;
-        for (k = 0; k < lo; k++)
-            in[k] = 0.0f;
-        for (; k < hi; k++)
-            in[k] = (float)(window[k] * (double)y[start + k]);
-        for (; k < nf; k++)
-            in[k] = 0.0f;
+        memset(in, 0, lo * sizeof(float));
+        s->k.window_f32(in + lo, window + lo, y + start + lo, hi - lo);
+        memset(in + hi, 0, (nf - hi) * sizeof(float));
         fn(s->tx, out, in, sizeof(float));
         out[1] = 0.0f;                  /* DC and Nyquist are real */
         out[2 * (nb - 1) + 1] = 0.0f;
-        for (b = 0; b < nb; b++)
-            power[b] = rvt_cabs2f_numpy(out[2 * b], out[2 * b + 1]);
+        s->k.cpow_f32(power, out, nb);
     } else {
         double *in = s->in, *out = s->out;
-        for (k = 0; k < lo; k++)
-            in[k] = 0.0;
-        for (; k < hi; k++)
-            in[k] = window[k] * (double)y[start + k];
-        for (; k < nf; k++)
-            in[k] = 0.0;
+        memset(in, 0, lo * sizeof(double));
+        s->k.window_f64(in + lo, window + lo, y + start + lo, hi - lo);
+        memset(in + hi, 0, (nf - hi) * sizeof(double));
         fn(s->tx, out, in, sizeof(double));
         out[1] = 0.0;
         out[2 * (nb - 1) + 1] = 0.0;
         /* librosa stores the rfft as complex64, then np.abs(.) ** 2 */
-        for (b = 0; b < nb; b++)
-            power[b] = rvt_cabs2f_numpy((float)out[2 * b], (float)out[2 * b + 1]);
+        s->k.cpow_f64(power, out, nb);
     }
 }

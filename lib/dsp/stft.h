@@ -36,12 +36,28 @@ enum rvt_fft_precision {
     RVT_FFT_FLOAT = 1,  /* AV_TX_FLOAT_RDFT: faster, quiet bins less exact */
 };
 
+/*
+ * Frame kernels around the FFT, portable C (_ref) and AVX2 (_avx2); every
+ * variant gives bit-identical results (each step is one IEEE-rounded operation
+ * in both), and rvt_stft_init picks the best one rvt_cpu_isa() allows.
+ */
+struct rvt_stft_kernels {
+    /* dst[k] = w[k] * (double)y[k], k < n */
+    void (*window_f64)(double *dst, const double *w, const float *y, int n);
+    /* dst[k] = (float)(w[k] * (double)y[k]) */
+    void (*window_f32)(float *dst, const double *w, const float *y, int n);
+    /* power[b] = rvt_cabs2f_numpy((float)c[2b], (float)c[2b + 1]), b < n */
+    void (*cpow_f64)(float *power, const double *c, int n);
+    void (*cpow_f32)(float *power, const float *c, int n);
+};
+
 struct rvt_stft {
     int n_fft, n_bins;             /* n_bins = n_fft / 2 + 1 */
     enum rvt_fft_precision precision;
     void *tx;                      /* AVTXContext *, owned */
     void *fn;                      /* av_tx_fn */
     void *in, *out;                /* av_malloc'd transform buffers, owned */
+    struct rvt_stft_kernels k;     /* chosen by rvt_stft_init */
 };
 
 /* n_fft: even, 16 .. 65536.  RVT_EINVAL / RVT_ENOMEM / RVT_EUNSUPPORTED (av_tx). */
@@ -63,6 +79,10 @@ void rvt_stft_power_frame(struct rvt_stft *s, const double *window, const float 
 float rvt_cabs2f_numpy(float re, float im);
 
 const char *rvt_fft_precision_name(enum rvt_fft_precision p);
+
+/* The kernel sets (for tests and benchmarks); _avx2 needs AVX2 + FMA. */
+void rvt_stft_kernels_ref(struct rvt_stft_kernels *k);
+void rvti_stft_kernels_avx2(struct rvt_stft_kernels *k);
 int rvt_fft_precision_parse(const char *s, enum rvt_fft_precision *p);
 
 #endif
