@@ -2,6 +2,7 @@
 #include "core/common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -162,7 +163,11 @@ struct app {
 
 /* ---- .npy files ---- */
 
-/* Writes a little-endian .npy (format 1.0) atomically: dtype "<f4" or "<f8". */
+/*
+ * Writes a little-endian .npy (format 1.0) atomically: dtype "<f4" or "<f8".
+ * Without fsync: one per clip would dominate the run; close_output syncs the
+ * folder once before it publishes mel_frames.csv.
+ */
 static int npy_write(const char *path, const char *descr, const void *data, size_t elem,
                      size_t rows, size_t cols, bool one_d, struct rvt_error *err)
 {
@@ -194,7 +199,7 @@ static int npy_write(const char *path, const char *descr, const void *data, size
         rvt_atomic_abort(&a);
         return ret;
     }
-    return rvt_atomic_commit(&a, err);
+    return rvt_atomic_commit_nosync(&a, err);
 }
 
 static char *path_join(const char *dir, const char *name, const char *ext)
@@ -526,6 +531,15 @@ static int close_output(struct app *app, bool ok, struct rvt_error *err)
     int ret = 0;
     if (app->npy_dir) {
         if (ok) {
+            /* make every .npy durable before the list of them appears */
+            int dfd = open(app->npy_dir, O_RDONLY | O_DIRECTORY);
+            if (dfd < 0 || syncfs(dfd) != 0)
+                ret = rvt_error_set(err, RVT_EIO, "cannot sync '%s': %s", app->npy_dir,
+                                    strerror(errno));
+            if (dfd >= 0)
+                close(dfd);
+        }
+        if (ok && ret >= 0) {
             ret = rvt_atomic_commit(&app->frames_csv, err);
             app->frames_csv_open = false;
             if (ret >= 0)
