@@ -19,9 +19,7 @@
 #include "core/pool.h"
 #include "dsp/logmel.h"
 #include "ravdess/index.h"
-#ifdef RVT_HAVE_STORE
 #include "store/store.h"
-#endif
 
 static const char usage[] =
     "Usage: extract-mel [OPTIONS] INDEX.csv -o MEL.h5\n"
@@ -154,9 +152,7 @@ struct app {
     struct rvt_failures failures;
     struct rvt_progress progress;
     size_t n_done, n_emitted;
-#ifdef RVT_HAVE_STORE
     struct rvt_store_writer *store;
-#endif
     struct rvt_atomic frames_csv; /* --npy: DIR/mel_frames.csv */
     bool frames_csv_open;
 };
@@ -254,12 +250,7 @@ static int put_attr(void *ctx, const char *key, const char *value, struct rvt_er
         fprintf(s->yaml, "%s: %s\n", key, value);
         return 0;
     }
-#ifdef RVT_HAVE_STORE
     return rvt_store_set_attr(s->app->store, key, value, err);
-#else
-    (void)err;
-    return 0;
-#endif
 }
 
 static int put_common_attrs(struct app *app, struct attr_sink *sink, struct rvt_error *err)
@@ -365,10 +356,8 @@ static int emit(void *ctx, size_t i, void *slotp, int status, struct rvt_error *
         if (app->npy_dir) {
             ret = emit_npy(app, j, slot, err);
         } else {
-#ifdef RVT_HAVE_STORE
             const void *data[2] = {slot->mel, &slot->frames};
             ret = rvt_store_append(app->store, j->id, data, err);
-#endif
         }
         if (ret < 0)
             return ret;
@@ -506,7 +495,6 @@ static int open_output(struct app *app, struct rvt_error *err)
         fputs("id,mel_frames\n", app->frames_csv.fp);
         return 0;
     }
-#ifdef RVT_HAVE_STORE
     {
         const struct rvt_logmel_params *p = &app->lm.p;
         struct rvt_store_field fields[2] = {
@@ -519,11 +507,6 @@ static int open_output(struct app *app, struct rvt_error *err)
             return ret;
         return put_common_attrs(app, &sink, err);
     }
-#else
-    return rvt_error_set(err, RVT_EUNSUPPORTED,
-                         "cannot write '%s': this build has no HDF5 store yet; use --npy DIR",
-                         app->out_path);
-#endif
 }
 
 static int close_output(struct app *app, bool ok, struct rvt_error *err)
@@ -553,7 +536,6 @@ static int close_output(struct app *app, bool ok, struct rvt_error *err)
         }
         return ret;
     }
-#ifdef RVT_HAVE_STORE
     if (app->store) {
         if (ok)
             ret = rvt_store_commit(app->store, err);
@@ -561,7 +543,6 @@ static int close_output(struct app *app, bool ok, struct rvt_error *err)
             rvt_store_abort(app->store);
         rvt_store_free(&app->store);
     }
-#endif
     return ret;
 }
 

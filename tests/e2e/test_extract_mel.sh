@@ -133,29 +133,38 @@ ok $? "failures CSV lists the 6 bad clips with reasons"
   [ "$(tail -n +2 "$T/k/mel_frames.csv" | wc -l)" -eq 2 ]
 ok $? "--keep-going writes the good clips"
 
-# ---- HDF5 output (needs the store library) ----
-if $EM -q -j 2 "$T/index.csv" -o "$T/mel.h5" 2> "$T/err.txt"; then
-  $EM -q -j 1 "$T/index.csv" -o "$T/mel1.h5"
-  $PY - "$T/mel.h5" "$T/mel1.h5" "$T/n1" <<'EOF'
-import sys, os, h5py, numpy as np
-a, b, npy = sys.argv[1:]
+# ---- HDF5 output ----
+$EM -q -j 2 "$T/index.csv" -o "$T/mel.h5" && $EM -q -j 1 "$T/index.csv" -o "$T/mel1.h5"
+ok $? "index -> mel.h5 (-j 2 and -j 1)"
+$PY - "$T/mel.h5" "$T/mel1.h5" "$T/n1" "$T/index.csv" <<'EOF'
+import sys, os, hashlib, h5py, numpy as np
+a, b, npy, index = sys.argv[1:]
 with h5py.File(a, 'r') as f, h5py.File(b, 'r') as g:
     ids = [x.decode() if isinstance(x, bytes) else x for x in f['clips/id'][()]]
+    assert ids == sorted(ids) and len(ids) == 4, ids
     assert f['mel'].shape == (4, 64, 300) and f['mel'].dtype == np.float32
     assert f['mel_frames'].dtype == np.int32
+    frames = dict(l.strip().split(',') for l in open(os.path.join(npy, 'mel_frames.csv')).readlines()[1:])
     for i, cid in enumerate(ids):
         assert np.array_equal(f['mel'][i], np.load(os.path.join(npy, cid + '.npy'))), cid
+        assert f['mel_frames'][i] == int(frames[cid]), cid
     assert np.array_equal(f['mel'][()], g['mel'][()]) and np.array_equal(f['mel_frames'][()], g['mel_frames'][()])
+    at = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
     for k in ('audio.sr', 'audio.n_fft', 'audio.hop', 'audio.n_mels', 'audio.fmin', 'audio.fmax',
-              'audio.top_db', 'audio.max_len', 'config', 'index_sha256'):
-        assert k in f.attrs, k
+              'audio.top_db', 'audio.max_len', 'audio.preemphasis', 'audio.noise_level', 'audio.noise_seed',
+              'config', 'config_sha256', 'tool_version', 'shard'):
+        assert k in at, k
+    assert at['kind'] == 'mel' and at['audio.fmax'] == '8000' and at['audio.n_mels'] == '64'
+    assert at['index_sha256'] == hashlib.sha256(open(index, 'rb').read()).hexdigest()
+    assert 'n_mels: 64' in at['config']
 EOF
-  ok $? "mel.h5: [N, 64, 300] float32 equal to the npy output, -j independent, attributes"
-  $EM -q "$T/bad.csv" -o "$T/bad.h5" 2>/dev/null; [ ! -e "$T/bad.h5" ]
-  ok $? "mel.h5 not written when a clip fails"
-else
-  grep -q "no HDF5 store" "$T/err.txt"
-  ok $? "# SKIP mel.h5: store not built yet ($(cat "$T/err.txt"))"
-fi
+ok $? "mel.h5: [N, 64, 300] float32 equal to the npy output, -j independent, attributes"
+$EM -q "$T/bad.csv" -o "$T/bad.h5" 2>/dev/null; rc=$?
+[ "$rc" -eq 1 ] && [ -z "$(ls -A "$T" | grep 'bad.h5')" ]
+ok $? "mel.h5 (nor a temporary) not left when a clip fails (exit $rc)"
+$EM -q -k "$T/bad.csv" -o "$T/bad.h5" 2>/dev/null; rc=$?
+[ "$rc" -eq 3 ] && [ -f "$T/bad.h5.failures.csv" ] &&
+  $PY -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); assert f['mel'].shape[0]==2" "$T/bad.h5"
+ok $? "mel.h5 with --keep-going: good clips kept, failures next to it, exit $rc"
 
 done_testing
