@@ -133,6 +133,7 @@ struct job {
 struct slot {
     float *mel;       /* n_mels * max_len */
     int32_t frames;
+    struct rvt_store_chunk chunk; /* mel after the store's filters (mel.h5 only) */
 };
 
 struct app {
@@ -153,6 +154,9 @@ struct app {
     struct rvt_progress progress;
     size_t n_done, n_emitted;
     struct rvt_store_writer *store;
+    struct rvt_store_field mel_field; /* for rvt_store_encode */
+    int deflate;                  /* store.deflate */
+    void **enc_scratch;           /* owned, per worker: rvt_store_encode scratch */
     struct rvt_atomic frames_csv; /* --npy: DIR/mel_frames.csv */
     bool frames_csv_open;
 };
@@ -314,11 +318,18 @@ static int work(void *ctx, size_t i, void *slotp, int worker, struct rvt_error *
     struct tap_ctx tc = {app->dump_dir, j->id};
     struct rvt_logmel_taps taps = {tap_write, &tc};
 
+    int ret;
+
     slot->frames = 0;
     if (!j->path || !j->path[0])
         return rvt_error_set(err, RVT_EFORMAT, "clip %s has no audio_path", j->id);
-    return rvt_logmel_file(&app->lm, &app->workers[worker], j->path, j->id, slot->mel,
-                           &slot->frames, app->dump_dir ? &taps : NULL, err);
+    ret = rvt_logmel_file(&app->lm, &app->workers[worker], j->path, j->id, slot->mel,
+                          &slot->frames, app->dump_dir ? &taps : NULL, err);
+    /* compress here, in parallel; the emitting thread only writes the chunk */
+    if (ret >= 0 && app->store)
+        ret = rvt_store_encode(&app->mel_field, app->deflate, slot->mel,
+                               app->enc_scratch[worker], &slot->chunk, err);
+    return ret;
 }
 
 static int emit_npy(struct app *app, const struct job *j, const struct slot *slot,
@@ -357,7 +368,8 @@ static int emit(void *ctx, size_t i, void *slotp, int status, struct rvt_error *
             ret = emit_npy(app, j, slot, err);
         } else {
             const void *data[2] = {slot->mel, &slot->frames};
-            ret = rvt_store_append(app->store, j->id, data, err);
+            const struct rvt_store_chunk *enc[2] = {&slot->chunk, NULL};
+            ret = rvt_store_append_encoded(app->store, j->id, data, enc, err);
         }
         if (ret < 0)
             return ret;
@@ -502,8 +514,16 @@ static int open_output(struct app *app, struct rvt_error *err)
             {"mel_frames", RVT_DTYPE_I32, 0, {0}},
         };
         struct attr_sink sink = {app, NULL};
+        long level = RVT_STORE_DEFAULT_DEFLATE;
+        if (rvt_config_get(app->cli.cfg, "store.deflate") &&
+            (ret = rvt_config_get_int(app->cli.cfg, "store.deflate", &level, err)) < 0)
+            return ret;
+        app->mel_field = fields[0];
+        app->deflate = (int)level;
         ret = rvt_store_create(&app->store, app->out_path, "mel", fields, 2, err);
         if (ret < 0)
+            return ret;
+        if ((ret = rvt_store_set_deflate(app->store, app->deflate, err)) < 0)
             return ret;
         return put_common_attrs(app, &sink, err);
     }
@@ -592,6 +612,20 @@ static int run(struct app *app, struct rvt_error *err)
         if (ret < 0)
             goto done;
     }
+    if (app->store) {
+        app->enc_scratch = calloc(n_threads, sizeof(void *));
+        if (!app->enc_scratch) {
+            ret = rvt_error_set(err, RVT_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (i = 0; i < (size_t)n_threads; i++) {
+            app->enc_scratch[i] = malloc(rvt_store_encode_scratch(&app->mel_field));
+            if (!app->enc_scratch[i]) {
+                ret = rvt_error_set(err, RVT_ENOMEM, "out of memory");
+                goto done;
+            }
+        }
+    }
     for (i = 0; i < window; i++) {
         slots[i].mel = malloc((size_t)p->n_mels * p->max_len * sizeof(float));
         if (!slots[i].mel) {
@@ -604,9 +638,16 @@ static int run(struct app *app, struct rvt_error *err)
     ret = rvt_pool_run(app->n_jobs, n_threads, slot_ptrs, window, work, emit, app, err);
     rvt_progress_end(&app->progress);
 done:
+    if (app->enc_scratch)
+        for (i = 0; i < (size_t)n_threads; i++)
+            free(app->enc_scratch[i]);
+    free(app->enc_scratch);
+    app->enc_scratch = NULL;
     if (slots)
-        for (i = 0; i < window; i++)
+        for (i = 0; i < window; i++) {
             free(slots[i].mel);
+            rvt_store_chunk_release(&slots[i].chunk);
+        }
     free(slots);
     free(slot_ptrs);
     return ret;
