@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/pool.h"
 #include "dsp/logmel.h"
+#include "media/audio.h"
 #include "ravdess/index.h"
 #include "store/store.h"
 
@@ -325,6 +326,9 @@ static int work(void *ctx, size_t i, void *slotp, int worker, struct rvt_error *
         return rvt_error_set(err, RVT_EFORMAT, "clip %s has no audio_path", j->id);
     ret = rvt_logmel_file(&app->lm, &app->workers[worker], j->path, j->id, slot->mel,
                           &slot->frames, app->dump_dir ? &taps : NULL, err);
+    if (ret >= 0 && app->workers[worker].audio.bad_packets)
+        rvt_warnf("'%s': %ld audio packets did not decode and were skipped (as ffmpeg does)",
+                  j->path, app->workers[worker].audio.bad_packets);
     /* compress here, in parallel; the emitting thread only writes the chunk */
     if (ret >= 0 && app->store)
         ret = rvt_store_encode(&app->mel_field, app->deflate, slot->mel,
@@ -698,6 +702,7 @@ int main(int argc, char **argv)
         exit_code = app.cli.exit_code;
         goto done;
     }
+    rvt_audio_log_init(app.cli.log_level);
     if (optind >= argc) {
         exit_code = rvt_cli_usage_error(&app.cli, "no input: give INDEX.csv or audio files");
         goto done;

@@ -62,6 +62,10 @@ int rvt_logmel_params_from_config(struct rvt_logmel_params *p, const struct rvt_
     if ((ret = get_int(cfg, "audio.max_len", 1, 1000000, &v, err)) < 0)
         return ret;
     p->max_len = (int)v;
+    if ((long)p->n_mels * p->max_len > (1L << 24))
+        return rvt_error_set(err, RVT_EINVAL,
+                             "config keys 'audio.n_mels' x 'audio.max_len' = %ld values a clip (at most %ld)",
+                             (long)p->n_mels * p->max_len, 1L << 24);
     if ((ret = get_dbl(cfg, "audio.fmin", 0, p->sr_hz / 2.0, &p->fmin_hz, err)) < 0)
         return ret;
     if ((ret = get_dbl(cfg, "audio.fmax", 0, p->sr_hz / 2.0, &p->fmax_hz, err)) < 0)

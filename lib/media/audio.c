@@ -108,6 +108,7 @@ int rvt_audio_load(struct rvt_audio *a, const char *path, double max_seconds,
     a->channels = 0;
     a->decoder = RVT_AUDIO_DECODER_NONE;
     a->format[0] = '\0';
+    a->bad_packets = 0;
 
     if (stat(path, &st) < 0) {
         ret = rvt_error_set(err, RVT_EIO, "cannot open '%s': %s", path, strerror(errno));

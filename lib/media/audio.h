@@ -51,7 +51,8 @@ struct rvt_audio {
     int sr_hz;            /* native sample rate of the file */
     int channels;         /* channels in the file (before averaging) */
     enum rvt_audio_decoder decoder;
-    char format[64];      /* e.g. "WAV PCM_16" or "aac"; for messages and logs */
+    char format[64];      /* e.g. "wav Signed 16 bit PCM" or "mov,mp4,... aac" */
+    long bad_packets;     /* FFmpeg: packets that did not decode and were skipped */
     void *scratch;        /* owned; interleaved read/convert buffer */
     size_t scratch_cap;   /* bytes */
 };
@@ -68,6 +69,13 @@ int rvt_audio_load(struct rvt_audio *a, const char *path, double max_seconds,
                    struct rvt_error *err);
 
 const char *rvt_audio_decoder_name(enum rvt_audio_decoder d);
+
+/*
+ * FFmpeg's own stderr logging for a tool that reports decode failures itself:
+ * silent below RVT_LOG_DEBUG (-v), warnings at debug.  Sets FFmpeg's global log
+ * level: call once from main before threads start.
+ */
+void rvt_audio_log_init(int rvt_log_level);
 
 /*
  * Internal: the two decoders (audio_sndfile.c, audio_ffmpeg.c).  They append

@@ -16,14 +16,21 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/channel_layout.h>
+#include <libavutil/log.h>
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "media/audio.h"
 
 #define MAX_CHANNELS 1024
+
+void rvt_audio_log_init(int rvt_log_level)
+{
+    av_log_set_level(rvt_log_level >= RVT_LOG_DEBUG ? AV_LOG_WARNING : AV_LOG_QUIET);
+}
 
 struct dec {
     struct rvt_audio *a;
@@ -230,6 +237,7 @@ int rvti_audio_load_ffmpeg(struct rvt_audio *a, const char *path, double max_sec
     }
     a->sr_hz = d.sr;
     a->channels = d.layout.nb_channels;
+    a->bad_packets = (long)d.bad_packets;
 done:
     swr_free(&d.swr);
     av_channel_layout_uninit(&d.layout);
