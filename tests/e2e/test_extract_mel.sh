@@ -28,8 +28,12 @@ EOF
 ok $? "make bad input files"
 
 hdr="id,actor,gender,vocal_channel,emotion,emotion_name,intensity,statement,repetition,label,label_name,split,video_path,audio_path"
-row() {  # row ID AUDIO_PATH
-  echo "$1,1,male,1,1,neutral,1,1,1,6,Neutral,train,,$2"
+names=(- neutral calm happy sad angry fearful disgust surprised)
+row() {  # row ID AUDIO_PATH: an index.csv row whose fields agree with the id
+  local v e i s r a g
+  IFS=- read -r v e i s r a <<< "$1"
+  a=$((10#$a)); g=female; [ $((a % 2)) -eq 1 ] && g=male
+  echo "$1,$a,$g,$((10#$v)),$((10#$e)),${names[$((10#$e))]},$((10#$i)),$((10#$s)),$((10#$r)),0,Angry,train,,$2"
 }
 { echo "$hdr"; row 01-01-01-01-01-01 "$T/a.wav"; row 01-01-01-01-02-01 "$T/b.wav"
   row 01-01-01-02-01-01 "$T/c.wav"; row 01-01-01-02-02-01 "$T/d.mp4"; } > "$T/index.csv"
