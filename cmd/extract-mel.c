@@ -149,7 +149,7 @@ struct app {
     char *audio_cfg;              /* owned: canonical audio.* config text */
     char audio_cfg_sha256[65];
     struct rvt_logmel lm;
-    struct rvt_logmel_worker *workers; /* owned, cli.jobs of them */
+    struct rvt_logmel_worker *workers; /* owned, one per thread */
     int n_workers;
     struct rvt_failures failures;
     struct rvt_progress progress;
@@ -318,7 +318,6 @@ static int work(void *ctx, size_t i, void *slotp, int worker, struct rvt_error *
     const struct job *j = &app->jobs[i];
     struct tap_ctx tc = {app->dump_dir, j->id};
     struct rvt_logmel_taps taps = {tap_write, &tc};
-
     int ret;
 
     slot->frames = 0;
