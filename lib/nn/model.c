@@ -744,7 +744,8 @@ int rvt_model_check_preprocessing(const struct rvt_model *m, const char *config_
     static const char *const keys[] = {
         "image.width", "image.height", "image.frames", "image.pick", "image.crop",
         "audio.sr", "audio.n_fft", "audio.hop", "audio.n_mels", "audio.fmin", "audio.fmax",
-        "audio.top_db", "audio.max_len", "audio.preemphasis",
+        "audio.top_db", "audio.amin", "audio.ref", "audio.max_len", "audio.preemphasis",
+        "audio.res_type",
     };
     struct rvt_config *st = NULL, *ck = NULL;
     size_t i;

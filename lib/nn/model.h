@@ -87,10 +87,12 @@ double rvt_model_macs(const struct rvt_model *m);
  * Refuses inputs made with other preprocessing than the checkpoint's: config_text
  * is a feature store's "config" attribute (config YAML).  Compared keys:
  * image.width, image.height, image.frames, image.pick, image.crop and audio.sr,
- * n_fft, hop, n_mels, fmin, fmax, top_db, max_len, preemphasis (numbers compare
- * by value, so 16000 equals 16000.0).  Not compared: image.mean/std (the model
- * applies its own), audio.noise_* (training augmentation).  The message names the
- * key and both values, e.g.
+ * n_fft, hop, n_mels, fmin, fmax, top_db, amin, ref, max_len, preemphasis,
+ * res_type (numbers compare by value, so 16000 equals 16000.0; a key the
+ * checkpoint does not record takes its default).  Not compared: image.mean/std
+ * (the model applies its own), audio.noise_* (training augmentation), audio.fft
+ * (float or double FFT: the same features to ~1e-6), audio.min_samples and
+ * max_seconds (input limits).  The message names the key and both values, e.g.
  *   "'f.h5' has audio.n_mels 128 but the checkpoint 'model.h5' expects 64".
  */
 int rvt_model_check_preprocessing(const struct rvt_model *m, const char *config_text,

@@ -62,10 +62,21 @@ def model(request, tmp_path_factory):
     return {"name": request.param, "torch": m, "path": path, "dir": d}
 
 
+def torch_from_h5(path, mode="replace"):
+    """The PyTorch model of an exported checkpoint."""
+    with h5py.File(path, "r") as f:
+        sd = {k: torch.from_numpy(f[k][()]) for k in f}
+    m = F.R.MultimodalAttentionFusion(7, mode)
+    missing, unexpected = m.load_state_dict(sd, strict=False)
+    assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing)
+    return m.eval()
+
+
 def torch_logits(m, frames, mel):
+    """Logits in batches of 4 (much faster in PyTorch than one big batch)."""
     img, melt = F.to_torch_inputs(frames, mel)
     with torch.no_grad():
-        return m(img, melt).double().numpy()
+        return torch.cat([m(img[i:i + 4], melt[i:i + 4]) for i in range(0, len(img), 4)]).double().numpy()
 
 
 def test_logits_match_pytorch(model, store):
@@ -365,11 +376,7 @@ def test_first_of_k_frames(good, tmp_path):
     cfg = F.default_config(**{"image.frames": 2})
     store = str(tmp_path / "k2.h5")
     F.make_store(store, frames, mel, [0, 1, 2], ["test"] * 3, cfg=cfg)
-    with h5py.File(good, "r") as f:
-        sd = {k: torch.from_numpy(f[k][()]) for k in f}
-    m = F.R.MultimodalAttentionFusion(7, "replace")
-    m.load_state_dict(sd, strict=False)
-    m.eval()
+    m = torch_from_h5(good)
     model = str(tmp_path / "k2model.h5")
     F.export_model(m, model, cfg=cfg)
     run(["-m", model, "-i", store, "-o", str(tmp_path / "p.csv"), "--logits", str(tmp_path / "l.csv"), "-q"])
@@ -385,16 +392,43 @@ def test_first_of_k_frames(good, tmp_path):
 def test_other_kernel_levels(isa, good, store, tmp_path):
     """The planar kernels (ref, AVX2; AVX-512 runs the channels-last path) give the
     same logits as PyTorch too."""
-    with h5py.File(good, "r") as f:
-        sd = {k: torch.from_numpy(f[k][()]) for k in f}
-    m = F.R.MultimodalAttentionFusion(7, "replace")
-    m.load_state_dict(sd, strict=False)
-    m.eval()
+    m = torch_from_h5(good)
     env = dict(os.environ, RVT_ISA=isa)
     p = subprocess.run([F.tool("run-model"), "-m", good, "-i", store["path"], "-o", str(tmp_path / "p.csv"),
                         "--logits", str(tmp_path / "l.csv"), "-q"], capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
     ours = np.array([[float(x) for x in r[1:]] for r in read_csv(str(tmp_path / "l.csv"))[1:]])
     ref = torch_logits(m, store["frames"], store["mel"])
+    assert (np.abs(ours - ref) <= 1e-4 * np.maximum(1, np.abs(ref))).all()
+    assert (ours.argmax(1) == ref.argmax(1)).all()
+
+
+def test_real_chain_store(good, tmp_path):
+    """The sample corpus through ravdess-index, extract-frames, extract-mel and pack-h5
+    (--split test): run-model and PyTorch on that store agree."""
+    corpus = os.path.join(F.ROOT, "data", "sample")
+    tools = [F.tool(t) for t in ("ravdess-index", "extract-frames", "extract-mel", "pack-h5")]
+    if not os.path.isdir(corpus) or not all(os.path.exists(t) for t in tools):
+        pytest.skip("no sample corpus or extraction tools")
+    d = str(tmp_path)
+    os.mkdir(d + "/corpus")  # one test actor is enough (and quick)
+    os.symlink(os.path.join(corpus, "Actor_04"), d + "/corpus/Actor_04")
+    steps = [[tools[0], "-q", d + "/corpus", "-o", d + "/index.csv"],
+             [tools[1], "-q", "-j", "2", d + "/index.csv", "-o", d + "/frames.h5"],
+             [tools[2], "-q", "-j", "2", d + "/index.csv", "-o", d + "/mel.h5"],
+             [tools[3], "-q", "-i", d + "/index.csv", "-f", d + "/frames.h5", "-m", d + "/mel.h5",
+              "--split", "test", "-o", d + "/features.h5"]]
+    for cmd in steps:
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        assert p.returncode == 0, (cmd, p.stderr)
+    m, model = torch_from_h5(good), good
+    run(["-m", model, "-i", d + "/features.h5", "-o", d + "/p.csv", "--logits", d + "/l.csv", "-q"])
+    rows = read_csv(d + "/l.csv")[1:]
+    with h5py.File(d + "/features.h5", "r") as f:
+        frames, mel = f["frames"][()], f["mel"][()]
+        ids = [x.decode() for x in f["clips/id"][()]]
+    assert [r[0] for r in rows] == ids and len(ids) > 10
+    ours = np.array([[float(x) for x in r[1:]] for r in rows])
+    ref = torch_logits(m, frames, mel)
     assert (np.abs(ours - ref) <= 1e-4 * np.maximum(1, np.abs(ref))).all()
     assert (ours.argmax(1) == ref.argmax(1)).all()
