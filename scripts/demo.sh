@@ -17,14 +17,21 @@ step() {
 step "index (ravdess-index)" index
 step "frames + mel + pack-h5" features
 step "train (scripts/train.py)" model
-step "quantize-model" int8
+[ -x bin/quantize-model ] && step "quantize-model" int8
 step "run-model fp32 + int8" predictions
 step "score" report
 echo
 echo "== fp32 model, test split ($OUT/report/):"
-cat "$OUT/report/summary.txt" 2>/dev/null || bin/score --split test "$OUT/predictions.csv" -o "$OUT/report"
+bin/score --split test "$OUT/predictions.csv" -o "$OUT/report"
 echo
-echo "== int8 model, test split ($OUT/report-int8/):"
-cat "$OUT/report-int8/summary.txt" 2>/dev/null || bin/score --split test "$OUT/predictions-int8.csv" -o "$OUT/report-int8"
+if [ -f "$OUT/predictions-int8.csv" ]; then
+  echo "== int8 model, test split ($OUT/report-int8/):"
+  bin/score --split test "$OUT/predictions-int8.csv" -o "$OUT/report-int8"
+  echo
+fi
 echo
-echo "Outputs: $OUT/{index.csv,features.h5,model.h5,model-int8.h5,predictions*.csv,report*/}"
+chance=$(awk -F, 'NR > 1 && $12 == "test" {n++; c[$11]++} END {m = 0; for (k in c) if (c[k] > m) m = c[k]; printf "%.3f", m / n}' "$OUT/index.csv")
+echo "Held-out actors: chance (always the most frequent class) is $chance."
+echo "Metrics:   $OUT/report/metrics.csv  $OUT/report/confusion.csv"
+echo "Confusion: $OUT/report/confusion.svg"
+echo "All outputs: $OUT/{index.csv,features.h5,model.h5,model-int8.h5,predictions*.csv,report*/}"

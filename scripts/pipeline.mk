@@ -30,7 +30,7 @@ SHARD_IDS := $(shell seq 0 $$(($(SHARDS) - 1)))
 FRAMES := $(foreach i,$(SHARD_IDS),$(OUT)/frames.$(i)-of-$(SHARDS).h5)
 MELS   := $(foreach i,$(SHARD_IDS),$(OUT)/mel.$(i)-of-$(SHARDS).h5)
 comma  := ,
-join    = $(subst $(eval) ,$(comma),$(strip $(1)))
+commalist = $(subst $(eval) ,$(comma),$(strip $(1)))
 
 .PHONY: all index features model int8 predictions report
 .DELETE_ON_ERROR:
@@ -40,8 +40,12 @@ index: $(OUT)/index.csv
 features: $(OUT)/features.h5
 model: $(MODEL)
 int8: $(OUT)/model-int8.h5
-predictions: $(OUT)/predictions.csv $(OUT)/predictions-int8.csv
-report: $(OUT)/report/metrics.csv $(OUT)/report-int8/metrics.csv
+# The int8 half runs when quantize-model is built (INT8=0 turns it off).
+INT8   ?= $(if $(wildcard $(BIN)/quantize-model),1,0)
+INT8_PRED   := $(if $(filter 1,$(INT8)),$(OUT)/predictions-int8.csv)
+INT8_REPORT := $(if $(filter 1,$(INT8)),$(OUT)/report-int8/metrics.csv)
+predictions: $(OUT)/predictions.csv $(INT8_PRED)
+report: $(OUT)/report/metrics.csv $(INT8_REPORT)
 
 $(OUT)/index.csv: | $(OUT)
 	$(BIN)/ravdess-index $(Q) $(CFG) $(CORPUS) -o $@
@@ -53,7 +57,7 @@ $(OUT)/mel.%.h5: $(OUT)/index.csv
 	$(BIN)/extract-mel $(Q) $(CFG) -j $(JOBS) --shard $(subst -of-,/,$*) $< -o $@
 
 $(OUT)/features.h5: $(OUT)/index.csv $(FRAMES) $(MELS)
-	$(BIN)/pack-h5 $(Q) $(CFG) -i $< -f $(call join,$(FRAMES)) -m $(call join,$(MELS)) -o $@
+	$(BIN)/pack-h5 $(Q) $(CFG) -i $< -f $(call commalist,$(FRAMES)) -m $(call commalist,$(MELS)) -o $@
 
 $(OUT)/model.h5: $(OUT)/features.h5
 	$(PY) scripts/train.py $(Q) $(TRAIN_FLAGS) $< -o $(basename $@)

@@ -184,6 +184,7 @@ def main():
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.epochs)
     loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(a.seed)
+    bar = not a.quiet and sys.stderr.isatty()  # a redrawn bar on a terminal, epoch lines always
     for epoch in range(a.epochs):
         model.train()
         if a.freeze_image:
@@ -202,7 +203,15 @@ def main():
             nn.utils.clip_grad_norm_(params, a.clip)
             opt.step()
             total += float(loss) * len(chunk)
+            if bar:
+                done = min(s + a.batch, len(perm))
+                fill = 30 * done // len(perm)
+                sys.stderr.write("\rtrain.py: epoch %d/%d [%s%s] %d/%d" % (
+                    epoch + 1, a.epochs, "#" * fill, "." * (30 - fill), done, len(perm)))
+                sys.stderr.flush()
         sched.step()
+        if bar:
+            sys.stderr.write("\r")
         log("epoch %d/%d loss %.4f train acc %.3f val acc %.3f (%.1fs)" % (
             epoch + 1, a.epochs, total / len(train_idx), evaluate(model, store, train_idx, a.batch, feats),
             evaluate(model, store, val_idx, a.batch, feats), time.time() - t))
