@@ -438,6 +438,9 @@ int main(int argc, char **argv)
      * OpenBLAS's own threads would split a GEMM differently and change the last
      * bits of the results (measured), so they are never used.  Work items are
      * batches of at most --batch clips, smaller when that keeps every worker busy.
+     * NEEDSWORK: a single clip therefore runs on one core; lower latency would need
+     * intra-op threads that split each layer into a fixed set of tasks (the same
+     * for any thread count, so the bits do not change).
      */
     if (R.n_store > 0 && (R.n_store + (size_t)cli.jobs - 1) / (size_t)cli.jobs < R.batch)
         R.batch = (R.n_store + (size_t)cli.jobs - 1) / (size_t)cli.jobs;
