@@ -31,6 +31,9 @@
  * (rvt_nn_dense_forward_yt/_xt below) is fp32 only: a block whose expand or
  * project layer is int8 runs the planar path, which calls rvt_nn_dense_forward;
  * give the int8 path transposed variants too if that block should go faster.
+ * A hook that watches every dense layer's input (calibration) must watch these
+ * two as well: in the channels-last path the fp32 expand and project layers go
+ * through them (the project's input arrives transposed, [n_cols][n_in]).
  *
  * struct rvt_nn_conv is a k x k convolution: depthwise (groups = channels; the
  * direct kernels of nn/ops.h) or regular (groups = 1; im2col, then its `gemm`,
