@@ -1,0 +1,93 @@
+/* quant.c: weight and activation quantization (the formulas are in quant.h). */
+#include "core/common.h"
+
+#include <math.h>
+
+#include "nn/quant.h"
+
+int rvt_quant_weights(const float *w, int n, int k, int8_t *q, float *scale, int *n_zero,
+                      struct rvt_error *err)
+{
+    int ret = 0, zeros = 0, j, kk;
+
+    for (j = 0; j < n; j++) {
+        const float *row = w + (size_t)j * k;
+        int8_t *qr = q + (size_t)j * k;
+        float m = 0.0f, s;
+
+        for (kk = 0; kk < k; kk++) {
+            if (!isfinite(row[kk])) {
+                ret = rvt_error_set(err, RVT_EINVAL, "channel %d of %d has a %s weight at column %d",
+                                    j, n, isnan(row[kk]) ? "nan" : "infinite", kk);
+                goto done;
+            }
+            if (fabsf(row[kk]) > m)
+                m = fabsf(row[kk]);
+        }
+        if (m == 0.0f) {
+            /* documented: scale 1, zero weights */
+            scale[j] = 1.0f;
+            for (kk = 0; kk < k; kk++)
+                qr[kk] = 0;
+            zeros++;
+            continue;
+        }
+        s = m / 127.0f;
+        if (!(s > 0.0f)) /* m below 127 * FLT_TRUE_MIN: keep the division finite */
+            s = m;
+        scale[j] = s;
+        for (kk = 0; kk < k; kk++) {
+            float v = nearbyintf(row[kk] / s);
+            qr[kk] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : (int)v);
+        }
+    }
+done:
+    if (n_zero)
+        *n_zero = zeros;
+    return ret;
+}
+
+int rvt_quant_params(float lo, float hi, struct rvt_qparams *p, struct rvt_error *err)
+{
+    int ret = 0;
+    float z;
+
+    if (!isfinite(lo) || !isfinite(hi)) {
+        ret = rvt_error_set(err, RVT_EINVAL, "activation range [%g, %g] is not finite", (double)lo,
+                            (double)hi);
+        goto done;
+    }
+    if (lo > 0.0f)
+        lo = 0.0f;
+    if (hi < 0.0f)
+        hi = 0.0f;
+    if (!(hi - lo >= RVT_QUANT_MIN_RANGE)) {
+        /* documented: an all-zero tensor quantizes to zeros */
+        p->scale = 1.0f;
+        p->inv_scale = 1.0f;
+        p->zero = 0;
+        goto done;
+    }
+    p->scale = (hi - lo) / 255.0f;
+    p->inv_scale = 1.0f / p->scale;
+    z = nearbyintf(-lo / p->scale);
+    p->zero = z < 0.0f ? 0 : z > 255.0f ? 255 : (int32_t)z;
+done:
+    return ret;
+}
+
+int rvt_quant_dynamic(const struct rvt_qgemm_kernels *kr, const float *x, size_t n, uint8_t *q,
+                      struct rvt_qparams *p, struct rvt_error *err)
+{
+    float lo = 0.0f, hi = 0.0f;
+    int ret;
+
+    if (!kr)
+        kr = rvt_qgemm_kernels_get();
+    if (n)
+        kr->minmax(x, n, &lo, &hi);
+    ret = rvt_quant_params(lo, hi, p, err);
+    if (ret == 0)
+        kr->quantize(x, n, p->inv_scale, p->zero, q);
+    return ret;
+}

@@ -1,0 +1,63 @@
+/*
+ * quant.h: the int8 quantization schemes of ravdess-tools.
+ *
+ * Weights: symmetric, per output channel (row j of W [n, k]):
+ *   scale[j] = max_k |W[j,k]| / 127,  q[j,k] = clamp(rint(W[j,k] / scale[j]), -127, 127)
+ * in float32 arithmetic (IEEE division, rint ties to even).  -128 is never used, so
+ * negating a channel (a BatchNorm with negative gamma folded into the scale) is exact.
+ * An all-zero channel gets scale 1 and zero weights (its output is then the bias alone,
+ * as in fp32); rvt_quant_weights counts such channels.  A NaN or infinite weight is an
+ * error (RVT_EINVAL naming the channel).
+ * PyTorch's per-channel symmetric observer divides by 127.5 and uses -128; ours keeps
+ * the range symmetric so every kernel level and both signs behave alike.
+ *
+ * Activations: asymmetric uint8, per tensor (one scale and zero point per sample's
+ * tensor, so a clip's result never depends on the other clips of its batch):
+ *   lo = min(min(x), 0), hi = max(max(x), 0)     (0 is exactly representable, so zero
+ *                                                  padding of convolutions stays exact)
+ *   scale = (hi - lo) / 255,  zero = clamp(rint(-lo / scale), 0, 255)
+ *   q = clamp(rint(x * (1 / scale)) + zero, 0, 255),  x ~ scale * (q - zero)
+ * A range below RVT_QUANT_MIN_RANGE (all-zero tensors included) gets scale 1, zero 0,
+ * so every value quantizes to 0.  Dynamic quantization computes lo/hi at run time;
+ * static (calibrated) quantization takes them from the checkpoint, and values outside
+ * clamp.  ref: PyTorch torch/ao/quantization/observer.py (MinMaxObserver,
+ * per_tensor_affine), the same formula without reduce_range.
+ */
+#ifndef RVT_NN_QUANT_H
+#define RVT_NN_QUANT_H
+
+#include "core/common.h"
+#include "nn/qgemm.h"
+
+/* Below this |hi - lo| an activation tensor counts as all zero (1/scale would overflow
+ * near FLT_MIN; such values are ~1e-30 and vanish next to any bias). */
+#define RVT_QUANT_MIN_RANGE 1e-30f
+
+/* The affine map of one activation tensor. */
+struct rvt_qparams {
+    float scale;     /* real = scale * (q - zero) */
+    float inv_scale; /* 1 / scale, what the kernels multiply by */
+    int32_t zero;    /* 0..255 */
+};
+
+/*
+ * Quantizes W [n, k] (row-major) into q [n, k] and scale [n] as above.  n_zero (may be
+ * NULL) receives the number of all-zero channels.  Returns 0 or RVT_EINVAL (non-finite
+ * weight, "channel 3 of 512 has a nan weight at column 7").
+ */
+int rvt_quant_weights(const float *w, int n, int k, int8_t *q, float *scale, int *n_zero,
+                      struct rvt_error *err);
+
+/* The map for a tensor whose values span [lo, hi].  RVT_EINVAL when lo or hi is NaN or
+ * infinite ("activation range [nan, nan] is not finite"). */
+int rvt_quant_params(float lo, float hi, struct rvt_qparams *p, struct rvt_error *err);
+
+/*
+ * Dynamic quantization of one tensor of n values: min/max, rvt_quant_params, quantize.
+ * q [n] receives the bytes, *p the map.  RVT_EINVAL on NaN/inf in x.  Uses kr's
+ * kernels (NULL: rvt_qgemm_kernels_get()).
+ */
+int rvt_quant_dynamic(const struct rvt_qgemm_kernels *kr, const float *x, size_t n, uint8_t *q,
+                      struct rvt_qparams *p, struct rvt_error *err);
+
+#endif
