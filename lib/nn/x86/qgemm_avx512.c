@@ -31,7 +31,11 @@ static inline __m512i bcast4(const uint8_t *p)
 static inline void store_vec(const struct rvt_qgemm_args *g, __m512i acc, int i, int j, int jn)
 {
     const struct rvt_qmat *b = g->b;
-    __mmask16 mask = (__mmask16)(jn >= 16 ? 0xffff : (1u << jn) - 1);
+    __mmask16 mask;
+
+    if (jn > 16)
+        jn = 16;
+    mask = (__mmask16)((1u << jn) - 1);
 
     if (g->c) {
         _mm512_mask_storeu_epi32(g->c + (size_t)i * g->ldc + j, mask, acc);
