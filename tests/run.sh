@@ -9,6 +9,11 @@ set -u
 cd "$(dirname "$0")/.."
 : "${RVT_BIN:=$(pwd)/bin}" "${RVT_BUILD:=$(pwd)/build}"
 export RVT_BIN RVT_BUILD RVT_ROOT=$(pwd)
+# ../shared (beside the clone in CI) holds the real librosa outputs
+if [ -z "${RVT_SHARED:-}" ]; then
+  if [ -d ../shared/librosa-ref ]; then RVT_SHARED=$(cd ../shared && pwd); else RVT_SHARED=/work/shared; fi
+fi
+export RVT_SHARED
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 logdir=$RVT_BUILD/test-logs
