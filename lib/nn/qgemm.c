@@ -8,17 +8,17 @@
 
 #include "nn/qgemm.h"
 
-void rvt_qmat_init(struct rvt_qmat *q)
+void rvt_qweights_init(struct rvt_qweights *q)
 {
     memset(q, 0, sizeof(*q));
 }
 
-void rvt_qmat_release(struct rvt_qmat *q)
+void rvt_qweights_release(struct rvt_qweights *q)
 {
-    free(q->data);
-    free(q->colsum);
+    free(q->w);
+    free(q->wsum);
     free(q->scale);
-    rvt_qmat_init(q);
+    rvt_qweights_init(q);
 }
 
 static void *alloc64(size_t n)
@@ -30,95 +30,99 @@ static void *alloc64(size_t n)
     return p;
 }
 
-int rvt_qmat_pack(struct rvt_qmat *q, const int8_t *q8, const float *scale, int n, int k,
-                  struct rvt_error *err)
+int rvt_qweights_set(struct rvt_qweights *q, const int8_t *q8, const float *scale, int n, int k,
+                     struct rvt_error *err)
 {
     int ret = 0;
-    int n_pad, k_pad, j, kk;
-    int8_t *data = NULL;
-    int32_t *colsum = NULL;
+    int k_pad, o, kk;
+    int8_t *w = NULL;
+    int32_t *wsum = NULL;
     float *sc = NULL;
 
     if (n <= 0 || k <= 0 || k > RVT_QGEMM_MAX_K) {
-        ret = rvt_error_set(err, RVT_EINVAL, "cannot pack a %d x %d int8 matrix: k must be in 1..%d",
-                            n, k, RVT_QGEMM_MAX_K);
+        ret = rvt_error_set(err, RVT_EINVAL,
+                            "cannot use a %d x %d int8 matrix: k must be in 1..%d", n, k,
+                            RVT_QGEMM_MAX_K);
         goto done;
     }
-    n_pad = (n + RVT_QGEMM_NB - 1) / RVT_QGEMM_NB * RVT_QGEMM_NB;
     k_pad = rvt_qgemm_k_pad(k);
-    data = alloc64((size_t)n_pad * k_pad);
-    colsum = alloc64(sizeof(*colsum) * n_pad);
-    sc = alloc64(sizeof(*sc) * n_pad);
-    if (!data || !colsum || !sc) {
-        ret = rvt_error_set(err, RVT_ENOMEM, "cannot pack a %d x %d int8 matrix: out of memory", n, k);
+    w = alloc64((size_t)n * k_pad);
+    wsum = alloc64(sizeof(*wsum) * n);
+    sc = alloc64(sizeof(*sc) * n);
+    if (!w || !wsum || !sc) {
+        ret = rvt_error_set(err, RVT_ENOMEM, "cannot use a %d x %d int8 matrix: out of memory",
+                            n, k);
         goto done;
     }
-    memset(data, 0, (size_t)n_pad * k_pad);
-    for (j = 0; j < n_pad; j++) {
-        const int8_t *row = q8 + (size_t)j * k;
-        int8_t *blk = data + (size_t)(j / RVT_QGEMM_NB) * RVT_QGEMM_NB * k_pad;
-        int jj = j % RVT_QGEMM_NB;
+    memset(w, 0, (size_t)n * k_pad);
+    for (o = 0; o < n; o++) {
+        const int8_t *row = q8 + (size_t)o * k;
         int32_t s = 0;
 
-        colsum[j] = 0;
-        sc[j] = 1.0f;
-        if (j >= n)
-            continue;
-        if (!(isfinite(scale[j]) && scale[j] > 0.0f)) {
-            ret = rvt_error_set(err, RVT_EINVAL, "output channel %d has scale %g (must be finite and > 0)",
-                                j, (double)scale[j]);
+        if (!(isfinite(scale[o]) && scale[o] > 0.0f)) {
+            ret = rvt_error_set(err, RVT_EINVAL,
+                                "output channel %d has scale %g (must be finite and > 0)", o,
+                                (double)scale[o]);
             goto done;
         }
         for (kk = 0; kk < k; kk++) {
             if (row[kk] == INT8_MIN) {
                 ret = rvt_error_set(err, RVT_EINVAL,
-                                    "output channel %d holds -128 (symmetric int8 is -127..127)", j);
+                                    "output channel %d holds -128 (symmetric int8 is -127..127)",
+                                    o);
                 goto done;
             }
-            blk[(size_t)(kk / 4) * 64 + jj * 4 + kk % 4] = row[kk];
+            w[(size_t)o * k_pad + kk] = row[kk];
             s += row[kk];
         }
-        colsum[j] = s;
-        sc[j] = scale[j];
+        wsum[o] = s;
+        sc[o] = scale[o];
     }
-    rvt_qmat_release(q);
+    rvt_qweights_release(q);
     q->n = n;
     q->k = k;
-    q->n_pad = n_pad;
     q->k_pad = k_pad;
-    q->data = data;
-    q->colsum = colsum;
+    q->w = w;
+    q->wsum = wsum;
     q->scale = sc;
-    data = NULL;
-    colsum = NULL;
+    w = NULL;
+    wsum = NULL;
     sc = NULL;
 done:
-    free(data);
-    free(colsum);
+    free(w);
+    free(wsum);
     free(sc);
     return ret;
 }
 
-void rvti_qgemm_split(int m, int n_blocks, int mr, int ith, int nth, int *i0, int *i1, int *j0,
-                      int *j1)
+void rvt_qx_clear_tail(uint8_t *xp, size_t n_pos, int k)
 {
-    int tiles = (m + mr - 1) / mr;
+    size_t blk = (size_t)rvt_qgemm_k_pad(k) * RVT_QGEMM_PB;
+    if (n_pos % RVT_QGEMM_PB)
+        memset(xp + (n_pos / RVT_QGEMM_PB) * blk, 0, blk);
+}
+
+void rvti_qgemm_split(int n, size_t n_blocks, int mr, int ith, int nth, int *o0, int *o1,
+                      size_t *b0, size_t *b1)
+{
+    int tiles = (n + mr - 1) / mr;
 
     assert(nth >= 1 && ith >= 0 && ith < nth);
-    if (tiles >= nth || n_blocks < 2) {
-        /* rows, in whole tiles: (n + nth - 1) / nth each */
-        int per = (tiles + nth - 1) / nth;
-        *i0 = RVT_MIN(m, ith * per * mr);
-        *i1 = RVT_MIN(m, (ith + 1) * per * mr);
-        *j0 = 0;
-        *j1 = n_blocks;
+    if (n_blocks >= (size_t)nth * 4 || (n_blocks >= (size_t)nth && n_blocks >= (size_t)tiles) ||
+        tiles < 2) {
+        /* position blocks: (n + nth - 1) / nth each */
+        size_t per = (n_blocks + nth - 1) / nth;
+        *o0 = 0;
+        *o1 = n;
+        *b0 = RVT_MIN(n_blocks, (size_t)ith * per);
+        *b1 = RVT_MIN(n_blocks, (size_t)(ith + 1) * per);
     } else {
-        /* too few rows to share (batch-1 Linear): split the column blocks instead */
-        int per = (n_blocks + nth - 1) / nth;
-        *i0 = 0;
-        *i1 = m;
-        *j0 = RVT_MIN(n_blocks, ith * per);
-        *j1 = RVT_MIN(n_blocks, (ith + 1) * per);
+        /* few positions (a Linear layer, a 1x1 map): output rows in whole tiles */
+        int per = (tiles + nth - 1) / nth;
+        *o0 = RVT_MIN(n, ith * per * mr);
+        *o1 = RVT_MIN(n, (ith + 1) * per * mr);
+        *b0 = 0;
+        *b1 = n_blocks;
     }
 }
 

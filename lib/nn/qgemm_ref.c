@@ -5,42 +5,31 @@
 #include "core/common.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "nn/qgemm.h"
 
-static inline int8_t packed_at(const struct rvt_qmat *b, int j, int k)
-{
-    size_t blk = (size_t)(j / RVT_QGEMM_NB) * (b->k_pad / 4) + (size_t)(k / 4);
-    return b->data[blk * 64 + (size_t)(j % RVT_QGEMM_NB) * 4 + (size_t)(k % 4)];
-}
-
 static void gemm_ref(const struct rvt_qgemm_args *g, int ith, int nth)
 {
-    const struct rvt_qmat *b = g->b;
-    int i0, i1, jb0, jb1, i, j, k;
+    const struct rvt_qweights *w = g->w;
+    size_t n_blocks = rvt_qgemm_pos_pad(g->n_pos) / RVT_QGEMM_PB, b0, b1, p, p1;
+    int o0, o1, o, k;
 
     assert((g->c != NULL) != (g->out != NULL));
-    assert(g->lda >= (size_t)b->k_pad);
-    rvti_qgemm_split(g->m, b->n_pad / RVT_QGEMM_NB, 1, ith, nth, &i0, &i1, &jb0, &jb1);
-    for (i = i0; i < i1; i++) {
-        const uint8_t *a = g->a + (size_t)i * g->lda;
-        int j1 = RVT_MIN(b->n, jb1 * RVT_QGEMM_NB);
-        float sa = 0.0f;
-        int32_t za = 0;
-
-        if (g->out) {
-            sa = g->a_scale[i / g->a_group];
-            za = g->a_zero[i / g->a_group];
-        }
-        for (j = jb0 * RVT_QGEMM_NB; j < j1; j++) {
+    rvti_qgemm_split(w->n, n_blocks, 1, ith, nth, &o0, &o1, &b0, &b1);
+    p1 = RVT_MIN(g->n_pos, b1 * RVT_QGEMM_PB);
+    for (o = o0; o < o1; o++) {
+        const int8_t *wr = w->w + (size_t)o * w->k_pad;
+        for (p = b0 * RVT_QGEMM_PB; p < p1; p++) {
             int32_t acc = 0;
-            for (k = 0; k < b->k_pad; k++)
-                acc += (int32_t)a[k] * packed_at(b, j, k);
+            for (k = 0; k < w->k_pad; k++)
+                acc += (int32_t)wr[k] * g->xp[rvti_qx_index(p, k, w->k_pad)];
             if (g->c)
-                g->c[(size_t)i * g->ldc + j] = acc;
+                g->c[(size_t)o * g->ldc + p] = acc;
             else
-                g->out[(size_t)i * g->out_rs + (size_t)j * g->out_cs] =
-                    rvti_qgemm_epi1(acc, za, b->colsum[j], sa, b->scale[j], g->bias, j, g->act);
+                *rvti_qgemm_out(g, o, p) =
+                    rvti_qgemm_epi1(acc, g->x_zero[p / g->group], w->wsum[o],
+                                    g->x_scale[p / g->group], w->scale[o], g->bias, o, g->act);
         }
     }
 }
@@ -61,25 +50,41 @@ static void minmax_ref(const float *x, size_t n, float *lo, float *hi)
     *hi = nan ? NAN : h;
 }
 
-static void quantize_ref(const float *x, size_t n, float inv_scale, int32_t zero, uint8_t *q)
+void rvti_qgemm_pack_planes_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
+                                 float inv_scale, int32_t zero, uint8_t *xp, size_t p0,
+                                 int k_pad)
 {
     float top = (float)(255 - zero), bot = (float)-zero;
     size_t i;
-    for (i = 0; i < n; i++)
-        q[i] = rvti_qgemm_quant1(x[i], inv_scale, top, bot, zero);
+    int c;
+    for (i = i0; i < i1; i++) {
+        for (c = 0; c < k; c++)
+            xp[rvti_qx_index(p0 + i, c, k_pad)] =
+                rvti_qgemm_quant1(x[(size_t)c * ldx + i], inv_scale, top, bot, zero);
+        for (; c < k_pad; c++)
+            xp[rvti_qx_index(p0 + i, c, k_pad)] = 0;
+    }
 }
 
-void rvti_qgemm_quantize_t_ref(const float *x, int c, size_t hw, size_t ldx, float inv_scale,
-                               int32_t zero, uint8_t *q, size_t ldq, int c_pad)
+static void pack_planes_ref(const float *x, int k, size_t n, size_t ldx, float inv_scale,
+                            int32_t zero, uint8_t *xp, size_t p0, int k_pad)
 {
-    float top = (float)(255 - zero), bot = (float)-zero;
-    size_t p;
-    int ch;
-    for (p = 0; p < hw; p++) {
-        for (ch = 0; ch < c; ch++)
-            q[p * ldq + ch] = rvti_qgemm_quant1(x[(size_t)ch * ldx + p], inv_scale, top, bot, zero);
-        for (; ch < c_pad; ch++)
-            q[p * ldq + ch] = 0;
+    rvti_qgemm_pack_planes_span(x, k, 0, n, ldx, inv_scale, zero, xp, p0, k_pad);
+}
+
+void rvti_qgemm_pack_rows_ref(const float *x, size_t n, int k, size_t ldx,
+                              const float *inv_scale, const int32_t *zero, uint8_t *xp,
+                              size_t p0, int k_pad)
+{
+    size_t i;
+    int c;
+    for (i = 0; i < n; i++) {
+        float top = (float)(255 - zero[i]), bot = (float)-zero[i];
+        for (c = 0; c < k; c++)
+            xp[rvti_qx_index(p0 + i, c, k_pad)] =
+                rvti_qgemm_quant1(x[i * ldx + c], inv_scale[i], top, bot, zero[i]);
+        for (; c < k_pad; c++)
+            xp[rvti_qx_index(p0 + i, c, k_pad)] = 0;
     }
 }
 
@@ -87,6 +92,6 @@ const struct rvt_qgemm_kernels rvti_qgemm_ref = {
     .isa = RVT_ISA_REF,
     .gemm = gemm_ref,
     .minmax = minmax_ref,
-    .quantize = quantize_ref,
-    .quantize_t = rvti_qgemm_quantize_t_ref,
+    .pack_planes = pack_planes_ref,
+    .pack_rows = rvti_qgemm_pack_rows_ref,
 };

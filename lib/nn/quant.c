@@ -76,18 +76,46 @@ done:
     return ret;
 }
 
-int rvt_quant_dynamic(const struct rvt_qgemm_kernels *kr, const float *x, size_t n, uint8_t *q,
-                      struct rvt_qparams *p, struct rvt_error *err)
+void rvt_quant_range(const struct rvt_qgemm_kernels *kr, const float *x, int k, size_t n,
+                     size_t ldx, float *lo, float *hi)
 {
-    float lo = 0.0f, hi = 0.0f;
+    float l = INFINITY, h = -INFINITY, pl, ph;
+    int c;
+
+    if (!kr)
+        kr = rvt_qgemm_kernels_get();
+    if (ldx == n) {
+        if (n && k)
+            kr->minmax(x, n * k, &l, &h);
+    } else {
+        for (c = 0; c < k && n; c++) {
+            kr->minmax(x + (size_t)c * ldx, n, &pl, &ph);
+            if (isnan(pl) || isnan(l)) {
+                l = h = NAN;
+                break;
+            }
+            l = pl < l ? pl : l;
+            h = ph > h ? ph : h;
+        }
+    }
+    *lo = l;
+    *hi = h;
+}
+
+int rvt_quant_planes(const struct rvt_qgemm_kernels *kr, const float *x, int k, size_t n,
+                     size_t ldx, uint8_t *xp, size_t p0, int k_pad, struct rvt_qparams *p,
+                     struct rvt_error *err)
+{
+    float lo, hi;
     int ret;
 
     if (!kr)
         kr = rvt_qgemm_kernels_get();
-    if (n)
-        kr->minmax(x, n, &lo, &hi);
+    rvt_quant_range(kr, x, k, n, ldx, &lo, &hi);
+    if (!n || !k)
+        lo = hi = 0.0f;
     ret = rvt_quant_params(lo, hi, p, err);
     if (ret == 0)
-        kr->quantize(x, n, p->inv_scale, p->zero, q);
+        kr->pack_planes(x, k, n, ldx, p->inv_scale, p->zero, xp, p0, k_pad);
     return ret;
 }

@@ -52,12 +52,18 @@ int rvt_quant_weights(const float *w, int n, int k, int8_t *q, float *scale, int
  * infinite ("activation range [nan, nan] is not finite"). */
 int rvt_quant_params(float lo, float hi, struct rvt_qparams *p, struct rvt_error *err);
 
+/* min and max over k planes of n values (plane c at x + c * ldx); NaN if any is NaN. */
+void rvt_quant_range(const struct rvt_qgemm_kernels *kr, const float *x, int k, size_t n,
+                     size_t ldx, float *lo, float *hi);
+
 /*
- * Dynamic quantization of one tensor of n values: min/max, rvt_quant_params, quantize.
- * q [n] receives the bytes, *p the map.  RVT_EINVAL on NaN/inf in x.  Uses kr's
- * kernels (NULL: rvt_qgemm_kernels_get()).
+ * Dynamic quantization of one sample's channels-first tensor: k planes of n values
+ * (plane c at x + c * ldx) -> packed positions p0..p0+n-1 of xp (qgemm.h), with
+ * rvt_quant_range, rvt_quant_params and kr->pack_planes.  *p receives the map.
+ * RVT_EINVAL on NaN/inf in x.  kr NULL: rvt_qgemm_kernels_get().
  */
-int rvt_quant_dynamic(const struct rvt_qgemm_kernels *kr, const float *x, size_t n, uint8_t *q,
-                      struct rvt_qparams *p, struct rvt_error *err);
+int rvt_quant_planes(const struct rvt_qgemm_kernels *kr, const float *x, int k, size_t n,
+                     size_t ldx, uint8_t *xp, size_t p0, int k_pad, struct rvt_qparams *p,
+                     struct rvt_error *err);
 
 #endif

@@ -50,71 +50,87 @@ static double now_s(void)
 static const enum rvt_isa levels[] = {RVT_ISA_REF, RVT_ISA_AVX2, RVT_ISA_AVX512};
 
 struct problem {
-    int m, n, k;
-    size_t lda;
-    uint8_t *a;
-    int8_t *b;
-    float *scale, *bias, *a_scale;
-    int32_t *a_zero;
-    int a_group;
-    int64_t *want; /* naive sums */
-    struct rvt_qmat q;
+    int n, k;        /* output channels, inputs */
+    size_t n_pos;    /* positions */
+    size_t group;    /* positions per sample */
+    uint8_t *x;      /* [n_pos][k] */
+    uint8_t *xp;     /* packed */
+    int8_t *w;       /* [n][k] */
+    float *scale, *bias, *x_scale;
+    int32_t *x_zero;
+    int64_t *want;   /* naive sums [n][n_pos] */
+    struct rvt_qweights q;
 };
 
-static int problem_make(struct problem *p, int m, int n, int k, int mode)
+static void *xalloc64(size_t n)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, (n + 63) / 64 * 64))
+        abort();
+    return p;
+}
+
+/* mode 0: random; mode 1: 255 x +-127 everywhere (saturation bait) */
+static int problem_make(struct problem *p, int n, int k, size_t n_pos, size_t group, int mode)
 {
     struct rvt_error err = {0};
-    int i, j, kk, ng;
+    size_t i, ng = (n_pos + group - 1) / group, xb = rvt_qx_bytes(n_pos, k);
+    int o, kk, k_pad = rvt_qgemm_k_pad(k);
 
     memset(p, 0, sizeof(*p));
-    p->m = m;
     p->n = n;
     p->k = k;
-    p->lda = (size_t)rvt_qgemm_k_pad(k) + 8; /* lda > k_pad: strided rows */
-    p->a_group = m > 4 ? m / 3 + 1 : 1;      /* several groups, the last one short */
-    ng = (m + p->a_group - 1) / p->a_group;
-    p->a = calloc((size_t)m * p->lda, 1);
-    p->b = malloc((size_t)n * k);
+    p->n_pos = n_pos;
+    p->group = group;
+    p->x = malloc((size_t)n_pos * k);
+    p->xp = xalloc64(xb);
+    p->w = malloc((size_t)n * k);
     p->scale = malloc(sizeof(float) * n);
     p->bias = malloc(sizeof(float) * n);
-    p->a_scale = malloc(sizeof(float) * ng);
-    p->a_zero = malloc(sizeof(int32_t) * ng);
-    p->want = malloc(sizeof(int64_t) * m * n);
-    rvt_qmat_init(&p->q);
-    for (i = 0; i < m; i++)
+    p->x_scale = malloc(sizeof(float) * ng);
+    p->x_zero = malloc(sizeof(int32_t) * ng);
+    p->want = malloc(sizeof(int64_t) * n * n_pos);
+    rvt_qweights_init(&p->q);
+    for (i = 0; i < n_pos * (size_t)k; i++)
+        p->x[i] = mode == 1 ? 255 : (uint8_t)(rnd() & 0xff);
+    /* the packing as qgemm.h documents it, written out independently of the library */
+    memset(p->xp, 0, xb);
+    for (i = 0; i < n_pos; i++)
         for (kk = 0; kk < k; kk++)
-            p->a[i * p->lda + kk] = mode == 1 ? 255 : (uint8_t)(rnd() & 0xff);
-    for (j = 0; j < n; j++) {
+            p->xp[((i / 16) * (size_t)(k_pad / 4) + (size_t)(kk / 4)) * 64 + (i % 16) * 4 + kk % 4] =
+                p->x[i * k + kk];
+    for (o = 0; o < n; o++) {
         for (kk = 0; kk < k; kk++)
-            p->b[(size_t)j * k + kk] =
-                mode == 1 ? (j & 1 ? 127 : -127) : (int8_t)((int)(rnd() % 255) - 127);
-        p->scale[j] = 0.001f + (rnd() & 0xffff) * 1e-7f;
-        p->bias[j] = rndf();
+            p->w[(size_t)o * k + kk] =
+                mode == 1 ? (o & 1 ? 127 : -127) : (int8_t)((int)(rnd() % 255) - 127);
+        p->scale[o] = 0.001f + (rnd() & 0xffff) * 1e-7f;
+        p->bias[o] = rndf();
     }
     for (i = 0; i < ng; i++) {
-        p->a_scale[i] = 0.01f + (rnd() & 0xffff) * 1e-7f;
-        p->a_zero[i] = (int32_t)(rnd() & 0xff);
+        p->x_scale[i] = 0.01f + (rnd() & 0xffff) * 1e-7f;
+        p->x_zero[i] = (int32_t)(rnd() & 0xff);
     }
-    for (i = 0; i < m; i++)
-        for (j = 0; j < n; j++) {
+    for (o = 0; o < n; o++)
+        for (i = 0; i < n_pos; i++) {
             int64_t s = 0;
             for (kk = 0; kk < k; kk++)
-                s += (int64_t)p->a[i * p->lda + kk] * p->b[(size_t)j * k + kk];
-            p->want[(size_t)i * n + j] = s;
+                s += (int64_t)p->w[(size_t)o * k + kk] * p->x[i * k + kk];
+            p->want[(size_t)o * n_pos + i] = s;
         }
-    return rvt_qmat_pack(&p->q, p->b, p->scale, n, k, &err);
+    return rvt_qweights_set(&p->q, p->w, p->scale, n, k, &err);
 }
 
 static void problem_free(struct problem *p)
 {
-    free(p->a);
-    free(p->b);
+    free(p->x);
+    free(p->xp);
+    free(p->w);
     free(p->scale);
     free(p->bias);
-    free(p->a_scale);
-    free(p->a_zero);
+    free(p->x_scale);
+    free(p->x_zero);
     free(p->want);
-    rvt_qmat_release(&p->q);
+    rvt_qweights_release(&p->q);
 }
 
 /* Runs gemm as nth parts called one after the other (each part writes only its own). */
@@ -125,83 +141,110 @@ static void run(const struct rvt_qgemm_kernels *kr, const struct rvt_qgemm_args 
         kr->gemm(g, t, nth);
 }
 
-static void test_shape(int m, int n, int k, int mode)
+/* The float epilogue in double, for the tolerance check. */
+static double epi_double(const struct problem *p, const struct rvt_qgemm_args *g, int o, size_t i)
+{
+    size_t grp = i / p->group;
+    double v = (double)(p->want[(size_t)o * p->n_pos + i] - (int64_t)p->x_zero[grp] * p->q.wsum[o]) *
+               ((double)p->x_scale[grp] * p->scale[o]);
+    if (g->bias)
+        v += p->bias[o];
+    if (g->act == RVT_QACT_RELU && v < 0)
+        v = 0;
+    return v;
+}
+
+/* n output channels, k inputs, n_pos positions in samples of `group`. */
+static void test_shape(int n, int k, size_t n_pos, size_t group, int mode)
 {
     struct problem p;
-    float *ref_out = NULL, *out = NULL;
-    int32_t *c = NULL;
-    size_t i, mn = (size_t)m * n;
-    int li, nth, ret;
-    const char *what = mode == 1 ? " (extreme values)" : "";
+    size_t no = (size_t)n * n_pos, i, ng = (n_pos + group - 1) / group;
+    size_t out_len = ng * (size_t)n * group;
+    float *out = malloc(sizeof(float) * out_len), *ref_out = malloc(sizeof(float) * out_len);
+    int32_t *c = malloc(sizeof(int32_t) * no);
+    int li, nth, ret, o;
+    const char *what = mode == 1 ? " (255 x 127)" : "";
+    char shape[96];
 
-    ret = problem_make(&p, m, n, k, mode);
-    OK(ret == 0, "pack %dx%d k=%d%s", n, k, m, what);
-    c = malloc(sizeof(int32_t) * mn);
-    out = malloc(sizeof(float) * mn);
-    ref_out = malloc(sizeof(float) * mn);
-
+    snprintf(shape, sizeof(shape), "n=%d k=%d pos=%zu group=%zu%s", n, k, n_pos, group, what);
+    ret = problem_make(&p, n, k, n_pos, group, mode);
+    OK(ret == 0, "weights %s", shape);
     for (li = 0; li < (int)RVT_ARRAY_SIZE(levels); li++) {
         const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_for(levels[li]);
         const char *name = rvt_isa_name(levels[li]);
+        int pass;
         if (!kr) {
             OK(1, "# SKIP %s not available on this CPU (or RVT_ISA)", name);
             continue;
         }
         for (nth = 1; nth <= 3; nth += 2) {
-            struct rvt_qgemm_args g = {.m = m, .a = p.a, .lda = p.lda, .b = &p.q, .c = c, .ldc = n};
+            struct rvt_qgemm_args g = {.w = &p.q, .xp = p.xp, .n_pos = n_pos, .c = c, .ldc = n_pos};
             size_t bad = 0;
-            for (i = 0; i < mn; i++)
-                c[i] = INT32_MIN; /* sentinel: every element must be written */
+            for (i = 0; i < no; i++)
+                c[i] = INT32_MIN; /* sentinel: every element must be written once */
             run(kr, &g, nth);
-            for (i = 0; i < mn; i++)
+            for (i = 0; i < no; i++)
                 bad += c[i] != p.want[i];
-            OK(bad == 0, "%s int32 m=%d n=%d k=%d nth=%d%s: exact (%zu wrong)", name, m, n, k, nth,
-               what, bad);
+            OK(bad == 0, "%s int32 %s nth=%d: exact (%zu wrong)", name, shape, nth, bad);
         }
-        /* fused epilogue, row-major with bias + relu, and column-major without */
-        {
-            struct rvt_qgemm_args g = {.m = m, .a = p.a, .lda = p.lda, .b = &p.q,
-                                       .out = out, .out_rs = n, .out_cs = 1,
-                                       .a_scale = p.a_scale, .a_zero = p.a_zero,
-                                       .a_group = p.a_group, .bias = p.bias,
-                                       .act = RVT_QACT_RELU};
+        /* fused epilogue: channels-first with bias + relu; then a Linear-style
+         * [position][n] layout without bias (each position its own group) */
+        for (pass = 0; pass < 2; pass++) {
+            struct rvt_qgemm_args g = {.w = &p.q, .xp = p.xp, .n_pos = n_pos, .out = out,
+                                       .group = group, .out_cs = group, .out_gs = (size_t)n * group,
+                                       .x_scale = p.x_scale, .x_zero = p.x_zero,
+                                       .bias = p.bias, .act = RVT_QACT_RELU};
             size_t far = 0;
-            int pass;
-            for (pass = 0; pass < 2; pass++) {
-                if (pass == 1) {
-                    g.out_rs = 1;
-                    g.out_cs = m;
-                    g.bias = NULL;
-                    g.act = RVT_QACT_NONE;
+            if (pass == 1) {
+                g.out_cs = 1;
+                g.out_gs = (size_t)n;
+                g.group = 1;
+                g.bias = NULL;
+                g.act = RVT_QACT_NONE;
+                p.group = 1;
+                if (group != 1) {
+                    /* per-position scales: one group a position */
+                    free(p.x_scale);
+                    free(p.x_zero);
+                    p.x_scale = malloc(sizeof(float) * n_pos);
+                    p.x_zero = malloc(sizeof(int32_t) * n_pos);
+                    for (i = 0; i < n_pos; i++) {
+                        p.x_scale[i] = 0.01f + (rnd() & 0xffff) * 1e-7f;
+                        p.x_zero[i] = (int32_t)(rnd() & 0xff);
+                    }
+                    g.x_scale = p.x_scale;
+                    g.x_zero = p.x_zero;
                 }
-                for (i = 0; i < mn; i++)
-                    out[i] = NAN;
-                run(kr, &g, 2);
-                for (i = 0; i < mn; i++) {
-                    size_t r = i / n, j = i % n;
-                    int grp = (int)r / p.a_group;
-                    double v = (double)(p.want[i] - (int64_t)p.a_zero[grp] * p.q.colsum[j]) *
-                               ((double)p.a_scale[grp] * p.scale[j]);
-                    double b = g.bias ? p.bias[j] : 0.0;
-                    float got = out[r * g.out_rs + j * g.out_cs];
-                    v += b;
-                    if (g.act == RVT_QACT_RELU && v < 0)
-                        v = 0;
+            }
+            for (i = 0; i < out_len; i++)
+                out[i] = NAN;
+            run(kr, &g, 2);
+            for (o = 0; o < n; o++)
+                for (i = 0; i < n_pos; i++) {
+                    double v = epi_double(&p, &g, o, i);
+                    double b = g.bias ? p.bias[o] : 0.0;
+                    float got = *rvti_qgemm_out(&g, o, i);
                     if (!(fabs(got - v) <= 1e-6 * (fabs(v) + fabs(b)) + 1e-30))
                         far++;
                 }
-                OK(far == 0, "%s epilogue %s m=%d n=%d k=%d%s: within 1e-6 of double (%zu far)",
-                   name, pass ? "column-major" : "row-major+bias+relu", m, n, k, what, far);
-                if (li > 0) {
-                    /* the same call through the ref level must give the same bits */
-                    struct rvt_qgemm_args g2 = g;
-                    g2.out = ref_out;
-                    run(rvt_qgemm_kernels_for(RVT_ISA_REF), &g2, 1);
-                    OK(memcmp(ref_out, out, sizeof(float) * mn) == 0,
-                       "%s epilogue %s bit-identical to ref", name,
-                       pass ? "column-major" : "row-major");
+            OK(far == 0, "%s epilogue %s %s: within 1e-6 of double (%zu far)", name,
+               pass ? "rows" : "planes+bias+relu", shape, far);
+            if (li > 0) {
+                /* the same call through the ref level must give the same bits */
+                struct rvt_qgemm_args g2 = g;
+                memcpy(ref_out, out, sizeof(float) * out_len);
+                g2.out = ref_out;
+                run(rvt_qgemm_kernels_for(RVT_ISA_REF), &g2, 1);
+                OK(memcmp(ref_out, out, sizeof(float) * out_len) == 0,
+                   "%s epilogue %s bit-identical to ref", name, pass ? "rows" : "planes");
+            }
+            p.group = group;
+            if (pass == 1 && group != 1) {
+                /* restore per-group scales for the next level */
+                for (i = 0; i < ng; i++) {
+                    p.x_scale[i] = 0.01f + (float)i * 1e-4f;
+                    p.x_zero[i] = (int32_t)(i * 37 % 256);
                 }
-                far = 0;
             }
         }
     }
@@ -211,20 +254,23 @@ static void test_shape(int m, int n, int k, int mode)
     problem_free(&p);
 }
 
-static void test_quantize_kernels(void)
+static void test_pack(void)
 {
-    enum { N = 1000 + 13 };
-    float *x = malloc(sizeof(float) * N);
-    uint8_t *q0 = malloc(N), *q = malloc(N);
+    static const int ks[] = {1, 3, 4, 5, 33};
+    static const size_t ns[] = {1, 15, 16, 17, 49, 100};
+    static const size_t p0s[] = {0, 5, 16, 37};
     const struct rvt_qgemm_kernels *r0 = rvt_qgemm_kernels_for(RVT_ISA_REF);
-    int i, li;
-    float lo0, hi0, lo, hi, save;
+    float *x = malloc(sizeof(float) * 40 * 160);
+    size_t cap = rvt_qx_bytes(160, 40);
+    uint8_t *q0 = xalloc64(cap), *q = xalloc64(cap);
     const float inv = 1.0f / 0.0125f;
     const int32_t zero = 77;
+    size_t i, bad_cases = 0, cases = 0;
+    int li, a, b, c;
 
-    for (i = 0; i < N; i++)
+    for (i = 0; i < 40 * 160; i++)
         x[i] = rndf() * 3.0f;
-    /* exact ties (x * inv = n + 0.5), the clamp edges, huge and infinite values */
+    /* exact ties (x * inv = m + 0.5), clamp edges, huge, infinite, negative zero */
     x[0] = 0.5f / inv;
     x[1] = 1.5f / inv;
     x[2] = -2.5f / inv;
@@ -232,53 +278,60 @@ static void test_quantize_kernels(void)
     x[4] = -INFINITY;
     x[5] = INFINITY;
     x[6] = -0.0f;
-    x[N - 1] = 2.5f / inv; /* in the scalar tail of every level */
-    r0->quantize(x, N, inv, zero, q0);
-    OK(q0[0] == zero && q0[1] == zero + 2 && q0[2] == zero - 2 && q0[N - 1] == zero + 2,
-       "ref quantize rounds ties to even (%d %d %d %d)", q0[0], q0[1], q0[2], q0[N - 1]);
-    OK(q0[3] == 255 && q0[4] == 0 && q0[5] == 255 && q0[6] == zero, "ref quantize clamps");
-    r0->minmax(x, N, &lo0, &hi0);
-    OK(lo0 == -INFINITY && hi0 == INFINITY, "ref minmax sees the infinities");
+    x[160 + 20] = NAN;
+    memset(q0, 0xaa, cap);
+    r0->pack_planes(x, 2, 8, 160, inv, zero, q0, 0, 4);
+    OK(q0[0] == zero && q0[4] == zero + 2 && q0[8] == zero - 2 && q0[12] == 255 &&
+           q0[16] == 0 && q0[20] == 255 && q0[24] == zero && q0[2] == 0 && q0[3] == 0,
+       "ref pack_planes: ties to even, clamps, zero k padding (%d %d %d)", q0[0], q0[4], q0[8]);
     for (li = 1; li < (int)RVT_ARRAY_SIZE(levels); li++) {
         const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_for(levels[li]);
+        float lo0, hi0, lo, hi, save;
         if (!kr)
             continue;
-        kr->quantize(x, N, inv, zero, q);
-        OK(memcmp(q, q0, N) == 0, "%s quantize identical to ref", rvt_isa_name(levels[li]));
+        bad_cases = cases = 0;
+        for (a = 0; a < (int)RVT_ARRAY_SIZE(ks); a++)
+            for (b = 0; b < (int)RVT_ARRAY_SIZE(ns); b++)
+                for (c = 0; c < (int)RVT_ARRAY_SIZE(p0s); c++) {
+                    memset(q0, 0xaa, cap);
+                    memset(q, 0xaa, cap);
+                    r0->pack_planes(x + 3, ks[a], ns[b], 160, inv, zero, q0, p0s[c],
+                                    rvt_qgemm_k_pad(ks[a]));
+                    kr->pack_planes(x + 3, ks[a], ns[b], 160, inv, zero, q, p0s[c],
+                                    rvt_qgemm_k_pad(ks[a]));
+                    cases++;
+                    bad_cases += memcmp(q0, q, cap) != 0;
+                }
+        OK(bad_cases == 0, "%s pack_planes identical to ref, untouched bytes too (%zu of %zu differ)",
+           rvt_isa_name(levels[li]), bad_cases, cases);
         for (i = 1; i < 40; i += 7) {
-            kr->minmax(x + 7, (size_t)i, &lo, &hi);
-            r0->minmax(x + 7, (size_t)i, &lo0, &hi0);
+            kr->minmax(x + 7, i, &lo, &hi);
+            r0->minmax(x + 7, i, &lo0, &hi0);
             if (lo != lo0 || hi != hi0)
                 break;
         }
-        kr->minmax(x + 7, N - 7, &lo, &hi);
-        r0->minmax(x + 7, N - 7, &lo0, &hi0);
+        kr->minmax(x + 7, 150, &lo, &hi);
+        r0->minmax(x + 7, 150, &lo0, &hi0);
         OK(i >= 40 && lo == lo0 && hi == hi0, "%s minmax identical to ref (%g %g)",
            rvt_isa_name(levels[li]), (double)lo, (double)hi);
-        save = x[500];
-        x[500] = NAN;
-        kr->minmax(x, N, &lo, &hi);
-        x[500] = save;
+        kr->minmax(x, 160 * 2, &lo, &hi);
         OK(isnan(lo) && isnan(hi), "%s minmax reports NaN", rvt_isa_name(levels[li]));
-        save = x[N - 2];
-        x[N - 2] = NAN;
-        kr->minmax(x, N, &lo, &hi);
-        kr->quantize(x, N, inv, zero, q);
-        x[N - 2] = save;
-        OK(isnan(lo) && q[N - 2] == 255, "%s NaN in the tail: minmax NaN, quantizes to 255",
-           rvt_isa_name(levels[li]));
+        save = x[7 + 148];
+        x[7 + 148] = NAN;
+        kr->minmax(x + 7, 150, &lo, &hi);
+        x[7 + 148] = save;
+        OK(isnan(lo) && isnan(hi), "%s minmax reports NaN in the tail", rvt_isa_name(levels[li]));
     }
     {
-        /* channels-first to channels-last, with padding */
-        uint8_t qt[5 * 8];
-        float xc[3 * 5];
-        for (i = 0; i < 15; i++)
-            xc[i] = (float)i;
-        memset(qt, 0xee, sizeof(qt));
-        rvt_qgemm_kernels_get()->quantize_t(xc, 3, 5, 5, 1.0f, 10, qt, 8, 4);
-        OK(qt[0] == 10 && qt[1] == 15 && qt[2] == 20 && qt[3] == 0 && qt[4] == 0xee &&
-               qt[4 * 8 + 2] == 24,
-           "quantize_t transposes, zero-pads to c_pad, leaves the rest");
+        /* pack_rows: per-row parameters */
+        float xr[2 * 5] = {0, 1, 2, 3, 4, -1, -2, -3, -4, -5};
+        float inv2[2] = {1.0f, 2.0f};
+        int32_t z2[2] = {0, 100};
+        memset(q0, 0xaa, cap);
+        rvt_qgemm_kernels_get()->pack_rows(xr, 2, 5, 5, inv2, z2, q0, 0, 8);
+        OK(q0[0] == 0 && q0[3] == 3 && q0[64] == 4 && q0[67] == 0 && q0[4] == 98 &&
+               q0[4 + 64 + 0] == 90 && q0[4 + 64 + 1] == 0,
+           "pack_rows: per-row scale and zero point, zero k padding");
     }
     free(x);
     free(q0);
@@ -326,60 +379,78 @@ static void test_quant(void)
     OK(rvt_quant_params(NAN, 1.0f, &p, &err) == RVT_EINVAL && strstr(err.msg, "not finite"),
        "NaN range is an error: %s", err.msg);
     {
-        float x[37];
-        uint8_t qa[37];
-        for (i = 0; i < 37; i++)
+        /* dynamic quantization of 3 planes of 37 values (plane stride 40) */
+        float x[3 * 40];
+        size_t xb = rvt_qx_bytes(37, 3);
+        uint8_t *qa = xalloc64(xb);
+        int c;
+        for (i = 0; i < 3 * 40; i++)
             x[i] = rndf() * 5.0f - 1.0f;
-        x[3] = 0.0f;
-        ret = rvt_quant_dynamic(NULL, x, 37, qa, &p, &err);
-        for (i = 0; i < 37; i++)
-            if (fabsf(x[i] - p.scale * (qa[i] - p.zero)) > p.scale * 0.5f * (1 + 1e-5f))
-                break;
-        OK(ret == 0 && i == 37 && qa[3] == p.zero, "dynamic: 0 exact, round trip within scale/2");
-        x[30] = NAN;
-        OK(rvt_quant_dynamic(NULL, x, 37, qa, &p, &err) == RVT_EINVAL, "dynamic: NaN refused");
+        x[40 + 3] = 0.0f;
+        rvt_qx_clear_tail(qa, 37, 3);
+        ret = rvt_quant_planes(NULL, x, 3, 37, 40, qa, 0, 4, &p, &err);
+        for (c = 0; c < 3; c++)
+            for (i = 0; i < 37; i++) {
+                uint8_t v = qa[rvti_qx_index((size_t)i, c, 4)];
+                if (fabsf(x[c * 40 + i] - p.scale * (v - p.zero)) > p.scale * 0.5f * (1 + 1e-5f))
+                    break;
+            }
+        OK(ret == 0 && c == 3 && qa[rvti_qx_index(3, 1, 4)] == p.zero && qa[3] == 0 &&
+               qa[rvti_qx_index(47, 0, 4)] == 0,
+           "quant_planes: 0 exact, round trip within scale/2, k and position padding 0");
+        x[2 * 40 + 36] = NAN;
+        OK(rvt_quant_planes(NULL, x, 3, 37, 40, qa, 0, 4, &p, &err) == RVT_EINVAL,
+           "quant_planes: NaN refused (%s)", err.msg);
+        x[2 * 40 + 36] = 0.0f;
+        x[2 * 40 + 38] = NAN; /* between planes: not part of the tensor */
+        OK(rvt_quant_planes(NULL, x, 3, 37, 40, qa, 0, 4, &p, &err) == 0,
+           "quant_planes: values between planes are not read");
+        free(qa);
     }
 }
 
-static void test_pack_errors(void)
+static void test_weights_errors(void)
 {
-    struct rvt_qmat m;
+    struct rvt_qweights m;
     struct rvt_error err = {0};
-    int8_t b[8] = {1, 2, 3, -128, 0, 0, 0, 0};
+    int8_t b[10] = {1, 2, 3, -128, 0, 0, 0, 0, 0, 5};
     float s[2] = {1, 1};
 
-    rvt_qmat_init(&m);
-    OK(rvt_qmat_pack(&m, b, s, 2, 4, &err) == RVT_EINVAL && strstr(err.msg, "-128"),
-       "pack refuses -128: %s", err.msg);
+    rvt_qweights_init(&m);
+    OK(rvt_qweights_set(&m, b, s, 2, 5, &err) == RVT_EINVAL && strstr(err.msg, "-128"),
+       "weights refuse -128: %s", err.msg);
     b[3] = 0;
     s[1] = 0;
-    OK(rvt_qmat_pack(&m, b, s, 2, 4, &err) == RVT_EINVAL, "pack refuses scale 0: %s", err.msg);
+    OK(rvt_qweights_set(&m, b, s, 2, 5, &err) == RVT_EINVAL, "weights refuse scale 0: %s", err.msg);
     s[1] = 1;
-    OK(rvt_qmat_pack(&m, b, s, 1, RVT_QGEMM_MAX_K + 1, &err) == RVT_EINVAL,
-       "pack refuses k > RVT_QGEMM_MAX_K");
-    OK(rvt_qmat_pack(&m, b, s, 2, 4, &err) == 0 && m.n_pad == 16 && m.k_pad == 4 &&
-           m.colsum[0] == 6 && m.colsum[1] == 0 && m.colsum[15] == 0,
-       "pack pads n to 16, sums columns");
-    rvt_qmat_release(&m);
+    OK(rvt_qweights_set(&m, b, s, 1, RVT_QGEMM_MAX_K + 1, &err) == RVT_EINVAL,
+       "weights refuse k > RVT_QGEMM_MAX_K");
+    OK(rvt_qweights_set(&m, b, s, 2, 5, &err) == 0 && m.k_pad == 8 && m.wsum[0] == 6 &&
+           m.wsum[1] == 5 && m.w[5] == 0 && m.w[8 + 4] == 5,
+       "weights: rows padded to k_pad with 0, row sums");
+    rvt_qweights_release(&m);
 }
 
 static void bench(void)
 {
-    const int m = 256, n = 512, k = 1152, reps = 3;
+    /* a 1x1 convolution of EfficientNet-B0's 14x14 stage (672 -> 112) over 8 samples */
+    const int n = 112, k = 672, reps = 5;
+    const size_t hw = 196, n_pos = 8 * hw;
     struct problem p;
-    float *out = malloc(sizeof(float) * m * n);
-    float *fa = malloc(sizeof(float) * m * k), *fb = malloc(sizeof(float) * n * k);
-    double t, ops = 2.0 * m * n * k;
-    int li, r, i;
+    float *out = malloc(sizeof(float) * n * n_pos);
+    float *fa = malloc(sizeof(float) * n * k), *fb = malloc(sizeof(float) * n_pos * k);
+    double t, ops = 2.0 * n * k * n_pos;
+    size_t i;
+    int li, r;
 
     rng = 12345;
     rvt_blas_set_threads(1);
-    problem_make(&p, m, n, k, 0);
+    problem_make(&p, n, k, n_pos, hw, 0);
     for (li = 0; li < (int)RVT_ARRAY_SIZE(levels); li++) {
         const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_for(levels[li]);
-        struct rvt_qgemm_args g = {.m = m, .a = p.a, .lda = p.lda, .b = &p.q, .out = out,
-                                   .out_rs = n, .out_cs = 1, .a_scale = p.a_scale,
-                                   .a_zero = p.a_zero, .a_group = p.a_group, .bias = p.bias};
+        struct rvt_qgemm_args g = {.w = &p.q, .xp = p.xp, .n_pos = n_pos, .out = out,
+                                   .group = hw, .out_cs = hw, .out_gs = n * hw,
+                                   .x_scale = p.x_scale, .x_zero = p.x_zero, .bias = p.bias};
         int nr = li == 0 ? 1 : reps;
         if (!kr)
             continue;
@@ -388,21 +459,23 @@ static void bench(void)
         for (r = 0; r < nr; r++)
             kr->gemm(&g, 0, 1);
         t = (now_s() - t) / nr;
-        printf("# timing qgemm %-16s m=%d n=%d k=%d 1 thread: %8.3f ms %7.1f GOPS\n",
-               rvt_isa_name(levels[li]), m, n, k, t * 1e3, ops / t * 1e-9);
+        printf("# timing qgemm %-16s n=%d k=%d pos=%zu 1 thread: %8.3f ms %7.1f GOPS\n",
+               rvt_isa_name(levels[li]), n, k, n_pos, t * 1e3, ops / t * 1e-9);
     }
-    for (i = 0; i < m * k; i++)
+    for (i = 0; i < (size_t)n * k; i++)
         fa[i] = rndf();
-    for (i = 0; i < n * k; i++)
+    for (i = 0; i < n_pos * k; i++)
         fb[i] = rndf();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, fa, k, fb, k, 0.0f, out, n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)hw, k, 1.0f, fa, k, fb, (int)hw,
+                0.0f, out, (int)hw);
     t = now_s();
     for (r = 0; r < reps; r++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, fa, k, fb, k, 0.0f,
-                    out, n);
+        for (i = 0; i < n_pos / hw; i++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)hw, k, 1.0f, fa, k,
+                        fb + i * hw * k, (int)hw, 0.0f, out + i * hw * n, (int)hw);
     t = (now_s() - t) / reps;
-    printf("# timing sgemm (OpenBLAS %s, for scale) m=%d n=%d k=%d 1 thread: %8.3f ms %7.1f GFLOPS\n",
-           rvt_blas_corename(), m, n, k, t * 1e3, ops / t * 1e-9);
+    printf("# timing sgemm (OpenBLAS %s, same shape, for scale) 1 thread: %8.3f ms %7.1f GFLOPS\n",
+           rvt_blas_corename(), t * 1e3, ops / t * 1e-9);
     problem_free(&p);
     free(out);
     free(fa);
@@ -411,9 +484,11 @@ static void bench(void)
 
 int main(int argc, char **argv)
 {
-    static const int shapes[][3] = {
-        {1, 1, 1},     {1, 17, 5},   {7, 17, 5},    {13, 33, 37},  {6, 64, 64},
-        {5, 48, 16},   {19, 80, 21}, {65, 129, 131}, {2, 512, 1344}, {3, 7, 1152},
+    /* n (output channels), k, positions, positions per sample */
+    static const struct { int n, k; size_t pos, group; } shapes[] = {
+        {1, 1, 1, 1},      {1, 5, 17, 17},    {7, 5, 17, 17},    {13, 37, 33, 33},
+        {6, 64, 64, 64},   {48, 16, 5, 5},    {19, 21, 80, 80},  {65, 131, 129, 43},
+        {512, 1344, 2, 1}, {7, 1152, 3, 1},   {24, 96, 147, 49}, {40, 9, 100, 100},
     };
     size_t i;
 
@@ -422,12 +497,12 @@ int main(int argc, char **argv)
     printf("# kernel level: %s\n", rvt_isa_name(rvt_qgemm_kernels_get()->isa));
     OK(rvt_qgemm_kernels_get()->isa == rvt_cpu_isa(), "dispatch picks rvt_cpu_isa()");
     for (i = 0; i < RVT_ARRAY_SIZE(shapes); i++)
-        test_shape(shapes[i][0], shapes[i][1], shapes[i][2], 0);
+        test_shape(shapes[i].n, shapes[i].k, shapes[i].pos, shapes[i].group, 0);
     /* 255 * 127 everywhere: vpmaddubsw would saturate at 32767 per pair, int32 must not */
-    test_shape(7, 18, 4099, 1);
-    test_quantize_kernels();
+    test_shape(18, 4099, 7, 7, 1);
+    test_pack();
     test_quant();
-    test_pack_errors();
+    test_weights_errors();
     bench();
     return tap_done();
 }

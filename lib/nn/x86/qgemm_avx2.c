@@ -4,11 +4,11 @@
  * AVX2 has no vpdpbusd, and vpmaddubsw (u8 x s8 pairs summed into int16) saturates:
  * 255 * 127 * 2 = 64770 > 32767, so it would disagree with the reference.  Instead both
  * operands are widened to int16 and multiplied with vpmaddwd, whose pair sums land in
- * int32 exactly.  The weights keep the VNNI packing (qgemm.h): 16 bytes of a 64-byte
- * group are 4 columns x 4 k; widened, each int32 lane of the product holds a half
- * (k 0-1 or k 2-3) of one column, against an activation quad widened and repeated
- * ([a0 a1 a2 a3] x 4).  The two halves are added once per tile with vphaddd.
- * ref: Intel SDM vol. 2, PMADDWD and PMADDUBSW (saturation).
+ * int32 exactly.  Activations keep the VNNI packing (qgemm.h): 16 bytes of a 64-byte
+ * vector are 4 positions x 4 k; widened, each int32 lane of the product holds a half
+ * (k 0-1 or k 2-3) of one position, against the 4 weight bytes of an output channel
+ * widened and repeated ([w0 w1 w2 w3] x 4).  The halves are added once per tile with
+ * vphaddd.  ref: Intel SDM vol. 2, PMADDWD and PMADDUBSW (saturation).
  */
 #include "core/common.h"
 
@@ -20,69 +20,79 @@
 
 #define MR 2
 
-/* [a0 a1 a2 a3] as int16, repeated four times. */
-static inline __m256i bcast4(const uint8_t *p)
+/* [w0 w1 w2 w3] as int16, repeated four times. */
+static inline __m256i bcast4(const int8_t *p)
 {
     int32_t v;
     memcpy(&v, p, 4);
-    return _mm256_cvtepu8_epi16(_mm_set1_epi32(v));
+    return _mm256_cvtepi8_epi16(_mm_set1_epi32(v));
 }
 
-static inline void store8(const struct rvt_qgemm_args *g, __m256i acc, int i, int j, int jn)
+/* Stores the sums of output channel o at positions p..p+np-1 (np <= 8). */
+static inline void store8(const struct rvt_qgemm_args *g, __m256i acc, int o, size_t p, int np)
 {
-    const struct rvt_qmat *b = g->b;
+    const struct rvt_qweights *w = g->w;
     int32_t ti[8];
     float tf[8];
-    int l;
+    int j;
 
-    if (jn > 8)
-        jn = 8;
+    if (np > 8)
+        np = 8;
     if (g->c) {
-        if (jn == 8) {
-            _mm256_storeu_si256((__m256i *)(g->c + (size_t)i * g->ldc + j), acc);
+        if (np == 8) {
+            _mm256_storeu_si256((__m256i *)(g->c + (size_t)o * g->ldc + p), acc);
         } else {
             _mm256_storeu_si256((__m256i *)ti, acc);
-            for (l = 0; l < jn; l++)
-                g->c[(size_t)i * g->ldc + j + l] = ti[l];
+            for (j = 0; j < np; j++)
+                g->c[(size_t)o * g->ldc + p + j] = ti[j];
         }
     } else {
-        float sa = g->a_scale[i / g->a_group];
-        int32_t za = g->a_zero[i / g->a_group];
-        __m256i cs = _mm256_load_si256((const __m256i *)(b->colsum + j));
-        __m256 sb = _mm256_load_ps(b->scale + j);
-        __m256i t = _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(za), cs));
-        __m256 s = _mm256_mul_ps(_mm256_set1_ps(sa), sb);
-        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(t), s);
-        float *o = g->out + (size_t)i * g->out_rs;
+        size_t g0 = p / g->group, g1 = (p + np - 1) / g->group;
+        bool one = g0 == g1;
+        __m256 sx;
+        __m256i zx, t;
+        __m256 s, v;
 
-        if (g->bias) {
-            if (jn == 8) {
-                v = _mm256_add_ps(v, _mm256_loadu_ps(g->bias + j));
-            } else {
-                float bb[8] = {0};
-                memcpy(bb, g->bias + j, sizeof(float) * jn);
-                v = _mm256_add_ps(v, _mm256_loadu_ps(bb));
+        if (one) {
+            sx = _mm256_set1_ps(g->x_scale[g0]);
+            zx = _mm256_set1_epi32(g->x_zero[g0]);
+        } else {
+            float sv[8] = {0};
+            int32_t zv[8] = {0};
+            for (j = 0; j < np; j++) {
+                sv[j] = g->x_scale[(p + j) / g->group];
+                zv[j] = g->x_zero[(p + j) / g->group];
             }
+            sx = _mm256_loadu_ps(sv);
+            zx = _mm256_loadu_si256((const __m256i *)zv);
         }
+        t = _mm256_sub_epi32(acc, _mm256_mullo_epi32(zx, _mm256_set1_epi32(w->wsum[o])));
+        s = _mm256_mul_ps(sx, _mm256_set1_ps(w->scale[o]));
+        v = _mm256_mul_ps(_mm256_cvtepi32_ps(t), s);
+        if (g->bias)
+            v = _mm256_add_ps(v, _mm256_set1_ps(g->bias[o]));
         if (g->act == RVT_QACT_RELU)
             v = _mm256_max_ps(v, _mm256_setzero_ps()); /* NaN, -0 -> +0 like the ref */
-        if (g->out_cs == 1 && jn == 8) {
-            _mm256_storeu_ps(o + j, v);
+        if (one && np == 8) {
+            _mm256_storeu_ps(rvti_qgemm_out(g, o, p), v);
         } else {
             _mm256_storeu_ps(tf, v);
-            for (l = 0; l < jn; l++)
-                o[(size_t)(j + l) * g->out_cs] = tf[l];
+            for (j = 0; j < np; j++)
+                *rvti_qgemm_out(g, o, p + j) = tf[j];
         }
     }
 }
 
-static inline __attribute__((always_inline)) void tile(const struct rvt_qgemm_args *g, int i,
-                                                       int jb, const int mr)
+/* mr output channels x one block of 16 positions. */
+static inline __attribute__((always_inline)) void tile(const struct rvt_qgemm_args *g, int o,
+                                                       size_t pb, const int mr)
 {
-    const struct rvt_qmat *b = g->b;
-    const int8_t *bp = b->data + (size_t)jb * RVT_QGEMM_NB * b->k_pad;
-    const uint8_t *ap = g->a + (size_t)i * g->lda;
-    const int kqn = b->k_pad / 4;
+    const struct rvt_qweights *w = g->w;
+    const uint8_t *xb = g->xp + pb * RVT_QGEMM_PB * w->k_pad;
+    const int8_t *wr = w->w + (size_t)o * w->k_pad;
+    const int kqn = w->k_pad / 4;
+    size_t p = pb * RVT_QGEMM_PB;
+    int np = (int)RVT_MIN((size_t)RVT_QGEMM_PB, g->n_pos - p);
     __m256i acc[MR][4];
     int r, c, kq;
 
@@ -92,47 +102,46 @@ static inline __attribute__((always_inline)) void tile(const struct rvt_qgemm_ar
         for (c = 0; c < 4; c++)
             acc[r][c] = _mm256_setzero_si256();
     for (kq = 0; kq < kqn; kq++) {
-        __m256i av[MR];
+        __m256i wv[MR];
 #pragma GCC unroll 4
         for (r = 0; r < mr; r++)
-            av[r] = bcast4(ap + r * g->lda + (size_t)kq * 4);
+            wv[r] = bcast4(wr + (size_t)r * w->k_pad + (size_t)kq * 4);
 #pragma GCC unroll 4
         for (c = 0; c < 4; c++) {
-            __m256i bv = _mm256_cvtepi8_epi16(
-                _mm_load_si128((const __m128i *)(bp + (size_t)kq * 64 + c * 16)));
+            __m256i xv = _mm256_cvtepu8_epi16(
+                _mm_load_si128((const __m128i *)(xb + (size_t)kq * 64 + c * 16)));
 #pragma GCC unroll 4
             for (r = 0; r < mr; r++)
-                acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(av[r], bv));
+                acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(xv, wv[r]));
         }
     }
 #pragma GCC unroll 4
     for (r = 0; r < mr; r++) {
-        int j = jb * RVT_QGEMM_NB;
-        /* hadd gives columns 0 1 4 5 2 3 6 7 in 64-bit pairs; vpermq 0xD8 restores order */
+        /* hadd gives positions 0 1 4 5 2 3 6 7 in 64-bit pairs; vpermq 0xD8 restores order */
         __m256i lo = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][0], acc[r][1]), 0xD8);
         __m256i hi = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][2], acc[r][3]), 0xD8);
-        store8(g, lo, i + r, j, b->n - j);
-        if (b->n - j > 8)
-            store8(g, hi, i + r, j + 8, b->n - j - 8);
+        store8(g, lo, o + r, p, np);
+        if (np > 8)
+            store8(g, hi, o + r, p + 8, np - 8);
     }
 }
 
-static void tile_1(const struct rvt_qgemm_args *g, int i, int jb) { tile(g, i, jb, 1); }
-static void tile_2(const struct rvt_qgemm_args *g, int i, int jb) { tile(g, i, jb, 2); }
+static void tile_1(const struct rvt_qgemm_args *g, int o, size_t pb) { tile(g, o, pb, 1); }
+static void tile_2(const struct rvt_qgemm_args *g, int o, size_t pb) { tile(g, o, pb, 2); }
 
 static void gemm_avx2(const struct rvt_qgemm_args *g, int ith, int nth)
 {
-    int i0, i1, jb0, jb1, i, jb;
+    size_t n_blocks = rvt_qgemm_pos_pad(g->n_pos) / RVT_QGEMM_PB, b0, b1, pb;
+    int o0, o1, o;
 
     assert((g->c != NULL) != (g->out != NULL));
-    assert(g->lda >= (size_t)g->b->k_pad);
-    rvti_qgemm_split(g->m, g->b->n_pad / RVT_QGEMM_NB, MR, ith, nth, &i0, &i1, &jb0, &jb1);
-    for (i = i0; i + MR <= i1; i += MR)
-        for (jb = jb0; jb < jb1; jb++)
-            tile_2(g, i, jb);
-    for (; i < i1; i++)
-        for (jb = jb0; jb < jb1; jb++)
-            tile_1(g, i, jb);
+    rvti_qgemm_split(g->w->n, n_blocks, MR, ith, nth, &o0, &o1, &b0, &b1);
+    for (pb = b0; pb < b1; pb++) {
+        for (o = o0; o + MR <= o1; o += MR)
+            tile_2(g, o, pb);
+        for (; o < o1; o++)
+            tile_1(g, o, pb);
+    }
 }
 
 static void minmax_avx2(const float *x, size_t n, float *lo, float *hi)
@@ -172,31 +181,49 @@ static void minmax_avx2(const float *x, size_t n, float *lo, float *hi)
     *hi = nan ? NAN : rh;
 }
 
-static void quantize_avx2(const float *x, size_t n, float inv_scale, int32_t zero, uint8_t *q)
+/* 8 values -> 8 int32 in 0..255, as rvti_qgemm_quant1. */
+static inline __m256i quant8(const float *x, __m256 inv, __m256 top, __m256 bot, __m256i zero)
 {
-    float top = (float)(255 - zero), bot = (float)-zero;
-    __m256 vinv = _mm256_set1_ps(inv_scale), vtop = _mm256_set1_ps(top), vbot = _mm256_set1_ps(bot);
-    __m256i vz = _mm256_set1_epi32(zero);
-    size_t i = 0;
+    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x), inv);
+    v = _mm256_min_ps(v, top); /* NaN -> top, as fminf(v, top) */
+    v = _mm256_max_ps(v, bot);
+    return _mm256_add_epi32(_mm256_cvtps_epi32(v), zero);
+}
 
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv);
-        __m256i t;
-        __m128i w;
-        v = _mm256_min_ps(v, vtop); /* NaN -> top, as fminf(v, top) */
-        v = _mm256_max_ps(v, vbot);
-        t = _mm256_add_epi32(_mm256_cvtps_epi32(v), vz);
-        w = _mm_packus_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
-        _mm_storel_epi64((__m128i *)(q + i), _mm_packus_epi16(w, w));
+static void pack_planes_avx2(const float *x, int k, size_t n, size_t ldx, float inv_scale,
+                             int32_t zero, uint8_t *xp, size_t p0, int k_pad)
+{
+    __m256 vinv = _mm256_set1_ps(inv_scale), vtop = _mm256_set1_ps((float)(255 - zero)),
+           vbot = _mm256_set1_ps((float)-zero);
+    __m256i vz = _mm256_set1_epi32(zero);
+    size_t head = (RVT_QGEMM_PB - p0 % RVT_QGEMM_PB) % RVT_QGEMM_PB, i;
+    int kq, h, c;
+
+    if (head > n)
+        head = n;
+    rvti_qgemm_pack_planes_span(x, k, 0, head, ldx, inv_scale, zero, xp, p0, k_pad);
+    /* whole blocks: plane c's byte in bits 8c.. of each position's dword */
+    for (i = head; i + RVT_QGEMM_PB <= n; i += RVT_QGEMM_PB) {
+        uint8_t *dst = xp + rvti_qx_index(p0 + i, 0, k_pad);
+        for (kq = 0; kq < k_pad / 4; kq++) {
+            for (h = 0; h < 2; h++) {
+                __m256i v = _mm256_setzero_si256();
+                for (c = 0; c < 4 && kq * 4 + c < k; c++)
+                    v = _mm256_or_si256(
+                        v, _mm256_slli_epi32(quant8(x + (size_t)(kq * 4 + c) * ldx + i + h * 8,
+                                                    vinv, vtop, vbot, vz),
+                                             8 * c));
+                _mm256_store_si256((__m256i *)(dst + (size_t)kq * 64 + h * 32), v);
+            }
+        }
     }
-    for (; i < n; i++)
-        q[i] = rvti_qgemm_quant1(x[i], inv_scale, top, bot, zero);
+    rvti_qgemm_pack_planes_span(x, k, i, n, ldx, inv_scale, zero, xp, p0, k_pad);
 }
 
 const struct rvt_qgemm_kernels rvti_qgemm_avx2 = {
     .isa = RVT_ISA_AVX2,
     .gemm = gemm_avx2,
     .minmax = minmax_avx2,
-    .quantize = quantize_avx2,
-    .quantize_t = rvti_qgemm_quantize_t_ref, /* NEEDSWORK: a SIMD transpose tile */
+    .pack_planes = pack_planes_avx2,
+    .pack_rows = rvti_qgemm_pack_rows_ref,
 };

@@ -2,10 +2,11 @@
  * qgemm_avx512.c: int8 kernels for AVX-512 (F/BW/VL/DQ) + VNNI.
  *
  * The GEMM micro-kernel holds an MR x (16 * NBK) tile of int32 sums in zmm registers
- * (6 x 64: 24 accumulators, 4 weight vectors, 1 broadcast) and for each group of 4 k
- * broadcasts 4 activation bytes of a row against one packed 64-byte weight group per
- * 16 columns: vpdpbusd adds u8 x s8 products in int32 without saturation, so the sums
- * are the reference's exactly.  ref: Intel SDM vol. 2, VPDPBUSD.
+ * (6 output channels x 64 positions: 24 accumulators, 4 activation vectors, 1
+ * broadcast).  For each group of 4 k it loads one packed 64-byte activation vector per
+ * 16 positions and broadcasts 4 weight bytes of each output channel; vpdpbusd adds the
+ * u8 x s8 products in int32 without saturation, so the sums are the reference's exactly.
+ * ref: Intel SDM vol. 2, VPDPBUSD.
  * The epilogue repeats rvti_qgemm_epi1 (qgemm.h) lane-wise: vpmulld/vpsubd, vcvtdq2ps,
  * vmulps, vaddps, vmaxps(v, 0), each rounding like its scalar twin.
  */
@@ -20,61 +21,82 @@
 #define MR 6
 #define NBK 4
 
-static inline __m512i bcast4(const uint8_t *p)
+static inline __m512i bcast4(const int8_t *p)
 {
     int32_t v;
     memcpy(&v, p, 4);
     return _mm512_set1_epi32(v);
 }
 
-/* Stores one 16-column vector of sums of row i at column j (jn valid lanes). */
-static inline void store_vec(const struct rvt_qgemm_args *g, __m512i acc, int i, int j, int jn)
-{
-    const struct rvt_qmat *b = g->b;
-    __mmask16 mask;
+/* The activation scale and zero point of 16 positions from p, and whether they all lie in
+ * one group (then the output is 16 consecutive floats). */
+struct lanes {
+    __m512 sx;
+    __m512i zx;
+    bool one_group;
+};
 
-    if (jn > 16)
-        jn = 16;
-    mask = (__mmask16)((1u << jn) - 1);
+static inline void lanes_get(const struct rvt_qgemm_args *g, size_t p, int np, struct lanes *l)
+{
+    size_t g0 = p / g->group, g1 = (p + np - 1) / g->group;
+
+    l->one_group = g0 == g1;
+    if (l->one_group) {
+        l->sx = _mm512_set1_ps(g->x_scale[g0]);
+        l->zx = _mm512_set1_epi32(g->x_zero[g0]);
+    } else {
+        float s[16] = {0};
+        int32_t z[16] = {0};
+        int j;
+        for (j = 0; j < np; j++) {
+            s[j] = g->x_scale[(p + j) / g->group];
+            z[j] = g->x_zero[(p + j) / g->group];
+        }
+        l->sx = _mm512_loadu_ps(s);
+        l->zx = _mm512_loadu_si512(z);
+    }
+}
+
+/* Stores the sums of output channel o at positions p..p+np-1 (np <= 16). */
+static inline void store_vec(const struct rvt_qgemm_args *g, __m512i acc, int o, size_t p,
+                             int np, const struct lanes *l)
+{
+    const struct rvt_qweights *w = g->w;
+    __mmask16 mask = (__mmask16)((1u << np) - 1);
 
     if (g->c) {
-        _mm512_mask_storeu_epi32(g->c + (size_t)i * g->ldc + j, mask, acc);
+        _mm512_mask_storeu_epi32(g->c + (size_t)o * g->ldc + p, mask, acc);
     } else {
-        float sa = g->a_scale[i / g->a_group];
-        int32_t za = g->a_zero[i / g->a_group];
-        __m512i cs = _mm512_load_si512(b->colsum + j);
-        __m512 sb = _mm512_load_ps(b->scale + j);
-        __m512i t = _mm512_sub_epi32(acc, _mm512_mullo_epi32(_mm512_set1_epi32(za), cs));
-        __m512 s = _mm512_mul_ps(_mm512_set1_ps(sa), sb);
+        __m512i t = _mm512_sub_epi32(acc, _mm512_mullo_epi32(l->zx, _mm512_set1_epi32(w->wsum[o])));
+        __m512 s = _mm512_mul_ps(l->sx, _mm512_set1_ps(w->scale[o]));
         __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(t), s);
-        float *o = g->out + (size_t)i * g->out_rs;
 
         if (g->bias)
-            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, g->bias + j));
+            v = _mm512_add_ps(v, _mm512_set1_ps(g->bias[o]));
         if (g->act == RVT_QACT_RELU)
-            v = _mm512_max_ps(v, _mm512_setzero_ps());
-        if (g->out_cs == 1) {
-            _mm512_mask_storeu_ps(o + j, mask, v);
+            v = _mm512_max_ps(v, _mm512_setzero_ps()); /* NaN, -0 -> +0 like the ref */
+        if (l->one_group) {
+            _mm512_mask_storeu_ps(rvti_qgemm_out(g, o, p), mask, v);
         } else {
             float tmp[16];
-            int l;
+            int j;
             _mm512_storeu_ps(tmp, v);
-            for (l = 0; l < jn; l++)
-                o[(size_t)(j + l) * g->out_cs] = tmp[l];
+            for (j = 0; j < np; j++)
+                *rvti_qgemm_out(g, o, p + j) = tmp[j];
         }
     }
 }
 
-/* One mr x (16 * nb) tile at rows i.., column block jb..; mr, nb are constants after
- * inlining, so the arrays live in registers. */
-static inline __attribute__((always_inline)) void tile(const struct rvt_qgemm_args *g, int i,
-                                                       int jb, const int mr, const int nb)
+/* One mr x (16 * nb) tile: output channels o.., position blocks pb..; mr, nb are
+ * constants after inlining, so the arrays live in registers. */
+static inline __attribute__((always_inline)) void tile(const struct rvt_qgemm_args *g, int o,
+                                                       size_t pb, const int mr, const int nb)
 {
-    const struct rvt_qmat *b = g->b;
-    const size_t bstride = (size_t)RVT_QGEMM_NB * b->k_pad;
-    const int8_t *bp = b->data + (size_t)jb * bstride;
-    const uint8_t *ap = g->a + (size_t)i * g->lda;
-    const int kqn = b->k_pad / 4;
+    const struct rvt_qweights *w = g->w;
+    const size_t bstride = (size_t)RVT_QGEMM_PB * w->k_pad;
+    const uint8_t *xb = g->xp + pb * bstride;
+    const int8_t *wr = w->w + (size_t)o * w->k_pad;
+    const int kqn = w->k_pad / 4;
     __m512i acc[MR][NBK];
     int r, c, kq;
 
@@ -84,29 +106,36 @@ static inline __attribute__((always_inline)) void tile(const struct rvt_qgemm_ar
         for (c = 0; c < nb; c++)
             acc[r][c] = _mm512_setzero_si512();
     for (kq = 0; kq < kqn; kq++) {
-        __m512i bv[NBK];
+        __m512i xv[NBK];
 #pragma GCC unroll 8
         for (c = 0; c < nb; c++)
-            bv[c] = _mm512_load_si512(bp + c * bstride + (size_t)kq * 64);
+            xv[c] = _mm512_load_si512(xb + c * bstride + (size_t)kq * 64);
 #pragma GCC unroll 8
         for (r = 0; r < mr; r++) {
-            __m512i av = bcast4(ap + r * g->lda + (size_t)kq * 4);
+            __m512i wv = bcast4(wr + (size_t)r * w->k_pad + (size_t)kq * 4);
 #pragma GCC unroll 8
             for (c = 0; c < nb; c++)
-                acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], av, bv[c]);
+                acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], xv[c], wv);
         }
     }
 #pragma GCC unroll 8
-    for (r = 0; r < mr; r++)
+    for (c = 0; c < nb; c++) {
+        size_t p = (pb + c) * RVT_QGEMM_PB;
+        int np = (int)RVT_MIN((size_t)RVT_QGEMM_PB, g->n_pos - p);
+        struct lanes l = {0};
+        if (g->out)
+            lanes_get(g, p, np, &l);
 #pragma GCC unroll 8
-        for (c = 0; c < nb; c++) {
-            int j = (jb + c) * RVT_QGEMM_NB;
-            store_vec(g, acc[r][c], i + r, j, b->n - j);
-        }
+        for (r = 0; r < mr; r++)
+            store_vec(g, acc[r][c], o + r, p, np, &l);
+    }
 }
 
 #define TILE_FN(mr, nb) \
-    static void tile_##mr##_##nb(const struct rvt_qgemm_args *g, int i, int jb) { tile(g, i, jb, mr, nb); }
+    static void tile_##mr##_##nb(const struct rvt_qgemm_args *g, int o, size_t pb) \
+    { \
+        tile(g, o, pb, mr, nb); \
+    }
 #define TILE_ROW(mr) TILE_FN(mr, 1) TILE_FN(mr, 2) TILE_FN(mr, 3) TILE_FN(mr, 4)
 TILE_ROW(1)
 TILE_ROW(2)
@@ -115,22 +144,24 @@ TILE_ROW(4)
 TILE_ROW(5)
 TILE_ROW(6)
 
-typedef void (*tile_fn)(const struct rvt_qgemm_args *g, int i, int jb);
+typedef void (*tile_fn)(const struct rvt_qgemm_args *g, int o, size_t pb);
 #define TILE_REF(mr) {tile_##mr##_1, tile_##mr##_2, tile_##mr##_3, tile_##mr##_4}
 static const tile_fn tiles[MR][NBK] = {TILE_REF(1), TILE_REF(2), TILE_REF(3),
                                        TILE_REF(4), TILE_REF(5), TILE_REF(6)};
 
 static void gemm_avx512(const struct rvt_qgemm_args *g, int ith, int nth)
 {
-    int i0, i1, jb0, jb1, i, jb;
+    size_t n_blocks = rvt_qgemm_pos_pad(g->n_pos) / RVT_QGEMM_PB, b0, b1, pb;
+    int o0, o1, o;
 
     assert((g->c != NULL) != (g->out != NULL));
-    assert(g->lda >= (size_t)g->b->k_pad);
-    rvti_qgemm_split(g->m, g->b->n_pad / RVT_QGEMM_NB, MR, ith, nth, &i0, &i1, &jb0, &jb1);
-    for (i = i0; i < i1; i += MR) {
-        int mr = RVT_MIN(MR, i1 - i);
-        for (jb = jb0; jb < jb1; jb += NBK)
-            tiles[mr - 1][RVT_MIN(NBK, jb1 - jb) - 1](g, i, jb);
+    rvti_qgemm_split(g->w->n, n_blocks, MR, ith, nth, &o0, &o1, &b0, &b1);
+    /* position panels outer: one panel of 64 positions stays in L1/L2 while every
+     * output channel passes over it */
+    for (pb = b0; pb < b1; pb += NBK) {
+        int nb = (int)RVT_MIN((size_t)NBK, b1 - pb);
+        for (o = o0; o < o1; o += MR)
+            tiles[RVT_MIN(MR, o1 - o) - 1][nb - 1](g, o, pb);
     }
 }
 
@@ -161,31 +192,53 @@ static void minmax_avx512(const float *x, size_t n, float *lo, float *hi)
     *hi = nan ? NAN : th;
 }
 
-static inline __m128i quant16(__m512 x, __m512 inv, __m512 top, __m512 bot, __m512i zero)
+/* 16 values -> 16 int32 in 0..255, as rvti_qgemm_quant1. */
+static inline __m512i quant16(const float *x, __m512 inv, __m512 top, __m512 bot, __m512i zero)
 {
-    __m512 v = _mm512_mul_ps(x, inv);
+    __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x), inv);
     v = _mm512_min_ps(v, top); /* NaN -> top, as fminf(v, top) */
     v = _mm512_max_ps(v, bot);
-    return _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(v), zero));
+    return _mm512_add_epi32(_mm512_cvtps_epi32(v), zero);
 }
 
-static void quantize_avx512(const float *x, size_t n, float inv_scale, int32_t zero, uint8_t *q)
+static void pack_planes_avx512(const float *x, int k, size_t n, size_t ldx, float inv_scale,
+                               int32_t zero, uint8_t *xp, size_t p0, int k_pad)
 {
-    float top = (float)(255 - zero), bot = (float)-zero;
-    __m512 vinv = _mm512_set1_ps(inv_scale), vtop = _mm512_set1_ps(top), vbot = _mm512_set1_ps(bot);
+    __m512 vinv = _mm512_set1_ps(inv_scale), vtop = _mm512_set1_ps((float)(255 - zero)),
+           vbot = _mm512_set1_ps((float)-zero);
     __m512i vz = _mm512_set1_epi32(zero);
-    size_t i = 0;
+    size_t head = (RVT_QGEMM_PB - p0 % RVT_QGEMM_PB) % RVT_QGEMM_PB, i;
+    int kq;
 
-    for (; i + 16 <= n; i += 16)
-        _mm_storeu_si128((__m128i *)(q + i), quant16(_mm512_loadu_ps(x + i), vinv, vtop, vbot, vz));
-    for (; i < n; i++)
-        q[i] = rvti_qgemm_quant1(x[i], inv_scale, top, bot, zero);
+    if (head > n)
+        head = n;
+    rvti_qgemm_pack_planes_span(x, k, 0, head, ldx, inv_scale, zero, xp, p0, k_pad);
+    /* whole blocks: 4 planes x 16 positions become one 64-byte vector, the byte of
+     * plane c in bits 8c.. of each position's dword */
+    for (i = head; i + RVT_QGEMM_PB <= n; i += RVT_QGEMM_PB) {
+        uint8_t *dst = xp + rvti_qx_index(p0 + i, 0, k_pad);
+        for (kq = 0; kq < k_pad / 4; kq++) {
+            int c = kq * 4;
+            __m512i v = quant16(x + (size_t)c * ldx + i, vinv, vtop, vbot, vz);
+            if (c + 1 < k)
+                v = _mm512_or_si512(v, _mm512_slli_epi32(
+                                           quant16(x + (size_t)(c + 1) * ldx + i, vinv, vtop, vbot, vz), 8));
+            if (c + 2 < k)
+                v = _mm512_or_si512(v, _mm512_slli_epi32(
+                                           quant16(x + (size_t)(c + 2) * ldx + i, vinv, vtop, vbot, vz), 16));
+            if (c + 3 < k)
+                v = _mm512_or_si512(v, _mm512_slli_epi32(
+                                           quant16(x + (size_t)(c + 3) * ldx + i, vinv, vtop, vbot, vz), 24));
+            _mm512_store_si512(dst + (size_t)kq * 64, v);
+        }
+    }
+    rvti_qgemm_pack_planes_span(x, k, i, n, ldx, inv_scale, zero, xp, p0, k_pad);
 }
 
 const struct rvt_qgemm_kernels rvti_qgemm_avx512 = {
     .isa = RVT_ISA_AVX512,
     .gemm = gemm_avx512,
     .minmax = minmax_avx512,
-    .quantize = quantize_avx512,
-    .quantize_t = rvti_qgemm_quantize_t_ref, /* NEEDSWORK: a 16 x 16 byte-transpose tile */
+    .pack_planes = pack_planes_avx512,
+    .pack_rows = rvti_qgemm_pack_rows_ref,
 };
