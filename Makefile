@@ -17,7 +17,7 @@ OPT     ?= -O2
 V       ?= 0
 Q       := $(if $(filter 1,$(V)),,@)
 
-PKGS := libavformat libavcodec libavutil libswscale libswresample hdf5 sndfile soxr openblas yaml-0.1
+PKGS := libavformat libavcodec libavutil libswscale libswresample hdf5 zlib sndfile soxr openblas yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lpthread -lm
 
