@@ -59,9 +59,8 @@ int rvt_qweights_set(struct rvt_qweights *q, const int8_t *q8, const float *scal
         const int8_t *row = q8 + (size_t)o * k;
         int32_t s = 0;
 
-        if (!(isfinite(scale[o]) && scale[o] > 0.0f)) {
-            ret = rvt_error_set(err, RVT_EINVAL,
-                                "output channel %d has scale %g (must be finite and > 0)", o,
+        if (!isfinite(scale[o])) {
+            ret = rvt_error_set(err, RVT_EINVAL, "output channel %d has scale %g", o,
                                 (double)scale[o]);
             goto done;
         }

@@ -96,9 +96,10 @@ struct rvt_qweights {
 void rvt_qweights_init(struct rvt_qweights *q);
 void rvt_qweights_release(struct rvt_qweights *q);
 /*
- * Copies q8 [n, k] (row-major, values in [-127, 127]) with per-row scales scale[n].
+ * Copies q8 [n, k] (row-major, values in [-127, 127]) with per-row scales scale[n]
+ * (finite, any sign: a BatchNorm folded into them may flip or zero a channel).
  * Returns 0, RVT_ENOMEM, or RVT_EINVAL (k > RVT_QGEMM_MAX_K, a value of -128, a
- * non-finite or non-positive scale).  Replaces any previous content.
+ * non-finite scale).  Replaces any previous content.
  */
 int rvt_qweights_set(struct rvt_qweights *q, const int8_t *q8, const float *scale, int n, int k,
                      struct rvt_error *err);

@@ -23,6 +23,7 @@
 #include "../tap.h"
 #include "core/cpu.h"
 #include "nn/qgemm.h"
+#include "nn/qdense.h"
 #include "nn/quant.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -420,15 +421,117 @@ static void test_weights_errors(void)
     OK(rvt_qweights_set(&m, b, s, 2, 5, &err) == RVT_EINVAL && strstr(err.msg, "-128"),
        "weights refuse -128: %s", err.msg);
     b[3] = 0;
-    s[1] = 0;
-    OK(rvt_qweights_set(&m, b, s, 2, 5, &err) == RVT_EINVAL, "weights refuse scale 0: %s", err.msg);
-    s[1] = 1;
+    s[1] = NAN;
+    OK(rvt_qweights_set(&m, b, s, 2, 5, &err) == RVT_EINVAL, "weights refuse a NaN scale: %s",
+       err.msg);
+    s[1] = -0.5f; /* a folded BatchNorm with negative gamma */
     OK(rvt_qweights_set(&m, b, s, 1, RVT_QGEMM_MAX_K + 1, &err) == RVT_EINVAL,
        "weights refuse k > RVT_QGEMM_MAX_K");
     OK(rvt_qweights_set(&m, b, s, 2, 5, &err) == 0 && m.k_pad == 8 && m.wsum[0] == 6 &&
            m.wsum[1] == 5 && m.w[5] == 0 && m.w[8 + 4] == 5,
        "weights: rows padded to k_pad with 0, row sums");
     rvt_qweights_release(&m);
+}
+
+/*
+ * A dense layer against its float product.  With w = s_w q_w + e_w (|e_w| <= s_w / 2)
+ * and x = s_x (q_x - z) + e_x (|e_x| <= s_x / 2) the exact quantized product differs
+ * from sum w x by at most sum_i (|w_i| s_x / 2 + |x_i| s_w / 2 + s_w s_x / 4); the float
+ * epilogue adds a few 2^-24 relative roundings of values of that size (1e-5 covers them).
+ */
+static void test_qdense(void)
+{
+    enum { NO = 37, NI = 45, NC = 29, LDX = 31, LDY = 33 };
+    float *w = malloc(sizeof(float) * NO * NI), *x = malloc(sizeof(float) * NI * LDX);
+    float *y = malloc(sizeof(float) * NO * LDY), *y2 = malloc(sizeof(float) * NO * LDY);
+    float sw[NO];
+    int8_t *wq = malloc(NO * NI);
+    struct rvt_qdense *q = NULL, *qs = NULL;
+    struct rvt_error err = {0};
+    float lo = INFINITY, hi = -INFINITY, range[2];
+    size_t far = 0, nan = 0;
+    char *scratch = malloc(rvt_qdense_scratch(NI, NC) + 3);
+    int o, i, j, ret;
+
+    for (i = 0; i < NO * NI; i++)
+        w[i] = rndf() * 0.2f;
+    for (i = 0; i < NI; i++)
+        w[3 * NI + i] = 0.0f; /* an all-zero output channel */
+    for (i = 0; i < NI * LDX; i++) {
+        x[i] = rndf() * 4.0f + 1.0f;
+        if (i % LDX < NC) {
+            lo = fminf(lo, x[i]);
+            hi = fmaxf(hi, x[i]);
+        }
+    }
+    OK(rvt_quant_weights(w, NO, NI, wq, sw, NULL, &err) == 0, "qdense: weights quantized");
+    sw[5] = -sw[5]; /* a folded BatchNorm with negative gamma flips the channel */
+    for (i = 0; i < NI; i++)
+        w[5 * NI + i] = -w[5 * NI + i];
+    ret = rvt_qdense_new(&q, wq, sw, NO, NI, NULL, &err);
+    OK(ret == 0, "qdense_new dynamic (%s)", err.msg);
+    ret = rvt_qdense_forward(q, x, LDX, y, LDY, NC, scratch + 3); /* misaligned scratch */
+    {
+        struct rvt_qparams xq;
+        rvt_quant_params(lo, hi, &xq, &err);
+        for (o = 0; o < NO; o++)
+            for (j = 0; j < NC; j++) {
+                double ref = 0, bound = 0;
+                for (i = 0; i < NI; i++) {
+                    ref += (double)w[o * NI + i] * x[i * LDX + j];
+                    bound += fabs(w[o * NI + i]) * xq.scale / 2 + fabs(x[i * LDX + j]) * fabs(sw[o]) / 2 +
+                             fabs(sw[o]) * xq.scale / 4;
+                }
+                if (!(fabs(y[o * LDY + j] - ref) <= bound * (1 + 1e-5) + 1e-5 * fabs(ref)))
+                    far++;
+            }
+    }
+    OK(ret == 0 && far == 0, "qdense dynamic within the rounding bound (%zu outside)", far);
+    OK(y[3 * LDY] == 0.0f && y[3 * LDY + NC - 1] == 0.0f, "all-zero channel gives 0");
+
+    /* static range equal to the data's: same bits as dynamic */
+    range[0] = lo;
+    range[1] = hi;
+    ret = rvt_qdense_new(&qs, wq, sw, NO, NI, range, &err);
+    OK(ret == 0 && rvt_qdense_forward(qs, x, LDX, y2, LDY, NC, scratch) == 0, "qdense_new static");
+    for (o = 0; o < NO; o++)
+        if (memcmp(y + o * LDY, y2 + o * LDY, sizeof(float) * NC))
+            break;
+    OK(o == NO, "static range = data range: identical to dynamic");
+    /* outside a static range values clamp: a narrower range changes the result */
+    x[0] = hi * 4;
+    rvt_qdense_forward(qs, x, LDX, y2, LDY, NC, scratch);
+    rvt_qdense_forward(q, x, LDX, y, LDY, NC, scratch);
+    OK(y[0] != y2[0], "static range clamps larger values (dynamic follows them)");
+    rvt_qdense_free(qs);
+    qs = NULL;
+    range[0] = 1.0f;
+    range[1] = -1.0f;
+    OK(rvt_qdense_new(&qs, wq, sw, NO, NI, range, &err) == RVT_EINVAL && !qs,
+       "empty static range refused: %s", err.msg);
+
+    /* NaN in: NaN out, and an error code */
+    x[7 * LDX + 5] = NAN;
+    ret = rvt_qdense_forward(q, x, LDX, y, LDY, NC, scratch);
+    for (o = 0; o < NO; o++)
+        for (j = 0; j < NC; j++)
+            nan += isnan(y[o * LDY + j]) != 0;
+    OK(ret == RVT_EINVAL && nan == (size_t)NO * NC, "NaN input: every output NaN, RVT_EINVAL");
+    x[7 * LDX + 5] = INFINITY;
+    OK(rvt_qdense_forward(q, x, LDX, y, LDY, NC, scratch) == RVT_EINVAL && isnan(y[0]),
+       "Inf input: NaN out");
+    x[7 * LDX + 5] = 0.0f;
+    /* a single column (a Linear layer of one clip) */
+    OK(rvt_qdense_forward(q, x, LDX, y, LDY, 1, scratch) == 0 && !isnan(y[0]), "one column");
+
+    rvt_qdense_free(q);
+    rvt_qdense_free(NULL);
+    free(w);
+    free(x);
+    free(y);
+    free(y2);
+    free(wq);
+    free(scratch);
 }
 
 static void bench(void)
@@ -503,6 +606,7 @@ int main(int argc, char **argv)
     test_pack();
     test_quant();
     test_weights_errors();
+    test_qdense();
     bench();
     return tap_done();
 }

@@ -1,0 +1,56 @@
+/*
+ * qdense.h: one int8 matrix product of the network, Y = W X, prepared once at load.
+ *
+ * nn/layer.c runs every int8 dense layer (Linear, pointwise 1x1 conv, regular conv
+ * after im2col) through this: X is n_in rows (channels) of n_cols columns (pixels of
+ * one clip, or 1 for a Linear layer), quantized per call as one tensor (quant.h) unless
+ * the checkpoint fixed a static range for the layer; W is int8 with per-output-channel
+ * scales (BatchNorm folded in, any sign); Y gets the dequantized products, and the
+ * caller adds bias and activation as for fp32.
+ *
+ *   struct rvt_qdense *q;
+ *   rvt_qdense_new(&q, w_i8, w_scale, n_out, n_in, NULL, &err);   // NULL: dynamic
+ *   void *scratch = ...rvt_qdense_scratch(n_in, max_cols) bytes...;
+ *   rvt_qdense_forward(q, x, ldx, y, ldy, n_cols, scratch);
+ *   rvt_qdense_free(q);
+ *
+ * A tensor holding NaN or Inf cannot be quantized: the forward then writes NaN to all
+ * of Y (as fp32 arithmetic would propagate it) and returns RVT_EINVAL; it never fails
+ * otherwise.  Results depend only on the clip's own X (one scale per call), never on
+ * other clips of a batch, and are bit-identical for every kernel level.
+ *
+ * Thread rule: a prepared layer is immutable and shared; each thread passes its own
+ * scratch.
+ */
+#ifndef RVT_NN_QDENSE_H
+#define RVT_NN_QDENSE_H
+
+#include "core/common.h"
+#include "nn/qgemm.h"
+#include "nn/quant.h"
+
+struct rvt_qdense {
+    struct rvt_qweights w;
+    bool is_static;          /* activation range fixed by calibration */
+    struct rvt_qparams xq;   /* static: the map of that range */
+    float range[2];          /* static: [lo, hi] as recorded */
+};
+
+/*
+ * Prepares W [n_out][n_in] (int8, -127..127) with scales w_scale [n_out] (finite, any
+ * sign: a folded BatchNorm may flip or zero a channel).  act_range: NULL for dynamic
+ * quantization, else the static [lo, hi] of X.  Returns 0, RVT_ENOMEM or RVT_EINVAL.
+ */
+int rvt_qdense_new(struct rvt_qdense **out, const int8_t *w_i8, const float *w_scale, int n_out,
+                   int n_in, const float *act_range, struct rvt_error *err);
+/* Frees q (NULL is fine); the signature suits struct rvt_nn_dense.q_free. */
+void rvt_qdense_free(void *q);
+
+/* Bytes of scratch a forward of n_cols columns needs (any alignment). */
+size_t rvt_qdense_scratch(int n_in, size_t n_cols);
+
+/* y[o * ldy + j] = sum_i W[o][i] X[i][j] (dequantized), x[i * ldx + j].  See above. */
+int rvt_qdense_forward(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
+                       size_t ldy, size_t n_cols, void *scratch);
+
+#endif
