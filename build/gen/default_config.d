@@ -1,1 +1,0 @@
-build/gen/default_config.o: build/gen/default_config.c

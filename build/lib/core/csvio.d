@@ -1,4 +1,0 @@
-build/lib/core/csvio.o: lib/core/csvio.c lib/core/common.h \
- lib/core/csvio.h
-lib/core/common.h:
-lib/core/csvio.h:

@@ -1,2 +1,0 @@
-build/lib/core/error.o: lib/core/error.c lib/core/common.h
-lib/core/common.h:
