@@ -52,7 +52,8 @@ void rvt_qdense_free(void *p)
 
 size_t rvt_qdense_scratch(int n_in, size_t n_cols)
 {
-    return rvt_qx_bytes(n_cols, n_in) + 64;
+    /* packed activations (64-byte aligned), then scale, inv_scale, zero per column */
+    return 64 + rvt_qx_bytes(n_cols, n_in) + n_cols * (2 * sizeof(float) + sizeof(int32_t));
 }
 
 int rvt_qdense_forward(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
@@ -60,30 +61,30 @@ int rvt_qdense_forward(const struct rvt_qdense *q, const float *x, size_t ldx, f
 {
     const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
     uint8_t *xp = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    struct rvt_qparams xq = q->xq;
-    int ret = 0, o;
-    size_t j;
+    struct rvt_qgemm_args g = {.w = &q->w, .xp = xp, .n_pos = n_cols, .out = y,
+                               .out_cs = ldy};
+    int ret = 0;
 
-    if (!q->is_static) {
-        float lo, hi;
-        rvt_quant_range(kr, x, q->w.k, n_cols, ldx, &lo, &hi);
-        ret = rvt_quant_params(lo, hi, &xq, NULL);
-        if (ret < 0) {
-            /* NaN/Inf in: NaN out, as the fp32 product would give */
-            for (o = 0; o < q->w.n; o++)
-                for (j = 0; j < n_cols; j++)
-                    y[(size_t)o * ldy + j] = NAN;
-            goto done;
-        }
-    }
     rvt_qx_clear_tail(xp, n_cols, q->w.k);
-    kr->pack_planes(x, q->w.k, n_cols, ldx, xq.inv_scale, xq.zero, xp, 0, q->w.k_pad);
-    {
-        struct rvt_qgemm_args g = {.w = &q->w, .xp = xp, .n_pos = n_cols, .out = y,
-                                   .group = n_cols, .out_cs = ldy, .out_gs = 0,
-                                   .x_scale = &xq.scale, .x_zero = &xq.zero};
-        kr->gemm(&g, 0, 1);
+    if (q->is_static) {
+        /* one map for the layer: the calibrated range */
+        kr->pack_planes(x, q->w.k, n_cols, ldx, q->xq.inv_scale, q->xq.zero, xp, 0, q->w.k_pad);
+        g.group = n_cols;
+        g.out_gs = 0;
+        g.x_scale = &q->xq.scale;
+        g.x_zero = &q->xq.zero;
+    } else {
+        /* one map per column (pixel): NaN/Inf columns get scale NaN -> NaN outputs */
+        float *scale = (float *)(xp + rvt_qx_bytes(n_cols, q->w.k));
+        float *inv = scale + n_cols;
+        int32_t *zero = (int32_t *)(inv + n_cols);
+        if (rvt_quant_cols(kr, x, q->w.k, n_cols, ldx, scale, inv, zero, xp, 0, q->w.k_pad))
+            ret = RVT_EINVAL;
+        g.group = 1;
+        g.out_gs = 1;
+        g.x_scale = scale;
+        g.x_zero = zero;
     }
-done:
+    kr->gemm(&g, 0, 1);
     return ret;
 }

@@ -145,8 +145,11 @@ struct rvt_qgemm_args {
  *                q = clamp(rint(x * inv_scale) + zero, 0, 255), ties to even, clamping in
  *                float before rounding: v = max(min(v, 255 - zero), -zero) with the min
  *                first, so NaN -> 255 (callers reject NaN before).
- *   pack_rows:   the same from n rows (row i at x + i * ldx, k values) that are n
- *                consecutive positions, each with its own inv_scale[i] and zero[i].
+ *   minmax_cols: per position (column) p < n of k planes: lo[p] = min_c x[c][p],
+ *                hi[p] = max_c x[c][p] (plane c at x + c * ldx); both NaN for a column
+ *                holding a NaN.
+ *   pack_cols:   pack_planes with a map per position: inv_scale[p], zero[p] for the
+ *                value of position p (p < n, relative to the first of this call).
  */
 struct rvt_qgemm_kernels {
     enum rvt_isa isa;
@@ -154,7 +157,8 @@ struct rvt_qgemm_kernels {
     void (*minmax)(const float *x, size_t n, float *lo, float *hi);
     void (*pack_planes)(const float *x, int k, size_t n, size_t ldx, float inv_scale,
                         int32_t zero, uint8_t *xp, size_t p0, int k_pad);
-    void (*pack_rows)(const float *x, size_t n, int k, size_t ldx, const float *inv_scale,
+    void (*minmax_cols)(const float *x, int k, size_t n, size_t ldx, float *lo, float *hi);
+    void (*pack_cols)(const float *x, int k, size_t n, size_t ldx, const float *inv_scale,
                       const int32_t *zero, uint8_t *xp, size_t p0, int k_pad);
 };
 
@@ -194,10 +198,12 @@ static inline uint8_t rvti_qgemm_quant1(float x, float inv_scale, float top, flo
     return (uint8_t)((int32_t)nearbyintf(v) + zero);
 }
 
-/* The portable pack_rows, which the SIMD levels reuse (Linear inputs are small). */
-void rvti_qgemm_pack_rows_ref(const float *x, size_t n, int k, size_t ldx,
-                              const float *inv_scale, const int32_t *zero, uint8_t *xp,
-                              size_t p0, int k_pad);
+/* Scalar pack_cols and minmax_cols of positions [i0, i1) (the SIMD levels' edges). */
+void rvti_qgemm_pack_cols_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
+                               const float *inv_scale, const int32_t *zero, uint8_t *xp,
+                               size_t p0, int k_pad);
+void rvti_qgemm_minmax_cols_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
+                                 float *lo, float *hi);
 /* Scalar pack_planes of positions [i0, i1) of the n given (the SIMD levels' edges). */
 void rvti_qgemm_pack_planes_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
                                  float inv_scale, int32_t zero, uint8_t *xp, size_t p0,

@@ -72,20 +72,52 @@ static void pack_planes_ref(const float *x, int k, size_t n, size_t ldx, float i
     rvti_qgemm_pack_planes_span(x, k, 0, n, ldx, inv_scale, zero, xp, p0, k_pad);
 }
 
-void rvti_qgemm_pack_rows_ref(const float *x, size_t n, int k, size_t ldx,
-                              const float *inv_scale, const int32_t *zero, uint8_t *xp,
-                              size_t p0, int k_pad)
+void rvti_qgemm_pack_cols_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
+                               const float *inv_scale, const int32_t *zero, uint8_t *xp,
+                               size_t p0, int k_pad)
 {
     size_t i;
     int c;
-    for (i = 0; i < n; i++) {
+    for (i = i0; i < i1; i++) {
         float top = (float)(255 - zero[i]), bot = (float)-zero[i];
         for (c = 0; c < k; c++)
             xp[rvti_qx_index(p0 + i, c, k_pad)] =
-                rvti_qgemm_quant1(x[i * ldx + c], inv_scale[i], top, bot, zero[i]);
+                rvti_qgemm_quant1(x[(size_t)c * ldx + i], inv_scale[i], top, bot, zero[i]);
         for (; c < k_pad; c++)
             xp[rvti_qx_index(p0 + i, c, k_pad)] = 0;
     }
+}
+
+static void pack_cols_ref(const float *x, int k, size_t n, size_t ldx, const float *inv_scale,
+                          const int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
+{
+    rvti_qgemm_pack_cols_span(x, k, 0, n, ldx, inv_scale, zero, xp, p0, k_pad);
+}
+
+void rvti_qgemm_minmax_cols_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
+                                 float *lo, float *hi)
+{
+    size_t i;
+    int c;
+    for (i = i0; i < i1; i++) {
+        float l = INFINITY, h = -INFINITY;
+        bool nan = false;
+        for (c = 0; c < k; c++) {
+            float v = x[(size_t)c * ldx + i];
+            if (v < l)
+                l = v;
+            if (v > h)
+                h = v;
+            nan |= isnan(v);
+        }
+        lo[i] = nan ? NAN : l;
+        hi[i] = nan ? NAN : h;
+    }
+}
+
+static void minmax_cols_ref(const float *x, int k, size_t n, size_t ldx, float *lo, float *hi)
+{
+    rvti_qgemm_minmax_cols_span(x, k, 0, n, ldx, lo, hi);
 }
 
 const struct rvt_qgemm_kernels rvti_qgemm_ref = {
@@ -93,5 +125,6 @@ const struct rvt_qgemm_kernels rvti_qgemm_ref = {
     .gemm = gemm_ref,
     .minmax = minmax_ref,
     .pack_planes = pack_planes_ref,
-    .pack_rows = rvti_qgemm_pack_rows_ref,
+    .minmax_cols = minmax_cols_ref,
+    .pack_cols = pack_cols_ref,
 };

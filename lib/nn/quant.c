@@ -119,3 +119,29 @@ int rvt_quant_planes(const struct rvt_qgemm_kernels *kr, const float *x, int k, 
         kr->pack_planes(x, k, n, ldx, p->inv_scale, p->zero, xp, p0, k_pad);
     return ret;
 }
+
+size_t rvt_quant_cols(const struct rvt_qgemm_kernels *kr, const float *x, int k, size_t n,
+                      size_t ldx, float *scale, float *inv_scale, int32_t *zero, uint8_t *xp,
+                      size_t p0, int k_pad)
+{
+    size_t p, bad = 0;
+
+    if (!kr)
+        kr = rvt_qgemm_kernels_get();
+    /* lo into scale[], hi into inv_scale[], then each column's map in place */
+    kr->minmax_cols(x, k, n, ldx, scale, inv_scale);
+    for (p = 0; p < n; p++) {
+        struct rvt_qparams qp;
+        if (rvt_quant_params(scale[p], inv_scale[p], &qp, NULL) < 0) {
+            qp.scale = NAN;
+            qp.inv_scale = 1.0f;
+            qp.zero = 0;
+            bad++;
+        }
+        scale[p] = qp.scale;
+        inv_scale[p] = qp.inv_scale;
+        zero[p] = qp.zero;
+    }
+    kr->pack_cols(x, k, n, ldx, inv_scale, zero, xp, p0, k_pad);
+    return bad;
+}

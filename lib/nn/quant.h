@@ -11,17 +11,18 @@
  * PyTorch's per-channel symmetric observer divides by 127.5 and uses -128; ours keeps
  * the range symmetric so every kernel level and both signs behave alike.
  *
- * Activations: asymmetric uint8, per tensor (one scale and zero point per sample's
- * tensor, so a clip's result never depends on the other clips of its batch):
- *   lo = min(min(x), 0), hi = max(max(x), 0)     (0 is exactly representable, so zero
+ * Activations: asymmetric uint8.  One map covers a set of values S: a column (the k
+ * channels of one pixel, or a Linear layer's whole input vector: dynamic quantization,
+ * rvt_quant_cols) or a tensor (a calibrated static range, or rvt_quant_planes):
+ *   lo = min(min(S), 0), hi = max(max(S), 0)      (0 is exactly representable, so zero
  *                                                  padding of convolutions stays exact)
  *   scale = (hi - lo) / 255,  zero = clamp(rint(-lo / scale), 0, 255)
  *   q = clamp(rint(x * (1 / scale)) + zero, 0, 255),  x ~ scale * (q - zero)
- * A range below RVT_QUANT_MIN_RANGE (all-zero tensors included) gets scale 1, zero 0,
- * so every value quantizes to 0.  Dynamic quantization computes lo/hi at run time;
- * static (calibrated) quantization takes them from the checkpoint, and values outside
- * clamp.  ref: PyTorch torch/ao/quantization/observer.py (MinMaxObserver,
- * per_tensor_affine), the same formula without reduce_range.
+ * A range below RVT_QUANT_MIN_RANGE (all-zero sets included) gets scale 1, zero 0, so
+ * every value quantizes to 0.  Static values outside the range clamp.  Maps never span
+ * two clips, so a clip's result never depends on the other clips of its batch.
+ * ref: PyTorch torch/ao/quantization/observer.py (MinMaxObserver, per_tensor_affine),
+ * the same formula without reduce_range, applied per column in the dynamic case.
  */
 #ifndef RVT_NN_QUANT_H
 #define RVT_NN_QUANT_H
@@ -65,5 +66,17 @@ void rvt_quant_range(const struct rvt_qgemm_kernels *kr, const float *x, int k, 
 int rvt_quant_planes(const struct rvt_qgemm_kernels *kr, const float *x, int k, size_t n,
                      size_t ldx, uint8_t *xp, size_t p0, int k_pad, struct rvt_qparams *p,
                      struct rvt_error *err);
+
+/*
+ * Dynamic per-column quantization: k planes of n columns (plane c at x + c * ldx) into
+ * packed positions p0..p0+n-1 of xp, each column p (one pixel, or a Linear layer's
+ * whole input vector) with its own map from its min/max over the k planes:
+ * scale[p], inv_scale[p], zero[p] (caller's arrays of n).  A column holding NaN or Inf
+ * gets scale NaN (so every GEMM output of that column is NaN, as in fp32), inv_scale 1
+ * and zero 0.  Returns the number of such columns.  kr NULL: rvt_qgemm_kernels_get().
+ */
+size_t rvt_quant_cols(const struct rvt_qgemm_kernels *kr, const float *x, int k, size_t n,
+                      size_t ldx, float *scale, float *inv_scale, int32_t *zero, uint8_t *xp,
+                      size_t p0, int k_pad);
 
 #endif

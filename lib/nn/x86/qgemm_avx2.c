@@ -56,6 +56,11 @@ static inline void store8(const struct rvt_qgemm_args *g, __m256i acc, int o, si
         if (one) {
             sx = _mm256_set1_ps(g->x_scale[g0]);
             zx = _mm256_set1_epi32(g->x_zero[g0]);
+        } else if (g->group == 1 && np == 8) {
+            /* per-position maps (dynamic per-column quantization) */
+            sx = _mm256_loadu_ps(g->x_scale + p);
+            zx = _mm256_loadu_si256((const __m256i *)(g->x_zero + p));
+            one = g->out_gs == 1; /* then the 8 outputs are consecutive */
         } else {
             float sv[8] = {0};
             int32_t zv[8] = {0};
@@ -220,10 +225,63 @@ static void pack_planes_avx2(const float *x, int k, size_t n, size_t ldx, float 
     rvti_qgemm_pack_planes_span(x, k, i, n, ldx, inv_scale, zero, xp, p0, k_pad);
 }
 
+static void pack_cols_avx2(const float *x, int k, size_t n, size_t ldx, const float *inv_scale,
+                           const int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
+{
+    size_t head = (RVT_QGEMM_PB - p0 % RVT_QGEMM_PB) % RVT_QGEMM_PB, i;
+    int kq, h, c;
+
+    if (head > n)
+        head = n;
+    rvti_qgemm_pack_cols_span(x, k, 0, head, ldx, inv_scale, zero, xp, p0, k_pad);
+    for (i = head; i + RVT_QGEMM_PB <= n; i += RVT_QGEMM_PB) {
+        uint8_t *dst = xp + rvti_qx_index(p0 + i, 0, k_pad);
+        for (h = 0; h < 2; h++) {
+            size_t ih = i + (size_t)h * 8;
+            __m256 vinv = _mm256_loadu_ps(inv_scale + ih);
+            __m256i vz = _mm256_loadu_si256((const __m256i *)(zero + ih));
+            __m256 vtop = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_set1_epi32(255), vz));
+            __m256 vbot = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_setzero_si256(), vz));
+            for (kq = 0; kq < k_pad / 4; kq++) {
+                __m256i v = _mm256_setzero_si256();
+                for (c = 0; c < 4 && kq * 4 + c < k; c++)
+                    v = _mm256_or_si256(
+                        v, _mm256_slli_epi32(quant8(x + (size_t)(kq * 4 + c) * ldx + ih, vinv,
+                                                    vtop, vbot, vz),
+                                             8 * c));
+                _mm256_store_si256((__m256i *)(dst + (size_t)kq * 64 + h * 32), v);
+            }
+        }
+    }
+    rvti_qgemm_pack_cols_span(x, k, i, n, ldx, inv_scale, zero, xp, p0, k_pad);
+}
+
+static void minmax_cols_avx2(const float *x, int k, size_t n, size_t ldx, float *lo, float *hi)
+{
+    const __m256 nan = _mm256_set1_ps(NAN);
+    size_t i = 0;
+    int c;
+
+    for (; i + 8 <= n; i += 8) {
+        __m256 l = _mm256_set1_ps(INFINITY), h = _mm256_set1_ps(-INFINITY);
+        __m256 un = _mm256_setzero_ps();
+        for (c = 0; c < k; c++) {
+            __m256 v = _mm256_loadu_ps(x + (size_t)c * ldx + i);
+            l = _mm256_min_ps(v, l); /* NaN in v keeps l; counted apart */
+            h = _mm256_max_ps(v, h);
+            un = _mm256_or_ps(un, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        }
+        _mm256_storeu_ps(lo + i, _mm256_blendv_ps(l, nan, un));
+        _mm256_storeu_ps(hi + i, _mm256_blendv_ps(h, nan, un));
+    }
+    rvti_qgemm_minmax_cols_span(x, k, i, n, ldx, lo, hi);
+}
+
 const struct rvt_qgemm_kernels rvti_qgemm_avx2 = {
     .isa = RVT_ISA_AVX2,
     .gemm = gemm_avx2,
     .minmax = minmax_avx2,
     .pack_planes = pack_planes_avx2,
-    .pack_rows = rvti_qgemm_pack_rows_ref,
+    .minmax_cols = minmax_cols_avx2,
+    .pack_cols = pack_cols_avx2,
 };

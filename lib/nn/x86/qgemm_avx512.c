@@ -28,22 +28,28 @@ static inline __m512i bcast4(const int8_t *p)
     return _mm512_set1_epi32(v);
 }
 
-/* The activation scale and zero point of 16 positions from p, and whether they all lie in
- * one group (then the output is 16 consecutive floats). */
+/* The activation scale and zero point of 16 positions from p, and whether their outputs
+ * are 16 consecutive floats (all in one group, or one group a position with out_gs 1). */
 struct lanes {
     __m512 sx;
     __m512i zx;
-    bool one_group;
+    bool contiguous;
 };
 
 static inline void lanes_get(const struct rvt_qgemm_args *g, size_t p, int np, struct lanes *l)
 {
     size_t g0 = p / g->group, g1 = (p + np - 1) / g->group;
+    __mmask16 mask = (__mmask16)((1u << np) - 1);
 
-    l->one_group = g0 == g1;
-    if (l->one_group) {
+    if (g0 == g1) {
         l->sx = _mm512_set1_ps(g->x_scale[g0]);
         l->zx = _mm512_set1_epi32(g->x_zero[g0]);
+        l->contiguous = true;
+    } else if (g->group == 1) {
+        /* per-position maps (dynamic per-column quantization) */
+        l->sx = _mm512_maskz_loadu_ps(mask, g->x_scale + p);
+        l->zx = _mm512_maskz_loadu_epi32(mask, g->x_zero + p);
+        l->contiguous = g->out_gs == 1;
     } else {
         float s[16] = {0};
         int32_t z[16] = {0};
@@ -54,6 +60,7 @@ static inline void lanes_get(const struct rvt_qgemm_args *g, size_t p, int np, s
         }
         l->sx = _mm512_loadu_ps(s);
         l->zx = _mm512_loadu_si512(z);
+        l->contiguous = false;
     }
 }
 
@@ -75,7 +82,7 @@ static inline void store_vec(const struct rvt_qgemm_args *g, __m512i acc, int o,
             v = _mm512_add_ps(v, _mm512_set1_ps(g->bias[o]));
         if (g->act == RVT_QACT_RELU)
             v = _mm512_max_ps(v, _mm512_setzero_ps()); /* NaN, -0 -> +0 like the ref */
-        if (l->one_group) {
+        if (l->contiguous) {
             _mm512_mask_storeu_ps(rvti_qgemm_out(g, o, p), mask, v);
         } else {
             float tmp[16];
@@ -235,10 +242,81 @@ static void pack_planes_avx512(const float *x, int k, size_t n, size_t ldx, floa
     rvti_qgemm_pack_planes_span(x, k, i, n, ldx, inv_scale, zero, xp, p0, k_pad);
 }
 
+static void pack_cols_avx512(const float *x, int k, size_t n, size_t ldx, const float *inv_scale,
+                             const int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
+{
+    size_t head = (RVT_QGEMM_PB - p0 % RVT_QGEMM_PB) % RVT_QGEMM_PB, i;
+    int kq, c;
+
+    if (head > n)
+        head = n;
+    rvti_qgemm_pack_cols_span(x, k, 0, head, ldx, inv_scale, zero, xp, p0, k_pad);
+    for (i = head; i + RVT_QGEMM_PB <= n; i += RVT_QGEMM_PB) {
+        uint8_t *dst = xp + rvti_qx_index(p0 + i, 0, k_pad);
+        __m512 vinv = _mm512_loadu_ps(inv_scale + i);
+        __m512i vz = _mm512_loadu_si512(zero + i);
+        __m512 vtop = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_set1_epi32(255), vz));
+        __m512 vbot = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_setzero_si512(), vz));
+        for (kq = 0; kq < k_pad / 4; kq++) {
+            __m512i v = _mm512_setzero_si512();
+            for (c = 0; c < 4 && kq * 4 + c < k; c++)
+                v = _mm512_or_si512(v, _mm512_slli_epi32(quant16(x + (size_t)(kq * 4 + c) * ldx + i,
+                                                                 vinv, vtop, vbot, vz),
+                                                         (unsigned)(8 * c)));
+            _mm512_store_si512(dst + (size_t)kq * 64, v);
+        }
+    }
+    rvti_qgemm_pack_cols_span(x, k, i, n, ldx, inv_scale, zero, xp, p0, k_pad);
+}
+
+static void minmax_cols_avx512(const float *x, int k, size_t n, size_t ldx, float *lo, float *hi)
+{
+    const __m512 nan = _mm512_set1_ps(NAN);
+    size_t i = 0;
+    int c, u;
+
+    /* strips of 64 columns: 4 lines of each plane per step */
+    for (; i + 64 <= n; i += 64) {
+        __m512 l[4], h[4];
+        __mmask16 un[4] = {0, 0, 0, 0};
+        for (u = 0; u < 4; u++) {
+            l[u] = _mm512_set1_ps(INFINITY);
+            h[u] = _mm512_set1_ps(-INFINITY);
+        }
+        for (c = 0; c < k; c++) {
+            const float *row = x + (size_t)c * ldx + i;
+            for (u = 0; u < 4; u++) {
+                __m512 v = _mm512_loadu_ps(row + 16 * u);
+                l[u] = _mm512_min_ps(v, l[u]); /* NaN in v keeps l; counted apart */
+                h[u] = _mm512_max_ps(v, h[u]);
+                un[u] |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            }
+        }
+        for (u = 0; u < 4; u++) {
+            _mm512_storeu_ps(lo + i + 16 * u, _mm512_mask_mov_ps(l[u], un[u], nan));
+            _mm512_storeu_ps(hi + i + 16 * u, _mm512_mask_mov_ps(h[u], un[u], nan));
+        }
+    }
+    for (; i + 16 <= n; i += 16) {
+        __m512 l = _mm512_set1_ps(INFINITY), h = _mm512_set1_ps(-INFINITY);
+        __mmask16 un = 0;
+        for (c = 0; c < k; c++) {
+            __m512 v = _mm512_loadu_ps(x + (size_t)c * ldx + i);
+            l = _mm512_min_ps(v, l);
+            h = _mm512_max_ps(v, h);
+            un |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        }
+        _mm512_storeu_ps(lo + i, _mm512_mask_mov_ps(l, un, nan));
+        _mm512_storeu_ps(hi + i, _mm512_mask_mov_ps(h, un, nan));
+    }
+    rvti_qgemm_minmax_cols_span(x, k, i, n, ldx, lo, hi);
+}
+
 const struct rvt_qgemm_kernels rvti_qgemm_avx512 = {
     .isa = RVT_ISA_AVX512,
     .gemm = gemm_avx512,
     .minmax = minmax_avx512,
     .pack_planes = pack_planes_avx512,
-    .pack_rows = rvti_qgemm_pack_rows_ref,
+    .minmax_cols = minmax_cols_avx512,
+    .pack_cols = pack_cols_avx512,
 };
