@@ -23,6 +23,7 @@
 #include "../tap.h"
 #include "core/cpu.h"
 #include "nn/qgemm.h"
+#include "nn/qcalib.h"
 #include "nn/qdense.h"
 #include "nn/quant.h"
 
@@ -592,6 +593,58 @@ static void test_qdense(void)
     free(scratch);
 }
 
+static void test_qcalib(void)
+{
+    char *keys[3] = {"b.weight", "a.weight", "never.weight"};
+    struct rvt_qcalib *c = NULL;
+    struct rvt_error err = {0};
+    const struct rvt_quantize_range *r = NULL;
+    float *x = malloc(sizeof(float) * 2 * 5000);
+    int n = 0, i, pass;
+
+    /* 10000 values: 0..9998 and one outlier */
+    for (i = 0; i < 10000; i++)
+        x[i] = (float)i;
+    x[9999] = 1e6f;
+    OK(rvt_qcalib_new(&c, keys, 3, RVT_QCALIB_MINMAX, 0, &err) == 0, "qcalib minmax");
+    rvt_qcalib_observe(c, "a.weight", x, 2, 4000, 5000); /* not all of each plane */
+    rvt_qcalib_observe(c, "b.weight", x, 1, 10, 10);
+    rvt_qcalib_observe(c, "other.weight", x, 1, 10, 10);
+    OK(rvt_qcalib_ranges(c, &r, &n, &err) == RVT_EINVAL && strstr(err.msg, "never.weight"),
+       "a layer never observed is an error: %s", err.msg);
+    rvt_qcalib_observe(c, "never.weight", x + 5, 1, 3, 3);
+    pass = rvt_qcalib_ranges(c, &r, &n, &err);
+    OK(pass == 0 && n == 3 && !strcmp(r[0].key, "a.weight") &&
+           r[0].lo == 0 && r[0].hi == 8999 && r[1].lo == 0 && r[1].hi == 9 && r[2].lo == 5 &&
+           r[2].hi == 7,
+       "minmax ranges per key (planes, strides)");
+    rvt_qcalib_free(&c);
+    rvt_qcalib_free(&c);
+
+    OK(rvt_qcalib_new(&c, keys, 1, RVT_QCALIB_PERCENTILE, 40, &err) == RVT_EINVAL,
+       "percentile 40 refused: %s", err.msg);
+    OK(rvt_qcalib_new(&c, keys, 1, RVT_QCALIB_PERCENTILE, 99.9, &err) == 0 &&
+           rvt_qcalib_passes(c) == 2,
+       "qcalib percentile: two passes");
+    for (pass = 0; pass < 2; pass++) {
+        rvt_qcalib_begin_pass(c, pass);
+        rvt_qcalib_observe(c, "b.weight", x, 1, 10000, 10000);
+    }
+    /* the 99.9th percentile of 0..9998 + 1e6 is ~9989; the bins are 1e6 / 4096 wide */
+    pass = rvt_qcalib_ranges(c, &r, &n, &err);
+    OK(pass == 0 && r[0].lo == 0 && r[0].hi >= 9989.0f && r[0].hi <= 9989.0f + 1e6f / 4096,
+       "percentile 99.9 drops the outlier: [%g, %g]", (double)r[0].lo, (double)r[0].hi);
+    rvt_qcalib_free(&c);
+
+    OK(rvt_qcalib_new(&c, keys, 1, RVT_QCALIB_MINMAX, 0, &err) == 0, "qcalib NaN");
+    x[3] = NAN;
+    rvt_qcalib_observe(c, "b.weight", x, 1, 10, 10);
+    OK(rvt_qcalib_ranges(c, &r, &n, &err) == RVT_EINVAL && strstr(err.msg, "NaN"),
+       "NaN seen is an error: %s", err.msg);
+    rvt_qcalib_free(&c);
+    free(x);
+}
+
 static void bench(void)
 {
     /* a 1x1 convolution of EfficientNet-B0's 14x14 stage (672 -> 112) over 8 samples */
@@ -665,6 +718,7 @@ int main(int argc, char **argv)
     test_quant();
     test_weights_errors();
     test_qdense();
+    test_qcalib();
     bench();
     return tap_done();
 }
