@@ -42,14 +42,14 @@ done
 for t in tests/e2e/*.sh; do
   [ -f "$t" ] || continue
   n=e2e/$(basename "$t" .sh); want "$n" || continue
-  log=$logdir/$(basename "$t" .sh).log
+  log=$logdir/e2e-$(basename "$t" .sh).log
   bash "$t" >"$log" 2>&1; count_tap "$n" "$log" $?
 done
 
 for t in tests/parity/test_*.py; do
   [ -f "$t" ] || continue
   n=parity/$(basename "$t" .py); want "$n" || continue
-  log=$logdir/$(basename "$t" .py).log
+  log=$logdir/parity-$(basename "$t" .py).log
   /usr/bin/python3 -m pytest -q -p no:cacheprovider "$t" >"$log" 2>&1; rc=$?
   s=$(grep -E '^=*.*(passed|failed|error)' "$log" | tail -1)
   p=$(echo "$s" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
@@ -67,8 +67,8 @@ if [ ${#failed_names[@]} -gt 0 ]; then
     echo "--- failures in $n:"
     case $n in
       unit/*) grep -E '^not ok' "$logdir/${n#unit/}.log" | head -20 ;;
-      e2e/*) grep -E '^not ok' "$logdir/${n#e2e/}.log" | head -20; tail -5 "$logdir/${n#e2e/}.log" ;;
-      parity/*) grep -E '^(FAILED|ERROR|E )' "$logdir/${n#parity/}.log" | head -20 ;;
+      e2e/*) grep -E '^not ok' "$logdir/e2e-${n#e2e/}.log" | head -20; tail -5 "$logdir/e2e-${n#e2e/}.log" ;;
+      parity/*) grep -E '^(FAILED|ERROR|E )' "$logdir/parity-${n#parity/}.log" | head -20 ;;
     esac
   done
 fi

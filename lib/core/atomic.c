@@ -93,6 +93,20 @@ int rvt_atomic_open(struct rvt_atomic *a, const char *path, struct rvt_error *er
         a->fp = stdout;
         return 0;
     }
+    {
+        /*
+         * A device or FIFO (/dev/null, /dev/stdout, a named pipe) is written in
+         * place: renaming a temporary over it would replace /dev/null with a
+         * regular file for every process on the machine.
+         */
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+            a->fp = fopen(path, "wb");
+            if (!a->fp)
+                return rvt_error_set(err, RVT_EIO, "cannot open '%s': %s", path, strerror(errno));
+            return 0;
+        }
+    }
     rvt_atomic_install_handlers();
     a->final_path = strdup(path);
     d1 = strdup(path);
@@ -160,8 +174,12 @@ int rvt_atomic_commit(struct rvt_atomic *a, struct rvt_error *err)
     int ret = 0;
 
     if (!a->tmp_path) {
+        /* stdout, or a device written in place */
         if (a->fp && fflush(a->fp) != 0)
-            ret = rvt_error_set(err, RVT_EIO, "cannot write to stdout: %s", strerror(errno));
+            ret = rvt_error_set(err, RVT_EIO, "cannot write to %s: %s",
+                                a->fp == stdout ? "stdout" : "a device", strerror(errno));
+        if (a->fp && a->fp != stdout && fclose(a->fp) != 0 && ret == 0)
+            ret = rvt_error_set(err, RVT_EIO, "cannot write to a device: %s", strerror(errno));
         a->fp = NULL;
         return ret;
     }

@@ -9,7 +9,9 @@
  * handler then re-raises the signal).  SIGKILL cannot be caught: a killed writer
  * leaves a ".NAME.tmp-*" file but never a partial file under the final name.
  *
- * The path "-" means stdout (no temporary; commit just flushes).
+ * The path "-" means stdout (no temporary; commit just flushes).  An existing
+ * path that is not a regular file or a folder (/dev/null, a FIFO) is written in
+ * place, never renamed over.
  *
  *   struct rvt_atomic out;
  *   if (rvt_atomic_open(&out, path, &err) < 0) ...

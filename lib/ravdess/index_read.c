@@ -7,6 +7,7 @@
 #include "core/csvio.h"
 #include "core/hash.h"
 #include "ravdess/index.h"
+#include "ravdess/ravdess.h"
 
 const char *const rvt_index_columns[14] = {
     "id", "actor", "gender", "vocal_channel", "emotion", "emotion_name", "intensity",
@@ -90,7 +91,7 @@ static int on_row(void *ctx, size_t line, int n, char **f, struct rvt_error *err
     if (strlen(f[0]) != RVT_ID_LEN - 1)
         return rvt_error_set(err, RVT_EFORMAT, "'%s': line %zu: bad clip id '%s'", L->path, line, f[0]);
     memcpy(c->id, f[0], RVT_ID_LEN);
-    if ((ret = field_int(L->path, line, "actor", f[1], 1, 9999, &c->actor, err)) < 0 ||
+    if ((ret = field_int(L->path, line, "actor", f[1], 1, RVT_ACTOR_MAX, &c->actor, err)) < 0 ||
         (ret = field_int(L->path, line, "vocal_channel", f[3], 1, 2, &c->vocal_channel, err)) < 0 ||
         (ret = field_int(L->path, line, "emotion", f[4], 1, 8, &c->emotion, err)) < 0 ||
         (ret = field_int(L->path, line, "intensity", f[6], 1, 2, &c->intensity, err)) < 0 ||
@@ -108,6 +109,24 @@ static int on_row(void *ctx, size_t line, int n, char **f, struct rvt_error *err
     if (rvt_split_parse(f[11], &c->split) < 0)
         return rvt_error_set(err, RVT_EFORMAT, "'%s': line %zu: split '%s' is not train, val or test",
                              L->path, line, f[11]);
+    {
+        /* the id is the fields; a row where they disagree was edited by hand */
+        char want[RVT_ID_LEN];
+        rvt_ravdess_format_id(want, c->vocal_channel, c->emotion, c->intensity, c->statement,
+                              c->repetition, c->actor);
+        if (strcmp(want, c->id))
+            return rvt_error_set(err, RVT_EFORMAT,
+                                 "'%s': line %zu: id '%s' disagrees with its fields (want '%s')",
+                                 L->path, line, c->id, want);
+        if (strcmp(f[5], rvt_emotion_names[c->emotion]))
+            return rvt_error_set(err, RVT_EFORMAT,
+                                 "'%s': line %zu: emotion_name '%s' is not '%s' (emotion %d)",
+                                 L->path, line, f[5], rvt_emotion_names[c->emotion], c->emotion);
+        if (c->female != (c->actor % 2 == 0))
+            return rvt_error_set(err, RVT_EFORMAT,
+                                 "'%s': line %zu: gender '%s' disagrees with actor %d (odd = male)",
+                                 L->path, line, f[2], c->actor);
+    }
     if (idx->n && strcmp(idx->clips[idx->n - 1].id, c->id) >= 0)
         return rvt_error_set(err, RVT_EFORMAT, "'%s': line %zu: id '%s' is duplicated or out of order",
                              L->path, line, c->id);

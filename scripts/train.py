@@ -1,0 +1,203 @@
+#!/usr/bin/python3
+"""Train the reference MultimodalAttentionFusion on a features.h5 and export model.h5.
+
+The seed's recipe: AdamW, a cosine learning-rate schedule over the epochs, gradient
+clipping, cross-entropy, on the train split (val accuracy printed each epoch).
+
+Two modes:
+  full (default)   every parameter trains, as the seed did.  EfficientNet-B0 forward
+                   + backward costs ~1.5 s a clip on a 2-core CPU: hours for RAVDESS.
+  --freeze-image   fast mode for CI, the demo and small machines: EfficientNet's
+                   BatchNorm statistics are first re-estimated on the training images
+                   (one pass in train mode without gradients, cumulative averages), its
+                   weights then stay fixed, its 1280-d pooled features are computed once,
+                   and the rest (image attention, audio branch, fusion, classifier)
+                   trains on them.  The exported checkpoint is a complete model.
+
+Deterministic for a given --seed and thread count.  Needs /usr/bin/python3 (Debian's
+torch).  Writes OUT.pt (state_dict) and, through scripts/export-checkpoint.py, OUT.h5.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import torch
+import torch.nn as nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from reference_model import MultimodalAttentionFusion  # noqa: E402
+
+
+def parse_config(text):
+    """The store's canonical config text -> {"audio.sr": "16000", ...} (flat)."""
+    out, stack = {}, []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        indent = (len(line) - len(line.lstrip(" "))) // 2
+        key, _, val = line.strip().partition(":")
+        stack = stack[:indent] + [key]
+        val = val.strip()
+        if val:
+            out[".".join(stack)] = val.strip("'")
+    return out
+
+
+def as_str(x):
+    return x.decode() if isinstance(x, bytes) else str(x)
+
+
+class Store:
+    """features.h5 opened with plain h5py; images normalised as the seed did."""
+
+    def __init__(self, path):
+        self.f = h5py.File(path, "r")
+        self.cfg = parse_config(as_str(self.f.attrs["config"]))
+        self.class_names = [as_str(c) for c in self.f.attrs["class_names"]]
+        self.labels = self.f["clips/label"][:].astype(np.int64)
+        self.splits = np.array([as_str(s) for s in self.f["clips/split"][:]])
+        mean = [float(v) for v in self.cfg["image.mean"].strip("[]").split(",")]
+        std = [float(v) for v in self.cfg["image.std"].strip("[]").split(",")]
+        self.mean = torch.tensor(mean).view(1, 3, 1, 1)
+        self.std = torch.tensor(std).view(1, 3, 1, 1)
+
+    def batch(self, idx):
+        idx = np.sort(np.asarray(idx))
+        frames = self.f["frames"][idx, 0]  # [B,H,W,3] uint8, first frame
+        img = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+        img = (img - self.mean) / self.std
+        mel = torch.from_numpy(self.f["mel"][idx].astype(np.float32))
+        return img, mel, torch.from_numpy(self.labels[idx]), idx
+
+
+def reestimate_bn(model, store, idx, batch):
+    """Cumulative BatchNorm statistics of the image encoder over the given clips."""
+    enc = model.img_encoder
+    for m in enc.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    enc.train()
+    with torch.no_grad():
+        for s in range(0, len(idx), batch):
+            img, _, _, _ = store.batch(idx[s:s + batch])
+            enc(img)
+    enc.eval()
+
+
+def image_features(model, store, idx, batch):
+    feats = {}
+    with torch.no_grad():
+        for s in range(0, len(idx), batch):
+            img, _, _, ids = store.batch(idx[s:s + batch])
+            f = model.img_encoder(img)
+            for i, row in zip(ids, f):
+                feats[int(i)] = row
+    return feats
+
+
+def forward_frozen(model, feats, mel, ids):
+    """The model's forward with the image encoder output taken from the cache."""
+    f = torch.stack([feats[int(i)] for i in ids])
+    f4 = f.reshape(f.shape[0], 1280, 1, 1)
+    img = (f4 * model.img_attn(f4)).reshape(f.shape[0], 1280)
+    x = torch.cat([img, model.audio_features(mel)], dim=1)
+    return model.classifier(model.fusion(x))
+
+
+def evaluate(model, store, idx, batch, feats=None):
+    if len(idx) == 0:
+        return float("nan")
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for s in range(0, len(idx), batch):
+            img, mel, y, ids = store.batch(idx[s:s + batch])
+            logits = forward_frozen(model, feats, mel, ids) if feats else model(img, mel)
+            correct += int((logits.argmax(1) == y).sum())
+    return correct / len(idx)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("features", help="features.h5 from pack-h5 (train split used for training)")
+    ap.add_argument("-o", "--out", required=True, help="output stem: writes OUT.pt and OUT.h5")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--weight-decay", type=float, default=1e-5)
+    ap.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--audio-attention", choices=["replace", "scale"], default=None,
+                    help="default: the store config's model.audio_attention")
+    ap.add_argument("--freeze-image", action="store_true", help="fast mode (see above)")
+    ap.add_argument("-q", "--quiet", action="store_true")
+    a = ap.parse_args()
+
+    torch.manual_seed(a.seed)
+    np.random.seed(a.seed)
+    torch.set_num_threads(a.threads)
+    store = Store(a.features)
+    attention = a.audio_attention or store.cfg.get("model.audio_attention", "replace")
+    model = MultimodalAttentionFusion(num_classes=len(store.class_names), audio_attention=attention)
+
+    train_idx = np.flatnonzero(store.splits == "train")
+    val_idx = np.flatnonzero(store.splits == "val")
+    if len(train_idx) == 0:
+        sys.exit("train.py: %s: no clips in the train split" % a.features)
+    log = (lambda *x: None) if a.quiet else (lambda *x: print("train.py:", *x, file=sys.stderr, flush=True))
+
+    feats = None
+    if a.freeze_image:
+        t = time.time()
+        reestimate_bn(model, store, train_idx, a.batch)
+        feats = image_features(model, store, np.concatenate([train_idx, val_idx]), a.batch)
+        for p in model.img_encoder.parameters():
+            p.requires_grad_(False)
+        log("image features of %d clips in %.1fs" % (len(feats), time.time() - t))
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=a.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.epochs)
+    loss_fn = nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(a.seed)
+    for epoch in range(a.epochs):
+        model.train()
+        if a.freeze_image:
+            model.img_encoder.eval()
+        perm = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
+        total, t = 0.0, time.time()
+        for s in range(0, len(perm), a.batch):
+            chunk = perm[s:s + a.batch]
+            if len(chunk) < 2:  # BatchNorm1d needs 2 samples in train mode
+                continue
+            img, mel, y, ids = store.batch(chunk)
+            logits = forward_frozen(model, feats, mel, ids) if feats else model(img, mel)
+            loss = loss_fn(logits, y)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, a.clip)
+            opt.step()
+            total += float(loss) * len(chunk)
+        sched.step()
+        log("epoch %d/%d loss %.4f train acc %.3f val acc %.3f (%.1fs)" % (
+            epoch + 1, a.epochs, total / len(train_idx), evaluate(model, store, train_idx, a.batch, feats),
+            evaluate(model, store, val_idx, a.batch, feats), time.time() - t))
+
+    model.eval()
+    torch.save(model.state_dict(), a.out + ".pt")
+    cmd = [sys.executable, os.path.join(HERE, "export-checkpoint.py"), a.out + ".pt", a.out + ".h5",
+           "--audio-attention", attention, "--class-names", ",".join(store.class_names),
+           "--features", a.features]
+    subprocess.run(cmd, check=True)
+    log("wrote %s.pt and %s.h5" % (a.out, a.out))
+
+
+if __name__ == "__main__":
+    main()
