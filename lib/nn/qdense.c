@@ -52,8 +52,8 @@ void rvt_qdense_free(void *p)
 
 size_t rvt_qdense_scratch(int n_in, size_t n_cols)
 {
-    /* packed activations (64-byte aligned), then scale, inv_scale, zero per column */
-    return 64 + rvt_qx_bytes(n_cols, n_in) + n_cols * (2 * sizeof(float) + sizeof(int32_t));
+    /* packed activations (64-byte aligned), then scale and zero per column */
+    return 64 + rvt_qx_bytes(n_cols, n_in) + n_cols * (sizeof(float) + sizeof(int32_t));
 }
 
 int rvt_qdense_forward(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
@@ -76,9 +76,8 @@ int rvt_qdense_forward(const struct rvt_qdense *q, const float *x, size_t ldx, f
     } else {
         /* one map per column (pixel): NaN/Inf columns get scale NaN -> NaN outputs */
         float *scale = (float *)(xp + rvt_qx_bytes(n_cols, q->w.k));
-        float *inv = scale + n_cols;
-        int32_t *zero = (int32_t *)(inv + n_cols);
-        if (rvt_quant_cols(kr, x, q->w.k, n_cols, ldx, scale, inv, zero, xp, 0, q->w.k_pad))
+        int32_t *zero = (int32_t *)(scale + n_cols);
+        if (rvt_quant_cols(kr, x, q->w.k, n_cols, ldx, scale, zero, xp, 0, q->w.k_pad))
             ret = RVT_EINVAL;
         g.group = 1;
         g.out_gs = 1;

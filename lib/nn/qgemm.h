@@ -145,11 +145,12 @@ struct rvt_qgemm_args {
  *                q = clamp(rint(x * inv_scale) + zero, 0, 255), ties to even, clamping in
  *                float before rounding: v = max(min(v, 255 - zero), -zero) with the min
  *                first, so NaN -> 255 (callers reject NaN before).
- *   minmax_cols: per position (column) p < n of k planes: lo[p] = min_c x[c][p],
- *                hi[p] = max_c x[c][p] (plane c at x + c * ldx); both NaN for a column
- *                holding a NaN.
- *   pack_cols:   pack_planes with a map per position: inv_scale[p], zero[p] for the
- *                value of position p (p < n, relative to the first of this call).
+ *   quant_cols:  dynamic per-column quantization in one pass over each strip of
+ *                columns: for each position (column) p < n of k planes (plane c at
+ *                x + c * ldx), lo/hi = min/max over the planes, the map of rvti_qgemm_map
+ *                (scale[p], zero[p]; 1/scale used for the values), then the column
+ *                packed as pack_planes does it.  A column holding NaN or Inf gets
+ *                scale NaN, zero 0, and its values quantized with 1/scale = 1.
  */
 struct rvt_qgemm_kernels {
     enum rvt_isa isa;
@@ -157,9 +158,8 @@ struct rvt_qgemm_kernels {
     void (*minmax)(const float *x, size_t n, float *lo, float *hi);
     void (*pack_planes)(const float *x, int k, size_t n, size_t ldx, float inv_scale,
                         int32_t zero, uint8_t *xp, size_t p0, int k_pad);
-    void (*minmax_cols)(const float *x, int k, size_t n, size_t ldx, float *lo, float *hi);
-    void (*pack_cols)(const float *x, int k, size_t n, size_t ldx, const float *inv_scale,
-                      const int32_t *zero, uint8_t *xp, size_t p0, int k_pad);
+    void (*quant_cols)(const float *x, int k, size_t n, size_t ldx, float *scale, int32_t *zero,
+                       uint8_t *xp, size_t p0, int k_pad);
 };
 
 /* The best level for this CPU (rvt_cpu_isa(), so RVT_ISA=ref|avx2 lowers it).
@@ -198,12 +198,45 @@ static inline uint8_t rvti_qgemm_quant1(float x, float inv_scale, float top, flo
     return (uint8_t)((int32_t)nearbyintf(v) + zero);
 }
 
-/* Scalar pack_cols and minmax_cols of positions [i0, i1) (the SIMD levels' edges). */
-void rvti_qgemm_pack_cols_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
-                               const float *inv_scale, const int32_t *zero, uint8_t *xp,
-                               size_t p0, int k_pad);
-void rvti_qgemm_minmax_cols_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
-                                 float *lo, float *hi);
+/* Scalar quant_cols of positions [i0, i1) of the n given (the SIMD levels' edges). */
+void rvti_qgemm_quant_cols_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
+                                float *scale, int32_t *zero, uint8_t *xp, size_t p0, int k_pad);
+
+/* Below this hi - lo a set of activations counts as all zero (1/scale would overflow
+ * near FLT_MIN; such values are ~1e-30 and vanish next to any bias). */
+#define RVT_QGEMM_MIN_RANGE 1e-30f
+
+/*
+ * The uint8 map of values spanning [lo, hi] (quant.h gives the formulas): false, with
+ * scale NaN, inv 1 and zero 0, when lo or hi is NaN or infinite.  The SIMD levels
+ * compute the same with the same IEEE operations (divisions, not reciprocals).
+ */
+static inline bool rvti_qgemm_map(float lo, float hi, float *scale, float *inv, int32_t *zero)
+{
+    float s, z;
+    if (!(isfinite(lo) && isfinite(hi))) {
+        *scale = NAN;
+        *inv = 1.0f;
+        *zero = 0;
+        return false;
+    }
+    if (lo > 0.0f)
+        lo = 0.0f;
+    if (hi < 0.0f)
+        hi = 0.0f;
+    if (!(hi - lo >= RVT_QGEMM_MIN_RANGE)) {
+        *scale = 1.0f;
+        *inv = 1.0f;
+        *zero = 0;
+        return true;
+    }
+    s = (hi - lo) / 255.0f;
+    z = nearbyintf(-lo / s);
+    *scale = s;
+    *inv = 1.0f / s;
+    *zero = z < 0.0f ? 0 : z > 255.0f ? 255 : (int32_t)z;
+    return true;
+}
 /* Scalar pack_planes of positions [i0, i1) of the n given (the SIMD levels' edges). */
 void rvti_qgemm_pack_planes_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
                                  float inv_scale, int32_t zero, uint8_t *xp, size_t p0,

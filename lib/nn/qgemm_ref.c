@@ -72,35 +72,13 @@ static void pack_planes_ref(const float *x, int k, size_t n, size_t ldx, float i
     rvti_qgemm_pack_planes_span(x, k, 0, n, ldx, inv_scale, zero, xp, p0, k_pad);
 }
 
-void rvti_qgemm_pack_cols_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
-                               const float *inv_scale, const int32_t *zero, uint8_t *xp,
-                               size_t p0, int k_pad)
+void rvti_qgemm_quant_cols_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
+                                float *scale, int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
 {
     size_t i;
     int c;
     for (i = i0; i < i1; i++) {
-        float top = (float)(255 - zero[i]), bot = (float)-zero[i];
-        for (c = 0; c < k; c++)
-            xp[rvti_qx_index(p0 + i, c, k_pad)] =
-                rvti_qgemm_quant1(x[(size_t)c * ldx + i], inv_scale[i], top, bot, zero[i]);
-        for (; c < k_pad; c++)
-            xp[rvti_qx_index(p0 + i, c, k_pad)] = 0;
-    }
-}
-
-static void pack_cols_ref(const float *x, int k, size_t n, size_t ldx, const float *inv_scale,
-                          const int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
-{
-    rvti_qgemm_pack_cols_span(x, k, 0, n, ldx, inv_scale, zero, xp, p0, k_pad);
-}
-
-void rvti_qgemm_minmax_cols_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
-                                 float *lo, float *hi)
-{
-    size_t i;
-    int c;
-    for (i = i0; i < i1; i++) {
-        float l = INFINITY, h = -INFINITY;
+        float l = INFINITY, h = -INFINITY, inv, top, bot;
         bool nan = false;
         for (c = 0; c < k; c++) {
             float v = x[(size_t)c * ldx + i];
@@ -110,14 +88,23 @@ void rvti_qgemm_minmax_cols_span(const float *x, int k, size_t i0, size_t i1, si
                 h = v;
             nan |= isnan(v);
         }
-        lo[i] = nan ? NAN : l;
-        hi[i] = nan ? NAN : h;
+        if (nan)
+            l = h = NAN;
+        rvti_qgemm_map(l, h, &scale[i], &inv, &zero[i]);
+        top = (float)(255 - zero[i]);
+        bot = (float)-zero[i];
+        for (c = 0; c < k; c++)
+            xp[rvti_qx_index(p0 + i, c, k_pad)] =
+                rvti_qgemm_quant1(x[(size_t)c * ldx + i], inv, top, bot, zero[i]);
+        for (; c < k_pad; c++)
+            xp[rvti_qx_index(p0 + i, c, k_pad)] = 0;
     }
 }
 
-static void minmax_cols_ref(const float *x, int k, size_t n, size_t ldx, float *lo, float *hi)
+static void quant_cols_ref(const float *x, int k, size_t n, size_t ldx, float *scale, int32_t *zero,
+                           uint8_t *xp, size_t p0, int k_pad)
 {
-    rvti_qgemm_minmax_cols_span(x, k, 0, n, ldx, lo, hi);
+    rvti_qgemm_quant_cols_span(x, k, 0, n, ldx, scale, zero, xp, p0, k_pad);
 }
 
 const struct rvt_qgemm_kernels rvti_qgemm_ref = {
@@ -125,6 +112,5 @@ const struct rvt_qgemm_kernels rvti_qgemm_ref = {
     .gemm = gemm_ref,
     .minmax = minmax_ref,
     .pack_planes = pack_planes_ref,
-    .minmax_cols = minmax_cols_ref,
-    .pack_cols = pack_cols_ref,
+    .quant_cols = quant_cols_ref,
 };

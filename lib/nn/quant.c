@@ -50,29 +50,10 @@ done:
 int rvt_quant_params(float lo, float hi, struct rvt_qparams *p, struct rvt_error *err)
 {
     int ret = 0;
-    float z;
 
-    if (!isfinite(lo) || !isfinite(hi)) {
+    if (!rvti_qgemm_map(lo, hi, &p->scale, &p->inv_scale, &p->zero))
         ret = rvt_error_set(err, RVT_EINVAL, "activation range [%g, %g] is not finite", (double)lo,
                             (double)hi);
-        goto done;
-    }
-    if (lo > 0.0f)
-        lo = 0.0f;
-    if (hi < 0.0f)
-        hi = 0.0f;
-    if (!(hi - lo >= RVT_QUANT_MIN_RANGE)) {
-        /* documented: an all-zero tensor quantizes to zeros */
-        p->scale = 1.0f;
-        p->inv_scale = 1.0f;
-        p->zero = 0;
-        goto done;
-    }
-    p->scale = (hi - lo) / 255.0f;
-    p->inv_scale = 1.0f / p->scale;
-    z = nearbyintf(-lo / p->scale);
-    p->zero = z < 0.0f ? 0 : z > 255.0f ? 255 : (int32_t)z;
-done:
     return ret;
 }
 
@@ -121,27 +102,14 @@ int rvt_quant_planes(const struct rvt_qgemm_kernels *kr, const float *x, int k, 
 }
 
 size_t rvt_quant_cols(const struct rvt_qgemm_kernels *kr, const float *x, int k, size_t n,
-                      size_t ldx, float *scale, float *inv_scale, int32_t *zero, uint8_t *xp,
-                      size_t p0, int k_pad)
+                      size_t ldx, float *scale, int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
 {
     size_t p, bad = 0;
 
     if (!kr)
         kr = rvt_qgemm_kernels_get();
-    /* lo into scale[], hi into inv_scale[], then each column's map in place */
-    kr->minmax_cols(x, k, n, ldx, scale, inv_scale);
-    for (p = 0; p < n; p++) {
-        struct rvt_qparams qp;
-        if (rvt_quant_params(scale[p], inv_scale[p], &qp, NULL) < 0) {
-            qp.scale = NAN;
-            qp.inv_scale = 1.0f;
-            qp.zero = 0;
-            bad++;
-        }
-        scale[p] = qp.scale;
-        inv_scale[p] = qp.inv_scale;
-        zero[p] = qp.zero;
-    }
-    kr->pack_cols(x, k, n, ldx, inv_scale, zero, xp, p0, k_pad);
+    kr->quant_cols(x, k, n, ldx, scale, zero, xp, p0, k_pad);
+    for (p = 0; p < n; p++)
+        bad += isnan(scale[p]) != 0;
     return bad;
 }

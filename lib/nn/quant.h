@@ -30,9 +30,8 @@
 #include "core/common.h"
 #include "nn/qgemm.h"
 
-/* Below this |hi - lo| an activation tensor counts as all zero (1/scale would overflow
- * near FLT_MIN; such values are ~1e-30 and vanish next to any bias). */
-#define RVT_QUANT_MIN_RANGE 1e-30f
+/* Below this hi - lo a set of activations counts as all zero (qgemm.h). */
+#define RVT_QUANT_MIN_RANGE RVT_QGEMM_MIN_RANGE
 
 /* The affine map of one activation tensor. */
 struct rvt_qparams {
@@ -71,12 +70,12 @@ int rvt_quant_planes(const struct rvt_qgemm_kernels *kr, const float *x, int k, 
  * Dynamic per-column quantization: k planes of n columns (plane c at x + c * ldx) into
  * packed positions p0..p0+n-1 of xp, each column p (one pixel, or a Linear layer's
  * whole input vector) with its own map from its min/max over the k planes:
- * scale[p], inv_scale[p], zero[p] (caller's arrays of n).  A column holding NaN or Inf
- * gets scale NaN (so every GEMM output of that column is NaN, as in fp32), inv_scale 1
- * and zero 0.  Returns the number of such columns.  kr NULL: rvt_qgemm_kernels_get().
+ * scale[p] and zero[p] (caller's arrays of n), in one pass (kr->quant_cols).  A column
+ * holding NaN or Inf gets scale NaN (so every GEMM output of that column is NaN, as in
+ * fp32) and zero 0.  Returns the number of such columns.  kr NULL:
+ * rvt_qgemm_kernels_get().
  */
 size_t rvt_quant_cols(const struct rvt_qgemm_kernels *kr, const float *x, int k, size_t n,
-                      size_t ldx, float *scale, float *inv_scale, int32_t *zero, uint8_t *xp,
-                      size_t p0, int k_pad);
+                      size_t ldx, float *scale, int32_t *zero, uint8_t *xp, size_t p0, int k_pad);
 
 #endif

@@ -260,7 +260,7 @@ static void test_pack(void)
     static const size_t p0s[] = {0, 5, 16, 37};
     const struct rvt_qgemm_kernels *r0 = rvt_qgemm_kernels_for(RVT_ISA_REF);
     float *x = malloc(sizeof(float) * 40 * 160);
-    size_t cap = rvt_qx_bytes(160, 40);
+    size_t cap = rvt_qx_bytes(256, 40); /* p0 + n <= 37 + 150 positions */
     uint8_t *q0 = xalloc64(cap), *q = xalloc64(cap);
     const float inv = 1.0f / 0.0125f;
     const int32_t zero = 77;
@@ -322,58 +322,61 @@ static void test_pack(void)
         OK(isnan(lo) && isnan(hi), "%s minmax reports NaN in the tail", rvt_isa_name(levels[li]));
     }
     {
-        /* pack_cols and minmax_cols: a map per position */
-        float inv_p[160], lo0[160], hi0[160], lo[160], hi[160];
-        int32_t z_p[160];
-        for (i = 0; i < 160; i++) {
-            inv_p[i] = 10.0f + (float)(rnd() % 100);
-            z_p[i] = (int32_t)(rnd() & 0xff);
+        /* quant_cols: a map per column, special columns included */
+        float *xc = malloc(sizeof(float) * 40 * 160), sc0[160], sc1[160];
+        int32_t z0[160], z1[160];
+        for (i = 0; i < 40 * 160; i++)
+            xc[i] = rndf() * (float)(1 + i % 7);
+        for (c = 0; c < 40; c++) {
+            xc[c * 160 + 20] = 0.0f;                          /* all-zero column */
+            xc[c * 160 + 21] = 1.0f + (float)c;               /* positive only */
+            xc[c * 160 + 22] = -1.0f - (float)c;              /* negative only */
+            xc[c * 160 + 23] = 1e-35f * (float)c;             /* below the minimum range */
+            xc[c * 160 + 24] = c == 0 ? -0.0f : 0.0f;         /* signed zeros */
         }
+        xc[3 * 160 + 30] = NAN;
+        xc[5 * 160 + 31] = INFINITY;
+        xc[7 * 160 + 32] = -INFINITY;
+        xc[2 * 160 + 150] = NAN; /* in the scalar tails */
         memset(q0, 0xaa, cap);
-        r0->pack_cols(x, 2, 3, 160, inv_p, z_p, q0, 0, 4);
-        OK(q0[0] == rvti_qgemm_quant1(x[0], inv_p[0], 255.0f - z_p[0], (float)-z_p[0], z_p[0]) &&
-               q0[5] == rvti_qgemm_quant1(x[161], inv_p[1], 255.0f - z_p[1], (float)-z_p[1], z_p[1]) &&
-               q0[3] == 0 && q0[12] == 0xaa,
-           "ref pack_cols: position p uses map p, zero k padding, nothing beyond");
-        x[160 * 3 + 70] = NAN;
-        r0->minmax_cols(x, 5, 100, 160, lo0, hi0);
-        OK(isnan(lo0[70]) && isnan(hi0[70]) && !isnan(lo0[69]) && !isnan(hi0[71]) &&
-               lo0[30] == fminf(fminf(fminf(x[30], x[190]), fminf(x[350], x[510])), x[670]) && isnan(lo0[20]),
-           "ref minmax_cols: per column, NaN only in the NaN's column");
+        r0->quant_cols(xc, 40, 160, 160, sc0, z0, q0, 0, 40);
+        OK(sc0[20] == 1.0f && z0[20] == 0 && z0[21] == 0 && z0[22] == 255 && sc0[23] == 1.0f &&
+               sc0[21] == 40.0f / 255.0f && isnan(sc0[30]) && isnan(sc0[31]) && isnan(sc0[32]) &&
+               z0[30] == 0 && isnan(sc0[150]) && !isnan(sc0[149]),
+           "ref quant_cols: maps of zero, one-signed, tiny, NaN and infinite columns");
+        OK(q0[rvti_qx_index(21, 39, 40)] == 255 && q0[rvti_qx_index(22, 39, 40)] == 0 &&
+               q0[rvti_qx_index(20, 5, 40)] == 0 && q0[rvti_qx_index(30, 3, 40)] == 255,
+           "ref quant_cols: values of those columns");
         for (li = 1; li < (int)RVT_ARRAY_SIZE(levels); li++) {
             const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_for(levels[li]);
-            size_t bad_mm = 0, mm_cases = 0;
+            size_t bad_maps = 0;
             if (!kr)
                 continue;
             bad_cases = cases = 0;
             for (a = 0; a < (int)RVT_ARRAY_SIZE(ks); a++)
-                for (b = 0; b < (int)RVT_ARRAY_SIZE(ns); b++) {
+                for (b = 0; b < (int)RVT_ARRAY_SIZE(ns); b++)
                     for (c = 0; c < (int)RVT_ARRAY_SIZE(p0s); c++) {
+                        int kk = ks[a] == 33 ? 40 : ks[a];
+                        size_t nn = ns[b] + (c & 1 ? 50 : 0), j;
                         memset(q0, 0xaa, cap);
                         memset(q, 0xaa, cap);
-                        r0->pack_cols(x + 3, ks[a], ns[b], 160, inv_p, z_p, q0, p0s[c],
-                                      rvt_qgemm_k_pad(ks[a]));
-                        kr->pack_cols(x + 3, ks[a], ns[b], 160, inv_p, z_p, q, p0s[c],
-                                      rvt_qgemm_k_pad(ks[a]));
+                        r0->quant_cols(xc + (c & 1) * 17, kk, nn, 160, sc0, z0, q0, p0s[c],
+                                       rvt_qgemm_k_pad(kk));
+                        kr->quant_cols(xc + (c & 1) * 17, kk, nn, 160, sc1, z1, q, p0s[c],
+                                       rvt_qgemm_k_pad(kk));
                         cases++;
                         bad_cases += memcmp(q0, q, cap) != 0;
+                        for (j = 0; j < nn; j++)
+                            if (memcmp(&sc0[j], &sc1[j], sizeof(float)) || z0[j] != z1[j]) {
+                                bad_maps++;
+                                break;
+                            }
                     }
-                    r0->minmax_cols(x + 1, ks[a], ns[b] + 50, 160, lo0, hi0);
-                    kr->minmax_cols(x + 1, ks[a], ns[b] + 50, 160, lo, hi);
-                    mm_cases++;
-                    for (i = 0; i < ns[b] + 50; i++)
-                        if (!(lo[i] == lo0[i] || (isnan(lo[i]) && isnan(lo0[i]))) ||
-                            !(hi[i] == hi0[i] || (isnan(hi[i]) && isnan(hi0[i])))) {
-                            bad_mm++;
-                            break;
-                        }
-                }
-            OK(bad_cases == 0, "%s pack_cols identical to ref (%zu of %zu differ)",
-               rvt_isa_name(levels[li]), bad_cases, cases);
-            OK(bad_mm == 0, "%s minmax_cols identical to ref, NaN columns too (%zu of %zu differ)",
-               rvt_isa_name(levels[li]), bad_mm, mm_cases);
+            OK(bad_cases == 0 && bad_maps == 0,
+               "%s quant_cols identical to ref: bytes (%zu of %zu differ), maps bit for bit (%zu differ)",
+               rvt_isa_name(levels[li]), bad_cases, cases, bad_maps);
         }
-        x[160 * 3 + 70] = 0.0f;
+        free(xc);
     }
     free(x);
     free(q0);

@@ -225,23 +225,55 @@ static void pack_planes_avx2(const float *x, int k, size_t n, size_t ldx, float 
     rvti_qgemm_pack_planes_span(x, k, i, n, ldx, inv_scale, zero, xp, p0, k_pad);
 }
 
-static void pack_cols_avx2(const float *x, int k, size_t n, size_t ldx, const float *inv_scale,
-                           const int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
+/* rvti_qgemm_map on 8 lanes: the same IEEE operations, the special cases blended in. */
+static inline void map8(__m256 lo, __m256 hi, __m256 nan, __m256 *scale, __m256 *inv,
+                        __m256i *zero)
+{
+    const __m256 zf = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 inf = _mm256_set1_ps(INFINITY);
+    /* NaN (counted apart) or +-inf in lo or hi */
+    __m256 bad = _mm256_or_ps(nan, _mm256_or_ps(_mm256_cmp_ps(_mm256_and_ps(lo, absmask), inf, _CMP_EQ_OQ),
+                                                 _mm256_cmp_ps(_mm256_and_ps(hi, absmask), inf, _CMP_EQ_OQ)));
+    __m256 l = _mm256_min_ps(lo, zf), h = _mm256_max_ps(hi, zf); /* +-0 differ only in sign */
+    __m256 r = _mm256_sub_ps(h, l);
+    __m256 big = _mm256_andnot_ps(bad, _mm256_cmp_ps(r, _mm256_set1_ps(RVT_QGEMM_MIN_RANGE), _CMP_GE_OQ));
+    __m256 sc = _mm256_div_ps(r, _mm256_set1_ps(255.0f));
+    __m256i z = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_sub_ps(zf, l), sc));
+
+    z = _mm256_min_epi32(_mm256_max_epi32(z, _mm256_setzero_si256()), _mm256_set1_epi32(255));
+    *scale = _mm256_blendv_ps(_mm256_blendv_ps(one, sc, big), _mm256_set1_ps(NAN), bad);
+    *inv = _mm256_blendv_ps(one, _mm256_div_ps(one, sc), big);
+    *zero = _mm256_and_si256(z, _mm256_castps_si256(big));
+}
+
+static void quant_cols_avx2(const float *x, int k, size_t n, size_t ldx, float *scale,
+                            int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
 {
     size_t head = (RVT_QGEMM_PB - p0 % RVT_QGEMM_PB) % RVT_QGEMM_PB, i;
-    int kq, h, c;
+    int kq, h2, c;
 
     if (head > n)
         head = n;
-    rvti_qgemm_pack_cols_span(x, k, 0, head, ldx, inv_scale, zero, xp, p0, k_pad);
+    rvti_qgemm_quant_cols_span(x, k, 0, head, ldx, scale, zero, xp, p0, k_pad);
     for (i = head; i + RVT_QGEMM_PB <= n; i += RVT_QGEMM_PB) {
         uint8_t *dst = xp + rvti_qx_index(p0 + i, 0, k_pad);
-        for (h = 0; h < 2; h++) {
-            size_t ih = i + (size_t)h * 8;
-            __m256 vinv = _mm256_loadu_ps(inv_scale + ih);
-            __m256i vz = _mm256_loadu_si256((const __m256i *)(zero + ih));
-            __m256 vtop = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_set1_epi32(255), vz));
-            __m256 vbot = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_setzero_si256(), vz));
+        for (h2 = 0; h2 < 2; h2++) {
+            size_t ih = i + (size_t)h2 * 8;
+            __m256 l = _mm256_set1_ps(INFINITY), h = _mm256_set1_ps(-INFINITY);
+            __m256 un = _mm256_setzero_ps(), vs, vinv, vtop, vbot;
+            __m256i vz;
+            for (c = 0; c < k; c++) {
+                __m256 v = _mm256_loadu_ps(x + (size_t)c * ldx + ih);
+                l = _mm256_min_ps(v, l); /* NaN in v keeps l; counted apart */
+                h = _mm256_max_ps(v, h);
+                un = _mm256_or_ps(un, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+            }
+            map8(l, h, un, &vs, &vinv, &vz);
+            _mm256_storeu_ps(scale + ih, vs);
+            _mm256_storeu_si256((__m256i *)(zero + ih), vz);
+            vtop = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_set1_epi32(255), vz));
+            vbot = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_setzero_si256(), vz));
             for (kq = 0; kq < k_pad / 4; kq++) {
                 __m256i v = _mm256_setzero_si256();
                 for (c = 0; c < 4 && kq * 4 + c < k; c++)
@@ -249,32 +281,11 @@ static void pack_cols_avx2(const float *x, int k, size_t n, size_t ldx, const fl
                         v, _mm256_slli_epi32(quant8(x + (size_t)(kq * 4 + c) * ldx + ih, vinv,
                                                     vtop, vbot, vz),
                                              8 * c));
-                _mm256_store_si256((__m256i *)(dst + (size_t)kq * 64 + h * 32), v);
+                _mm256_store_si256((__m256i *)(dst + (size_t)kq * 64 + h2 * 32), v);
             }
         }
     }
-    rvti_qgemm_pack_cols_span(x, k, i, n, ldx, inv_scale, zero, xp, p0, k_pad);
-}
-
-static void minmax_cols_avx2(const float *x, int k, size_t n, size_t ldx, float *lo, float *hi)
-{
-    const __m256 nan = _mm256_set1_ps(NAN);
-    size_t i = 0;
-    int c;
-
-    for (; i + 8 <= n; i += 8) {
-        __m256 l = _mm256_set1_ps(INFINITY), h = _mm256_set1_ps(-INFINITY);
-        __m256 un = _mm256_setzero_ps();
-        for (c = 0; c < k; c++) {
-            __m256 v = _mm256_loadu_ps(x + (size_t)c * ldx + i);
-            l = _mm256_min_ps(v, l); /* NaN in v keeps l; counted apart */
-            h = _mm256_max_ps(v, h);
-            un = _mm256_or_ps(un, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-        }
-        _mm256_storeu_ps(lo + i, _mm256_blendv_ps(l, nan, un));
-        _mm256_storeu_ps(hi + i, _mm256_blendv_ps(h, nan, un));
-    }
-    rvti_qgemm_minmax_cols_span(x, k, i, n, ldx, lo, hi);
+    rvti_qgemm_quant_cols_span(x, k, i, n, ldx, scale, zero, xp, p0, k_pad);
 }
 
 const struct rvt_qgemm_kernels rvti_qgemm_avx2 = {
@@ -282,6 +293,5 @@ const struct rvt_qgemm_kernels rvti_qgemm_avx2 = {
     .gemm = gemm_avx2,
     .minmax = minmax_avx2,
     .pack_planes = pack_planes_avx2,
-    .minmax_cols = minmax_cols_avx2,
-    .pack_cols = pack_cols_avx2,
+    .quant_cols = quant_cols_avx2,
 };

@@ -242,21 +242,54 @@ static void pack_planes_avx512(const float *x, int k, size_t n, size_t ldx, floa
     rvti_qgemm_pack_planes_span(x, k, i, n, ldx, inv_scale, zero, xp, p0, k_pad);
 }
 
-static void pack_cols_avx512(const float *x, int k, size_t n, size_t ldx, const float *inv_scale,
-                             const int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
+/* rvti_qgemm_map on 16 lanes: the same IEEE operations, the special cases blended in. */
+static inline void map16(__m512 lo, __m512 hi, __mmask16 nan, __m512 *scale, __m512 *inv,
+                         __m512i *zero)
+{
+    const __m512 zf = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+    /* NaN (counted apart) or +-inf (fpclass 0x08 | 0x10) in lo or hi */
+    __mmask16 bad = nan | _mm512_fpclass_ps_mask(lo, 0x18) | _mm512_fpclass_ps_mask(hi, 0x18);
+    __m512 l = _mm512_min_ps(lo, zf), h = _mm512_max_ps(hi, zf); /* +-0 differ only in sign */
+    __m512 r = _mm512_sub_ps(h, l);
+    __mmask16 big = _mm512_cmp_ps_mask(r, _mm512_set1_ps(RVT_QGEMM_MIN_RANGE), _CMP_GE_OQ);
+    __m512 sc = _mm512_div_ps(r, _mm512_set1_ps(255.0f));
+    __m512i z = _mm512_cvtps_epi32(_mm512_div_ps(_mm512_sub_ps(zf, l), sc));
+
+    z = _mm512_min_epi32(_mm512_max_epi32(z, _mm512_setzero_si512()), _mm512_set1_epi32(255));
+    big &= (__mmask16)~bad;
+    *scale = _mm512_mask_blend_ps(big, one, sc);
+    *scale = _mm512_mask_blend_ps(bad, *scale, _mm512_set1_ps(NAN));
+    *inv = _mm512_mask_blend_ps(big, one, _mm512_div_ps(one, sc));
+    *zero = _mm512_maskz_mov_epi32(big, z);
+}
+
+static void quant_cols_avx512(const float *x, int k, size_t n, size_t ldx, float *scale,
+                              int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
 {
     size_t head = (RVT_QGEMM_PB - p0 % RVT_QGEMM_PB) % RVT_QGEMM_PB, i;
     int kq, c;
 
     if (head > n)
         head = n;
-    rvti_qgemm_pack_cols_span(x, k, 0, head, ldx, inv_scale, zero, xp, p0, k_pad);
+    rvti_qgemm_quant_cols_span(x, k, 0, head, ldx, scale, zero, xp, p0, k_pad);
+    /* one strip of 16 columns at a time: min/max over the planes, the maps, then the
+     * same planes again (now in cache) quantized and packed */
     for (i = head; i + RVT_QGEMM_PB <= n; i += RVT_QGEMM_PB) {
         uint8_t *dst = xp + rvti_qx_index(p0 + i, 0, k_pad);
-        __m512 vinv = _mm512_loadu_ps(inv_scale + i);
-        __m512i vz = _mm512_loadu_si512(zero + i);
-        __m512 vtop = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_set1_epi32(255), vz));
-        __m512 vbot = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_setzero_si512(), vz));
+        __m512 l = _mm512_set1_ps(INFINITY), h = _mm512_set1_ps(-INFINITY), vs, vinv, vtop, vbot;
+        __m512i vz;
+        __mmask16 un = 0;
+        for (c = 0; c < k; c++) {
+            __m512 v = _mm512_loadu_ps(x + (size_t)c * ldx + i);
+            l = _mm512_min_ps(v, l); /* NaN in v keeps l; counted apart */
+            h = _mm512_max_ps(v, h);
+            un |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        }
+        map16(l, h, un, &vs, &vinv, &vz);
+        _mm512_storeu_ps(scale + i, vs);
+        _mm512_storeu_si512(zero + i, vz);
+        vtop = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_set1_epi32(255), vz));
+        vbot = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_setzero_si512(), vz));
         for (kq = 0; kq < k_pad / 4; kq++) {
             __m512i v = _mm512_setzero_si512();
             for (c = 0; c < 4 && kq * 4 + c < k; c++)
@@ -266,50 +299,7 @@ static void pack_cols_avx512(const float *x, int k, size_t n, size_t ldx, const 
             _mm512_store_si512(dst + (size_t)kq * 64, v);
         }
     }
-    rvti_qgemm_pack_cols_span(x, k, i, n, ldx, inv_scale, zero, xp, p0, k_pad);
-}
-
-static void minmax_cols_avx512(const float *x, int k, size_t n, size_t ldx, float *lo, float *hi)
-{
-    const __m512 nan = _mm512_set1_ps(NAN);
-    size_t i = 0;
-    int c, u;
-
-    /* strips of 64 columns: 4 lines of each plane per step */
-    for (; i + 64 <= n; i += 64) {
-        __m512 l[4], h[4];
-        __mmask16 un[4] = {0, 0, 0, 0};
-        for (u = 0; u < 4; u++) {
-            l[u] = _mm512_set1_ps(INFINITY);
-            h[u] = _mm512_set1_ps(-INFINITY);
-        }
-        for (c = 0; c < k; c++) {
-            const float *row = x + (size_t)c * ldx + i;
-            for (u = 0; u < 4; u++) {
-                __m512 v = _mm512_loadu_ps(row + 16 * u);
-                l[u] = _mm512_min_ps(v, l[u]); /* NaN in v keeps l; counted apart */
-                h[u] = _mm512_max_ps(v, h[u]);
-                un[u] |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-            }
-        }
-        for (u = 0; u < 4; u++) {
-            _mm512_storeu_ps(lo + i + 16 * u, _mm512_mask_mov_ps(l[u], un[u], nan));
-            _mm512_storeu_ps(hi + i + 16 * u, _mm512_mask_mov_ps(h[u], un[u], nan));
-        }
-    }
-    for (; i + 16 <= n; i += 16) {
-        __m512 l = _mm512_set1_ps(INFINITY), h = _mm512_set1_ps(-INFINITY);
-        __mmask16 un = 0;
-        for (c = 0; c < k; c++) {
-            __m512 v = _mm512_loadu_ps(x + (size_t)c * ldx + i);
-            l = _mm512_min_ps(v, l);
-            h = _mm512_max_ps(v, h);
-            un |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-        }
-        _mm512_storeu_ps(lo + i, _mm512_mask_mov_ps(l, un, nan));
-        _mm512_storeu_ps(hi + i, _mm512_mask_mov_ps(h, un, nan));
-    }
-    rvti_qgemm_minmax_cols_span(x, k, i, n, ldx, lo, hi);
+    rvti_qgemm_quant_cols_span(x, k, i, n, ldx, scale, zero, xp, p0, k_pad);
 }
 
 const struct rvt_qgemm_kernels rvti_qgemm_avx512 = {
@@ -317,6 +307,5 @@ const struct rvt_qgemm_kernels rvti_qgemm_avx512 = {
     .gemm = gemm_avx512,
     .minmax = minmax_avx512,
     .pack_planes = pack_planes_avx512,
-    .minmax_cols = minmax_cols_avx512,
-    .pack_cols = pack_cols_avx512,
+    .quant_cols = quant_cols_avx512,
 };
