@@ -57,12 +57,14 @@ size_t rvt_qdense_scratch(int n_in, size_t n_cols)
 }
 
 int rvt_qdense_forward(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
-                       size_t ldy, size_t n_cols, void *scratch)
+                       size_t ldy, size_t n_cols, void *scratch,
+                       void (*post)(void *ctx, int o, size_t p, float *y, size_t n),
+                       void *post_ctx)
 {
     const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
     uint8_t *xp = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     struct rvt_qgemm_args g = {.w = &q->w, .xp = xp, .n_pos = n_cols, .out = y,
-                               .out_cs = ldy};
+                               .out_cs = ldy, .post = post, .post_ctx = post_ctx};
     int ret = 0;
 
     rvt_qx_clear_tail(xp, n_cols, q->w.k);

@@ -17,7 +17,7 @@
  *   struct rvt_qdense *q;
  *   rvt_qdense_new(&q, w_i8, w_scale, n_out, n_in, NULL, &err);   // NULL: dynamic
  *   void *scratch = ...rvt_qdense_scratch(n_in, max_cols) bytes...;
- *   rvt_qdense_forward(q, x, ldx, y, ldy, n_cols, scratch);
+ *   rvt_qdense_forward(q, x, ldx, y, ldy, n_cols, scratch, NULL, NULL);
  *   rvt_qdense_free(q);
  *
  * A column holding NaN or Inf cannot be quantized: its outputs are NaN (as fp32
@@ -56,8 +56,14 @@ void rvt_qdense_free(void *q);
 /* Bytes of scratch a forward of n_cols columns needs (any alignment). */
 size_t rvt_qdense_scratch(int n_in, size_t n_cols);
 
-/* y[o * ldy + j] = sum_i W[o][i] X[i][j] (dequantized), x[i * ldx + j].  See above. */
+/*
+ * y[o * ldy + j] = sum_i W[o][i] X[i][j] (dequantized), x[i * ldx + j].  See above.
+ * post (may be NULL) is called on every run of finished outputs of a row while they
+ * are in cache (struct rvt_qgemm_args.post): the caller's bias and activation.
+ */
 int rvt_qdense_forward(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
-                       size_t ldy, size_t n_cols, void *scratch);
+                       size_t ldy, size_t n_cols, void *scratch,
+                       void (*post)(void *ctx, int o, size_t p, float *y, size_t n),
+                       void *post_ctx);
 
 #endif

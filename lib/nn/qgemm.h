@@ -132,6 +132,15 @@ struct rvt_qgemm_args {
     const int32_t *x_zero; /* [n_pos / group]: its zero point */
     const float *bias;     /* [n] or NULL */
     enum rvt_qact act;
+    /*
+     * Optional (float output whose positions are consecutive: one group, or group 1
+     * with out_gs 1): called once for every run of final outputs of one row, positions
+     * p..p+n-1 at y, while they are still in cache -- the caller's bias, activation
+     * and row sums fused into the GEMM.  Runs come in increasing p within a row; how
+     * long they are depends on the level and the split (at most 64 with AVX-512).
+     */
+    void (*post)(void *ctx, int o, size_t p, float *y, size_t n);
+    void *post_ctx;
 };
 
 /*

@@ -16,6 +16,7 @@ static void gemm_ref(const struct rvt_qgemm_args *g, int ith, int nth)
     int o0, o1, o, k;
 
     assert((g->c != NULL) != (g->out != NULL));
+    assert(!g->post || (g->out && (g->group >= g->n_pos || (g->group == 1 && g->out_gs == 1))));
     rvti_qgemm_split(w->n, n_blocks, 1, ith, nth, &o0, &o1, &b0, &b1);
     p1 = RVT_MIN(g->n_pos, b1 * RVT_QGEMM_PB);
     for (o = o0; o < o1; o++) {
@@ -31,6 +32,9 @@ static void gemm_ref(const struct rvt_qgemm_args *g, int ith, int nth)
                     rvti_qgemm_epi1(acc, g->x_zero[p / g->group], w->wsum[o],
                                     g->x_scale[p / g->group], w->scale[o], g->bias, o, g->act);
         }
+        if (g->post && p1 > b0 * RVT_QGEMM_PB)
+            g->post(g->post_ctx, o, b0 * RVT_QGEMM_PB, rvti_qgemm_out(g, o, b0 * RVT_QGEMM_PB),
+                    p1 - b0 * RVT_QGEMM_PB);
     }
 }
 

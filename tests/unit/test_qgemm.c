@@ -503,6 +503,27 @@ static size_t qdense_far(const float *w, const float *sw, const float *x, const 
     return far;
 }
 
+struct post_log {
+    float *y;
+    size_t ldy;
+    unsigned char seen[64][64];
+    size_t next[64];
+    bool ok;
+};
+
+/* Checks the run is where it says and in order, then adds 1 (the caller's "bias"). */
+static void post_check(void *ctx, int o, size_t p, float *y, size_t n)
+{
+    struct post_log *pl = ctx;
+    size_t j;
+    pl->ok &= y == pl->y + (size_t)o * pl->ldy + p && p == pl->next[o];
+    pl->next[o] = p + n;
+    for (j = 0; j < n; j++) {
+        pl->seen[o][p + j]++;
+        y[j] += 1.0f;
+    }
+}
+
 static void test_qdense(void)
 {
     enum { NO = 37, NI = 45, NC = 29, LDX = 31, LDY = 33 };
@@ -544,7 +565,7 @@ static void test_qdense(void)
         w[5 * NI + i] = -w[5 * NI + i];
     ret = rvt_qdense_new(&q, wq, sw, NO, NI, NULL, &err);
     OK(ret == 0, "qdense_new dynamic (%s)", err.msg);
-    ret = rvt_qdense_forward(q, x, LDX, y, LDY, NC, scratch + 3); /* misaligned scratch */
+    ret = rvt_qdense_forward(q, x, LDX, y, LDY, NC, scratch + 3, NULL, NULL); /* misaligned scratch */
     far = qdense_far(w, sw, x, y, NO, NI, NC, LDX, LDY, step);
     OK(ret == 0 && far == 0, "qdense dynamic (per column) within the rounding bound (%zu outside)",
        far);
@@ -554,14 +575,14 @@ static void test_qdense(void)
     range[0] = lo;
     range[1] = hi;
     ret = rvt_qdense_new(&qs, wq, sw, NO, NI, range, &err);
-    OK(ret == 0 && rvt_qdense_forward(qs, x, LDX, y2, LDY, NC, scratch) == 0, "qdense_new static");
+    OK(ret == 0 && rvt_qdense_forward(qs, x, LDX, y2, LDY, NC, scratch, NULL, NULL) == 0, "qdense_new static");
     far = qdense_far(w, sw, x, y2, NO, NI, NC, LDX, LDY, step_t);
     OK(far == 0, "qdense static within the per-tensor rounding bound (%zu outside)", far);
     /* outside a static range values clamp: a larger value changes nothing */
     x[0] = hi * 4;
-    rvt_qdense_forward(qs, x, LDX, y, LDY, NC, scratch);
+    rvt_qdense_forward(qs, x, LDX, y, LDY, NC, scratch, NULL, NULL);
     x[0] = hi;
-    rvt_qdense_forward(qs, x, LDX, y2, LDY, NC, scratch);
+    rvt_qdense_forward(qs, x, LDX, y2, LDY, NC, scratch, NULL, NULL);
     OK(y[0] == y2[0] && y[LDY] == y2[LDY], "static range clamps larger values");
     rvt_qdense_free(qs);
     qs = NULL;
@@ -573,7 +594,7 @@ static void test_qdense(void)
     /* NaN in a column: that column's outputs NaN, the others finite, and an error code */
     x[7 * LDX + 5] = NAN;
     x[9 * LDX + 11] = INFINITY;
-    ret = rvt_qdense_forward(q, x, LDX, y, LDY, NC, scratch);
+    ret = rvt_qdense_forward(q, x, LDX, y, LDY, NC, scratch, NULL, NULL);
     for (o = 0; o < NO; o++)
         for (j = 0; j < NC; j++) {
             nan += (j == 5 || j == 11) && isnan(y[o * LDY + j]);
@@ -584,8 +605,20 @@ static void test_qdense(void)
     x[7 * LDX + 5] = 0.0f;
     x[9 * LDX + 11] = 0.0f;
     /* a single column (a Linear layer of one clip) */
-    OK(rvt_qdense_forward(q, x, LDX, y, LDY, 1, scratch) == 0 && !isnan(y[0]), "one column");
+    OK(rvt_qdense_forward(q, x, LDX, y, LDY, 1, scratch, NULL, NULL) == 0 && !isnan(y[0]), "one column");
 
+    /* post: every output once, in runs of consecutive positions, values final */
+    {
+        struct post_log pl = {.y = y2, .ldy = LDY, .ok = true};
+        memset(pl.seen, 0, sizeof(pl.seen));
+        rvt_qdense_forward(q, x, LDX, y, LDY, NC, scratch, NULL, NULL);
+        rvt_qdense_forward(q, x, LDX, y2, LDY, NC, scratch, post_check, &pl);
+        for (o = 0; o < NO; o++)
+            for (j = 0; j < NC; j++)
+                pl.ok &= pl.seen[o][j] == 1 && y2[o * LDY + j] == y[o * LDY + j] + 1.0f;
+        OK(pl.ok, "post: every output seen once, in order, after it was final (level %s)",
+           rvt_isa_name(rvt_qgemm_kernels_get()->isa));
+    }
     rvt_qdense_free(q);
     rvt_qdense_free(NULL);
     free(w);

@@ -128,6 +128,8 @@ static inline __attribute__((always_inline)) void tile(const struct rvt_qgemm_ar
         store8(g, lo, o + r, p, np);
         if (np > 8)
             store8(g, hi, o + r, p + 8, np - 8);
+        if (g->post)
+            g->post(g->post_ctx, o + r, p, rvti_qgemm_out(g, o + r, p), (size_t)np);
     }
 }
 
@@ -140,6 +142,7 @@ static void gemm_avx2(const struct rvt_qgemm_args *g, int ith, int nth)
     int o0, o1, o;
 
     assert((g->c != NULL) != (g->out != NULL));
+    assert(!g->post || (g->out && (g->group >= g->n_pos || (g->group == 1 && g->out_gs == 1))));
     rvti_qgemm_split(g->w->n, n_blocks, MR, ith, nth, &o0, &o1, &b0, &b1);
     for (pb = b0; pb < b1; pb++) {
         for (o = o0; o + MR <= o1; o += MR)

@@ -136,6 +136,11 @@ static inline __attribute__((always_inline)) void tile(const struct rvt_qgemm_ar
         for (r = 0; r < mr; r++)
             store_vec(g, acc[r][c], o + r, p, np, &l);
     }
+    if (g->post) {
+        size_t p = pb * RVT_QGEMM_PB, np = RVT_MIN((size_t)nb * RVT_QGEMM_PB, g->n_pos - p);
+        for (r = 0; r < mr; r++)
+            g->post(g->post_ctx, o + r, p, rvti_qgemm_out(g, o + r, p), np);
+    }
 }
 
 #define TILE_FN(mr, nb) \
@@ -162,6 +167,7 @@ static void gemm_avx512(const struct rvt_qgemm_args *g, int ith, int nth)
     int o0, o1, o;
 
     assert((g->c != NULL) != (g->out != NULL));
+    assert(!g->post || (g->out && (g->group >= g->n_pos || (g->group == 1 && g->out_gs == 1))));
     rvti_qgemm_split(g->w->n, n_blocks, MR, ith, nth, &o0, &o1, &b0, &b1);
     /* position panels outer: one panel of 64 positions stays in L1/L2 while every
      * output channel passes over it */
