@@ -196,3 +196,207 @@ def test_refusals(tmp):
     assert r.returncode == 2
     r = run("--help")
     assert r.returncode == 0 and "SYNOPSIS" in r.stdout and "--layers" in r.stdout
+
+
+# ---------------------------------------------------------------- the network
+
+def _trained():
+    """A trained checkpoint and its feature store: RVT_INT8_MODEL / RVT_INT8_FEATURES, or
+    the outputs of `make demo` (build/demo/model.h5, build/demo/features.h5)."""
+    m = os.environ.get("RVT_INT8_MODEL", os.path.join(ROOT, "build", "demo", "model.h5"))
+    f = os.environ.get("RVT_INT8_FEATURES", os.path.join(ROOT, "build", "demo", "features.h5"))
+    if not (os.path.exists(m) and os.path.exists(f)):
+        pytest.skip("no trained checkpoint (run `make demo`, or set RVT_INT8_MODEL and "
+                    "RVT_INT8_FEATURES)")
+    return m, f
+
+
+def _run_model(model, features, out, *extra, env=None):
+    p = subprocess.run([os.path.join(BIN, "run-model"), "-m", model, "-i", features, "-o",
+                        str(out), "-q", *extra], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    return p
+
+
+def _read_preds(path):
+    import csv
+    with open(path) as f:
+        rows = list(csv.reader(f))
+    head, rows = rows[0], rows[1:]
+    ids = [r[0] for r in rows]
+    split = [r[1] for r in rows]
+    label = [r[2] for r in rows]
+    pred = [r[3] for r in rows]
+    return ids, split, label, pred
+
+
+def _torch_predictions(model_h5, features):
+    """fp32, dynamic int8 (Linear) and FX static int8 predictions of PyTorch on the same
+    clips (class indices), and the class names."""
+    import sys
+    import torch
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import reference_model as R
+    with h5py.File(model_h5, "r") as f:
+        names = [c.decode() if isinstance(c, bytes) else str(c) for c in f.attrs["class_names"]]
+        mode = f.attrs["audio_attention"]
+        sd = {k: torch.from_numpy(f[k][()]) for k in f.keys()}
+    m = R.MultimodalAttentionFusion(len(names), mode)
+    m.load_state_dict(sd, strict=False)
+    m.eval()
+    with h5py.File(features, "r") as f:
+        frames = f["frames"][:, 0]
+        mel = f["mel"][()].astype(np.float32)
+    img = R.preprocess_frames(frames)
+    mel = torch.from_numpy(mel)
+
+    def predict(net):
+        with torch.no_grad():
+            return torch.cat([net(img[i:i + 16], mel[i:i + 16]).argmax(1)
+                              for i in range(0, len(img), 16)]).numpy()
+    out = {"torch fp32": predict(m)}
+    torch.backends.quantized.engine = "qnnpack" if "qnnpack" in \
+        torch.backends.quantized.supported_engines else torch.backends.quantized.supported_engines[-1]
+    dq = torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
+    out["torch dynamic int8 (Linear)"] = predict(dq)
+    try:
+        from torch.ao.quantization import get_default_qconfig_mapping
+        from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+        import copy
+        qm = get_default_qconfig_mapping(torch.backends.quantized.engine)
+        pm = prepare_fx(copy.deepcopy(m), qm, (img[:2], mel[:2]))
+        with torch.no_grad():
+            for i in range(0, min(len(img), 64), 16):
+                pm(img[i:i + 16], mel[i:i + 16])
+        out["torch FX static int8"] = predict(convert_fx(pm))
+    except Exception as e:  # documented: Debian's torch may lack a working backend
+        out["torch FX static int8"] = "failed: %s" % str(e).splitlines()[0][:80]
+    return out, names
+
+
+def test_accuracy_int8_vs_fp32(tmp_path):
+    """On a trained checkpoint: int8 vs fp32 argmax agreement >= 99 % and accuracy drop
+    <= 0.5 points (all clips), side by side with PyTorch's quantized models."""
+    model, features = _trained()
+    q = tmp_path / "model-int8.h5"
+    r = run(model, "-o", str(q), "-q")
+    assert r.returncode == 0, r.stderr
+    _run_model(model, features, tmp_path / "p32.csv")
+    p8 = _run_model(str(q), features, tmp_path / "p8.csv", "-v")
+    ids, split, label, pred32 = _read_preds(tmp_path / "p32.csv")
+    _, _, _, pred8 = _read_preds(tmp_path / "p8.csv")
+    n = len(ids)
+    agree = np.mean([a == b for a, b in zip(pred32, pred8)])
+    acc32 = np.mean([a == b for a, b in zip(pred32, label)])
+    acc8 = np.mean([a == b for a, b in zip(pred8, label)])
+    test = [i for i in range(n) if split[i] == "test"]
+    lines = ["clips: %d (test split: %d)" % (n, len(test)),
+             "%-30s %8s %8s %10s" % ("model", "acc all", "acc test", "agree fp32"),
+             "%-30s %8.4f %8.4f %10s" % ("ours fp32", acc32,
+                                        np.mean([pred32[i] == label[i] for i in test]) if test else np.nan, "-"),
+             "%-30s %8.4f %8.4f %10.4f" % ("ours int8 (dynamic)", acc8,
+                                          np.mean([pred8[i] == label[i] for i in test]) if test else np.nan, agree)]
+    # static calibrations, reported (not asserted)
+    for method in ("minmax", "percentile"):
+        qs = tmp_path / ("m-%s.h5" % method)
+        r = run(model, "-o", str(qs), "-q", "--calibrate", features, "--calib-method", method)
+        if r.returncode != 0:
+            lines.append("ours int8 static %s: failed: %s" % (method, r.stderr.strip()))
+            continue
+        _run_model(str(qs), features, tmp_path / ("ps-%s.csv" % method))
+        _, _, _, ps = _read_preds(tmp_path / ("ps-%s.csv" % method))
+        lines.append("%-30s %8.4f %8s %10.4f" % ("ours int8 static " + method,
+                                                 np.mean([a == b for a, b in zip(ps, label)]), "",
+                                                 np.mean([a == b for a, b in zip(ps, pred32)])))
+    tp, names = _torch_predictions(model, features)
+    lab = np.array([names.index(x) for x in label])
+    for k, v in tp.items():
+        if isinstance(v, str):
+            lines.append("%-30s %s" % (k, v))
+        else:
+            lines.append("%-30s %8.4f %8s %10.4f" % (k, np.mean(v == lab), "",
+                                                     np.mean(v == tp["torch fp32"])))
+    report = "\n".join(lines)
+    print(report)
+    with open(tmp_path / "int8-accuracy.txt", "w") as f:
+        f.write(report + "\n")
+    out = os.path.join(os.environ.get("RVT_BUILD", os.path.join(ROOT, "build")), "test-logs")
+    if os.path.isdir(out):
+        with open(os.path.join(out, "int8-accuracy.txt"), "w") as f:
+            f.write(report + "\n")
+    assert "int8" in p8.stderr or "int8" in p8.stdout, "run-model does not say it ran int8"
+    assert agree >= 0.99, report
+    assert acc32 - acc8 <= 0.005 + 1e-9, report
+
+
+# ---------------------------------------------------------------- calibration
+
+def _fixtures():
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.exists(os.path.join(BIN, "run-model")):
+        pytest.skip("run-model is not built")
+    import model_fixtures as F
+    return F
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    """A seeded checkpoint (BatchNorm re-estimated) and a 6-clip store."""
+    F = _fixtures()
+    d = tmp_path_factory.mktemp("int8model")
+    model = str(d / "model.h5")
+    F.export_model(F.make_model("replace", seed=1, reest_inputs=4), model)
+    fr, mel = F.random_inputs(6, 3)
+    store = str(d / "features.h5")
+    F.make_store(store, fr, mel, [i % 7 for i in range(6)], ["train"] * 4 + ["test"] * 2)
+    return model, store, d
+
+
+def test_calibrate_and_run(small_model, tmp_path):
+    model, store, _ = small_model
+    for method, extra in (("minmax", []), ("percentile", ["--percentile", "99.9"])):
+        out = tmp_path / ("cal-%s.h5" % method)
+        r = run(model, "-o", str(out), "--calibrate", store, "--calib-method", method, *extra, "-q")
+        assert r.returncode == 0, r.stderr
+        with h5py.File(out, "r") as g:
+            layers = list(g.attrs["quant_layers"])
+            assert layers
+            for k in layers:
+                lo, hi = g[k + "_act_range"][()]
+                assert np.isfinite(lo) and np.isfinite(hi) and lo <= hi, k
+            assert g.attrs["quant_activations"] == "static-" + method
+            assert g.attrs["quant_calibration"] == "features.h5"
+            assert g.attrs["quant_calibration_clips"] == 4       # the train split
+            assert g.attrs["quant_calibration_split"] == "train"
+            if method == "percentile":
+                assert g.attrs["quant_percentile"] == 99.9
+        p = subprocess.run([os.path.join(BIN, "run-model"), "-m", str(out), "-i", store, "-o",
+                            str(tmp_path / ("p-%s.csv" % method)), "-q"], capture_output=True,
+                           text=True)
+        assert p.returncode == 0, p.stderr
+    # min-max ranges cover what the model sees: the calibration clips' own predictions
+    # with the static model stay close to the dynamic model's
+    assert (tmp_path / "p-minmax.csv").exists()
+
+
+def test_calibrate_refusals(small_model, tmp_path):
+    F = _fixtures()
+    model, store, d = small_model
+    r = run(model, "-o", str(tmp_path / "x.h5"), "--calibrate", store, "--calib-split", "val")
+    assert r.returncode == 1 and "no clip in split 'val'" in r.stderr
+    assert not (tmp_path / "x.h5").exists()
+    # a store made with other preprocessing (audio.top_db 60)
+    fr, mel = F.random_inputs(2, 5)
+    other = str(tmp_path / "other.h5")
+    F.make_store(other, fr, mel, [0, 1], ["train", "train"],
+                 cfg=F.default_config(**{"audio.top_db": 60}))
+    r = run(model, "-o", str(tmp_path / "y.h5"), "--calibrate", other)
+    assert r.returncode == 1 and "audio.top_db" in r.stderr, r.stderr
+    assert not (tmp_path / "y.h5").exists()
+    r = run(model, "--percentile", "99")
+    assert r.returncode == 2 and "need --calibrate" in r.stderr
+    r = run(model, "--calibrate", store, "--percentile", "99")
+    assert r.returncode == 2 and "--calib-method percentile" in r.stderr
+    r = run(model, "--calibrate", store, "--calib-method", "kl")
+    assert r.returncode == 2
