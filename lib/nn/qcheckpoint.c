@@ -18,7 +18,8 @@
 
 static const char scheme_text[] =
     "weights int8 symmetric per output channel: scale = max|w| / 127, q = rint(w / scale) "
-    "(ties to even), all-zero channel: scale 1; activations uint8 asymmetric per tensor: "
+    "(ties to even), all-zero channel: scale 1; activations uint8 asymmetric, one map per "
+    "column (pixel) at run time, or per layer from K_act_range when calibrated: "
     "lo = min(x, 0), hi = max(x, 0), scale = (hi - lo) / 255, zero = rint(-lo / scale); "
     "int32 accumulation, bias, BatchNorm and activations in float32";
 
