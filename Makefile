@@ -25,7 +25,7 @@ WARN   := -Wall -Wextra -Werror -Wstrict-prototypes -Wvla -Wno-unused-parameter 
 CFLAGS ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DRVT_VERSION='"$(VERSION)"' $(WARN) $(CFLAGS) $(SAN) \
               -Ilib $(PKG_CFLAGS) -MMD -MP
-LDFLAGS_ALL := $(SAN) $(LDFLAGS)
+LDFLAGS_ALL := $(SAN) -Wl,--as-needed $(LDFLAGS)
 
 LIB_SRCS  := $(sort $(shell find lib -name '*.c'))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/default_config.o

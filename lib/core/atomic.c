@@ -169,7 +169,7 @@ static void finish(struct rvt_atomic *a)
     a->fp = NULL;
 }
 
-int rvt_atomic_commit(struct rvt_atomic *a, struct rvt_error *err)
+static int commit(struct rvt_atomic *a, bool sync, struct rvt_error *err)
 {
     int ret = 0;
 
@@ -183,7 +183,7 @@ int rvt_atomic_commit(struct rvt_atomic *a, struct rvt_error *err)
         a->fp = NULL;
         return ret;
     }
-    if (fflush(a->fp) != 0 || fsync(fileno(a->fp)) != 0) {
+    if (fflush(a->fp) != 0 || (sync && fsync(fileno(a->fp)) != 0)) {
         ret = rvt_error_set(err, RVT_EIO, "cannot write '%s': %s", a->final_path, strerror(errno));
         rvt_atomic_abort(a);
         return ret;
@@ -201,7 +201,7 @@ int rvt_atomic_commit(struct rvt_atomic *a, struct rvt_error *err)
         rvt_atomic_abort(a);
         return ret;
     }
-    {
+    if (sync) {
         char *d = strdup(a->final_path);
         if (d) {
             int dfd = open(dirname(d), O_RDONLY | O_DIRECTORY);
@@ -214,6 +214,16 @@ int rvt_atomic_commit(struct rvt_atomic *a, struct rvt_error *err)
     }
     finish(a);
     return 0;
+}
+
+int rvt_atomic_commit(struct rvt_atomic *a, struct rvt_error *err)
+{
+    return commit(a, true, err);
+}
+
+int rvt_atomic_commit_nosync(struct rvt_atomic *a, struct rvt_error *err)
+{
+    return commit(a, false, err);
 }
 
 void rvt_atomic_abort(struct rvt_atomic *a)

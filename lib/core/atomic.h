@@ -36,6 +36,9 @@ struct rvt_atomic {
 
 int rvt_atomic_open(struct rvt_atomic *a, const char *path, struct rvt_error *err);
 int rvt_atomic_commit(struct rvt_atomic *a, struct rvt_error *err);
+/* Same, without the fsyncs: for many small files (e.g. one .npy per clip) that
+ * the caller makes durable at once (syncfs) before publishing a list of them. */
+int rvt_atomic_commit_nosync(struct rvt_atomic *a, struct rvt_error *err);
 /* Safe on a zeroed or already finished struct. */
 void rvt_atomic_abort(struct rvt_atomic *a);
 

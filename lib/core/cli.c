@@ -24,6 +24,21 @@
 #include "core/log.h"
 #include "core/pool.h"
 
+/*
+ * Weak references: --version names the libraries a tool links, but must not by
+ * itself pull every library into every tool (with -Wl,--as-needed a tool loads
+ * only what it calls; FFmpeg alone drags in ~150 shared objects, 0.15 s a start).
+ * A library the tool does not use resolves to NULL and is left out.
+ */
+#pragma weak av_version_info
+#pragma weak avformat_version
+#pragma weak avcodec_version
+#pragma weak swscale_version
+#pragma weak swresample_version
+#pragma weak H5get_libversion
+#pragma weak sf_version_string
+#pragma weak soxr_version
+
 void rvt_cli_init(struct rvt_cli *cli, const char *program, const char *usage)
 {
     memset(cli, 0, sizeof(*cli));
@@ -213,21 +228,32 @@ void rvt_cli_print_version(const char *program)
     const char *blas_env = getenv("OPENBLAS_CORETYPE");
 
     printf("%s (ravdess-tools) %s\n", program, RVT_VERSION);
-    printf("FFmpeg %s:", av_version_info());
-    print_lav("libavformat", avformat_version());
-    print_lav("libavcodec", avcodec_version());
+    printf("FFmpeg %s:", av_version_info ? av_version_info() : "(libavutil)");
+    if (avformat_version)
+        print_lav("libavformat", avformat_version());
+    if (avcodec_version)
+        print_lav("libavcodec", avcodec_version());
     print_lav("libavutil", avutil_version());
-    print_lav("libswscale", swscale_version());
-    print_lav("libswresample", swresample_version());
+    if (swscale_version)
+        print_lav("libswscale", swscale_version());
+    if (swresample_version)
+        print_lav("libswresample", swresample_version());
     putchar('\n');
-    H5get_libversion(&maj, &min, &rel);
-    printf("HDF5 %u.%u.%u, %s, libsoxr %s, libyaml %s, libcsv %d.%d.%d\n", maj, min, rel,
-           sf_version_string(), soxr_version(), yaml_get_version_string(), CSV_MAJOR, CSV_MINOR,
+    if (H5get_libversion) {
+        H5get_libversion(&maj, &min, &rel);
+        printf("HDF5 %u.%u.%u, ", maj, min, rel);
+    }
+    if (sf_version_string)
+        printf("%s, ", sf_version_string());
+    if (soxr_version)
+        printf("libsoxr %s, ", soxr_version());
+    printf("libyaml %s, libcsv %d.%d.%d\n", yaml_get_version_string(), CSV_MAJOR, CSV_MINOR,
            CSV_RELEASE);
-    printf("OpenBLAS: %s; sgemm kernels: %s%s\n", rvt_blas_config(), rvt_blas_corename(),
-           getenv("RVT_BLAS_REEXEC") ? " (core type set by ravdess-tools)"
-           : blas_env                ? " (OPENBLAS_CORETYPE from the environment)"
-                                     : "");
+    if (rvt_blas_linked())
+        printf("OpenBLAS: %s; sgemm kernels: %s%s\n", rvt_blas_config(), rvt_blas_corename(),
+               getenv("RVT_BLAS_REEXEC") ? " (core type set by ravdess-tools)"
+               : blas_env                ? " (OPENBLAS_CORETYPE from the environment)"
+                                         : "");
     printf("int8 kernels: %s%s\n", rvt_isa_name(rvt_cpu_isa()),
            getenv("RVT_ISA") ? " (RVT_ISA from the environment)" : "");
 }

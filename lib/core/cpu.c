@@ -10,6 +10,11 @@
 
 #include "core/cpu.h"
 
+/* Weak: tools that run no GEMM do not load OpenBLAS (see cli.c). */
+#pragma weak openblas_get_corename
+#pragma weak openblas_get_config
+#pragma weak openblas_set_num_threads
+
 /* Written once under pthread_once; read-only after. */
 static enum rvt_isa g_isa;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -84,7 +89,7 @@ void rvt_blas_fix_coretype(char **argv)
         want = "SkylakeX";
     else if (__builtin_cpu_supports("avx2"))
         want = "Haswell";
-    if (!want || !weak_core(openblas_get_corename()))
+    if (!want || !rvt_blas_linked() || !weak_core(openblas_get_corename()))
         return;
     n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (n <= 0)
@@ -97,17 +102,23 @@ void rvt_blas_fix_coretype(char **argv)
     unsetenv("OPENBLAS_CORETYPE");
 }
 
+bool rvt_blas_linked(void)
+{
+    return openblas_get_corename != NULL;
+}
+
 const char *rvt_blas_corename(void)
 {
-    return openblas_get_corename();
+    return rvt_blas_linked() ? openblas_get_corename() : "(not linked)";
 }
 
 const char *rvt_blas_config(void)
 {
-    return openblas_get_config();
+    return rvt_blas_linked() ? openblas_get_config() : "(not linked)";
 }
 
 void rvt_blas_set_threads(int n)
 {
-    openblas_set_num_threads(n > 0 ? n : 1);
+    if (rvt_blas_linked())
+        openblas_set_num_threads(n > 0 ? n : 1);
 }

@@ -27,6 +27,8 @@ const char *rvt_isa_name(enum rvt_isa isa);
 
 /* Call first thing in main of tools that use BLAS. */
 void rvt_blas_fix_coretype(char **argv);
+/* Whether this program links OpenBLAS (tools without GEMM do not). */
+bool rvt_blas_linked(void);
 /* Which kernels OpenBLAS runs, e.g. "SkylakeX"; and its build config string. */
 const char *rvt_blas_corename(void);
 const char *rvt_blas_config(void);

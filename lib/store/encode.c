@@ -40,6 +40,18 @@ static void shuffle_ref(unsigned char *dst, const unsigned char *src, size_t nby
     memcpy(dst + n_elems * size, src + n_elems * size, nbytes - n_elems * size);
 }
 
+static void unshuffle_ref(unsigned char *dst, const unsigned char *src, size_t nbytes, size_t size)
+{
+    size_t n_elems = nbytes / size, i, k;
+    for (k = 0; k < size; k++) {
+        const unsigned char *s = src + k * n_elems;
+        unsigned char *d = dst + k;
+        for (i = 0; i < n_elems; i++)
+            d[i * size] = s[i];
+    }
+    memcpy(dst + n_elems * size, src + n_elems * size, nbytes - n_elems * size);
+}
+
 static int reserve(struct rvt_store_chunk *c, size_t n, struct rvt_error *err)
 {
     void *p;
@@ -84,5 +96,37 @@ int rvt_store_encode(const struct rvt_store_field *f, int level, const void *cli
         return rvt_error_set(err, z == Z_MEM_ERROR ? RVT_ENOMEM : RVT_EINVAL,
                              "field '%s': deflate failed: %s", f->name, zError(z));
     out->size = zlen;
+    return 0;
+}
+
+int rvt_store_decode(const struct rvt_store_field *f, int level, const struct rvt_store_chunk *in,
+                     void *dst, void *scratch, struct rvt_error *err)
+{
+    size_t nbytes = rvt_store_field_bytes(f), esize = rvti_shuffle_size(f);
+    const unsigned char *src = in->data;
+    size_t have = in->size;
+    bool shuffled = level > 0 && esize > 1 && !(in->filter_mask & 1u);
+    bool deflated = level > 0 && !(in->filter_mask & 2u);
+
+    if (f->dtype == RVT_DTYPE_STR)
+        return rvt_error_set(err, RVT_EUNSUPPORTED, "field '%s': string fields are not pre-encoded",
+                             f->name);
+    if (deflated) {
+        uLongf zlen = (uLongf)nbytes;
+        int z = uncompress(shuffled ? scratch : dst, &zlen, src, (uLong)have);
+        if (z != Z_OK || zlen != nbytes)
+            return rvt_error_set(err, z == Z_MEM_ERROR ? RVT_ENOMEM : RVT_EFORMAT,
+                                 "field '%s': corrupt deflate chunk (%s)", f->name,
+                                 z == Z_OK ? "wrong size" : zError(z));
+        src = shuffled ? scratch : dst;
+        have = nbytes;
+    }
+    if (have != nbytes)
+        return rvt_error_set(err, RVT_EFORMAT, "field '%s': chunk of %zu bytes, want %zu", f->name,
+                             have, nbytes);
+    if (shuffled)
+        unshuffle_ref(dst, src, nbytes, esize);
+    else if (src != dst)
+        memcpy(dst, src, nbytes);
     return 0;
 }

@@ -11,6 +11,14 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void init_once(void)
 {
+    /*
+     * No atexit H5close: when a write fails (a full disk), H5Fclose fails too and
+     * leaves the file half-closed; HDF5 1.10's exit handler then crashes closing
+     * it again (after we removed the temporary).  Every file of ours is closed
+     * explicitly, so the handler has nothing to flush.  Only effective when this
+     * is the process's first HDF5 call, which it is for the tools.
+     */
+    H5dont_atexit();
     /* errors come back through rvt_error; HDF5 must not print its stack */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
@@ -75,6 +83,20 @@ int rvti_h5_fail(struct rvt_error *err, int code, const char *fmt, ...)
     va_end(ap);
     reason_of(w.desc, why, sizeof(why));
     return rvt_error_set(err, code, "%s: %s", what, why);
+}
+
+int rvti_h5_small_cache(hid_t fapl)
+{
+    H5AC_cache_config_t c;
+    memset(&c, 0, sizeof(c));
+    c.version = H5AC__CURR_CACHE_CONFIG_VERSION;
+    if (H5Pget_mdc_config(fapl, &c) < 0)
+        return -1;
+    c.set_initial_size = 1;
+    c.initial_size = 1 << 20;
+    c.min_size = 1 << 20;
+    c.max_size = 4 << 20;
+    return H5Pset_mdc_config(fapl, &c) < 0 ? -1 : 0;
 }
 
 hid_t rvti_h5_file_type(enum rvt_dtype t, size_t strsize)

@@ -24,6 +24,12 @@ int rvti_h5_fail(struct rvt_error *err, int code, const char *fmt, ...) RVT_PRIN
 /* Clears the HDF5 error stack (after an expected failure). */
 void rvti_h5_clear(void);
 
+/*
+ * Caps HDF5's metadata cache of a file at 4 MiB (default: adaptive up to
+ * 32 MiB), so that memory stays flat however many chunks a store indexes.
+ */
+int rvti_h5_small_cache(hid_t fapl);
+
 /* A new type handle (caller closes): the file type of dtype (little-endian;
  * STR: NUL-padded of strsize - 1 bytes) or the native memory type (STR:
  * NUL-terminated of strsize bytes). */

@@ -171,6 +171,13 @@ size_t rvt_store_encode_scratch(const struct rvt_store_field *f);
 int rvt_store_encode(const struct rvt_store_field *f, int level, const void *clip,
                      void *scratch, struct rvt_store_chunk *out, struct rvt_error *err);
 /*
+ * The inverse: one stored chunk (written at deflate level, 0 = unfiltered,
+ * honouring its filter mask) back into clip bytes at dst.  No HDF5 calls.
+ * scratch: rvt_store_encode_scratch(f) bytes.
+ */
+int rvt_store_decode(const struct rvt_store_field *f, int level, const struct rvt_store_chunk *in,
+                     void *dst, void *scratch, struct rvt_error *err);
+/*
  * Like rvt_store_append, but enc[k] (when not NULL) is fields[k] already encoded
  * for this writer's deflate level; for k with enc[k] == NULL, data[k] is used.
  */
@@ -184,7 +191,8 @@ int rvt_store_n_datasets(const struct rvt_store_reader *r);
 const char *rvt_store_dataset_name(const struct rvt_store_reader *r, int k);
 /*
  * The deflate level a field was written with: 0 = unfiltered, -1 = another
- * filter pipeline than [shuffle, deflate] or another chunk shape than one clip.
+ * filter pipeline than [shuffle, deflate], another chunk shape than one clip,
+ * or a big-endian type (its chunks cannot be copied into our little-endian files).
  */
 int rvt_store_field_deflate(struct rvt_store_reader *r, const char *name, struct rvt_error *err);
 /* One clip's chunk as stored (for fields chunked one clip per chunk). */

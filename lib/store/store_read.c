@@ -23,6 +23,7 @@ struct rfield {
     struct rvt_store_field info; /* info.name owned */
     hid_t dset, fspace, mspace, mtype;
     int deflate;                 /* -2 = not yet known */
+    bool big_endian;
 };
 
 struct rvt_store_reader {
@@ -362,6 +363,7 @@ int rvt_store_open(struct rvt_store_reader **out, const char *path, struct rvt_e
     struct stat st;
     struct visit v = {0};
     char *ver = NULL;
+    hid_t fapl = -1;
     int ret = 0;
 
     *out = NULL;
@@ -380,7 +382,12 @@ int rvt_store_open(struct rvt_store_reader **out, const char *path, struct rvt_e
         ret = rvt_error_set(err, RVT_EIO, "cannot open '%s': %s", path, strerror(EISDIR));
         goto done;
     }
-    r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || rvti_h5_small_cache(fapl) < 0) {
+        ret = rvti_h5_fail(err, RVT_EIO, "cannot open '%s'", path);
+        goto done;
+    }
+    r->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     if (r->file < 0) {
         ret = rvti_h5_fail(err, RVT_EFORMAT, "cannot open '%s'", path);
         goto done;
@@ -409,6 +416,8 @@ int rvt_store_open(struct rvt_store_reader **out, const char *path, struct rvt_e
     qsort(r->names, r->n_names, sizeof(*r->names), cmp_names);
 done:
     free(ver);
+    if (fapl >= 0)
+        H5Pclose(fapl);
     if (ret < 0)
         rvt_store_close(&r);
     *out = r;
@@ -533,6 +542,7 @@ static int get_field(struct rvt_store_reader *r, const char *name, struct rfield
                             r->path, name);
         goto done;
     }
+    f->big_endian = H5Tget_order(ft) == H5T_ORDER_BE;
     H5Sget_simple_extent_dims(f->fspace, dims, NULL);
     if (dims[0] != r->n) {
         ret = rvt_error_set(err, RVT_EFORMAT, "'%s': dataset '%s' has %llu clips, clips/id has %zu",
@@ -616,6 +626,8 @@ int rvt_store_field_deflate(struct rvt_store_reader *r, const char *name, struct
     if (f->deflate != -2)
         return f->deflate;
     f->deflate = -1;
+    if (f->big_endian)
+        return f->deflate;
     rank = f->info.dtype == RVT_DTYPE_STR ? 0 : f->info.rank;
     dcpl = H5Dget_create_plist(f->dset);
     if (dcpl < 0)

@@ -335,11 +335,16 @@ int rvt_store_create(struct rvt_store_writer **out, const char *path, const char
     }
     if ((ret = rvt_atomic_open(&w->at, path, err)) < 0)
         goto done;
+    if (!w->at.tmp_path) { /* a device or FIFO: HDF5 needs a seekable regular file */
+        ret = rvt_error_set(err, RVT_EINVAL, "cannot write an HDF5 store to '%s': not a regular file",
+                            path);
+        goto done;
+    }
     /* the root group is created with the file: its timestamps go through fcpl */
     fcpl = H5Pcreate(H5P_FILE_CREATE);
     fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fcpl < 0 || fapl < 0 || H5Pset_obj_track_times(fcpl, 0) < 0 ||
-        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 || rvti_h5_small_cache(fapl) < 0) {
         ret = rvti_h5_fail(err, RVT_EIO, "cannot create '%s'", path);
         goto done;
     }

@@ -11,6 +11,7 @@ See schemas/sample-corpus.md for the contract (names, layouts, media traits).
 """
 
 import argparse
+import fcntl
 import hashlib
 import os
 import shutil
@@ -32,8 +33,9 @@ W, H = 1280, 720
 MARGIN = 32                     # head sway range (pixels) of the pre-drawn static layer
 BOX_W, BOX_UP, BOX_H = 300, 180, 420   # per-frame redrawn box around eyes and mouth
 MIN_DUR, MAX_DUR = 2.0, 4.0     # clip length bounds (seconds)
-X264_PRESET = "veryfast"
+X264_PRESET = "superfast"   # standard preset: CABAC, 8x8dct, deblock, 3 B-frames, B-pyramid
 X264_CRF = "26"
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 STATEMENTS = {1: "Kids are talking by the door", 2: "Dogs are sitting by the door"}
 
@@ -195,7 +197,7 @@ def espeak(text, voice, pitch, rate, amp, path):
     return sps.resample_poly(x, SR // g, sr // g)
 
 
-def apply_effect(x, fx, d, seed):
+def apply_effect(x, fx, d):
     """Emotion-specific colouring; d = 1 (normal) or STRONG (strong intensity)."""
     t = np.arange(len(x)) / SR
     if fx == "lowpass_soft":
@@ -230,15 +232,15 @@ def make_audio(clip, actor, work):
     text = STATEMENTS[s] + ("?" if v["fx"] == "question" else "")
     for _ in range(8):                       # keep the speech under MAX_DUR - padding
         x = espeak(text, actor["voice"], pitch, int(round(rate)), amp, os.path.join(work, "tts.wav"))
-        if len(x) / SR <= MAX_DUR - 0.5:
+        if len(x) / SR <= MAX_DUR - 0.6:
             break
         rate *= 1.12
-    x = apply_effect(x, v["fx"], d, seed_of("fx/" + stem(3, *clip)))
+    x = apply_effect(x, v["fx"], d)
     level = n["level"] + (v["level"] - n["level"]) * d
     x = x / max(np.abs(x).max(), 1e-9) * 10 ** (level / 20)
     speech = len(x) / SR
-    lead = 0.20 + 0.30 * float(rng.random())
-    tail = 0.25 + 0.30 * float(rng.random())
+    lead = 0.35 + 0.45 * float(rng.random())   # the real clips start with ~0.5-1 s of room tone
+    tail = 0.45 + 0.45 * float(rng.random())
     if lead + speech + tail < MIN_DUR:
         tail = MIN_DUR - lead - speech
     over = lead + speech + tail - MAX_DUR
@@ -481,15 +483,29 @@ def make_clip(job):
         nframes = nvis + preroll
         env = frame_envelope(pcm, nframes, preroll)
         face = Face(clip, actor)
-        tmp_v = os.path.join(work, "v.mp4")
-        enc = subprocess.Popen(
-            FF + ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", f"{W}x{H}",
-                  "-framerate", f"{FPS_NUM}/{FPS_DEN}", "-i", "pipe:0", "-an",
-                  "-c:v", "libx264", "-preset", X264_PRESET, "-crf", X264_CRF,
-                  "-profile:v", "high", "-pix_fmt", "yuv420p", "-threads", "1",
-                  "-x264-params", "threads=1:lookahead-threads=1:keyint=infinite:scenecut=0",
-                  "-flags:v", "+bitexact"] + BITEXACT + [tmp_v],
-            stdin=subprocess.PIPE)
+        mp4_path = os.path.join(vid_dir, mp4_name)
+        venc = ["-c:v", "libx264", "-preset", X264_PRESET, "-crf", X264_CRF,
+                "-profile:v", "high", "-pix_fmt", "yuv420p", "-threads", "1",
+                "-x264-params", "threads=1:lookahead-threads=1:keyint=infinite:scenecut=0",
+                "-flags:v", "+bitexact"]
+        aenc = ["-c:a", "aac", "-b:a", "128k", "-ar", str(SR), "-ac", "1", "-flags:a", "+bitexact"]
+        raw_in = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", f"{W}x{H}",
+                  "-framerate", f"{FPS_NUM}/{FPS_DEN}", "-i", "pipe:0"]
+        if preroll:
+            # Header/decode mismatch: encode all frames, then stream-copy with -ss.  The
+            # copy keeps the leading frames (the only keyframe is frame 0) and hides them
+            # behind an edit list, so the header (stts) counts nframes while decoders
+            # that honour the edit list output nvis frames starting at pts 0.
+            tmp_v = os.path.join(work, "v.mp4")
+            cmd = FF + raw_in + ["-an"] + venc + BITEXACT + [tmp_v]
+        else:
+            cmd = FF + raw_in + ["-i", wav_path, "-map", "0:v:0", "-map", "1:a:0"] + venc + aenc \
+                + BITEXACT + [mp4_path]
+        enc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+        try:
+            fcntl.fcntl(enc.stdin.fileno(), F_SETPIPE_SZ, 1 << 20)   # fewer context switches
+        except OSError:
+            pass
         try:
             for j in range(nframes):
                 enc.stdin.write(face.frame(j, env[j]))
@@ -498,16 +514,15 @@ def make_clip(job):
             rc = enc.wait()
         if rc != 0:
             raise RuntimeError(f"ffmpeg (x264) failed for {mp4_name}")
-        # The edit list: -ss on a stream copy keeps the leading frames (the only
-        # keyframe is frame 0) and hides them, so the header counts nframes while
-        # decoders that honour the edit list output nvis.
-        seek = ["-ss", "%.6f" % (preroll * FPS_DEN / FPS_NUM)] if preroll else []
-        subprocess.run(FF + seek + ["-i", tmp_v, "-i", wav_path, "-map", "0:v:0", "-map", "1:a:0",
-                                    "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-ar", str(SR),
-                                    "-ac", "1", "-flags:a", "+bitexact"] + BITEXACT
-                       + [os.path.join(vid_dir, mp4_name)], check=True)
-        if video_only:
-            subprocess.run(FF + seek + ["-i", tmp_v, "-map", "0:v:0", "-c:v", "copy", "-an"]
+        if preroll:
+            seek = ["-ss", "%.6f" % (preroll * FPS_DEN / FPS_NUM)]
+            subprocess.run(FF + seek + ["-i", tmp_v, "-i", wav_path, "-map", "0:v:0", "-map", "1:a:0",
+                                        "-c:v", "copy"] + aenc + BITEXACT + [mp4_path], check=True)
+            v_src = seek + ["-i", tmp_v]
+        else:
+            v_src = ["-i", mp4_path]
+        if video_only:   # 02-01: the same video, no audio track (as in the real corpus)
+            subprocess.run(FF + v_src + ["-map", "0:v:0", "-c:v", "copy", "-an"]
                            + BITEXACT + [os.path.join(vid_dir, vo_name)], check=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -515,7 +530,9 @@ def make_clip(job):
 
 
 def _worker_init():
+    # Ctrl-C is the parent's business; pool.terminate() stops workers with SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _term(signum, frame):

@@ -14,6 +14,7 @@
 
 #include "../tap.h"
 #include "core/config.h"
+#include "store/pack.h"
 #include "store/store.h"
 
 static char tmpdir[256];
@@ -457,6 +458,67 @@ static void test_provenance(void)
     free(v);
 }
 
+/* rvt_store_decode inverts rvt_store_encode at every level, and honours the filter mask. */
+static void test_codec(void)
+{
+    struct rvt_error err = {0};
+    struct rvt_store_field f = {"x", RVT_DTYPE_F64, 2, {33, 101}}; /* odd sizes */
+    size_t nb = rvt_store_field_bytes(&f), k;
+    double *src = malloc(nb), *dst = malloc(nb);
+    void *scratch = malloc(rvt_store_encode_scratch(&f));
+    struct rvt_store_chunk c = {0};
+    int level, bad = 0;
+
+    for (k = 0; k < nb / 8; k++)
+        src[k] = (double)(k % 97) * 0.25;
+    for (level = 0; level <= 9; level++) {
+        memset(dst, 0, nb);
+        if (rvt_store_encode(&f, level, src, scratch, &c, &err) < 0 ||
+            rvt_store_decode(&f, level, &c, dst, scratch, &err) < 0 || memcmp(src, dst, nb))
+            bad++;
+    }
+    OK(bad == 0, "decode(encode(x)) == x at levels 0-9: %s", err.msg);
+    /* a chunk whose deflate step was skipped (mask bit 1): only shuffled bytes */
+    rvt_store_encode(&f, 0, src, scratch, &c, &err);
+    {
+        unsigned char *b = (unsigned char *)c.data, *sh = malloc(nb);
+        size_t n = nb / 8, j;
+        for (j = 0; j < 8; j++)
+            for (k = 0; k < n; k++)
+                sh[j * n + k] = b[k * 8 + j];
+        memcpy(c.data, sh, nb);
+        c.filter_mask = 2;
+        memset(dst, 0, nb);
+        OK(rvt_store_decode(&f, 4, &c, dst, scratch, &err) == 0 && !memcmp(src, dst, nb),
+           "decode honours a skipped deflate");
+        free(sh);
+    }
+    c.filter_mask = 0;
+    c.size = 10;
+    OK(rvt_store_decode(&f, 4, &c, dst, scratch, &err) < 0, "corrupt chunk: %s", err.msg);
+    rvt_store_chunk_release(&c);
+    free(src);
+    free(dst);
+    free(scratch);
+}
+
+static void test_config_diff(void)
+{
+    struct rvt_error err = {0};
+    char key[256], a[256], b[256];
+    const char *x = "audio:\n  fmax: 8000\n  n_mels: 64\nimage:\n  width: 224\n";
+    const char *y = "audio:\n  fmax: 8000.0\n  n_mels: 64\nimage:\n  width: 80\n";
+    const char *z = "audio:\n  fmax: 8000\n  n_mels: 64\n  top_db: 80\n";
+    OK(rvt_pack_config_diff(x, y, "audio.", key, sizeof(key), a, b, sizeof(a), &err) == 0,
+       "numbers compare by value");
+    OK(rvt_pack_config_diff(x, y, "image.", key, sizeof(key), a, b, sizeof(a), &err) == 1 &&
+           !strcmp(key, "image.width") && !strcmp(a, "224") && !strcmp(b, "80"),
+       "first differing key and both values");
+    OK(rvt_pack_config_diff(x, z, "audio.", key, sizeof(key), a, b, sizeof(a), &err) == 1 &&
+           !strcmp(key, "audio.top_db") && !strcmp(a, "(absent)") && !strcmp(b, "80"),
+       "a key on one side only");
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/rvt-test-store.XXXXXX");
@@ -468,6 +530,8 @@ int main(void)
     test_abort_and_errors();
     test_disk_full();
     test_provenance();
+    test_codec();
+    test_config_diff();
     clean_dir();
     rmdir(tmpdir);
     return tap_done();

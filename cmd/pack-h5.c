@@ -1,0 +1,226 @@
+/* pack-h5: index.csv + frames.h5 + mel.h5 (or their shards) -> features.h5. */
+#include "core/common.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cli.h"
+#include "core/log.h"
+#include "ravdess/index.h"
+#include "store/pack.h"
+#include "store/store.h"
+
+#define MAX_FILES 4096
+
+static const char usage[] =
+    "NAME\n"
+    "  pack-h5 - join index.csv, frames and mel stores into one features.h5\n"
+    "\n"
+    "SYNOPSIS\n"
+    "  pack-h5 -i INDEX.csv -f FRAMES.h5[,...] -m MEL.h5[,...] -o FEATURES.h5\n"
+    "          [--split train|val|test|all] [--folds K --fold I] [--deflate N] [options]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "  Writes one feature store with a row per clip of INDEX.csv (in its id order):\n"
+    "  the clips/* columns (id, actor, gender, vocal_channel, emotion, emotion_name,\n"
+    "  intensity, statement, repetition, label, label_name, split, video_path,\n"
+    "  audio_path) from the index, and the datasets of the frames stores (frames,\n"
+    "  frame_pts) and mel stores (mel, mel_frames) of extract-frames and extract-mel.\n"
+    "  Root attributes record the schema version, this tool's version, the full\n"
+    "  effective config and its sha256, class_names, the sha256 of index.csv and of\n"
+    "  every input file.  schemas/features.md describes the layout; plain h5py reads\n"
+    "  it (chunked one clip a chunk, shuffle + deflate, no plugin filters).\n"
+    "\n"
+    "  Each of -f and -m takes one store or any complete set of shards (the outputs\n"
+    "  of --shard I/N runs), comma-separated or repeated, in any order.  pack-h5\n"
+    "  refuses, naming the first offender and both values: a missing or repeated\n"
+    "  shard, shards of different sets, a clip of the index missing from the stores\n"
+    "  or a stored clip not in the index, stores whose configs disagree with each\n"
+    "  other or with this run (image.* for frames, audio.* for mel: give pack-h5 the\n"
+    "  extractors' --config), and an index whose labels or splits disagree with\n"
+    "  this run's labels.* and split.* keys.\n"
+    "\n"
+    "  The output appears whole or not at all: it is written to a temporary file\n"
+    "  beside it and renamed at the end.  Chunks stored with the output's deflate\n"
+    "  level are copied without decoding; others are re-encoded on -j threads.  The\n"
+    "  datasets and attributes do not depend on -j or on how the inputs are sharded\n"
+    "  (only the input_* provenance lists name the actual input files).\n"
+    "\n"
+    "OPTIONS\n"
+    "  -i, --index FILE     index.csv of ravdess-index (required)\n"
+    "  -f, --frames FILES   frames stores of extract-frames\n"
+    "  -m, --mel FILES      mel stores of extract-mel (at least one of -f, -m)\n"
+    "  -o, --output FILE    the features store to write (required)\n"
+    "  -s, --split NAME     write only the clips of split train, val or test, or all\n"
+    "                       (default: all)\n"
+    "      --folds K        K-fold actor splits (sets split.folds): the split column\n"
+    "                       is recomputed from the actors instead of read from the index\n"
+    "      --fold I         the test fold, 0-based (sets split.fold; implies the above)\n"
+    "      --deflate N      gzip level 0-9 of the output (sets store.deflate; default 4)\n"
+    "\n" RVT_CLI_HELP
+    "  (--shard and --keep-going do not apply to pack-h5.)\n"
+    "\n"
+    "EXAMPLES\n"
+    "  pack-h5 -i index.csv -f frames.h5 -m mel.h5 -o features.h5\n"
+    "  pack-h5 -i index.csv -f frames.0.h5,frames.1.h5 -m mel.h5 -o test.h5 --split test\n"
+    "  pack-h5 -c my.yaml -i index.csv -f frames.h5 -m mel.h5 --folds 5 --fold 2 -o f2.h5\n";
+
+enum { OPT_FOLD = RVT_OPT_TOOL_BASE, OPT_FOLDS, OPT_DEFLATE };
+
+static int add_files(const char **list, int *n, char **owned, int *n_owned, const char *arg)
+{
+    char *s = strdup(arg), *tok, *save = NULL;
+    if (!s || *n_owned >= MAX_FILES)
+        return -1;
+    owned[(*n_owned)++] = s;
+    for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n >= MAX_FILES)
+            return -1;
+        list[(*n)++] = tok;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        RVT_CLI_LONGOPTS,
+        {"index", required_argument, NULL, 'i'},
+        {"frames", required_argument, NULL, 'f'},
+        {"mel", required_argument, NULL, 'm'},
+        {"output", required_argument, NULL, 'o'},
+        {"split", required_argument, NULL, 's'},
+        {"fold", required_argument, NULL, OPT_FOLD},
+        {"folds", required_argument, NULL, OPT_FOLDS},
+        {"deflate", required_argument, NULL, OPT_DEFLATE},
+        {NULL, 0, NULL, 0},
+    };
+    static const char *frames[MAX_FILES], *mel[MAX_FILES];
+    static char *owned[MAX_FILES];
+    struct rvt_cli cli;
+    struct rvt_pack_options o;
+    struct rvt_pack_report rep;
+    struct rvt_error err = {0};
+    int c, n_owned = 0, code = RVT_EXIT_OK, k;
+    long v;
+    bool fold_set = false, folds_set = false;
+
+    memset(&o, 0, sizeof(o));
+    o.split = -1;
+    o.frames = frames;
+    o.mel = mel;
+    rvt_cli_init(&cli, "pack-h5", usage);
+    while ((c = getopt_long(argc, argv, RVT_CLI_SHORTOPTS "i:f:m:o:s:", opts, NULL)) != -1) {
+        int r = rvt_cli_handle(&cli, c, optarg);
+        if (r == RVT_CLI_EXIT) {
+            code = cli.exit_code;
+            goto done;
+        }
+        if (r == RVT_CLI_HANDLED)
+            continue;
+        switch (c) {
+        case 'i': o.index_path = optarg; break;
+        case 'o': o.out_path = optarg; break;
+        case 'f':
+        case 'm':
+            if (add_files(c == 'f' ? frames : mel, c == 'f' ? &o.n_frames : &o.n_mel, owned, &n_owned,
+                          optarg) < 0) {
+                code = rvt_cli_usage_error(&cli, "too many input files (at most %d)", MAX_FILES);
+                goto done;
+            }
+            break;
+        case 's':
+            if (!strcmp(optarg, "all")) {
+                o.split = -1;
+            } else {
+                enum rvt_split s;
+                if (rvt_split_parse(optarg, &s) < 0) {
+                    code = rvt_cli_usage_error(&cli, "--split wants train, val, test or all, got '%s'",
+                                               optarg);
+                    goto done;
+                }
+                o.split = (int)s;
+            }
+            break;
+        case OPT_FOLD:
+        case OPT_FOLDS:
+            if (rvt_parse_long(optarg, c == OPT_FOLD ? 0 : 3, 99, &v) < 0) {
+                code = rvt_cli_usage_error(&cli, "%s wants %s, got '%s'",
+                                           c == OPT_FOLD ? "--fold" : "--folds",
+                                           c == OPT_FOLD ? "a fold number 0-98" : "a fold count 3-99",
+                                           optarg);
+                goto done;
+            }
+            rvt_cli_set(&cli, c == OPT_FOLD ? "split.fold" : "split.folds", optarg);
+            fold_set |= c == OPT_FOLD;
+            folds_set |= c == OPT_FOLDS;
+            break;
+        case OPT_DEFLATE:
+            if (rvt_parse_long(optarg, 0, 9, &v) < 0) {
+                code = rvt_cli_usage_error(&cli, "--deflate wants a level 0-9, got '%s'", optarg);
+                goto done;
+            }
+            rvt_cli_set(&cli, "store.deflate", optarg);
+            break;
+        default:
+            code = rvt_cli_usage_error(&cli, "unknown option");
+            goto done;
+        }
+    }
+    if (optind < argc) {
+        code = rvt_cli_usage_error(&cli, "unexpected argument '%s'", argv[optind]);
+        goto done;
+    }
+    if (rvt_cli_finish(&cli) == RVT_CLI_EXIT) {
+        code = cli.exit_code;
+        goto done;
+    }
+    if (!o.index_path || !o.out_path) {
+        code = rvt_cli_usage_error(&cli, "-i INDEX.csv and -o FEATURES.h5 are required");
+        goto done;
+    }
+    if (o.n_frames + o.n_mel == 0) {
+        code = rvt_cli_usage_error(&cli, "give the stores to pack with -f and/or -m");
+        goto done;
+    }
+    if (cli.shard_n != 1 || cli.keep_going || cli.failures_path) {
+        code = rvt_cli_usage_error(&cli, "--shard, --keep-going and --failures do not apply to pack-h5");
+        goto done;
+    }
+    if (fold_set || folds_set) {
+        long folds = 0;
+        if (rvt_config_get_int(cli.cfg, "split.folds", &folds, &err) < 0 || folds < 3) {
+            code = rvt_cli_usage_error(&cli, "--fold needs K-fold splits: give --folds K (K >= 3)");
+            goto done;
+        }
+        o.resplit = true;
+    }
+    for (k = 0; k < o.n_frames + o.n_mel; k++) {
+        const char *p = k < o.n_frames ? frames[k] : mel[k - o.n_frames];
+        if (!strcmp(p, o.out_path)) {
+            code = rvt_cli_usage_error(&cli, "the output '%s' is also an input", p);
+            goto done;
+        }
+    }
+    o.cfg = cli.cfg;
+    o.jobs = cli.jobs;
+    /* with RLIMIT_FSIZE, a write past the limit fails with EFBIG instead of killing us */
+    signal(SIGXFSZ, SIG_IGN);
+    if (rvt_pack(&o, &rep, &err) < 0) {
+        rvt_errorf("%s", err.msg);
+        code = err.code == RVT_EINVAL ? RVT_EXIT_USAGE : RVT_EXIT_FAILURE;
+        goto done;
+    }
+    if (rep.n_written == 0)
+        rvt_warnf("no clips in split %s: '%s' is empty",
+                  o.split < 0 ? "all" : rvt_split_name(o.split), o.out_path);
+    rvt_infof("%zu of %zu clips -> '%s' (%zu chunks copied, %zu encoded%s)", rep.n_written, rep.n_index,
+              o.out_path, rep.n_copied, rep.n_encoded, o.resplit ? ", splits from split.*" : "");
+done:
+    for (k = 0; k < n_owned; k++)
+        free(owned[k]);
+    rvt_cli_release(&cli);
+    return code;
+}

@@ -1,0 +1,96 @@
+/*
+ * layer.h: the weighted layers of the network, with BatchNorm already folded in.
+ *
+ * struct rvt_nn_dense is every matrix product of the model: Linear layers and
+ * pointwise (1x1) convolutions (and the GEMM of a regular convolution after
+ * im2col).  It computes, for a matrix X of n_cols columns,
+ *
+ *     Y[n_out x n_cols] = act(W[n_out x n_in] X[n_in x n_cols] + bias)
+ *
+ * In NCHW a 1x1 convolution of one image is exactly that with X = the [C, H*W]
+ * activation (columns = pixels); a Linear layer applied to one clip is the same
+ * with n_cols = 1.  Rows are row-major with leading dimensions ldx / ldy.
+ *
+ * Weights are fp32 or int8, behind the same struct (wtype says which):
+ *   RVT_NN_WEIGHT_F32  w[n_out][n_in]; Y is computed with cblas_sgemm
+ *   RVT_NN_WEIGHT_I8   w_i8[n_out][n_in] with per-output-channel scales,
+ *                      W[o][i] = w_scale[o] * w_i8[o][i]; a BatchNorm that follows
+ *                      the layer is folded into w_scale and bias, exactly as for fp32
+ *
+ * HOW INT8 PLUGS IN (issue 8): the checkpoint loader (nn/model.c, load_dense)
+ * already fills w_i8 and w_scale from an int8 checkpoint (schemas/checkpoint.md).
+ * The int8 forward is the one function dense_forward_i8() in nn/layer.c: today a
+ * plain-C reference (activations quantized symmetrically per call to int8, int32
+ * dot products, scaled and biased in fp32), to be replaced by the qgemm kernels.
+ * It may use `q_prep` (per-layer data prepared once at load, e.g. packed weights or
+ * column sums: set by a hook in load_dense, freed by q_free) and the scratch of
+ * rvt_nn_dense_scratch(), which the session plans once for the largest call, so
+ * the int8 path never allocates either.  Determinism: an output column may only
+ * depend on its own input column and the per-call activation scale, so results do
+ * not change with the batch size.
+ *
+ * struct rvt_nn_conv is a k x k convolution: depthwise (groups = channels; the
+ * direct kernels of nn/ops.h) or regular (groups = 1; im2col, then its `gemm`,
+ * a dense layer with n_in = c_in * k * k, so regular convs can go int8 too).
+ *
+ * Layers are immutable after load and may be shared by threads; their memory
+ * belongs to the model that loaded them.
+ */
+#ifndef RVT_NN_LAYER_H
+#define RVT_NN_LAYER_H
+
+#include "core/common.h"
+#include "nn/ops.h"
+
+enum rvt_nn_wtype {
+    RVT_NN_WEIGHT_F32 = 0,
+    RVT_NN_WEIGHT_I8 = 1,
+};
+
+struct rvt_nn_dense {
+    int n_out, n_in;
+    enum rvt_nn_wtype wtype;
+    const float *w;        /* F32: [n_out][n_in], BatchNorm folded */
+    const int8_t *w_i8;    /* I8: [n_out][n_in] */
+    const float *w_scale;  /* I8: [n_out], BatchNorm folded */
+    const float *bias;     /* [n_out] or NULL */
+    enum rvt_nn_act act;
+    void *q_prep;          /* I8: prepared data of the int8 kernels (owned, q_free) */
+    void (*q_free)(void *);
+};
+
+/* Floats of scratch rvt_nn_dense_forward needs for n_cols columns (0 for fp32). */
+size_t rvt_nn_dense_scratch(const struct rvt_nn_dense *l, size_t n_cols);
+
+/*
+ * Y = act(W X + bias).  x: n_in rows of n_cols (row stride ldx); y: n_out rows
+ * (row stride ldy); x and y must not overlap.  When `sums` is not NULL it
+ * receives each output row's sum after the activation (what a following average
+ * pool needs).
+ */
+void rvt_nn_dense_forward(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
+                          size_t ldy, size_t n_cols, float *scratch, double *sums);
+
+struct rvt_nn_conv {
+    int c_in, c_out, k, stride, pad;
+    bool depthwise;              /* c_in == c_out, one k x k filter per channel */
+    const float *dw_w;           /* depthwise: [c][k*k], BatchNorm folded */
+    const float *dw_bias;        /* depthwise: [c] */
+    enum rvt_nn_act act;         /* depthwise */
+    struct rvt_nn_dense gemm;    /* regular: n_out = c_out, n_in = c_in*k*k */
+};
+
+/* Floats of scratch for one plane set of h x w (im2col or the padded plane). */
+size_t rvt_nn_conv_scratch(const struct rvt_nn_conv *l, int h, int w);
+
+/*
+ * y (c_out x oh x ow) = conv(x (c_in x h x w)).  For depthwise convs `sums`
+ * (when not NULL) receives each output plane's sum after the activation.
+ */
+void rvt_nn_conv_forward(const struct rvt_nn_conv *l, const float *x, int h, int w, float *y,
+                         float *scratch, double *sums);
+
+/* Frees what the layer owns (q_prep); the weights belong to the model. */
+void rvt_nn_dense_release(struct rvt_nn_dense *l);
+
+#endif

@@ -1,0 +1,1018 @@
+#include "core/common.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "nn/checkpoint.h"
+#include "nn/layer.h"
+#include "nn/model.h"
+
+/* BatchNorm eps of every BN in the network (torch defaults; torchvision's
+ * efficientnet_b0 uses nn.BatchNorm2d's default, unlike the V2 models' 1e-3). */
+#define BN_EPS 1e-5
+#define N_IMG 1280
+#define N_AUD 64
+#define N_FEAT (N_IMG + N_AUD)
+#define N_HID 512
+#define MAX_BLOCKS 16
+
+/* torchvision efficientnet_b0: MBConv stages of features[1..7].
+ * ref: torchvision 0.14 models/efficientnet.py, _efficientnet_conf("efficientnet_b0"). */
+static const struct {
+    int expand, k, stride, c_in, c_out, n;
+} b0_stages[7] = {
+    {1, 3, 1, 32, 16, 1},  {6, 3, 2, 16, 24, 2},  {6, 5, 2, 24, 40, 2},   {6, 3, 2, 40, 80, 3},
+    {6, 5, 1, 80, 112, 3}, {6, 5, 2, 112, 192, 4}, {6, 3, 1, 192, 320, 1},
+};
+
+struct mbconv {
+    int stage, index; /* features[stage][index] */
+    int c_in, c_exp, c_out, k, stride, sq;
+    bool expand, residual;
+    struct rvt_nn_dense expand_l; /* c_exp x c_in, SiLU */
+    struct rvt_nn_conv dw;        /* depthwise, SiLU */
+    struct rvt_nn_dense se1;      /* sq x c_exp, SiLU */
+    struct rvt_nn_dense se2;      /* c_exp x sq, sigmoid */
+    struct rvt_nn_dense project;  /* c_out x c_exp */
+};
+
+struct chattn {
+    struct rvt_nn_dense fc1; /* hidden x c, ReLU */
+    struct rvt_nn_dense fc2; /* c x hidden, sigmoid */
+};
+
+/* Buffer sizes (floats) of one session, from walking the graph at load. */
+struct plan {
+    size_t x0, io, exp, dwo, scr, vec;
+};
+
+struct rvt_model {
+    struct rvt_model_info info;
+    char *architecture, *format, *audio_attention, *preprocessing; /* owned */
+    bool audio_scale;
+    struct rvt_nn_conv stem; /* 3 -> 32, 3x3/2, SiLU */
+    struct mbconv blocks[MAX_BLOCKS];
+    int n_blocks;
+    struct rvt_nn_dense head; /* 1280 x 320, SiLU */
+    struct chattn img_attn;
+    struct rvt_nn_conv a_conv1; /* 1 -> 32, 3x3, BN folded, ReLU */
+    struct chattn a_attn;
+    struct rvt_nn_conv a_conv2; /* 32 -> 64, 3x3 */
+    struct rvt_nn_dense fusion; /* 512 x 1344, BN folded, ReLU */
+    struct rvt_nn_dense classifier;
+    struct plan plan;
+    float norm[3][256]; /* normalised value of each uint8 level, per channel */
+    double macs;
+    void **mem; /* every weight array, owned */
+    size_t n_mem, cap_mem;
+};
+
+/* ------------------------------------------------------------------ loading */
+
+struct loader {
+    struct rvt_model *m;
+    struct rvt_ckpt *c;
+    struct rvt_error *err;
+};
+
+static void *model_alloc(struct loader *L, size_t bytes)
+{
+    struct rvt_model *m = L->m;
+    void *p;
+
+    if (m->n_mem == m->cap_mem) {
+        size_t cap = m->cap_mem ? 2 * m->cap_mem : 256;
+        void **nm = realloc(m->mem, cap * sizeof(*nm));
+        if (!nm)
+            return NULL;
+        m->mem = nm;
+        m->cap_mem = cap;
+    }
+    p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (p)
+        m->mem[m->n_mem++] = p;
+    return p;
+}
+
+static float *alloc_f32(struct loader *L, size_t n)
+{
+    float *p = model_alloc(L, (n ? n : 1) * sizeof(float));
+    if (!p)
+        rvt_error_set(L->err, RVT_ENOMEM, "out of memory");
+    return p;
+}
+
+static size_t dims_count(int rank, const int64_t *dims)
+{
+    size_t n = 1;
+    int i;
+    for (i = 0; i < rank; i++)
+        n *= (size_t)dims[i];
+    return n;
+}
+
+/* The per-output-channel scales of an int8 weight `key` (schemas/checkpoint.md). */
+static int read_scales(struct loader *L, const char *key, int64_t n_out, float *scale)
+{
+    char sk[512];
+    snprintf(sk, sizeof(sk), "%s_scale", key);
+    return rvt_ckpt_read_f32(L->c, sk, 1, &n_out, scale, L->err);
+}
+
+/* A weight the model uses in fp32: float in the file, or int8 + scales dequantized. */
+static int read_weight_f32(struct loader *L, const char *key, int rank, const int64_t *dims,
+                           float *dst)
+{
+    size_t n = dims_count(rank, dims), per = n / (size_t)dims[0], i;
+    int8_t *q = NULL;
+    float *s = NULL;
+    int ret;
+
+    if (rvt_ckpt_dtype(L->c, key) != RVT_CKPT_INT8) {
+        ret = rvt_ckpt_read_f32(L->c, key, rank, dims, dst, L->err);
+        goto done;
+    }
+    q = malloc(n);
+    s = malloc((size_t)dims[0] * sizeof(*s));
+    if (!q || !s) {
+        ret = rvt_error_set(L->err, RVT_ENOMEM, "out of memory");
+        goto done;
+    }
+    ret = rvt_ckpt_read_i8(L->c, key, rank, dims, q, L->err);
+    if (ret >= 0)
+        ret = read_scales(L, key, dims[0], s);
+    if (ret >= 0)
+        for (i = 0; i < n; i++)
+            dst[i] = s[i / per] * (float)q[i];
+done:
+    free(q);
+    free(s);
+    return ret;
+}
+
+/* BatchNorm `prefix` as y = s * x + t (computed in double). */
+static int read_bn(struct loader *L, const char *prefix, int n, double *s, double *t)
+{
+    static const char *const part[4] = {"weight", "bias", "running_mean", "running_var"};
+    float *v = NULL;
+    int64_t d = n;
+    char key[512];
+    int ret = 0, p, i;
+
+    v = malloc(4 * (size_t)n * sizeof(*v));
+    if (!v)
+        return rvt_error_set(L->err, RVT_ENOMEM, "out of memory");
+    for (p = 0; p < 4 && ret >= 0; p++) {
+        snprintf(key, sizeof(key), "%s.%s", prefix, part[p]);
+        ret = rvt_ckpt_read_f32(L->c, key, 1, &d, v + (size_t)p * n, L->err);
+    }
+    for (i = 0; i < n && ret >= 0; i++) {
+        double var = v[3 * n + i];
+        if (var < 0) {
+            ret = rvt_error_set(L->err, RVT_EFORMAT, "%s: '%s.running_var' is negative",
+                                rvt_ckpt_path(L->c), prefix);
+            break;
+        }
+        s[i] = (double)v[i] / sqrt(var + BN_EPS);
+        t[i] = (double)v[n + i] - (double)v[2 * n + i] * s[i];
+    }
+    free(v);
+    return ret;
+}
+
+/*
+ * A dense layer from weight `wkey` (rank 2 Linear [o][i] or rank 4 conv
+ * [o][ci][k][k], n_in = ci*k*k), optional bias `bkey` and BatchNorm `bn`.
+ * int8 weights stay int8 (BN folded into their scales).
+ */
+static int load_dense(struct loader *L, struct rvt_nn_dense *d, const char *wkey, const char *bkey,
+                      const char *bn, int rank, const int64_t *dims, enum rvt_nn_act act)
+{
+    int n_out = (int)dims[0], n_in = (int)(dims_count(rank, dims) / (size_t)dims[0]), o, i;
+    double *s = NULL, *t = NULL;
+    float *bias = NULL;
+    int64_t bd = n_out;
+    int ret = 0;
+
+    memset(d, 0, sizeof(*d));
+    d->n_out = n_out;
+    d->n_in = n_in;
+    d->act = act;
+    bias = alloc_f32(L, (size_t)n_out);
+    s = malloc((size_t)n_out * sizeof(*s));
+    t = malloc((size_t)n_out * sizeof(*t));
+    if (!bias || !s || !t) {
+        ret = rvt_error_set(L->err, RVT_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (rvt_ckpt_dtype(L->c, wkey) == RVT_CKPT_INT8) {
+        int8_t *q = model_alloc(L, (size_t)n_out * n_in);
+        float *sc = alloc_f32(L, (size_t)n_out);
+        if (!q || !sc) {
+            ret = rvt_error_set(L->err, RVT_ENOMEM, "out of memory");
+            goto done;
+        }
+        ret = rvt_ckpt_read_i8(L->c, wkey, rank, dims, q, L->err);
+        if (ret >= 0)
+            ret = read_scales(L, wkey, n_out, sc);
+        d->wtype = RVT_NN_WEIGHT_I8;
+        d->w_i8 = q;
+        d->w_scale = sc;
+        L->m->info.n_int8_layers++;
+    } else {
+        float *w = alloc_f32(L, (size_t)n_out * n_in);
+        if (!w) {
+            ret = RVT_ENOMEM;
+            goto done;
+        }
+        ret = rvt_ckpt_read_f32(L->c, wkey, rank, dims, w, L->err);
+        d->wtype = RVT_NN_WEIGHT_F32;
+        d->w = w;
+    }
+    if (ret < 0)
+        goto done;
+    L->m->info.n_params += (size_t)n_out * n_in;
+    for (o = 0; o < n_out; o++) {
+        s[o] = 1.0;
+        t[o] = 0.0;
+        bias[o] = 0.0f;
+    }
+    if (bkey) {
+        ret = rvt_ckpt_read_f32(L->c, bkey, 1, &bd, bias, L->err);
+        if (ret < 0)
+            goto done;
+        L->m->info.n_params += (size_t)n_out;
+    }
+    if (bn) {
+        ret = read_bn(L, bn, n_out, s, t);
+        if (ret < 0)
+            goto done;
+        L->m->info.n_params += 4 * (size_t)n_out;
+        for (o = 0; o < n_out; o++) {
+            bias[o] = (float)(s[o] * (double)bias[o] + t[o]);
+            if (d->wtype == RVT_NN_WEIGHT_I8) {
+                ((float *)d->w_scale)[o] = (float)(s[o] * (double)d->w_scale[o]);
+            } else {
+                float *w = (float *)d->w + (size_t)o * n_in;
+                for (i = 0; i < n_in; i++)
+                    w[i] = (float)(s[o] * (double)w[i]);
+            }
+        }
+    }
+    d->bias = bias;
+done:
+    free(s);
+    free(t);
+    return ret;
+}
+
+/* A Conv2dNormActivation / Conv2d+BN: `conv` is the conv key prefix, `bn` the BN prefix
+ * (NULL: none), has_bias: the conv has a bias. */
+static int load_conv(struct loader *L, struct rvt_nn_conv *l, const char *conv, bool has_bias,
+                     const char *bn, int c_in, int c_out, int k, int stride, bool depthwise,
+                     enum rvt_nn_act act)
+{
+    char wkey[512], bkey[512];
+    int ret = 0, c, i;
+
+    memset(l, 0, sizeof(*l));
+    l->c_in = c_in;
+    l->c_out = c_out;
+    l->k = k;
+    l->stride = stride;
+    l->pad = (k - 1) / 2;
+    l->depthwise = depthwise;
+    l->act = act;
+    snprintf(wkey, sizeof(wkey), "%s.weight", conv);
+    snprintf(bkey, sizeof(bkey), "%s.bias", conv);
+    if (!depthwise) {
+        int64_t dims[4] = {c_out, c_in, k, k};
+        return load_dense(L, &l->gemm, wkey, has_bias ? bkey : NULL, bn, 4, dims, act);
+    } else {
+        int64_t dims[4] = {c_out, 1, k, k}, bd = c_out;
+        float *w = alloc_f32(L, (size_t)c_out * k * k), *b = alloc_f32(L, (size_t)c_out);
+        double *s = malloc((size_t)c_out * sizeof(*s)), *t = malloc((size_t)c_out * sizeof(*t));
+        if (!w || !b || !s || !t) {
+            ret = rvt_error_set(L->err, RVT_ENOMEM, "out of memory");
+            goto dw_done;
+        }
+        ret = read_weight_f32(L, wkey, 4, dims, w);
+        if (ret < 0)
+            goto dw_done;
+        L->m->info.n_params += (size_t)c_out * k * k;
+        for (c = 0; c < c_out; c++) {
+            b[c] = 0.0f;
+            s[c] = 1.0;
+            t[c] = 0.0;
+        }
+        if (has_bias && (ret = rvt_ckpt_read_f32(L->c, bkey, 1, &bd, b, L->err)) < 0)
+            goto dw_done;
+        if (bn && (ret = read_bn(L, bn, c_out, s, t)) < 0)
+            goto dw_done;
+        if (bn)
+            L->m->info.n_params += 4 * (size_t)c_out;
+        for (c = 0; c < c_out; c++) {
+            b[c] = (float)(s[c] * (double)b[c] + t[c]);
+            for (i = 0; i < k * k; i++)
+                w[(size_t)c * k * k + i] = (float)(s[c] * (double)w[(size_t)c * k * k + i]);
+        }
+        l->dw_w = w;
+        l->dw_bias = b;
+    dw_done:
+        free(s);
+        free(t);
+        return ret;
+    }
+}
+
+static int load_linear(struct loader *L, struct rvt_nn_dense *d, const char *prefix, const char *bn,
+                       int n_out, int n_in, enum rvt_nn_act act)
+{
+    char wkey[512], bkey[512];
+    int64_t dims[2] = {n_out, n_in};
+
+    snprintf(wkey, sizeof(wkey), "%s.weight", prefix);
+    snprintf(bkey, sizeof(bkey), "%s.bias", prefix);
+    return load_dense(L, d, wkey, bkey, bn, 2, dims, act);
+}
+
+/* 1x1 Conv2d with bias (the SE layers). */
+static int load_conv1x1(struct loader *L, struct rvt_nn_dense *d, const char *prefix, const char *bn,
+                        bool has_bias, int n_out, int n_in, enum rvt_nn_act act)
+{
+    char wkey[512], bkey[512];
+    int64_t dims[4] = {n_out, n_in, 1, 1};
+
+    snprintf(wkey, sizeof(wkey), "%s.weight", prefix);
+    snprintf(bkey, sizeof(bkey), "%s.bias", prefix);
+    return load_dense(L, d, wkey, has_bias ? bkey : NULL, bn, 4, dims, act);
+}
+
+static int load_chattn(struct loader *L, struct chattn *a, const char *prefix, int c)
+{
+    char k1[256], k2[256];
+    int hidden = c / 8 > 0 ? c / 8 : 1, ret;
+
+    snprintf(k1, sizeof(k1), "%s.fc.0", prefix);
+    snprintf(k2, sizeof(k2), "%s.fc.2", prefix);
+    ret = load_linear(L, &a->fc1, k1, NULL, hidden, c, RVT_NN_ACT_RELU);
+    if (ret >= 0)
+        ret = load_linear(L, &a->fc2, k2, NULL, c, hidden, RVT_NN_ACT_SIGMOID);
+    return ret;
+}
+
+static int load_blocks(struct loader *L)
+{
+    struct rvt_model *m = L->m;
+    char p[256], a[256], b[256];
+    int s, i, ret = 0;
+
+    for (s = 0; s < 7 && ret >= 0; s++) {
+        for (i = 0; i < b0_stages[s].n && ret >= 0; i++) {
+            struct mbconv *blk = &m->blocks[m->n_blocks++];
+            int j = 0;
+            blk->stage = s + 1;
+            blk->index = i;
+            blk->c_in = i == 0 ? b0_stages[s].c_in : b0_stages[s].c_out;
+            blk->c_out = b0_stages[s].c_out;
+            blk->c_exp = blk->c_in * b0_stages[s].expand;
+            blk->k = b0_stages[s].k;
+            blk->stride = i == 0 ? b0_stages[s].stride : 1;
+            blk->sq = blk->c_in / 4 > 0 ? blk->c_in / 4 : 1;
+            blk->expand = b0_stages[s].expand != 1;
+            blk->residual = blk->stride == 1 && blk->c_in == blk->c_out;
+            snprintf(p, sizeof(p), "img_encoder.features.%d.%d.block", s + 1, i);
+            if (blk->expand) {
+                snprintf(a, sizeof(a), "%s.%d.0", p, j);
+                snprintf(b, sizeof(b), "%s.%d.1", p, j++);
+                ret = load_conv1x1(L, &blk->expand_l, a, b, false, blk->c_exp, blk->c_in,
+                                   RVT_NN_ACT_SILU);
+                if (ret < 0)
+                    break;
+            }
+            snprintf(a, sizeof(a), "%s.%d.0", p, j);
+            snprintf(b, sizeof(b), "%s.%d.1", p, j++);
+            ret = load_conv(L, &blk->dw, a, false, b, blk->c_exp, blk->c_exp, blk->k, blk->stride,
+                            true, RVT_NN_ACT_SILU);
+            if (ret < 0)
+                break;
+            snprintf(a, sizeof(a), "%s.%d.fc1", p, j);
+            snprintf(b, sizeof(b), "%s.%d.fc2", p, j++);
+            ret = load_conv1x1(L, &blk->se1, a, NULL, true, blk->sq, blk->c_exp, RVT_NN_ACT_SILU);
+            if (ret >= 0)
+                ret = load_conv1x1(L, &blk->se2, b, NULL, true, blk->c_exp, blk->sq,
+                                   RVT_NN_ACT_SIGMOID);
+            if (ret < 0)
+                break;
+            snprintf(a, sizeof(a), "%s.%d.0", p, j);
+            snprintf(b, sizeof(b), "%s.%d.1", p, j);
+            ret = load_conv1x1(L, &blk->project, a, b, false, blk->c_out, blk->c_exp,
+                               RVT_NN_ACT_NONE);
+        }
+    }
+    return ret;
+}
+
+/* image.* and audio.* of the checkpoint's preprocessing text. */
+static int load_preprocessing(struct loader *L)
+{
+    struct rvt_model_info *info = &L->m->info;
+    struct rvt_config *cfg = NULL;
+    double mean[4], std[4];
+    long w, h, nm, nf;
+    int nmean = 0, nstd = 0, i, ret;
+
+    ret = rvt_ckpt_attr_str(L->c, "preprocessing", &L->m->preprocessing, L->err);
+    if (ret < 0)
+        goto done;
+    info->preprocessing = L->m->preprocessing;
+    ret = rvt_config_new_default(&cfg, L->err);
+    if (ret >= 0)
+        ret = rvt_config_load_string(cfg, L->m->preprocessing, strlen(L->m->preprocessing),
+                                     "preprocessing", L->err);
+    if (ret >= 0)
+        ret = rvt_config_get_int(cfg, "image.width", &w, L->err);
+    if (ret >= 0)
+        ret = rvt_config_get_int(cfg, "image.height", &h, L->err);
+    if (ret >= 0)
+        ret = rvt_config_get_int(cfg, "audio.n_mels", &nm, L->err);
+    if (ret >= 0)
+        ret = rvt_config_get_int(cfg, "audio.max_len", &nf, L->err);
+    if (ret >= 0)
+        ret = rvt_config_get_doubles(cfg, "image.mean", mean, 4, &nmean, L->err);
+    if (ret >= 0)
+        ret = rvt_config_get_doubles(cfg, "image.std", std, 4, &nstd, L->err);
+    if (ret < 0) {
+        rvt_error_prefix(L->err, "%s: attribute 'preprocessing'", rvt_ckpt_path(L->c));
+        goto done;
+    }
+    if (w < 1 || w > 8192 || h < 1 || h > 8192 || nm < 2 || nm > 4096 || nf < 2 || nf > 1000000 ||
+        nmean != 3 || nstd != 3) {
+        ret = rvt_error_set(L->err, RVT_EFORMAT,
+                            "%s: attribute 'preprocessing': image %ldx%ld, %d means, %d stds, "
+                            "%ld mels, %ld frames: out of range",
+                            rvt_ckpt_path(L->c), w, h, nmean, nstd, nm, nf);
+        goto done;
+    }
+    for (i = 0; i < 3; i++) {
+        if (!(std[i] > 0)) {
+            ret = rvt_error_set(L->err, RVT_EFORMAT, "%s: image.std must be > 0",
+                                rvt_ckpt_path(L->c));
+            goto done;
+        }
+        info->mean[i] = (float)mean[i];
+        info->std[i] = (float)std[i];
+    }
+    for (i = 0; i < 3; i++) {
+        int u;
+        for (u = 0; u < 256; u++)
+            L->m->norm[i][u] = ((float)u / 255.0f - info->mean[i]) / info->std[i];
+    }
+    info->image_w = (int)w;
+    info->image_h = (int)h;
+    info->n_mels = (int)nm;
+    info->n_frames = (int)nf;
+done:
+    rvt_config_free(&cfg);
+    return ret;
+}
+
+static void plan_dense(struct plan *p, const struct rvt_nn_dense *d, size_t n_cols)
+{
+    p->scr = RVT_MAX(p->scr, rvt_nn_dense_scratch(d, n_cols));
+}
+
+/* Buffer sizes and multiply-adds, walking the graph with the checkpoint's input size. */
+static void make_plan(struct rvt_model *m)
+{
+    struct plan *p = &m->plan;
+    int h = m->info.image_h, w = m->info.image_w, nm = m->info.n_mels, nf = m->info.n_frames;
+    int oh, ow, i;
+    size_t hw;
+    double macs = 0;
+
+    memset(p, 0, sizeof(*p));
+    p->x0 = RVT_MAX((size_t)3 * h * w, (size_t)nm * nf);
+    p->scr = rvt_nn_conv_scratch(&m->stem, h, w);
+    oh = rvt_nn_out_size(h, 3, 2, 1);
+    ow = rvt_nn_out_size(w, 3, 2, 1);
+    macs += 32.0 * 27 * oh * ow;
+    h = oh;
+    w = ow;
+    p->io = (size_t)32 * h * w;
+    p->vec = N_FEAT;
+    for (i = 0; i < m->n_blocks; i++) {
+        const struct mbconv *b = &m->blocks[i];
+        hw = (size_t)h * w;
+        oh = rvt_nn_out_size(h, b->k, b->stride, b->k / 2);
+        ow = rvt_nn_out_size(w, b->k, b->stride, b->k / 2);
+        if (b->expand) {
+            p->exp = RVT_MAX(p->exp, (size_t)b->c_exp * hw);
+            plan_dense(p, &b->expand_l, hw);
+            macs += (double)b->c_exp * b->c_in * hw;
+        }
+        p->scr = RVT_MAX(p->scr, rvt_nn_conv_scratch(&b->dw, h, w));
+        macs += (double)b->c_exp * b->k * b->k * oh * ow;
+        p->dwo = RVT_MAX(p->dwo, (size_t)b->c_exp * oh * ow);
+        plan_dense(p, &b->se1, 1);
+        plan_dense(p, &b->se2, 1);
+        macs += 2.0 * b->c_exp * b->sq;
+        plan_dense(p, &b->project, (size_t)oh * ow);
+        macs += (double)b->c_out * b->c_exp * oh * ow;
+        p->io = RVT_MAX(p->io, (size_t)b->c_out * oh * ow);
+        h = oh;
+        w = ow;
+    }
+    hw = (size_t)h * w;
+    p->exp = RVT_MAX(p->exp, (size_t)N_IMG * hw);
+    plan_dense(p, &m->head, hw);
+    macs += (double)N_IMG * 320 * hw;
+    plan_dense(p, &m->img_attn.fc1, 1);
+    plan_dense(p, &m->img_attn.fc2, 1);
+    macs += 2.0 * N_IMG * (N_IMG / 8);
+    /* audio: conv1 -> exp, maxpool -> dwo, conv2 -> io */
+    p->scr = RVT_MAX(p->scr, rvt_nn_conv_scratch(&m->a_conv1, nm, nf));
+    p->exp = RVT_MAX(p->exp, (size_t)32 * nm * nf);
+    macs += 32.0 * 9 * nm * nf;
+    p->dwo = RVT_MAX(p->dwo, (size_t)32 * (nm / 2) * (nf / 2));
+    macs += 2 * 2.0 * 32 * 4 * 2;
+    if (m->audio_scale) {
+        p->scr = RVT_MAX(p->scr, rvt_nn_conv_scratch(&m->a_conv2, nm / 2, nf / 2));
+        p->io = RVT_MAX(p->io, (size_t)N_AUD * (nm / 2) * (nf / 2));
+        macs += 64.0 * 288 * (nm / 2) * (nf / 2);
+    } else {
+        p->scr = RVT_MAX(p->scr, rvt_nn_conv_scratch(&m->a_conv2, 1, 1));
+        macs += 64.0 * 288;
+    }
+    plan_dense(p, &m->a_attn.fc1, 1);
+    plan_dense(p, &m->a_attn.fc2, 1);
+    plan_dense(p, &m->fusion, 1);
+    plan_dense(p, &m->classifier, 1);
+    macs += (double)N_HID * N_FEAT + (double)m->info.n_classes * N_HID;
+    m->macs = macs;
+}
+
+int rvt_model_load(struct rvt_model **out, const char *path, struct rvt_error *err)
+{
+    struct rvt_model *m = NULL;
+    struct loader L;
+    long n_classes = 0;
+    int ret;
+
+    *out = NULL;
+    memset(&L, 0, sizeof(L));
+    L.err = err;
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return rvt_error_set(err, RVT_ENOMEM, "out of memory");
+    L.m = m;
+    ret = rvt_ckpt_open(&L.c, path, err);
+    if (ret < 0)
+        goto done;
+    ret = rvt_ckpt_attr_str(L.c, "architecture", &m->architecture, err);
+    if (ret < 0)
+        goto done;
+    if (strcmp(m->architecture, RVT_MODEL_ARCHITECTURE)) {
+        ret = rvt_error_set(err, RVT_EUNSUPPORTED, "%s: unknown architecture '%s' (expected '%s')",
+                            path, m->architecture, RVT_MODEL_ARCHITECTURE);
+        goto done;
+    }
+    ret = rvt_ckpt_attr_str(L.c, "format", &m->format, err);
+    if (ret < 0)
+        goto done;
+    if (strcmp(m->format, "fp32") && strcmp(m->format, "int8")) {
+        ret = rvt_error_set(err, RVT_EUNSUPPORTED, "%s: unknown format '%s' (expected fp32 or int8)",
+                            path, m->format);
+        goto done;
+    }
+    ret = rvt_ckpt_attr_str(L.c, "audio_attention", &m->audio_attention, err);
+    if (ret < 0)
+        goto done;
+    if (strcmp(m->audio_attention, "replace") && strcmp(m->audio_attention, "scale")) {
+        ret = rvt_error_set(err, RVT_EUNSUPPORTED,
+                            "%s: unknown audio_attention '%s' (expected replace or scale)", path,
+                            m->audio_attention);
+        goto done;
+    }
+    m->audio_scale = !strcmp(m->audio_attention, "scale");
+    ret = rvt_ckpt_attr_int(L.c, "num_classes", &n_classes, err);
+    if (ret < 0)
+        goto done;
+    ret = rvt_ckpt_attr_strings(L.c, "class_names", &m->info.class_names, &m->info.n_classes, err);
+    if (ret < 0)
+        goto done;
+    if (n_classes < 1 || n_classes > RVT_MODEL_MAX_CLASSES || n_classes != m->info.n_classes) {
+        ret = rvt_error_set(err, RVT_EFORMAT, "%s: num_classes is %ld but class_names has %d names",
+                            path, n_classes, m->info.n_classes);
+        goto done;
+    }
+    m->info.architecture = m->architecture;
+    m->info.format = m->format;
+    m->info.audio_attention = m->audio_attention;
+    ret = load_preprocessing(&L);
+    if (ret < 0)
+        goto done;
+
+    ret = load_conv(&L, &m->stem, "img_encoder.features.0.0", false, "img_encoder.features.0.1", 3,
+                    32, 3, 2, false, RVT_NN_ACT_SILU);
+    if (ret >= 0)
+        ret = load_blocks(&L);
+    if (ret >= 0)
+        ret = load_conv1x1(&L, &m->head, "img_encoder.features.8.0", "img_encoder.features.8.1",
+                           false, N_IMG, 320, RVT_NN_ACT_SILU);
+    if (ret >= 0)
+        ret = load_chattn(&L, &m->img_attn, "img_attn", N_IMG);
+    if (ret >= 0)
+        ret = load_conv(&L, &m->a_conv1, "audio_encoder.0", true, "audio_encoder.1", 1, 32, 3, 1,
+                        false, RVT_NN_ACT_RELU);
+    if (ret >= 0)
+        ret = load_chattn(&L, &m->a_attn, "audio_encoder.4", 32);
+    if (ret >= 0)
+        ret = load_conv(&L, &m->a_conv2, "audio_encoder.5", true, NULL, 32, N_AUD, 3, 1, false,
+                        RVT_NN_ACT_NONE);
+    if (ret >= 0)
+        ret = load_linear(&L, &m->fusion, "fusion.0", "fusion.1", N_HID, N_FEAT, RVT_NN_ACT_RELU);
+    if (ret >= 0)
+        ret = load_linear(&L, &m->classifier, "classifier", NULL, (int)n_classes, N_HID,
+                          RVT_NN_ACT_NONE);
+    if (ret >= 0)
+        ret = rvt_ckpt_check_unused(L.c, err);
+    if (ret < 0)
+        goto done;
+    make_plan(m);
+done:
+    rvt_ckpt_close(&L.c);
+    if (ret < 0)
+        rvt_model_free(&m);
+    *out = m;
+    return ret;
+}
+
+static void release_block(struct mbconv *b)
+{
+    rvt_nn_dense_release(&b->expand_l);
+    rvt_nn_dense_release(&b->dw.gemm);
+    rvt_nn_dense_release(&b->se1);
+    rvt_nn_dense_release(&b->se2);
+    rvt_nn_dense_release(&b->project);
+}
+
+void rvt_model_free(struct rvt_model **mp)
+{
+    struct rvt_model *m = *mp;
+    size_t i;
+    int b;
+
+    if (!m)
+        return;
+    for (b = 0; b < m->n_blocks; b++)
+        release_block(&m->blocks[b]);
+    rvt_nn_dense_release(&m->stem.gemm);
+    rvt_nn_dense_release(&m->head);
+    rvt_nn_dense_release(&m->img_attn.fc1);
+    rvt_nn_dense_release(&m->img_attn.fc2);
+    rvt_nn_dense_release(&m->a_conv1.gemm);
+    rvt_nn_dense_release(&m->a_attn.fc1);
+    rvt_nn_dense_release(&m->a_attn.fc2);
+    rvt_nn_dense_release(&m->a_conv2.gemm);
+    rvt_nn_dense_release(&m->fusion);
+    rvt_nn_dense_release(&m->classifier);
+    for (i = 0; i < m->n_mem; i++)
+        free(m->mem[i]);
+    free(m->mem);
+    rvt_ckpt_strings_free(m->info.class_names, m->info.n_classes);
+    free(m->architecture);
+    free(m->format);
+    free(m->audio_attention);
+    free(m->preprocessing);
+    free(m);
+    *mp = NULL;
+}
+
+const struct rvt_model_info *rvt_model_get_info(const struct rvt_model *m)
+{
+    return &m->info;
+}
+
+double rvt_model_macs(const struct rvt_model *m)
+{
+    return m->macs;
+}
+
+/* ------------------------------------------------------------ compatibility */
+
+static bool same_value(const char *a, const char *b)
+{
+    char *ea, *eb;
+    double x, y;
+
+    if (!strcmp(a, b))
+        return true;
+    x = strtod(a, &ea);
+    y = strtod(b, &eb);
+    return ea != a && eb != b && !*ea && !*eb && x == y;
+}
+
+int rvt_model_check_preprocessing(const struct rvt_model *m, const char *config_text,
+                                  const char *store_name, const char *model_name,
+                                  struct rvt_error *err)
+{
+    static const char *const keys[] = {
+        "image.width", "image.height", "image.frames", "image.pick", "image.crop",
+        "audio.sr", "audio.n_fft", "audio.hop", "audio.n_mels", "audio.fmin", "audio.fmax",
+        "audio.top_db", "audio.max_len", "audio.preemphasis",
+    };
+    struct rvt_config *st = NULL, *ck = NULL;
+    size_t i;
+    int ret;
+
+    ret = rvt_config_new_default(&st, err);
+    if (ret >= 0 && (ret = rvt_config_load_string(st, config_text, strlen(config_text),
+                                                  store_name, err)) < 0)
+        rvt_error_prefix(err, "%s: config attribute", store_name);
+    if (ret >= 0)
+        ret = rvt_config_new_default(&ck, err);
+    if (ret >= 0)
+        ret = rvt_config_load_string(ck, m->preprocessing, strlen(m->preprocessing), model_name, err);
+    for (i = 0; i < RVT_ARRAY_SIZE(keys) && ret >= 0; i++) {
+        const char *a = rvt_config_get(st, keys[i]), *b = rvt_config_get(ck, keys[i]);
+        if (!a || !b || same_value(a, b))
+            continue;
+        ret = rvt_error_set(err, RVT_EMISMATCH, "'%s' has %s %s but the checkpoint '%s' expects %s",
+                            store_name, keys[i], a, model_name, b);
+    }
+    rvt_config_free(&st);
+    rvt_config_free(&ck);
+    return ret;
+}
+
+static void join_names(char *buf, size_t n, const char *const *names, size_t count)
+{
+    size_t len = 0, i;
+
+    buf[0] = '\0';
+    for (i = 0; i < count && len + 1 < n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? "," : "", names[i]);
+}
+
+int rvt_model_check_classes(const struct rvt_model *m, const char *const *names, size_t n,
+                            const char *store_name, const char *model_name,
+                            struct rvt_error *err)
+{
+    char a[400], b[400];
+    size_t i;
+    bool same = n == (size_t)m->info.n_classes;
+
+    for (i = 0; same && i < n; i++)
+        same = !strcmp(names[i], m->info.class_names[i]);
+    if (same)
+        return 0;
+    join_names(a, sizeof(a), names, n);
+    join_names(b, sizeof(b), (const char *const *)m->info.class_names, (size_t)m->info.n_classes);
+    return rvt_error_set(err, RVT_EMISMATCH,
+                         "'%s' has the label set %s but the checkpoint '%s' has %s", store_name, a,
+                         model_name, b);
+}
+
+/* ------------------------------------------------------------------ running */
+
+struct rvt_nn_session {
+    const struct rvt_model *m;
+    size_t max_batch, bytes;
+    float *x0, *a, *b, *e, *d, *scr; /* per-clip activations (plan sizes) */
+    float *v1, *v2, *v3, *v4;        /* vectors of up to plan.vec floats */
+    double *sums;                    /* plan.vec */
+    float *feat;                     /* [max_batch][N_FEAT] */
+    float *hid;                      /* [N_HID] */
+    void *mem;
+    rvt_nn_trace_fn trace;
+    void *trace_ctx;
+};
+
+int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, size_t max_batch,
+                       struct rvt_error *err)
+{
+    const struct plan *p = &m->plan;
+    struct rvt_nn_session *s;
+    size_t sizes[13], total = 0, i;
+    float **dst[12];
+    char *base;
+
+    *out = NULL;
+    if (max_batch < 1 || max_batch > 1000000)
+        return rvt_error_set(err, RVT_EINVAL, "batch size %zu out of range", max_batch);
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return rvt_error_set(err, RVT_ENOMEM, "out of memory");
+    s->m = m;
+    s->max_batch = max_batch;
+    sizes[0] = p->x0;
+    sizes[1] = p->io;
+    sizes[2] = p->io;
+    sizes[3] = p->exp;
+    sizes[4] = p->dwo;
+    sizes[5] = p->scr + 64;
+    sizes[6] = sizes[7] = sizes[8] = sizes[9] = p->vec;
+    sizes[10] = max_batch * N_FEAT;
+    sizes[11] = N_HID;
+    sizes[12] = 2 * p->vec; /* the doubles */
+    dst[0] = &s->x0, dst[1] = &s->a, dst[2] = &s->b, dst[3] = &s->e, dst[4] = &s->d;
+    dst[5] = &s->scr, dst[6] = &s->v1, dst[7] = &s->v2, dst[8] = &s->v3, dst[9] = &s->v4;
+    dst[10] = &s->feat, dst[11] = &s->hid;
+    for (i = 0; i < 13; i++)
+        total += (sizes[i] + 15) / 16 * 16 * sizeof(float);
+    s->mem = aligned_alloc(64, total);
+    if (!s->mem) {
+        free(s);
+        return rvt_error_set(err, RVT_ENOMEM, "out of memory (%zu bytes of activations)", total);
+    }
+    /* zeroed once: padding lanes of SIMD kernels then never read uninitialised memory */
+    memset(s->mem, 0, total);
+    base = s->mem;
+    for (i = 0; i < 12; i++) {
+        *dst[i] = (float *)base;
+        base += (sizes[i] + 15) / 16 * 16 * sizeof(float);
+    }
+    s->sums = (double *)base;
+    s->bytes = total;
+    *out = s;
+    return 0;
+}
+
+void rvt_nn_session_free(struct rvt_nn_session **sp)
+{
+    if (!*sp)
+        return;
+    free((*sp)->mem);
+    free(*sp);
+    *sp = NULL;
+}
+
+size_t rvt_nn_session_bytes(const struct rvt_nn_session *s)
+{
+    return s->bytes;
+}
+
+void rvt_nn_session_set_trace(struct rvt_nn_session *s, rvt_nn_trace_fn fn, void *ctx)
+{
+    s->trace = fn;
+    s->trace_ctx = ctx;
+}
+
+#define TRACE(name, data, c, h, w) \
+    do { \
+        if (s->trace) \
+            s->trace(s->trace_ctx, clip, name, data, c, h, w); \
+    } while (0)
+
+/* y = fc2(fc1(x)) of a ChannelAttention's shared MLP, x and y vectors of c. */
+static void attn_mlp(struct rvt_nn_session *s, const struct chattn *a, const float *x, float *y)
+{
+    rvt_nn_dense_forward(&a->fc1, x, 1, s->v4, 1, 1, s->scr, NULL);
+    rvt_nn_dense_forward(&a->fc2, s->v4, 1, y, 1, 1, s->scr, NULL);
+}
+
+/* The image branch of one clip: frame (uint8 HWC) -> feat[0..1279]. */
+static void image_forward(struct rvt_nn_session *s, size_t clip, const uint8_t *frame, float *feat)
+{
+    const struct rvt_model *m = s->m;
+    const struct rvt_nn_kernels *k = rvt_nn_kernels();
+    int h = m->info.image_h, w = m->info.image_w, c, i, oh, ow;
+    size_t hw = (size_t)h * w, j;
+    float *a = s->a, *b = s->b, *t;
+    char name[64];
+
+    /* ToTensor + Normalize: (u / 255 - mean) / std in float32, from the table
+     * the model made at load (the same operations, so the same bits) */
+    for (c = 0; c < 3; c++) {
+        const float *lut = m->norm[c];
+        float *xc = s->x0 + (size_t)c * hw;
+        for (j = 0; j < hw; j++)
+            xc[j] = lut[frame[3 * j + c]];
+    }
+    TRACE("image", s->x0, 3, h, w);
+    rvt_nn_conv_forward(&m->stem, s->x0, h, w, a, s->scr, NULL);
+    h = rvt_nn_out_size(h, 3, 2, 1);
+    w = rvt_nn_out_size(w, 3, 2, 1);
+    TRACE("img.features.0", a, 32, h, w);
+    for (i = 0; i < m->n_blocks; i++) {
+        const struct mbconv *bl = &m->blocks[i];
+        const float *src = a;
+        size_t n;
+        hw = (size_t)h * w;
+        oh = rvt_nn_out_size(h, bl->k, bl->stride, bl->k / 2);
+        ow = rvt_nn_out_size(w, bl->k, bl->stride, bl->k / 2);
+        n = (size_t)oh * ow;
+        if (bl->expand) {
+            rvt_nn_dense_forward(&bl->expand_l, a, hw, s->e, hw, hw, s->scr, NULL);
+            src = s->e;
+            if (s->trace) {
+                snprintf(name, sizeof(name), "img.features.%d.%d.expand", bl->stage, bl->index);
+                TRACE(name, s->e, bl->c_exp, h, w);
+            }
+        }
+        rvt_nn_conv_forward(&bl->dw, src, h, w, s->d, s->scr, s->sums);
+        if (s->trace) {
+            snprintf(name, sizeof(name), "img.features.%d.%d.dw", bl->stage, bl->index);
+            TRACE(name, s->d, bl->c_exp, oh, ow);
+        }
+        /* squeeze-excitation: mean -> fc1 SiLU -> fc2 sigmoid -> scale the planes */
+        for (c = 0; c < bl->c_exp; c++)
+            s->v1[c] = (float)(s->sums[c] / (double)n);
+        rvt_nn_dense_forward(&bl->se1, s->v1, 1, s->v2, 1, 1, s->scr, NULL);
+        rvt_nn_dense_forward(&bl->se2, s->v2, 1, s->v3, 1, 1, s->scr, NULL);
+        for (c = 0; c < bl->c_exp; c++)
+            k->scale(s->d + (size_t)c * n, n, s->v3[c]);
+        if (s->trace) {
+            snprintf(name, sizeof(name), "img.features.%d.%d.se", bl->stage, bl->index);
+            TRACE(name, s->d, bl->c_exp, oh, ow);
+        }
+        rvt_nn_dense_forward(&bl->project, s->d, n, b, n, n, s->scr, NULL);
+        if (s->trace) {
+            snprintf(name, sizeof(name), "img.features.%d.%d.project", bl->stage, bl->index);
+            TRACE(name, b, bl->c_out, oh, ow);
+        }
+        if (bl->residual) /* stochastic depth is identity in eval */
+            k->add(b, a, (size_t)bl->c_out * n);
+        if (s->trace) {
+            snprintf(name, sizeof(name), "img.features.%d.%d", bl->stage, bl->index);
+            TRACE(name, b, bl->c_out, oh, ow);
+        }
+        t = a;
+        a = b;
+        b = t;
+        h = oh;
+        w = ow;
+    }
+    hw = (size_t)h * w;
+    rvt_nn_dense_forward(&m->head, a, hw, s->e, hw, hw, s->scr, s->sums);
+    TRACE("img.features.8", s->e, N_IMG, h, w);
+    for (c = 0; c < N_IMG; c++)
+        feat[c] = (float)(s->sums[c] / (double)hw);
+    TRACE("img.avgpool", feat, N_IMG, 1, 1);
+    /* ChannelAttention(1280) of a 1x1 map: avg- and max-pool are both feat, so
+     * the two branches give the same vector and their sum is exactly 2x one */
+    attn_mlp(s, &m->img_attn, feat, s->v1);
+    for (c = 0; c < N_IMG; c++)
+        feat[c] = feat[c] * (s->v1[c] + s->v1[c]);
+    TRACE("img.attn", feat, N_IMG, 1, 1);
+}
+
+/* The audio branch of one clip: mel [n_mels][n_frames] -> feat[0..63]. */
+static void audio_forward(struct rvt_nn_session *s, size_t clip, const float *mel, float *feat)
+{
+    const struct rvt_model *m = s->m;
+    const struct rvt_nn_kernels *k = rvt_nn_kernels();
+    int h = m->info.n_mels, w = m->info.n_frames, ph = h / 2, pw = w / 2, c;
+    size_t pn = (size_t)ph * pw;
+
+    rvt_nn_conv_forward(&m->a_conv1, mel, h, w, s->e, s->scr, NULL);
+    TRACE("audio.2", s->e, 32, h, w);
+    rvt_nn_maxpool2(s->e, 32, h, w, s->d);
+    TRACE("audio.3", s->d, 32, ph, pw);
+    rvt_nn_plane_mean(s->d, 32, pn, s->v1);
+    rvt_nn_plane_max(s->d, 32, pn, s->v2);
+    attn_mlp(s, &m->a_attn, s->v1, s->v3);
+    attn_mlp(s, &m->a_attn, s->v2, s->v1);
+    for (c = 0; c < 32; c++)
+        s->v2[c] = s->v3[c] + s->v1[c];
+    if (m->audio_scale) {
+        for (c = 0; c < 32; c++)
+            k->scale(s->d + (size_t)c * pn, pn, s->v2[c]);
+        TRACE("audio.4", s->d, 32, ph, pw);
+        rvt_nn_conv_forward(&m->a_conv2, s->d, ph, pw, s->a, s->scr, s->sums);
+        TRACE("audio.5", s->a, N_AUD, ph, pw);
+        for (c = 0; c < N_AUD; c++)
+            feat[c] = (float)(s->sums[c] / (double)pn);
+    } else {
+        /* the seed's ChannelAttention returns its weights: the conv sees [32,1,1] */
+        TRACE("audio.4", s->v2, 32, 1, 1);
+        rvt_nn_conv_forward(&m->a_conv2, s->v2, 1, 1, feat, s->scr, NULL);
+        TRACE("audio.5", feat, N_AUD, 1, 1);
+    }
+    TRACE("audio.feat", feat, N_AUD, 1, 1);
+}
+
+void rvt_model_forward(struct rvt_nn_session *s, size_t n, const uint8_t *frames, const float *mel,
+                       float *logits)
+{
+    const struct rvt_model *m = s->m;
+    size_t fsz = (size_t)m->info.image_h * m->info.image_w * 3;
+    size_t msz = (size_t)m->info.n_mels * m->info.n_frames, clip;
+    int nc = m->info.n_classes;
+
+    assert(n <= s->max_batch);
+    for (clip = 0; clip < n; clip++) {
+        float *feat = s->feat + clip * N_FEAT;
+        image_forward(s, clip, frames + clip * fsz, feat);
+        audio_forward(s, clip, mel + clip * msz, feat + N_IMG);
+        /* head, one clip at a time so the result does not depend on the batch */
+        rvt_nn_dense_forward(&m->fusion, feat, 1, s->hid, 1, 1, s->scr, NULL);
+        TRACE("fusion", s->hid, N_HID, 1, 1);
+        rvt_nn_dense_forward(&m->classifier, s->hid, 1, logits + clip * nc, 1, 1, s->scr, NULL);
+        TRACE("logits", logits + clip * nc, nc, 1, 1);
+    }
+}

@@ -1,0 +1,114 @@
+/*
+ * ops.h: the fp32 kernels of the network (NCHW planes, float32).
+ *
+ * Every kernel has a portable `_ref` version in ops_ref.c; x86/ops_avx2.c and
+ * x86/ops_avx512.c hold SIMD twins.  rvt_nn_kernels() returns the table for the
+ * level rvt_cpu_isa() chose (RVT_ISA=ref|avx2|avx512 forces a lower one), filled
+ * once and read-only after.  Kernels never allocate and never fail: callers pass
+ * output and scratch memory.  A kernel's SIMD twins agree with `_ref` to a few ulps
+ * (exp is a polynomial there; summation orders differ), see tests/unit/test_nn.c.
+ *
+ * Threading: kernels work on the planes/rows they are given; callers split work.
+ *
+ * ref: the operators reproduce PyTorch 1.13 eval-mode semantics:
+ *   Conv2d (zero padding, floor output size), SiLU x*sigmoid(x), Sigmoid,
+ *   ReLU, MaxPool2d(2) (floor mode), AdaptiveAvgPool2d(1), AdaptiveMaxPool2d(1).
+ *   https://pytorch.org/docs/1.13/generated/torch.nn.Conv2d.html
+ */
+#ifndef RVT_NN_OPS_H
+#define RVT_NN_OPS_H
+
+#include "core/common.h"
+
+enum rvt_nn_act {
+    RVT_NN_ACT_NONE = 0,
+    RVT_NN_ACT_RELU,
+    RVT_NN_ACT_SILU,    /* x * sigmoid(x) (torch.nn.SiLU) */
+    RVT_NN_ACT_SIGMOID,
+};
+
+const char *rvt_nn_act_name(enum rvt_nn_act act);
+
+/* Output size of a convolution/pool along one axis (floor mode). */
+static inline int rvt_nn_out_size(int in, int k, int stride, int pad)
+{
+    return (in + 2 * pad - k) / stride + 1;
+}
+
+/*
+ * Depthwise convolution of one channel plane with a k x k kernel (k <= 7),
+ * zero padding `pad` (< k), stride 1 or 2, then + bias and the activation:
+ *   y[oy][ox] = act(bias + sum_{ky,kx} w[ky*k+kx] * x[oy*s+ky-pad][ox*s+kx-pad])
+ * x is h x w (row stride w), y is oh x ow (row stride ow).  Returns the sum of
+ * the y values written (after the activation), accumulated in double, which is
+ * what the squeeze-excitation that follows every depthwise conv needs.
+ * scratch: rvt_nn_dwconv_scratch(h, w, pad) floats (a zero-padded copy of x).
+ * Planes must be at least 1 x 1 and pad < k.
+ */
+typedef double (*rvt_nn_dwconv_fn)(const float *x, int h, int w, const float *wt, int k,
+                                   int stride, int pad, float bias, enum rvt_nn_act act,
+                                   float *y, int oh, int ow, float *scratch);
+
+static inline size_t rvt_nn_dwconv_scratch(int h, int w, int pad)
+{
+    /* the padded plane (for stride 2 split into even and odd columns, each row
+     * rounded up), slack for full-vector loads past its last row, and one padded
+     * row for the SIMD kernels' stride-2 split */
+    return (size_t)(h + 2 * pad) * (size_t)(w + 2 * pad + 2) + (size_t)(w + 2 * pad) + 128;
+}
+
+/* x[i] = act(x[i] + bias) for i < n.  Returns the sum of the results (double). */
+typedef double (*rvt_nn_bias_act_fn)(float *x, size_t n, float bias, enum rvt_nn_act act);
+
+/* x[i] *= s for i < n. */
+typedef void (*rvt_nn_scale_fn)(float *x, size_t n, float s);
+
+/* y[i] += x[i] for i < n. */
+typedef void (*rvt_nn_add_fn)(float *y, const float *x, size_t n);
+
+struct rvt_nn_kernels {
+    const char *name; /* "ref", "avx2", "avx512" */
+    rvt_nn_dwconv_fn dwconv;
+    rvt_nn_bias_act_fn bias_act;
+    rvt_nn_scale_fn scale;
+    rvt_nn_add_fn add;
+};
+
+/* The table for this CPU (see top of file). */
+const struct rvt_nn_kernels *rvt_nn_kernels(void);
+/* The table of one level, or NULL when the CPU lacks it (tests compare them). */
+const struct rvt_nn_kernels *rvt_nn_kernels_for(int isa);
+
+/* Portable kernels (ops_ref.c). */
+double rvt_nn_dwconv_ref(const float *x, int h, int w, const float *wt, int k, int stride,
+                         int pad, float bias, enum rvt_nn_act act, float *y, int oh, int ow,
+                         float *scratch);
+double rvt_nn_bias_act_ref(float *x, size_t n, float bias, enum rvt_nn_act act);
+void rvt_nn_scale_ref(float *x, size_t n, float s);
+void rvt_nn_add_ref(float *y, const float *x, size_t n);
+
+/* Scalar activation, as the _ref kernels compute it (libm expf). */
+float rvt_nn_act1(float x, enum rvt_nn_act act);
+
+/*
+ * im2col for a regular convolution over c planes of h x w: col has c*k*k rows
+ * (row = (ci*k + ky)*k + kx, the order of a PyTorch weight [co][ci][ky][kx]) and
+ * oh*ow columns; out-of-image taps are 0.
+ */
+void rvt_nn_im2col(const float *x, int c, int h, int w, int k, int stride, int pad, float *col,
+                   int oh, int ow);
+
+/* 2x2 max pool, stride 2, floor mode: x c x h x w -> y c x (h/2) x (w/2). */
+void rvt_nn_maxpool2(const float *x, int c, int h, int w, float *y);
+
+/* Per-plane mean and max of c planes of n values (mean accumulated in double). */
+void rvt_nn_plane_mean(const float *x, int c, size_t n, float *mean);
+void rvt_nn_plane_max(const float *x, int c, size_t n, float *max);
+
+#if defined(__x86_64__) || defined(__i386__)
+/* SIMD twins (x86/ops_avx2.c, x86/ops_avx512.c); library-internal. */
+extern const struct rvt_nn_kernels rvti_nn_kernels_avx2;
+extern const struct rvt_nn_kernels rvti_nn_kernels_avx512;
+#endif
+
+#endif

@@ -1,0 +1,202 @@
+#include "core/common.h"
+
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "core/cpu.h"
+#include "nn/ops.h"
+
+const char *rvt_nn_act_name(enum rvt_nn_act act)
+{
+    switch (act) {
+    case RVT_NN_ACT_NONE: return "none";
+    case RVT_NN_ACT_RELU: return "relu";
+    case RVT_NN_ACT_SILU: return "silu";
+    case RVT_NN_ACT_SIGMOID: return "sigmoid";
+    }
+    return "?";
+}
+
+/* ref: torch 1.13 aten/src/ATen/native/cpu/Activation.cpp: silu = x / (1 + exp(-x)),
+ * sigmoid = 1 / (1 + exp(-x)). */
+float rvt_nn_act1(float x, enum rvt_nn_act act)
+{
+    switch (act) {
+    case RVT_NN_ACT_NONE: return x;
+    case RVT_NN_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case RVT_NN_ACT_SILU: return x / (1.0f + expf(-x));
+    case RVT_NN_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    }
+    return x;
+}
+
+double rvt_nn_bias_act_ref(float *x, size_t n, float bias, enum rvt_nn_act act)
+{
+    double sum = 0.0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        float v = rvt_nn_act1(x[i] + bias, act);
+        x[i] = v;
+        sum += v;
+    }
+    return sum;
+}
+
+void rvt_nn_scale_ref(float *x, size_t n, float s)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        x[i] *= s;
+}
+
+void rvt_nn_add_ref(float *y, const float *x, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        y[i] += x[i];
+}
+
+/*
+ * Direct depthwise convolution, one output row at a time: taps outer, columns
+ * inner, each tap restricted to the columns whose input lies inside the image (so
+ * no padded copy is needed; scratch is unused).
+ */
+double rvt_nn_dwconv_ref(const float *x, int h, int w, const float *wt, int k, int stride,
+                         int pad, float bias, enum rvt_nn_act act, float *y, int oh, int ow,
+                         float *scratch)
+{
+    double sum = 0.0;
+    int oy, ky, kx, ox;
+
+    (void)scratch;
+    for (oy = 0; oy < oh; oy++) {
+        float *yr = y + (size_t)oy * ow;
+        for (ox = 0; ox < ow; ox++)
+            yr[ox] = 0.0f;
+        for (ky = 0; ky < k; ky++) {
+            int iy = oy * stride + ky - pad;
+            const float *xr;
+            if (iy < 0 || iy >= h)
+                continue;
+            xr = x + (size_t)iy * w;
+            for (kx = 0; kx < k; kx++) {
+                float wv = wt[ky * k + kx];
+                int lo = 0, hi, last = w - 1 + pad - kx;
+                if (kx < pad)
+                    lo = (pad - kx + stride - 1) / stride;
+                hi = last < 0 ? 0 : last / stride + 1;
+                if (hi > ow)
+                    hi = ow;
+                for (ox = lo; ox < hi; ox++)
+                    yr[ox] += wv * xr[ox * stride + kx - pad];
+            }
+        }
+        sum += rvt_nn_bias_act_ref(yr, (size_t)ow, bias, act);
+    }
+    return sum;
+}
+
+void rvt_nn_im2col(const float *x, int c, int h, int w, int k, int stride, int pad, float *col,
+                   int oh, int ow)
+{
+    int ci, ky, kx, oy, ox;
+    size_t n = (size_t)oh * ow;
+
+    for (ci = 0; ci < c; ci++) {
+        const float *xp = x + (size_t)ci * h * w;
+        for (ky = 0; ky < k; ky++) {
+            for (kx = 0; kx < k; kx++) {
+                float *row = col + ((size_t)(ci * k + ky) * k + kx) * n;
+                for (oy = 0; oy < oh; oy++) {
+                    int iy = oy * stride + ky - pad;
+                    float *r = row + (size_t)oy * ow;
+                    if (iy < 0 || iy >= h) {
+                        memset(r, 0, (size_t)ow * sizeof(*r));
+                        continue;
+                    }
+                    for (ox = 0; ox < ow; ox++) {
+                        int ix = ox * stride + kx - pad;
+                        r[ox] = (ix >= 0 && ix < w) ? xp[(size_t)iy * w + ix] : 0.0f;
+                    }
+                }
+            }
+        }
+    }
+}
+
+void rvt_nn_maxpool2(const float *x, int c, int h, int w, float *y)
+{
+    int ci, oy, ox, oh = h / 2, ow = w / 2;
+
+    for (ci = 0; ci < c; ci++) {
+        const float *xp = x + (size_t)ci * h * w;
+        float *yp = y + (size_t)ci * oh * ow;
+        for (oy = 0; oy < oh; oy++) {
+            const float *r0 = xp + (size_t)(2 * oy) * w, *r1 = r0 + w;
+            for (ox = 0; ox < ow; ox++) {
+                float a = RVT_MAX(r0[2 * ox], r0[2 * ox + 1]);
+                float b = RVT_MAX(r1[2 * ox], r1[2 * ox + 1]);
+                yp[(size_t)oy * ow + ox] = RVT_MAX(a, b);
+            }
+        }
+    }
+}
+
+void rvt_nn_plane_mean(const float *x, int c, size_t n, float *mean)
+{
+    int ci;
+    size_t i;
+
+    for (ci = 0; ci < c; ci++) {
+        const float *p = x + (size_t)ci * n;
+        double s = 0.0;
+        for (i = 0; i < n; i++)
+            s += p[i];
+        mean[ci] = (float)(s / (double)n);
+    }
+}
+
+void rvt_nn_plane_max(const float *x, int c, size_t n, float *max)
+{
+    int ci;
+    size_t i;
+
+    for (ci = 0; ci < c; ci++) {
+        const float *p = x + (size_t)ci * n;
+        float m = -FLT_MAX;
+        bool nan = false;
+        for (i = 0; i < n; i++) {
+            m = p[i] > m ? p[i] : m;
+            nan |= p[i] != p[i];
+        }
+        max[ci] = nan ? NAN : m; /* torch propagates NaN */
+    }
+}
+
+static const struct rvt_nn_kernels kernels_ref = {
+    "ref", rvt_nn_dwconv_ref, rvt_nn_bias_act_ref, rvt_nn_scale_ref, rvt_nn_add_ref,
+};
+
+const struct rvt_nn_kernels *rvt_nn_kernels_for(int isa)
+{
+    enum rvt_isa have = rvt_cpu_isa();
+
+    if (isa > (int)have)
+        return NULL;
+#if defined(__x86_64__) || defined(__i386__)
+    if (isa == RVT_ISA_AVX512)
+        return &rvti_nn_kernels_avx512;
+    if (isa == RVT_ISA_AVX2)
+        return &rvti_nn_kernels_avx2;
+#endif
+    return isa == RVT_ISA_REF ? &kernels_ref : NULL;
+}
+
+const struct rvt_nn_kernels *rvt_nn_kernels(void)
+{
+    const struct rvt_nn_kernels *k = rvt_nn_kernels_for(rvt_cpu_isa());
+    return k ? k : &kernels_ref;
+}

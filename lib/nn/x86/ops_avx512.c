@@ -1,0 +1,275 @@
+/*
+ * AVX-512 twins of the fp32 kernels of nn/ops.h (built with -mavx512f ... by the
+ * Makefile; only called when rvt_cpu_isa() says the CPU and OS support it).
+ */
+#include "core/common.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "nn/ops.h"
+
+/*
+ * exp(x) for float lanes: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a
+ * degree-6 polynomial for exp(r), scaled by 2^n with vscalefps.  Inputs are
+ * clamped to [-87.34, 88.38] (2^n stays a normal float).  Relative error about
+ * 2 ulp, the accuracy of the Cephes expf it follows.
+ * ref: Cephes Math Library, expf.c (S. L. Moshier), coefficients and the split ln2.
+ */
+static inline __m512 exp512(__m512 x)
+{
+    const __m512 hi = _mm512_set1_ps(88.3762626647949f), lo = _mm512_set1_ps(-87.3365447504f);
+    __m512 n, r, p;
+
+    /* clamped, so that exp stays finite: 1 / (1 + inf) would be NaN in recip512 */
+    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+    n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* 1 / d for d >= 1: the 14-bit estimate and one Newton step (relative error below
+ * 2^-26 before rounding; cheaper than vdivps, whose throughput limits SiLU). */
+static inline __m512 recip512(__m512 d)
+{
+    __m512 r = _mm512_rcp14_ps(d);
+    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(1.0f)), r);
+}
+
+static inline __m512 act512(__m512 v, enum rvt_nn_act act)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+
+    switch (act) {
+    case RVT_NN_ACT_NONE: return v;
+    case RVT_NN_ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case RVT_NN_ACT_SILU:
+        return _mm512_mul_ps(v, recip512(_mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), v)))));
+    case RVT_NN_ACT_SIGMOID:
+        return recip512(_mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+    }
+    return v;
+}
+
+/* acc += the 16 lanes of v, in double. */
+static inline __m512d acc_pd(__m512d acc, __m512 v)
+{
+    acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+    return _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+}
+
+static inline __mmask16 tail_mask(size_t n)
+{
+    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
+}
+
+static double bias_act_avx512(float *x, size_t n, float bias, enum rvt_nn_act act)
+{
+    const __m512 b = _mm512_set1_ps(bias);
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    size_t i = 0;
+
+    for (; i + 32 <= n; i += 32) {
+        __m512 v0 = act512(_mm512_add_ps(_mm512_loadu_ps(x + i), b), act);
+        __m512 v1 = act512(_mm512_add_ps(_mm512_loadu_ps(x + i + 16), b), act);
+        _mm512_storeu_ps(x + i, v0);
+        _mm512_storeu_ps(x + i + 16, v1);
+        s0 = acc_pd(s0, v0);
+        s1 = acc_pd(s1, v1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 v = act512(_mm512_add_ps(_mm512_maskz_loadu_ps(m, x + i), b), act);
+        _mm512_mask_storeu_ps(x + i, m, v);
+        s0 = acc_pd(s0, _mm512_maskz_mov_ps(m, v));
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+}
+
+static void scale_avx512(float *x, size_t n, float s)
+{
+    const __m512 sv = _mm512_set1_ps(s);
+    size_t i;
+
+    for (i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), sv));
+    }
+}
+
+static void add_avx512(float *y, const float *x, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i),
+                                                      _mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+/*
+ * Depthwise convolution.  The plane is first copied, zero-padded, into scratch;
+ * for stride 2 its columns are split into an even and an odd plane, so that every
+ * tap of a stride-2 output vector is one contiguous load too.  Output vectors
+ * ("units": 16 outputs of one row) are computed four at a time, each an
+ * independent chain of k*k FMAs over the taps (fully unrolled for each k and
+ * stride).  Lanes past the row end read the next padded row or the slack (zeros,
+ * finite) and are neither stored nor summed.
+ */
+#define DW_VEC 16
+
+/* Padded copy; stride 2: row r of the even plane at xp + r * wq, the odd plane
+ * after it (wq = ceil(wp / 2) columns each). */
+/* d[0..pad) = 0, d[pad..pad+w) = src[0..w), d[pad+w..pad+w+pad) = 0, inline (rows are
+ * short: library calls per row cost more than the copy) */
+static inline void pad_row(float *d, const float *src, int w, int pad)
+{
+    int c, i;
+
+    for (i = 0; i < pad; i++)
+        d[i] = 0.0f;
+    for (c = 0; c + 16 <= w; c += 16)
+        _mm512_storeu_ps(d + pad + c, _mm512_loadu_ps(src + c));
+    if (c < w) {
+        __mmask16 m = tail_mask((size_t)(w - c));
+        _mm512_mask_storeu_ps(d + pad + c, m, _mm512_maskz_loadu_ps(m, src + c));
+    }
+    for (i = 0; i < pad; i++)
+        d[pad + w + i] = 0.0f;
+}
+
+static inline void zero_floats(float *d, size_t n)
+{
+    size_t c;
+
+    for (c = 0; c + 16 <= n; c += 16)
+        _mm512_storeu_ps(d + c, _mm512_setzero_ps());
+    if (c < n)
+        _mm512_mask_storeu_ps(d + c, tail_mask(n - c), _mm512_setzero_ps());
+}
+
+static void dw_pad(const float *x, int h, int w, int pad, int stride, float *xp, int *row_floats)
+{
+    int wp = w + 2 * pad, hp = h + 2 * pad, r, c;
+    size_t used;
+
+    if (stride == 1) {
+        zero_floats(xp, (size_t)pad * wp);
+        for (r = 0; r < h; r++)
+            pad_row(xp + (size_t)(r + pad) * wp, x + (size_t)r * w, w, pad);
+        zero_floats(xp + (size_t)(h + pad) * wp, (size_t)pad * wp);
+        used = (size_t)hp * wp;
+        *row_floats = wp;
+    } else {
+        const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+        const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+        int wq = (wp + 1) / 2;
+        float *ev = xp, *od = xp + (size_t)hp * wq;
+        /* one padded row at a time, deinterleaved 32 columns per step; the row
+         * buffer sits past both planes, in the part of scratch kept for it */
+        float *row = xp + 2 * (size_t)hp * wq;
+        zero_floats(ev, (size_t)pad * wq);
+        zero_floats(od, (size_t)pad * wq);
+        zero_floats(ev + (size_t)(h + pad) * wq, (size_t)pad * wq);
+        zero_floats(od + (size_t)(h + pad) * wq, (size_t)pad * wq);
+        zero_floats(row + wp, (size_t)(2 * wq - wp + 32));
+        for (r = 0; r < h; r++) {
+            float *e = ev + (size_t)(r + pad) * wq, *o = od + (size_t)(r + pad) * wq;
+            pad_row(row, x + (size_t)r * w, w, pad);
+            for (c = 0; c < wq; c += 16) {
+                __m512 a = _mm512_loadu_ps(row + 2 * c), b = _mm512_loadu_ps(row + 2 * c + 16);
+                __mmask16 m = tail_mask((size_t)(wq - c));
+                _mm512_mask_storeu_ps(e + c, m, _mm512_permutex2var_ps(a, even, b));
+                _mm512_mask_storeu_ps(o + c, m, _mm512_permutex2var_ps(a, odd, b));
+            }
+        }
+        used = 2 * (size_t)hp * wq;
+        *row_floats = wq;
+    }
+    /* vector loads of the last units reach at most 16 floats past the planes */
+    if (stride == 1)
+        zero_floats(xp + used, 64);
+}
+
+/* Loads of tap (ky, kx) for a unit starting at output column ox of output row oy. */
+#define DW_SRC(K, S, oy, ox, ky, kx)                                                      \
+    ((S) == 1 ? xp + (size_t)((oy) + (ky)) * rf + (ox) + (kx)                             \
+              : xp + ((kx) & 1) * plane + (size_t)(2 * (oy) + (ky)) * rf + (ox) + ((kx) >> 1))
+
+static inline __attribute__((always_inline)) double
+dw_units(const float *xp, int rf, size_t plane, const float *wt, int K, int S, float bias,
+         enum rvt_nn_act act, float *y, int oh, int ow)
+{
+    const int per_row = (ow + DW_VEC - 1) / DW_VEC, n_units = oh * per_row;
+    const __m512 b = _mm512_set1_ps(bias);
+    __m512 wv[25];
+    __m512d sum = _mm512_setzero_pd();
+    int u, t, j;
+
+    for (t = 0; t < K * K; t++)
+        wv[t] = _mm512_set1_ps(wt[t]);
+    for (u = 0; u < n_units; u += 4) {
+        int nu = n_units - u < 4 ? n_units - u : 4, oy[4], ox[4];
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (j = 0; j < 4; j++) {
+            int uu = u + (j < nu ? j : 0); /* idle lanes redo unit u, never stored */
+            oy[j] = uu / per_row;
+            ox[j] = (uu - oy[j] * per_row) * DW_VEC;
+        }
+#pragma GCC unroll 5
+        for (int ky = 0; ky < K; ky++) {
+#pragma GCC unroll 5
+            for (int kx = 0; kx < K; kx++) {
+                __m512 w = wv[ky * K + kx];
+                a0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(DW_SRC(K, S, oy[0], ox[0], ky, kx)), a0);
+                a1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(DW_SRC(K, S, oy[1], ox[1], ky, kx)), a1);
+                a2 = _mm512_fmadd_ps(w, _mm512_loadu_ps(DW_SRC(K, S, oy[2], ox[2], ky, kx)), a2);
+                a3 = _mm512_fmadd_ps(w, _mm512_loadu_ps(DW_SRC(K, S, oy[3], ox[3], ky, kx)), a3);
+            }
+        }
+        {
+            /* the sum: float lanes over these (at most 4) units, then double */
+            __m512 acc[4] = {a0, a1, a2, a3}, part = _mm512_setzero_ps();
+            for (j = 0; j < nu; j++) {
+                __mmask16 m = tail_mask((size_t)(ow - ox[j]));
+                __m512 v = act512(_mm512_add_ps(acc[j], b), act);
+                _mm512_mask_storeu_ps(y + (size_t)oy[j] * ow + ox[j], m, v);
+                part = _mm512_mask_add_ps(part, m, part, v);
+            }
+            sum = acc_pd(sum, part);
+        }
+    }
+    return _mm512_reduce_add_pd(sum);
+}
+
+static double dwconv_avx512(const float *x, int h, int w, const float *wt, int k, int stride,
+                            int pad, float bias, enum rvt_nn_act act, float *y, int oh, int ow,
+                            float *scratch)
+{
+    size_t plane;
+    int rf;
+
+    if (!((k == 3 || k == 5) && (stride == 1 || stride == 2)))
+        return rvt_nn_dwconv_ref(x, h, w, wt, k, stride, pad, bias, act, y, oh, ow, scratch);
+    dw_pad(x, h, w, pad, stride, scratch, &rf);
+    plane = (size_t)(h + 2 * pad) * rf;
+    if (k == 3)
+        return stride == 1 ? dw_units(scratch, rf, plane, wt, 3, 1, bias, act, y, oh, ow)
+                           : dw_units(scratch, rf, plane, wt, 3, 2, bias, act, y, oh, ow);
+    return stride == 1 ? dw_units(scratch, rf, plane, wt, 5, 1, bias, act, y, oh, ow)
+                       : dw_units(scratch, rf, plane, wt, 5, 2, bias, act, y, oh, ow);
+}
+
+const struct rvt_nn_kernels rvti_nn_kernels_avx512 = {
+    "avx512", dwconv_avx512, bias_act_avx512, scale_avx512, add_avx512,
+};

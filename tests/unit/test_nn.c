@@ -1,0 +1,722 @@
+/*
+ * test_nn: lib/nn kernels and layers.
+ *
+ * Without arguments: TAP unit tests.  Every kernel table this CPU has (ref, avx2,
+ * avx512) is checked against a double-precision direct computation on random
+ * inputs, with the tolerance derived below, and timed ("# ..." lines).
+ *
+ * With arguments it is the harness tests/parity/test_model_ops.py and
+ * test_model.py drive (inputs and outputs are .npy float32 files, C order):
+ *   test_nn dwconv X W B STRIDE ACT OUT      X [C,H,W], W [C,1,k,k], B [C]
+ *   test_nn conv X W B STRIDE PAD ACT OUT    regular conv, W [O,C,k,k], B [O] or -
+ *   test_nn dense X W B ACT OUT              X [N_in, n] (or [C,H,W]), W [O,N_in(,1,1)]
+ *   test_nn se X W1 B1 W2 B2 OUT             squeeze-excitation of X [C,H,W]
+ *   test_nn chattn X W1 B1 W2 B2 MODE OUT    ChannelAttention of X [C,H,W]; MODE
+ *                                            weights (out [C]) or scale (out [C,H,W])
+ *   test_nn maxpool2|avgpool|maxpool X OUT   2x2/2 max pool, global avg, global max
+ *   test_nn act X ACT OUT                    ACT: none relu silu sigmoid
+ *   test_nn bench MODEL.h5 CLIPS REPS        ms per clip of the forward pass (random
+ *                                            inputs; wall and CPU time)
+ *   test_nn model MODEL.h5 FRAMES MEL DIR    FRAMES uint8 [N,H,W,3], MEL [N,M,T]:
+ *                                            writes DIR/<trace name>.npy for clip 0
+ *                                            and DIR/all_logits.npy [N,C]
+ * The environment variable RVT_ISA selects the kernel level as for the tools.
+ */
+#include "core/common.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/cpu.h"
+#include "nn/layer.h"
+#include "nn/model.h"
+#include "nn/ops.h"
+#include "../tap.h"
+
+/* ------------------------------------------------------------------ npy */
+
+struct npy {
+    int rank;
+    long dims[8];
+    size_t n;
+    bool u8;
+    void *data;
+};
+
+static int npy_read(const char *path, struct npy *a)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char pre[10];
+    char hdr[4096], *p;
+    size_t hl, es;
+    int ret = -1;
+
+    memset(a, 0, sizeof(*a));
+    if (!f)
+        return -1;
+    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) || pre[6] != 1)
+        goto done;
+    hl = pre[8] | (size_t)pre[9] << 8;
+    if (hl >= sizeof(hdr) || fread(hdr, 1, hl, f) != hl)
+        goto done;
+    hdr[hl] = '\0';
+    if (strstr(hdr, "'<f4'"))
+        a->u8 = false;
+    else if (strstr(hdr, "'|u1'"))
+        a->u8 = true;
+    else
+        goto done;
+    if (strstr(hdr, "'fortran_order': True"))
+        goto done;
+    p = strchr(strstr(hdr, "'shape'"), '(') + 1;
+    a->n = 1;
+    while (*p && *p != ')') {
+        char *e;
+        long v = strtol(p, &e, 10);
+        if (e == p)
+            break;
+        a->dims[a->rank++] = v;
+        a->n *= (size_t)v;
+        p = e;
+        while (*p == ',' || *p == ' ')
+            p++;
+    }
+    es = a->u8 ? 1 : 4;
+    a->data = malloc(a->n * es + 64);
+    if (a->data && fread(a->data, es, a->n, f) == a->n)
+        ret = 0;
+done:
+    fclose(f);
+    return ret;
+}
+
+static int npy_write(const char *path, const float *x, int rank, const long *dims)
+{
+    char hdr[256], shape[128] = "";
+    size_t n = 1, len, total;
+    int i;
+    FILE *f;
+
+    for (i = 0; i < rank; i++) {
+        size_t l = strlen(shape);
+        snprintf(shape + l, sizeof(shape) - l, "%ld%s", dims[i], rank == 1 ? "," : (i + 1 < rank ? ", " : ""));
+        n *= (size_t)dims[i];
+    }
+    len = (size_t)snprintf(hdr, sizeof(hdr), "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }", shape);
+    total = 10 + len + 1;
+    while (total % 64) {
+        hdr[len++] = ' ';
+        total++;
+    }
+    hdr[len++] = '\n';
+    f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fputc((int)(len & 0xff), f);
+    fputc((int)(len >> 8), f);
+    fwrite(hdr, 1, len, f);
+    fwrite(x, sizeof(float), n, f);
+    return fclose(f);
+}
+
+static enum rvt_nn_act parse_act(const char *s)
+{
+    if (!strcmp(s, "relu"))
+        return RVT_NN_ACT_RELU;
+    if (!strcmp(s, "silu"))
+        return RVT_NN_ACT_SILU;
+    if (!strcmp(s, "sigmoid"))
+        return RVT_NN_ACT_SIGMOID;
+    return RVT_NN_ACT_NONE;
+}
+
+static struct rvt_nn_dense dense_of(const struct npy *w, const struct npy *b, enum rvt_nn_act act)
+{
+    struct rvt_nn_dense d;
+    memset(&d, 0, sizeof(d));
+    d.n_out = (int)w->dims[0];
+    d.n_in = (int)(w->n / (size_t)w->dims[0]);
+    d.w = w->data;
+    d.bias = b && b->data ? b->data : NULL;
+    d.act = act;
+    return d;
+}
+
+/* --------------------------------------------------------------- harness */
+
+struct trace_ctx {
+    const char *dir;
+    int fail;
+};
+
+static void trace_write(void *ctx, size_t clip, const char *name, const float *data, int c, int h,
+                        int w)
+{
+    struct trace_ctx *t = ctx;
+    char path[4096];
+    long dims[3] = {c, h, w};
+
+    if (clip != 0)
+        return;
+    snprintf(path, sizeof(path), "%s/%s.npy", t->dir, name);
+    if (npy_write(path, data, 3, dims) < 0)
+        t->fail = 1;
+}
+
+static int run_model(int argc, char **argv)
+{
+    struct rvt_error err = {0};
+    struct rvt_model *m = NULL;
+    struct rvt_nn_session *s = NULL;
+    struct npy fr, mel;
+    struct trace_ctx tc = {argv[5], 0};
+    const struct rvt_model_info *info;
+    float *logits = NULL;
+    char path[4096];
+    long dims[2];
+    int ret = 1;
+
+    (void)argc;
+    memset(&fr, 0, sizeof(fr));
+    memset(&mel, 0, sizeof(mel));
+    if (rvt_model_load(&m, argv[2], &err) < 0) {
+        fprintf(stderr, "test_nn: %s\n", err.msg);
+        goto done;
+    }
+    info = rvt_model_get_info(m);
+    if (npy_read(argv[3], &fr) < 0 || !fr.u8 || npy_read(argv[4], &mel) < 0 || mel.u8 ||
+        fr.rank != 4 || mel.rank != 3 || fr.dims[0] != mel.dims[0] || fr.dims[1] != info->image_h ||
+        fr.dims[2] != info->image_w || mel.dims[1] != info->n_mels || mel.dims[2] != info->n_frames) {
+        fprintf(stderr, "test_nn: bad inputs\n");
+        goto done;
+    }
+    if (rvt_nn_session_new(&s, m, (size_t)fr.dims[0], &err) < 0) {
+        fprintf(stderr, "test_nn: %s\n", err.msg);
+        goto done;
+    }
+    rvt_nn_session_set_trace(s, trace_write, &tc);
+    logits = malloc((size_t)fr.dims[0] * info->n_classes * sizeof(float));
+    if (!logits)
+        goto done;
+    rvt_model_forward(s, (size_t)fr.dims[0], fr.data, mel.data, logits);
+    dims[0] = fr.dims[0];
+    dims[1] = info->n_classes;
+    snprintf(path, sizeof(path), "%s/all_logits.npy", argv[5]);
+    if (npy_write(path, logits, 2, dims) < 0 || tc.fail)
+        goto done;
+    ret = 0;
+done:
+    free(logits);
+    free(fr.data);
+    free(mel.data);
+    rvt_nn_session_free(&s);
+    rvt_model_free(&m);
+    return ret;
+}
+
+static int run_op(int argc, char **argv)
+{
+    const char *op = argv[1];
+    struct npy a[6];
+    int na = 0, i, ret = 1;
+    float *out = NULL, *scr = NULL;
+    long od[3];
+    int ord = 0;
+    const char *outp = argv[argc - 1];
+
+    memset(a, 0, sizeof(a));
+    /* every argument that ends in .npy, except the output, is an input */
+    for (i = 2; i < argc - 1 && na < 6; i++) {
+        size_t l = strlen(argv[i]);
+        if (l > 4 && !strcmp(argv[i] + l - 4, ".npy") && npy_read(argv[i], &a[na++]) < 0) {
+            fprintf(stderr, "test_nn: cannot read %s\n", argv[i]);
+            goto done;
+        }
+    }
+    if (!strcmp(op, "dwconv") || !strcmp(op, "conv")) {
+        struct rvt_nn_conv l;
+        bool dw = !strcmp(op, "dwconv");
+        int C = (int)a[0].dims[0], H = (int)a[0].dims[1], W = (int)a[0].dims[2];
+        int k = (int)a[1].dims[2], oh, ow;
+        memset(&l, 0, sizeof(l));
+        l.c_in = C;
+        l.c_out = (int)a[1].dims[0];
+        l.k = k;
+        l.stride = atoi(argv[dw ? 5 : (na == 3 ? 5 : 4)]);
+        l.pad = dw ? k / 2 : atoi(argv[na == 3 ? 6 : 5]);
+        l.depthwise = dw;
+        l.act = parse_act(argv[argc - 2]);
+        if (dw) {
+            l.dw_w = a[1].data;
+            l.dw_bias = a[2].data;
+        } else {
+            l.gemm = dense_of(&a[1], na == 3 ? &a[2] : NULL, l.act);
+        }
+        oh = rvt_nn_out_size(H, k, l.stride, l.pad);
+        ow = rvt_nn_out_size(W, k, l.stride, l.pad);
+        out = malloc((size_t)l.c_out * oh * ow * sizeof(float));
+        scr = calloc(rvt_nn_conv_scratch(&l, H, W) + 64, sizeof(float));
+        rvt_nn_conv_forward(&l, a[0].data, H, W, out, scr, NULL);
+        od[0] = l.c_out, od[1] = oh, od[2] = ow, ord = 3;
+    } else if (!strcmp(op, "dense")) {
+        struct rvt_nn_dense d = dense_of(&a[1], &a[2], parse_act(argv[argc - 2]));
+        size_t n = a[0].n / (size_t)a[0].dims[0];
+        out = malloc((size_t)d.n_out * n * sizeof(float));
+        rvt_nn_dense_forward(&d, a[0].data, n, out, n, n, NULL, NULL);
+        od[0] = d.n_out, od[1] = (long)n, ord = 2;
+    } else if (!strcmp(op, "se")) {
+        struct rvt_nn_dense d1 = dense_of(&a[1], &a[2], RVT_NN_ACT_SILU);
+        struct rvt_nn_dense d2 = dense_of(&a[3], &a[4], RVT_NN_ACT_SIGMOID);
+        int C = (int)a[0].dims[0], c;
+        size_t n = a[0].n / (size_t)C;
+        float m[4096], z[4096], g[4096];
+        rvt_nn_plane_mean(a[0].data, C, n, m);
+        rvt_nn_dense_forward(&d1, m, 1, z, 1, 1, NULL, NULL);
+        rvt_nn_dense_forward(&d2, z, 1, g, 1, 1, NULL, NULL);
+        out = malloc(a[0].n * sizeof(float));
+        memcpy(out, a[0].data, a[0].n * sizeof(float));
+        for (c = 0; c < C; c++)
+            rvt_nn_kernels()->scale(out + (size_t)c * n, n, g[c]);
+        for (c = 0; c < a[0].rank; c++)
+            od[c] = a[0].dims[c];
+        ord = a[0].rank;
+    } else if (!strcmp(op, "chattn")) {
+        struct rvt_nn_dense d1 = dense_of(&a[1], &a[2], RVT_NN_ACT_RELU);
+        struct rvt_nn_dense d2 = dense_of(&a[3], &a[4], RVT_NN_ACT_SIGMOID);
+        int C = (int)a[0].dims[0], c;
+        size_t n = a[0].n / (size_t)C;
+        float av[4096], mx[4096], h[4096], w1[4096], w2[4096];
+        rvt_nn_plane_mean(a[0].data, C, n, av);
+        rvt_nn_plane_max(a[0].data, C, n, mx);
+        rvt_nn_dense_forward(&d1, av, 1, h, 1, 1, NULL, NULL);
+        rvt_nn_dense_forward(&d2, h, 1, w1, 1, 1, NULL, NULL);
+        rvt_nn_dense_forward(&d1, mx, 1, h, 1, 1, NULL, NULL);
+        rvt_nn_dense_forward(&d2, h, 1, w2, 1, 1, NULL, NULL);
+        for (c = 0; c < C; c++)
+            w1[c] += w2[c];
+        if (!strcmp(argv[argc - 2], "scale")) {
+            out = malloc(a[0].n * sizeof(float));
+            memcpy(out, a[0].data, a[0].n * sizeof(float));
+            for (c = 0; c < C; c++)
+                rvt_nn_kernels()->scale(out + (size_t)c * n, n, w1[c]);
+            for (c = 0; c < a[0].rank; c++)
+                od[c] = a[0].dims[c];
+            ord = a[0].rank;
+        } else {
+            out = malloc((size_t)C * sizeof(float));
+            memcpy(out, w1, (size_t)C * sizeof(float));
+            od[0] = C, ord = 1;
+        }
+    } else if (!strcmp(op, "maxpool2")) {
+        int C = (int)a[0].dims[0], H = (int)a[0].dims[1], W = (int)a[0].dims[2];
+        out = malloc((size_t)C * (H / 2) * (W / 2) * sizeof(float) + 4);
+        rvt_nn_maxpool2(a[0].data, C, H, W, out);
+        od[0] = C, od[1] = H / 2, od[2] = W / 2, ord = 3;
+    } else if (!strcmp(op, "avgpool") || !strcmp(op, "maxpool")) {
+        int C = (int)a[0].dims[0];
+        out = malloc((size_t)C * sizeof(float));
+        if (op[1] == 'v')
+            rvt_nn_plane_mean(a[0].data, C, a[0].n / (size_t)C, out);
+        else
+            rvt_nn_plane_max(a[0].data, C, a[0].n / (size_t)C, out);
+        od[0] = C, ord = 1;
+    } else if (!strcmp(op, "act")) {
+        out = malloc(a[0].n * sizeof(float));
+        memcpy(out, a[0].data, a[0].n * sizeof(float));
+        rvt_nn_kernels()->bias_act(out, a[0].n, 0.0f, parse_act(argv[3]));
+        for (i = 0; i < a[0].rank; i++)
+            od[i] = a[0].dims[i];
+        ord = a[0].rank;
+    } else {
+        fprintf(stderr, "test_nn: unknown op '%s'\n", op);
+        goto done;
+    }
+    if (out && npy_write(outp, out, ord, od) == 0)
+        ret = 0;
+done:
+    for (i = 0; i < na; i++)
+        free(a[i].data);
+    free(out);
+    free(scr);
+    return ret;
+}
+
+/* ------------------------------------------------------------ unit tests */
+
+static uint64_t rng = 88172645463325252ull;
+
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static double act_d(double x, enum rvt_nn_act act)
+{
+    switch (act) {
+    case RVT_NN_ACT_NONE: return x;
+    case RVT_NN_ACT_RELU: return x > 0 ? x : 0;
+    case RVT_NN_ACT_SILU: return x / (1 + exp(-x));
+    case RVT_NN_ACT_SIGMOID: return 1 / (1 + exp(-x));
+    }
+    return x;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/*
+ * Tolerance: a float sum of m products, each |w x| <= a, in any order, is within
+ * m * eps * sum|w x| of the exact value (eps = 2^-24 per rounding); the
+ * activations add a few ulps of the result (the SIMD exp is ~2 ulp, the division
+ * 0.5).  So |y - exact| <= 2 * m * eps * S + 8 * eps * (|exact| + S), S = sum|wx| + |b|.
+ */
+static void test_dwconv(void)
+{
+    static const int shapes[][4] = {/* h, w, k, stride */
+                                    {7, 7, 3, 1},    {7, 7, 5, 1},   {14, 14, 3, 2}, {14, 14, 5, 2},
+                                    {17, 23, 3, 1},  {17, 23, 5, 2}, {28, 28, 5, 1}, {56, 56, 3, 2},
+                                    {112, 112, 3, 1}, {1, 1, 3, 1},  {2, 3, 5, 2},   {9, 40, 3, 2}};
+    const double eps = 1.0 / (1 << 24);
+    int isa, si;
+
+    for (isa = RVT_ISA_REF; isa <= RVT_ISA_AVX512; isa++) {
+        const struct rvt_nn_kernels *kt = rvt_nn_kernels_for(isa);
+        if (!kt)
+            continue;
+        for (si = 0; si < (int)RVT_ARRAY_SIZE(shapes); si++) {
+            int h = shapes[si][0], w = shapes[si][1], k = shapes[si][2], s = shapes[si][3];
+            int pad = k / 2, oh = rvt_nn_out_size(h, k, s, pad), ow = rvt_nn_out_size(w, k, s, pad);
+            float *x = malloc((size_t)h * w * sizeof(float)), wt[49], b = frand();
+            float *y = malloc((size_t)oh * ow * sizeof(float));
+            float *scr = malloc(rvt_nn_dwconv_scratch(h, w, pad) * sizeof(float));
+            double worst = 0, sum, esum = 0;
+            enum rvt_nn_act act = (enum rvt_nn_act)(si % 4);
+            int i, oy, ox, ky, kx, bad = 0;
+            for (i = 0; i < h * w; i++)
+                x[i] = 3 * frand();
+            for (i = 0; i < k * k; i++)
+                wt[i] = frand();
+            sum = kt->dwconv(x, h, w, wt, k, s, pad, b, act, y, oh, ow, scr);
+            for (oy = 0; oy < oh; oy++)
+                for (ox = 0; ox < ow; ox++) {
+                    double acc = 0, mag = fabs(b), ex, tol;
+                    for (ky = 0; ky < k; ky++)
+                        for (kx = 0; kx < k; kx++) {
+                            int iy = oy * s + ky - pad, ix = ox * s + kx - pad;
+                            if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                                continue;
+                            acc += (double)wt[ky * k + kx] * x[iy * w + ix];
+                            mag += fabs((double)wt[ky * k + kx] * x[iy * w + ix]);
+                        }
+                    ex = act_d(acc + b, act);
+                    esum += ex;
+                    tol = 2.0 * k * k * eps * mag + 8 * eps * (fabs(ex) + mag);
+                    if (!(fabs(y[oy * ow + ox] - ex) <= tol))
+                        bad++;
+                    worst = fmax(worst, fabs(y[oy * ow + ox] - ex) / (tol > 0 ? tol : 1));
+                }
+            OK(!bad && fabs(sum - esum) <= 1e-5 * (1 + fabs(esum)) + 1e-6 * oh * ow,
+               "dwconv %s %dx%d k%d s%d %s: %d bad, worst %.2f of tolerance", kt->name, h, w, k, s,
+               rvt_nn_act_name(act), bad, worst);
+            free(x);
+            free(y);
+            free(scr);
+        }
+    }
+}
+
+static void test_bias_act(void)
+{
+    const double eps = 1.0 / (1 << 24);
+    int isa, a;
+    size_t n = 1003, i;
+
+    for (isa = RVT_ISA_REF; isa <= RVT_ISA_AVX512; isa++) {
+        const struct rvt_nn_kernels *kt = rvt_nn_kernels_for(isa);
+        if (!kt)
+            continue;
+        for (a = 0; a < 4; a++) {
+            float *x = malloc(n * sizeof(float)), b = 0.25f;
+            double *ref = malloc(n * sizeof(double)), sum, esum = 0;
+            int bad = 0;
+            for (i = 0; i < n; i++) {
+                /* the whole useful range, including where exp over/underflows */
+                x[i] = i < 10 ? (float)(i % 2 ? 100.0 + 10 * i : -100.0 - 10 * i) : 20 * frand();
+                ref[i] = act_d((double)(x[i] + b), (enum rvt_nn_act)a);
+                esum += ref[i];
+            }
+            sum = kt->bias_act(x, n, b, (enum rvt_nn_act)a);
+            /* absolute 1e-30: below exp's clamp (x < -87) SiLU gives ~x e^-87.3
+             * instead of x e^x, both invisible next to any other term */
+            for (i = 0; i < n; i++)
+                if (!(fabs(x[i] - ref[i]) <= 8 * eps * fabs(ref[i]) + 1e-30)) /* NaN is bad */
+                    bad++;
+            OK(!bad && fabs(sum - esum) <= 1e-6 * (1 + fabs(esum)), "bias_act %s %s: %d bad",
+               kt->name, rvt_nn_act_name((enum rvt_nn_act)a), bad);
+            free(x);
+            free(ref);
+        }
+    }
+}
+
+static void test_conv_dense(void)
+{
+    /* stem-like and audio-like regular convs through im2col + sgemm */
+    static const int shapes[][6] = {/* c_in, c_out, h, w, k, stride */
+                                    {3, 32, 33, 30, 3, 2}, {1, 32, 16, 20, 3, 1},
+                                    {32, 64, 8, 15, 3, 1}, {32, 64, 1, 1, 3, 1}};
+    const double eps = 1.0 / (1 << 24);
+    int si;
+
+    for (si = 0; si < (int)RVT_ARRAY_SIZE(shapes); si++) {
+        int ci = shapes[si][0], co = shapes[si][1], h = shapes[si][2], w = shapes[si][3];
+        int k = shapes[si][4], s = shapes[si][5], pad = k / 2;
+        int oh = rvt_nn_out_size(h, k, s, pad), ow = rvt_nn_out_size(w, k, s, pad);
+        size_t nw = (size_t)co * ci * k * k, i;
+        float *x = malloc((size_t)ci * h * w * sizeof(float)), *wt = malloc(nw * sizeof(float));
+        float *b = malloc((size_t)co * sizeof(float)), *y = malloc((size_t)co * oh * ow * sizeof(float));
+        struct rvt_nn_conv l;
+        float *scr;
+        int o, c, oy, ox, ky, kx, bad = 0;
+        double sums_ok = 1;
+        double *sums = malloc((size_t)co * sizeof(double));
+
+        for (i = 0; i < (size_t)ci * h * w; i++)
+            x[i] = frand();
+        for (i = 0; i < nw; i++)
+            wt[i] = frand();
+        for (o = 0; o < co; o++)
+            b[o] = frand();
+        memset(&l, 0, sizeof(l));
+        l.c_in = ci, l.c_out = co, l.k = k, l.stride = s, l.pad = pad;
+        l.gemm.n_out = co, l.gemm.n_in = ci * k * k, l.gemm.w = wt, l.gemm.bias = b;
+        l.gemm.act = RVT_NN_ACT_SILU;
+        scr = malloc(rvt_nn_conv_scratch(&l, h, w) * sizeof(float) + 64);
+        rvt_nn_conv_forward(&l, x, h, w, y, scr, sums);
+        for (o = 0; o < co; o++) {
+            double rs = 0;
+            for (oy = 0; oy < oh; oy++)
+                for (ox = 0; ox < ow; ox++) {
+                    double acc = b[o], mag = fabs(b[o]), ex;
+                    for (c = 0; c < ci; c++)
+                        for (ky = 0; ky < k; ky++)
+                            for (kx = 0; kx < k; kx++) {
+                                int iy = oy * s + ky - pad, ix = ox * s + kx - pad;
+                                double t;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                                    continue;
+                                t = (double)wt[((size_t)(o * ci + c) * k + ky) * k + kx] *
+                                    x[((size_t)c * h + iy) * w + ix];
+                                acc += t;
+                                mag += fabs(t);
+                            }
+                    ex = act_d(acc, RVT_NN_ACT_SILU);
+                    rs += ex;
+                    if (!(fabs(y[((size_t)o * oh + oy) * ow + ox] - ex) <=
+                          2.0 * ci * k * k * eps * mag + 8 * eps * (fabs(ex) + mag)))
+                        bad++;
+                }
+            if (!(fabs(sums[o] - rs) <= 1e-5 * (1 + fabs(rs))))
+                sums_ok = 0;
+        }
+        OK(!bad && sums_ok, "conv %d->%d %dx%d k%d s%d (im2col + sgemm): %d bad", ci, co, h, w, k,
+           s, bad);
+        free(x), free(wt), free(b), free(y), free(scr), free(sums);
+    }
+}
+
+/* The int8 reference path against fp32: the error is bounded by the quantization
+ * steps: |dy| <= sum_i (|w_i| dx/2 + |x_i| dw_o/2 + dw_o dx / 4) where dx, dw are the steps. */
+static void test_dense_i8(void)
+{
+    int n_out = 37, n_in = 70, n_cols = 9, o, i, j, bad = 0;
+    float *w = malloc((size_t)n_out * n_in * sizeof(float)), *x = malloc((size_t)n_in * n_cols * sizeof(float));
+    int8_t *q = malloc((size_t)n_out * n_in);
+    float *sc = malloc((size_t)n_out * sizeof(float)), *b = malloc((size_t)n_out * sizeof(float));
+    float *y = malloc((size_t)n_out * n_cols * sizeof(float)), xmax = 0;
+    struct rvt_nn_dense d;
+    float *scr;
+
+    for (i = 0; i < n_in * n_cols; i++) {
+        x[i] = frand();
+        xmax = fmaxf(xmax, fabsf(x[i]));
+    }
+    for (o = 0; o < n_out; o++) {
+        float m = 0;
+        b[o] = frand();
+        for (i = 0; i < n_in; i++) {
+            w[o * n_in + i] = frand() * (float)(o + 1);
+            m = fmaxf(m, fabsf(w[o * n_in + i]));
+        }
+        sc[o] = m / 127;
+        for (i = 0; i < n_in; i++)
+            q[o * n_in + i] = (int8_t)lrintf(w[o * n_in + i] / sc[o]);
+    }
+    memset(&d, 0, sizeof(d));
+    d.n_out = n_out, d.n_in = n_in, d.wtype = RVT_NN_WEIGHT_I8, d.w_i8 = q, d.w_scale = sc, d.bias = b;
+    scr = malloc(rvt_nn_dense_scratch(&d, (size_t)n_cols) * sizeof(float));
+    rvt_nn_dense_forward(&d, x, (size_t)n_cols, y, (size_t)n_cols, (size_t)n_cols, scr, NULL);
+    for (o = 0; o < n_out; o++)
+        for (j = 0; j < n_cols; j++) {
+            double acc = b[o], tol = 1e-5;
+            for (i = 0; i < n_in; i++) {
+                acc += (double)w[o * n_in + i] * x[i * n_cols + j];
+                tol += fabs(w[o * n_in + i]) * xmax / 254 + fabs(x[i * n_cols + j]) * sc[o] / 2 +
+                       sc[o] * xmax / 127 / 4;
+            }
+            if (!(fabs(y[o * n_cols + j] - acc) <= tol))
+                bad++;
+        }
+    OK(!bad, "dense int8 reference within the quantization bound: %d bad", bad);
+    free(w), free(x), free(q), free(sc), free(b), free(y), free(scr);
+}
+
+static void test_pools(void)
+{
+    float x[2 * 5 * 7], y[2 * 2 * 3], mean[2], mx[2];
+    int i, bad = 0, c, oy, ox;
+
+    for (i = 0; i < 70; i++)
+        x[i] = frand();
+    rvt_nn_maxpool2(x, 2, 5, 7, y);
+    for (c = 0; c < 2; c++)
+        for (oy = 0; oy < 2; oy++)
+            for (ox = 0; ox < 3; ox++) {
+                const float *p = x + c * 35 + 2 * oy * 7 + 2 * ox;
+                float m = fmaxf(fmaxf(p[0], p[1]), fmaxf(p[7], p[8]));
+                if (y[c * 6 + oy * 3 + ox] != m)
+                    bad++;
+            }
+    OK(!bad, "maxpool2 floor mode 5x7 -> 2x3");
+    rvt_nn_plane_mean(x, 2, 35, mean);
+    rvt_nn_plane_max(x, 2, 35, mx);
+    for (c = 0; c < 2; c++) {
+        double s = 0;
+        float m = -1e30f;
+        for (i = 0; i < 35; i++) {
+            s += x[c * 35 + i];
+            m = fmaxf(m, x[c * 35 + i]);
+        }
+        OK(fabs(mean[c] - s / 35) < 1e-6 && mx[c] == m, "global avg and max pool, plane %d", c);
+    }
+}
+
+/* Timings of the depthwise kernels: every depthwise layer of EfficientNet-B0 at 224x224. */
+static void time_dwconv(void)
+{
+    static const int layers[][5] = {/* channels, h, k, stride, count */
+                                    {32, 112, 3, 1, 1}, {96, 112, 3, 2, 1}, {144, 56, 3, 1, 1},
+                                    {144, 56, 5, 2, 1}, {240, 28, 5, 1, 1}, {240, 28, 3, 2, 1},
+                                    {480, 14, 3, 1, 2}, {480, 14, 5, 1, 1}, {672, 14, 5, 1, 2},
+                                    {672, 14, 5, 2, 1}, {1152, 7, 5, 1, 3}, {1152, 7, 3, 1, 1}};
+    float *x = malloc(112 * 112 * sizeof(float)), *y = malloc(112 * 112 * sizeof(float));
+    float *scr = malloc(rvt_nn_dwconv_scratch(112, 112, 2) * sizeof(float)), wt[25];
+    int isa, i, l, rep, reps = 3;
+
+    for (i = 0; i < 112 * 112; i++)
+        x[i] = frand();
+    for (i = 0; i < 25; i++)
+        wt[i] = frand();
+    for (isa = RVT_ISA_REF; isa <= RVT_ISA_AVX512; isa++) {
+        const struct rvt_nn_kernels *kt = rvt_nn_kernels_for(isa);
+        double t0, macs = 0;
+        if (!kt)
+            continue;
+        t0 = cpu_s();
+        for (rep = 0; rep < reps; rep++)
+            for (l = 0; l < (int)RVT_ARRAY_SIZE(layers); l++) {
+                int c = layers[l][0] * layers[l][4], h = layers[l][1], k = layers[l][2];
+                int s = layers[l][3], o = rvt_nn_out_size(h, k, s, k / 2);
+                for (i = 0; i < c; i++)
+                    kt->dwconv(x, h, h, wt, k, s, k / 2, 0.1f, getenv("ACTNONE") ? RVT_NN_ACT_NONE : RVT_NN_ACT_SILU, y, o, o, scr);
+                macs += (double)c * k * k * o * o;
+            }
+        t0 = (cpu_s() - t0) / reps;
+        printf("# dwconv %s, every depthwise layer of EfficientNet-B0 + SiLU: %.2f ms (cpu) an image, %.1f GMAC/s\n",
+               kt->name, t0 * 1e3, macs / reps / t0 * 1e-9);
+    }
+    free(x), free(y), free(scr);
+}
+
+static int run_bench(char **argv)
+{
+    struct rvt_error err = {0};
+    struct rvt_model *m = NULL;
+    struct rvt_nn_session *s = NULL;
+    const struct rvt_model_info *info;
+    size_t n = (size_t)atoi(argv[3]), reps = (size_t)atoi(argv[4]), i, fsz, msz;
+    uint8_t *frames = NULL;
+    float *mel = NULL, *logits = NULL;
+    double t0, c0, wall, cpu;
+    int ret = 1;
+
+    if (rvt_model_load(&m, argv[2], &err) < 0 || rvt_nn_session_new(&s, m, n, &err) < 0) {
+        fprintf(stderr, "test_nn: %s\n", err.msg);
+        goto done;
+    }
+    info = rvt_model_get_info(m);
+    fsz = (size_t)info->image_h * info->image_w * 3;
+    msz = (size_t)info->n_mels * info->n_frames;
+    frames = malloc(n * fsz);
+    mel = malloc(n * msz * sizeof(float));
+    logits = malloc(n * info->n_classes * sizeof(float));
+    if (!frames || !mel || !logits)
+        goto done;
+    for (i = 0; i < n * fsz; i++)
+        frames[i] = (uint8_t)(128 + 127 * frand());
+    for (i = 0; i < n * msz; i++)
+        mel[i] = -40 + 20 * frand();
+    rvt_model_forward(s, 1, frames, mel, logits); /* warm up */
+    t0 = now_s();
+    c0 = cpu_s();
+    for (i = 0; i < reps; i++)
+        rvt_model_forward(s, n, frames, mel, logits);
+    wall = (now_s() - t0) / (double)(n * reps);
+    cpu = (cpu_s() - c0) / (double)(n * reps);
+    printf("%.3f ms/clip wall, %.3f ms/clip cpu, %.1f GFLOP/s (cpu), kernels %s\n", wall * 1e3,
+           cpu * 1e3, 2 * rvt_model_macs(m) / cpu * 1e-9, rvt_nn_kernels()->name);
+    ret = 0;
+done:
+    free(frames);
+    free(mel);
+    free(logits);
+    rvt_nn_session_free(&s);
+    rvt_model_free(&m);
+    return ret;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 5 && !strcmp(argv[1], "bench"))
+        return run_bench(argv);
+    if (argc >= 3 && !strcmp(argv[1], "model") && argc == 6)
+        return run_model(argc, argv);
+    if (argc >= 3)
+        return run_op(argc, argv);
+    printf("# kernels: %s\n", rvt_nn_kernels()->name);
+    test_dwconv();
+    test_bias_act();
+    test_conv_dense();
+    test_dense_i8();
+    test_pools();
+    time_dwconv();
+    return tap_done();
+}
