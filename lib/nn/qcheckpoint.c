@@ -18,8 +18,7 @@
 
 static const char scheme_text[] =
     "weights int8 symmetric per output channel: scale = max|w| / 127, q = rint(w / scale) "
-    "(ties to even), all-zero channel: scale 1; activations uint8 asymmetric, one map per "
-    "column (pixel) at run time, or per layer from K_act_range when calibrated: "
+    "(ties to even), all-zero channel: scale 1; activations uint8 asymmetric per tensor: "
     "lo = min(x, 0), hi = max(x, 0), scale = (hi - lo) / 255, zero = rint(-lo / scale); "
     "int32 accumulation, bias, BatchNorm and activations in float32";
 
@@ -45,7 +44,7 @@ int rvt_qkinds_parse(const char *text, unsigned *mask, struct rvt_error *err)
     strcpy(buf, text);
     for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         if (!strcmp(tok, "all")) {
-            m |= RVT_QKIND_DEFAULT | RVT_QKIND_STEM;
+            m |= RVT_QKIND_LINEAR | RVT_QKIND_POINTWISE | RVT_QKIND_SE | RVT_QKIND_CONV | RVT_QKIND_STEM;
             continue;
         }
         for (i = 0; i < RVT_ARRAY_SIZE(kind_names); i++)
@@ -108,6 +107,7 @@ void rvt_quantize_opts_init(struct rvt_quantize_opts *o)
     memset(o, 0, sizeof(*o));
     o->kinds = RVT_QKIND_DEFAULT;
     o->activations = "dynamic";
+    o->budget = -1;
 }
 
 void rvt_quantize_report_release(struct rvt_quantize_report *r)
@@ -649,7 +649,7 @@ int rvt_checkpoint_quantize(const char *in, const char *out, const struct rvt_qu
     char **layers = NULL, **zero = NULL, kinds[128];
     int n_layers = 0, n_zero = 0, ret;
     size_t i;
-    bool opened = false, is_static = strcmp(o->activations, "dynamic") != 0;
+    bool opened = false;
 
     memset(r, 0, sizeof(*r));
     ret = src_open(&s, in, o, err);
@@ -728,9 +728,17 @@ int rvt_checkpoint_quantize(const char *in, const char *out, const struct rvt_qu
             (ret = write_strs_attr(dst, "quant_zero_layers", zero, n_zero, err)) < 0 ||
             (ret = write_str_attr(dst, "quant_source", basename_of(in), err)) < 0 ||
             (ret = write_str_attr(dst, "quant_source_sha256", r->source_sha256, err)) < 0 ||
-            (ret = write_str_attr(dst, "quant_tool", tool, err)) < 0)
+            (ret = write_str_attr(dst, "quant_tool", tool, err)) < 0 ||
+            (ret = write_strs_attr(dst, "quant_excluded", (char *const *)o->exclude, o->n_exclude,
+                                   err)) < 0)
             goto done;
-        if (is_static) {
+        if (o->budget >= 0 &&
+            ((ret = write_num_attr(dst, "quant_budget", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                                   &o->budget, err)) < 0 ||
+             (ret = write_num_attr(dst, "quant_budget_error", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                                   &o->budget_error, err)) < 0))
+            goto done;
+        if (o->calibration) {
             int64_t nc = o->calibration_clips;
             if (!strcmp(o->activations, "static-percentile") &&
                 (ret = write_num_attr(dst, "quant_percentile", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,

@@ -2,7 +2,7 @@
  * qcheckpoint.h: model.h5 -> model-int8.h5 (schemas/checkpoint-int8.md).
  *
  *   struct rvt_quantize_opts o;
- *   rvt_quantize_opts_init(&o);                 // linear, pointwise, se, conv; dynamic
+ *   rvt_quantize_opts_init(&o);                 // linear, pointwise, conv; dynamic
  *   struct rvt_quantize_report r;
  *   ret = rvt_checkpoint_quantize("model.h5", "model-int8.h5", &o, &r, &err);
  *   ... r.n_layers, r.zero_layers ...
@@ -31,7 +31,9 @@ enum rvt_qkind {
     RVT_QKIND_CONV = 1 << 3,
     RVT_QKIND_STEM = 1 << 4,
 };
-#define RVT_QKIND_DEFAULT (RVT_QKIND_LINEAR | RVT_QKIND_POINTWISE | RVT_QKIND_SE | RVT_QKIND_CONV)
+/* SE is off by default: its GEMVs cost nothing, and its sigmoid gates scale whole
+ * channels, so its errors weigh more than elsewhere. */
+#define RVT_QKIND_DEFAULT (RVT_QKIND_LINEAR | RVT_QKIND_POINTWISE | RVT_QKIND_CONV)
 
 /* Parses "linear,pointwise,se,conv,stem" (any subset, or "all") into a mask; writes
  * the canonical text of a mask.  RVT_EINVAL names an unknown word. */
@@ -61,6 +63,8 @@ struct rvt_quantize_opts {
     long calibration_clips;
     const char *calibration_split;
     const char *calibration_config_sha256;
+    double budget;                         /* --budget (recorded when >= 0), else -1 */
+    double budget_error;                   /* the error it reached */
 };
 
 void rvt_quantize_opts_init(struct rvt_quantize_opts *o);
