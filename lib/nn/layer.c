@@ -5,13 +5,39 @@
 #include <cblas.h>
 
 #include "nn/layer.h"
+#include "nn/qdense.h"
 
-/* Scratch of the int8 reference: the quantized activations, as floats. */
+/* Scratch of the int8 path: the packed activations and their maps (nn/qdense.h). */
 size_t rvt_nn_dense_scratch(const struct rvt_nn_dense *l, size_t n_cols)
 {
     if (l->wtype == RVT_NN_WEIGHT_I8)
-        return ((size_t)l->n_in * n_cols + sizeof(float) - 1) / sizeof(float) + 16;
+        return (rvt_qdense_scratch(l->n_in, n_cols) + sizeof(float) - 1) / sizeof(float);
     return 0;
+}
+
+int rvt_nn_dense_prepare_i8(struct rvt_nn_dense *l, const float *act_range, struct rvt_error *err)
+{
+    struct rvt_qdense *q = NULL;
+    int ret;
+
+    assert(l->wtype == RVT_NN_WEIGHT_I8);
+    ret = rvt_qdense_new(&q, l->w_i8, l->w_scale, l->n_out, l->n_in, act_range, err);
+    if (ret < 0)
+        return ret;
+    rvt_nn_dense_release(l);
+    l->q_prep = q;
+    l->q_free = rvt_qdense_free;
+    return 0;
+}
+
+/* Set before any forward and cleared after (see layer.h); read-only meanwhile. */
+static rvt_nn_dense_observer_fn g_observer;
+static void *g_observer_ctx;
+
+void rvt_nn_dense_set_observer(rvt_nn_dense_observer_fn fn, void *ctx)
+{
+    g_observer = fn;
+    g_observer_ctx = ctx;
 }
 
 static void epilogue(const struct rvt_nn_dense *l, float *y, size_t ldy, size_t n_cols,
@@ -27,45 +53,41 @@ static void epilogue(const struct rvt_nn_dense *l, float *y, size_t ldy, size_t 
     }
 }
 
-/*
- * The int8 path (issue 8 replaces the body with the qgemm kernels; see layer.h).
- * Reference semantics: X quantized per call, symmetric, to int8 with
- * sx = max|X| / 127 and q = round(x / sx); Y = act(sx * w_scale[o] * sum q_w q_x + b).
- */
-static void dense_forward_i8(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
-                             size_t ldy, size_t n_cols, float *scratch)
-{
-    int8_t *xq = (int8_t *)scratch;
-    float amax = 0.0f, sx, inv;
-    size_t i, j;
-    int o;
+/* The int8 path: nn/qdense.h (NaN/Inf in a column -> NaN outputs in that column), with
+ * the bias, activation and row sums of the epilogue applied by the GEMM to each run of
+ * finished outputs while they are in cache. */
+struct i8_post {
+    const struct rvt_nn_dense *l;
+    const struct rvt_nn_kernels *k;
+    double *sums;
+};
 
-    for (i = 0; i < (size_t)l->n_in; i++)
-        for (j = 0; j < n_cols; j++)
-            amax = fmaxf(amax, fabsf(x[i * ldx + j]));
-    sx = amax / 127.0f;
-    inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    for (i = 0; i < (size_t)l->n_in; i++)
-        for (j = 0; j < n_cols; j++)
-            xq[i * n_cols + j] = (int8_t)lrintf(fminf(127.0f, fmaxf(-127.0f, x[i * ldx + j] * inv)));
-    for (o = 0; o < l->n_out; o++) {
-        const int8_t *wr = l->w_i8 + (size_t)o * l->n_in;
-        float s = sx * l->w_scale[o];
-        for (j = 0; j < n_cols; j++) {
-            int32_t acc = 0;
-            for (i = 0; i < (size_t)l->n_in; i++)
-                acc += (int32_t)wr[i] * (int32_t)xq[i * n_cols + j];
-            y[(size_t)o * ldy + j] = (float)acc * s;
-        }
-    }
+static void i8_post(void *ctx, int o, size_t p, float *y, size_t n)
+{
+    const struct i8_post *c = ctx;
+    double s = c->k->bias_act(y, n, c->l->bias ? c->l->bias[o] : 0.0f, c->l->act);
+    if (c->sums)
+        c->sums[o] = p == 0 ? s : c->sums[o] + s; /* runs come in increasing p */
+}
+
+static void dense_forward_i8(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
+                             size_t ldy, size_t n_cols, float *scratch, double *sums)
+{
+    struct i8_post c = {.l = l, .k = rvt_nn_kernels(), .sums = sums};
+    assert(l->q_prep); /* rvt_nn_dense_prepare_i8 */
+    rvt_qdense_forward(l->q_prep, x, ldx, y, ldy, n_cols, scratch, i8_post, &c);
 }
 
 void rvt_nn_dense_forward(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
                           size_t ldy, size_t n_cols, float *scratch, double *sums)
 {
-    if (l->wtype == RVT_NN_WEIGHT_I8)
-        dense_forward_i8(l, x, ldx, y, ldy, n_cols, scratch);
-    else if (n_cols == 1) /* a vector: sgemm would pack all of W for one column */
+    if (g_observer)
+        g_observer(g_observer_ctx, l, x, ldx, n_cols);
+    if (l->wtype == RVT_NN_WEIGHT_I8) {
+        dense_forward_i8(l, x, ldx, y, ldy, n_cols, scratch, sums); /* epilogue fused */
+        return;
+    }
+    if (n_cols == 1) /* a vector: sgemm would pack all of W for one column */
         cblas_sgemv(CblasRowMajor, CblasNoTrans, l->n_out, l->n_in, 1.0f, l->w, l->n_in, x,
                     (int)ldx, 0.0f, y, (int)ldy);
     else

@@ -63,7 +63,25 @@ struct rvt_nn_dense {
     enum rvt_nn_act act;
     void *q_prep;          /* I8: prepared data of the int8 kernels (owned, q_free) */
     void (*q_free)(void *);
+    const char *key;       /* checkpoint weight key (model memory), for observers; or NULL */
 };
+
+/*
+ * I8 layers: prepares the int8 kernels' data (q_prep, q_free: nn/qdense.h) from w_i8 and
+ * w_scale (BatchNorm already folded).  act_range NULL: the input is quantized per call
+ * (dynamic, one map per column), else with the static [lo, hi] a calibration recorded.
+ * The loader calls it; a layer built by hand calls it before rvt_nn_dense_forward.
+ */
+int rvt_nn_dense_prepare_i8(struct rvt_nn_dense *l, const float *act_range, struct rvt_error *err);
+
+/*
+ * Calibration hook (quantize-model --calibrate): when set, every rvt_nn_dense_forward
+ * first shows fn its input X (n_in rows of n_cols, row stride ldx).  Process-wide and
+ * unsynchronised: set it before any forward, run one thread, clear it with NULL.
+ */
+typedef void (*rvt_nn_dense_observer_fn)(void *ctx, const struct rvt_nn_dense *l, const float *x,
+                                         size_t ldx, size_t n_cols);
+void rvt_nn_dense_set_observer(rvt_nn_dense_observer_fn fn, void *ctx);
 
 /* Floats of scratch rvt_nn_dense_forward needs for n_cols columns (0 for fp32). */
 size_t rvt_nn_dense_scratch(const struct rvt_nn_dense *l, size_t n_cols);

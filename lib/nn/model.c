@@ -126,6 +126,17 @@ static int read_scales(struct loader *L, const char *key, int64_t n_out, float *
     return rvt_ckpt_read_f32(L->c, sk, 1, &n_out, scale, L->err);
 }
 
+/* The static activation range `key`_act_range of an int8 layer, when the checkpoint has
+ * one (quantize-model --calibrate, schemas/checkpoint-int8.md). */
+static int read_act_range(struct loader *L, const char *key, float *range, bool *has)
+{
+    char rk[512];
+    int64_t two = 2;
+    snprintf(rk, sizeof(rk), "%s_act_range", key);
+    *has = rvt_ckpt_dtype(L->c, rk) != RVT_CKPT_ABSENT;
+    return *has ? rvt_ckpt_read_f32(L->c, rk, 1, &two, range, L->err) : 0;
+}
+
 /* A weight the model uses in fp32: float in the file, or int8 + scales dequantized. */
 static int read_weight_f32(struct loader *L, const char *key, int rank, const int64_t *dims,
                            float *dst)
@@ -197,11 +208,16 @@ static int load_dense(struct loader *L, struct rvt_nn_dense *d, const char *wkey
 {
     int n_out = (int)dims[0], n_in = (int)(dims_count(rank, dims) / (size_t)dims[0]), o, i;
     double *s = NULL, *t = NULL;
-    float *bias = NULL;
+    float *bias = NULL, act_range[2];
+    bool has_range = false;
+    char *key = NULL;
     int64_t bd = n_out;
     int ret = 0;
 
     memset(d, 0, sizeof(*d));
+    key = model_alloc(L, strlen(wkey) + 1);
+    if (key)
+        d->key = strcpy(key, wkey);
     d->n_out = n_out;
     d->n_in = n_in;
     d->act = act;
@@ -222,6 +238,8 @@ static int load_dense(struct loader *L, struct rvt_nn_dense *d, const char *wkey
         ret = rvt_ckpt_read_i8(L->c, wkey, rank, dims, q, L->err);
         if (ret >= 0)
             ret = read_scales(L, wkey, n_out, sc);
+        if (ret >= 0)
+            ret = read_act_range(L, wkey, act_range, &has_range);
         d->wtype = RVT_NN_WEIGHT_I8;
         d->w_i8 = q;
         d->w_scale = sc;
@@ -267,6 +285,8 @@ static int load_dense(struct loader *L, struct rvt_nn_dense *d, const char *wkey
         }
     }
     d->bias = bias;
+    if (d->wtype == RVT_NN_WEIGHT_I8)
+        ret = rvt_nn_dense_prepare_i8(d, has_range ? act_range : NULL, L->err);
 done:
     free(s);
     free(t);

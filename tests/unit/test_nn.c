@@ -662,6 +662,7 @@ static void test_dense_i8(void)
     }
     memset(&d, 0, sizeof(d));
     d.n_out = n_out, d.n_in = n_in, d.wtype = RVT_NN_WEIGHT_I8, d.w_i8 = q, d.w_scale = sc, d.bias = b;
+    OK(rvt_nn_dense_prepare_i8(&d, NULL, NULL) == 0, "int8 dense prepared");
     scr = malloc(rvt_nn_dense_scratch(&d, (size_t)n_cols) * sizeof(float));
     rvt_nn_dense_forward(&d, x, (size_t)n_cols, y, (size_t)n_cols, (size_t)n_cols, scr, NULL);
     for (o = 0; o < n_out; o++)
@@ -676,6 +677,7 @@ static void test_dense_i8(void)
                 bad++;
         }
     OK(!bad, "dense int8 reference within the quantization bound: %d bad", bad);
+    rvt_nn_dense_release(&d);
     free(w), free(x), free(q), free(sc), free(b), free(y), free(scr);
 }
 

@@ -1,0 +1,317 @@
+/*
+ * qgemm_avx512.c: int8 kernels for AVX-512 (F/BW/VL/DQ) + VNNI.
+ *
+ * The GEMM micro-kernel holds an MR x (16 * NBK) tile of int32 sums in zmm registers
+ * (6 output channels x 64 positions: 24 accumulators, 4 activation vectors, 1
+ * broadcast).  For each group of 4 k it loads one packed 64-byte activation vector per
+ * 16 positions and broadcasts 4 weight bytes of each output channel; vpdpbusd adds the
+ * u8 x s8 products in int32 without saturation, so the sums are the reference's exactly.
+ * ref: Intel SDM vol. 2, VPDPBUSD.
+ * The epilogue repeats rvti_qgemm_epi1 (qgemm.h) lane-wise: vpmulld/vpsubd, vcvtdq2ps,
+ * vmulps, vaddps, vmaxps(v, 0), each rounding like its scalar twin.
+ */
+#include "core/common.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "nn/qgemm.h"
+
+#define MR 6
+#define NBK 4
+
+static inline __m512i bcast4(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* The activation scale and zero point of 16 positions from p, and whether their outputs
+ * are 16 consecutive floats (all in one group, or one group a position with out_gs 1). */
+struct lanes {
+    __m512 sx;
+    __m512i zx;
+    bool contiguous;
+};
+
+static inline void lanes_get(const struct rvt_qgemm_args *g, size_t p, int np, struct lanes *l)
+{
+    size_t g0 = p / g->group, g1 = (p + np - 1) / g->group;
+    __mmask16 mask = (__mmask16)((1u << np) - 1);
+
+    if (g0 == g1) {
+        l->sx = _mm512_set1_ps(g->x_scale[g0]);
+        l->zx = _mm512_set1_epi32(g->x_zero[g0]);
+        l->contiguous = true;
+    } else if (g->group == 1) {
+        /* per-position maps (dynamic per-column quantization) */
+        l->sx = _mm512_maskz_loadu_ps(mask, g->x_scale + p);
+        l->zx = _mm512_maskz_loadu_epi32(mask, g->x_zero + p);
+        l->contiguous = g->out_gs == 1;
+    } else {
+        float s[16] = {0};
+        int32_t z[16] = {0};
+        int j;
+        for (j = 0; j < np; j++) {
+            s[j] = g->x_scale[(p + j) / g->group];
+            z[j] = g->x_zero[(p + j) / g->group];
+        }
+        l->sx = _mm512_loadu_ps(s);
+        l->zx = _mm512_loadu_si512(z);
+        l->contiguous = false;
+    }
+}
+
+/* Stores the sums of output channel o at positions p..p+np-1 (np <= 16). */
+static inline void store_vec(const struct rvt_qgemm_args *g, __m512i acc, int o, size_t p,
+                             int np, const struct lanes *l)
+{
+    const struct rvt_qweights *w = g->w;
+    __mmask16 mask = (__mmask16)((1u << np) - 1);
+
+    if (g->c) {
+        _mm512_mask_storeu_epi32(g->c + (size_t)o * g->ldc + p, mask, acc);
+    } else {
+        __m512i t = _mm512_sub_epi32(acc, _mm512_mullo_epi32(l->zx, _mm512_set1_epi32(w->wsum[o])));
+        __m512 s = _mm512_mul_ps(l->sx, _mm512_set1_ps(w->scale[o]));
+        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(t), s);
+
+        if (g->bias)
+            v = _mm512_add_ps(v, _mm512_set1_ps(g->bias[o]));
+        if (g->act == RVT_QACT_RELU)
+            v = _mm512_max_ps(v, _mm512_setzero_ps()); /* NaN, -0 -> +0 like the ref */
+        if (l->contiguous) {
+            _mm512_mask_storeu_ps(rvti_qgemm_out(g, o, p), mask, v);
+        } else {
+            float tmp[16];
+            int j;
+            _mm512_storeu_ps(tmp, v);
+            for (j = 0; j < np; j++)
+                *rvti_qgemm_out(g, o, p + j) = tmp[j];
+        }
+    }
+}
+
+/* One mr x (16 * nb) tile: output channels o.., position blocks pb..; mr, nb are
+ * constants after inlining, so the arrays live in registers. */
+static inline __attribute__((always_inline)) void tile(const struct rvt_qgemm_args *g, int o,
+                                                       size_t pb, const int mr, const int nb)
+{
+    const struct rvt_qweights *w = g->w;
+    const size_t bstride = (size_t)RVT_QGEMM_PB * w->k_pad;
+    const uint8_t *xb = g->xp + pb * bstride;
+    const int8_t *wr = w->w + (size_t)o * w->k_pad;
+    const int kqn = w->k_pad / 4;
+    __m512i acc[MR][NBK];
+    int r, c, kq;
+
+#pragma GCC unroll 8
+    for (r = 0; r < mr; r++)
+#pragma GCC unroll 8
+        for (c = 0; c < nb; c++)
+            acc[r][c] = _mm512_setzero_si512();
+    for (kq = 0; kq < kqn; kq++) {
+        __m512i xv[NBK];
+#pragma GCC unroll 8
+        for (c = 0; c < nb; c++)
+            xv[c] = _mm512_load_si512(xb + c * bstride + (size_t)kq * 64);
+#pragma GCC unroll 8
+        for (r = 0; r < mr; r++) {
+            __m512i wv = bcast4(wr + (size_t)r * w->k_pad + (size_t)kq * 4);
+#pragma GCC unroll 8
+            for (c = 0; c < nb; c++)
+                acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], xv[c], wv);
+        }
+    }
+#pragma GCC unroll 8
+    for (c = 0; c < nb; c++) {
+        size_t p = (pb + c) * RVT_QGEMM_PB;
+        int np = (int)RVT_MIN((size_t)RVT_QGEMM_PB, g->n_pos - p);
+        struct lanes l = {0};
+        if (g->out)
+            lanes_get(g, p, np, &l);
+#pragma GCC unroll 8
+        for (r = 0; r < mr; r++)
+            store_vec(g, acc[r][c], o + r, p, np, &l);
+    }
+    if (g->post) {
+        size_t p = pb * RVT_QGEMM_PB, np = RVT_MIN((size_t)nb * RVT_QGEMM_PB, g->n_pos - p);
+        for (r = 0; r < mr; r++)
+            g->post(g->post_ctx, o + r, p, rvti_qgemm_out(g, o + r, p), np);
+    }
+}
+
+#define TILE_FN(mr, nb) \
+    static void tile_##mr##_##nb(const struct rvt_qgemm_args *g, int o, size_t pb) \
+    { \
+        tile(g, o, pb, mr, nb); \
+    }
+#define TILE_ROW(mr) TILE_FN(mr, 1) TILE_FN(mr, 2) TILE_FN(mr, 3) TILE_FN(mr, 4)
+TILE_ROW(1)
+TILE_ROW(2)
+TILE_ROW(3)
+TILE_ROW(4)
+TILE_ROW(5)
+TILE_ROW(6)
+
+typedef void (*tile_fn)(const struct rvt_qgemm_args *g, int o, size_t pb);
+#define TILE_REF(mr) {tile_##mr##_1, tile_##mr##_2, tile_##mr##_3, tile_##mr##_4}
+static const tile_fn tiles[MR][NBK] = {TILE_REF(1), TILE_REF(2), TILE_REF(3),
+                                       TILE_REF(4), TILE_REF(5), TILE_REF(6)};
+
+static void gemm_avx512(const struct rvt_qgemm_args *g, int ith, int nth)
+{
+    size_t n_blocks = rvt_qgemm_pos_pad(g->n_pos) / RVT_QGEMM_PB, b0, b1, pb;
+    int o0, o1, o;
+
+    assert((g->c != NULL) != (g->out != NULL));
+    assert(!g->post || (g->out && (g->group >= g->n_pos || (g->group == 1 && g->out_gs == 1))));
+    rvti_qgemm_split(g->w->n, n_blocks, MR, ith, nth, &o0, &o1, &b0, &b1);
+    /* position panels outer: one panel of 64 positions stays in L1/L2 while every
+     * output channel passes over it */
+    for (pb = b0; pb < b1; pb += NBK) {
+        int nb = (int)RVT_MIN((size_t)NBK, b1 - pb);
+        for (o = o0; o < o1; o += MR)
+            tiles[RVT_MIN(MR, o1 - o) - 1][nb - 1](g, o, pb);
+    }
+}
+
+static void minmax_avx512(const float *x, size_t n, float *lo, float *hi)
+{
+    __m512 l = _mm512_set1_ps(INFINITY), h = _mm512_set1_ps(-INFINITY);
+    __mmask16 nan = 0;
+    float tl, th;
+    size_t i = 0;
+
+    /* vminps(x, l) keeps l when x is NaN; NaNs are counted apart */
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        l = _mm512_min_ps(v, l);
+        h = _mm512_max_ps(v, h);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    }
+    tl = _mm512_reduce_min_ps(l);
+    th = _mm512_reduce_max_ps(h);
+    for (; i < n; i++) {
+        if (x[i] < tl)
+            tl = x[i];
+        if (x[i] > th)
+            th = x[i];
+        nan |= isnan(x[i]);
+    }
+    *lo = nan ? NAN : tl;
+    *hi = nan ? NAN : th;
+}
+
+/* 16 values -> 16 int32 in 0..255, as rvti_qgemm_quant1. */
+static inline __m512i quant16(const float *x, __m512 inv, __m512 top, __m512 bot, __m512i zero)
+{
+    __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x), inv);
+    v = _mm512_min_ps(v, top); /* NaN -> top, as fminf(v, top) */
+    v = _mm512_max_ps(v, bot);
+    return _mm512_add_epi32(_mm512_cvtps_epi32(v), zero);
+}
+
+static void pack_planes_avx512(const float *x, int k, size_t n, size_t ldx, float inv_scale,
+                               int32_t zero, uint8_t *xp, size_t p0, int k_pad)
+{
+    __m512 vinv = _mm512_set1_ps(inv_scale), vtop = _mm512_set1_ps((float)(255 - zero)),
+           vbot = _mm512_set1_ps((float)-zero);
+    __m512i vz = _mm512_set1_epi32(zero);
+    size_t head = (RVT_QGEMM_PB - p0 % RVT_QGEMM_PB) % RVT_QGEMM_PB, i;
+    int kq;
+
+    if (head > n)
+        head = n;
+    rvti_qgemm_pack_planes_span(x, k, 0, head, ldx, inv_scale, zero, xp, p0, k_pad);
+    /* whole blocks: 4 planes x 16 positions become one 64-byte vector, the byte of
+     * plane c in bits 8c.. of each position's dword */
+    for (i = head; i + RVT_QGEMM_PB <= n; i += RVT_QGEMM_PB) {
+        uint8_t *dst = xp + rvti_qx_index(p0 + i, 0, k_pad);
+        for (kq = 0; kq < k_pad / 4; kq++) {
+            int c = kq * 4;
+            __m512i v = quant16(x + (size_t)c * ldx + i, vinv, vtop, vbot, vz);
+            if (c + 1 < k)
+                v = _mm512_or_si512(v, _mm512_slli_epi32(
+                                           quant16(x + (size_t)(c + 1) * ldx + i, vinv, vtop, vbot, vz), 8));
+            if (c + 2 < k)
+                v = _mm512_or_si512(v, _mm512_slli_epi32(
+                                           quant16(x + (size_t)(c + 2) * ldx + i, vinv, vtop, vbot, vz), 16));
+            if (c + 3 < k)
+                v = _mm512_or_si512(v, _mm512_slli_epi32(
+                                           quant16(x + (size_t)(c + 3) * ldx + i, vinv, vtop, vbot, vz), 24));
+            _mm512_store_si512(dst + (size_t)kq * 64, v);
+        }
+    }
+    rvti_qgemm_pack_planes_span(x, k, i, n, ldx, inv_scale, zero, xp, p0, k_pad);
+}
+
+/* rvti_qgemm_map on 16 lanes: the same IEEE operations, the special cases blended in. */
+static inline void map16(__m512 lo, __m512 hi, __mmask16 nan, __m512 *scale, __m512 *inv,
+                         __m512i *zero)
+{
+    const __m512 zf = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+    /* NaN (counted apart) or +-inf (fpclass 0x08 | 0x10) in lo or hi */
+    __mmask16 bad = nan | _mm512_fpclass_ps_mask(lo, 0x18) | _mm512_fpclass_ps_mask(hi, 0x18);
+    __m512 l = _mm512_min_ps(lo, zf), h = _mm512_max_ps(hi, zf); /* +-0 differ only in sign */
+    __m512 r = _mm512_sub_ps(h, l);
+    __mmask16 big = _mm512_cmp_ps_mask(r, _mm512_set1_ps(RVT_QGEMM_MIN_RANGE), _CMP_GE_OQ);
+    __m512 sc = _mm512_div_ps(r, _mm512_set1_ps(255.0f));
+    __m512i z = _mm512_cvtps_epi32(_mm512_div_ps(_mm512_sub_ps(zf, l), sc));
+
+    z = _mm512_min_epi32(_mm512_max_epi32(z, _mm512_setzero_si512()), _mm512_set1_epi32(255));
+    big &= (__mmask16)~bad;
+    *scale = _mm512_mask_blend_ps(big, one, sc);
+    *scale = _mm512_mask_blend_ps(bad, *scale, _mm512_set1_ps(NAN));
+    *inv = _mm512_mask_blend_ps(big, one, _mm512_div_ps(one, sc));
+    *zero = _mm512_maskz_mov_epi32(big, z);
+}
+
+static void quant_cols_avx512(const float *x, int k, size_t n, size_t ldx, float *scale,
+                              int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
+{
+    size_t head = (RVT_QGEMM_PB - p0 % RVT_QGEMM_PB) % RVT_QGEMM_PB, i;
+    int kq, c;
+
+    if (head > n)
+        head = n;
+    rvti_qgemm_quant_cols_span(x, k, 0, head, ldx, scale, zero, xp, p0, k_pad);
+    /* one strip of 16 columns at a time: min/max over the planes, the maps, then the
+     * same planes again (now in cache) quantized and packed */
+    for (i = head; i + RVT_QGEMM_PB <= n; i += RVT_QGEMM_PB) {
+        uint8_t *dst = xp + rvti_qx_index(p0 + i, 0, k_pad);
+        __m512 l = _mm512_set1_ps(INFINITY), h = _mm512_set1_ps(-INFINITY), vs, vinv, vtop, vbot;
+        __m512i vz;
+        __mmask16 un = 0;
+        for (c = 0; c < k; c++) {
+            __m512 v = _mm512_loadu_ps(x + (size_t)c * ldx + i);
+            l = _mm512_min_ps(v, l); /* NaN in v keeps l; counted apart */
+            h = _mm512_max_ps(v, h);
+            un |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        }
+        map16(l, h, un, &vs, &vinv, &vz);
+        _mm512_storeu_ps(scale + i, vs);
+        _mm512_storeu_si512(zero + i, vz);
+        vtop = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_set1_epi32(255), vz));
+        vbot = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_setzero_si512(), vz));
+        for (kq = 0; kq < k_pad / 4; kq++) {
+            __m512i v = _mm512_setzero_si512();
+            for (c = 0; c < 4 && kq * 4 + c < k; c++)
+                v = _mm512_or_si512(v, _mm512_slli_epi32(quant16(x + (size_t)(kq * 4 + c) * ldx + i,
+                                                                 vinv, vtop, vbot, vz),
+                                                         (unsigned)(8 * c)));
+            _mm512_store_si512(dst + (size_t)kq * 64, v);
+        }
+    }
+    rvti_qgemm_quant_cols_span(x, k, i, n, ldx, scale, zero, xp, p0, k_pad);
+}
+
+const struct rvt_qgemm_kernels rvti_qgemm_avx512 = {
+    .isa = RVT_ISA_AVX512,
+    .gemm = gemm_avx512,
+    .minmax = minmax_avx512,
+    .pack_planes = pack_planes_avx512,
+    .quant_cols = quant_cols_avx512,
+};
