@@ -223,6 +223,9 @@ def _trained():
     if not (os.path.exists(m) and os.path.exists(f)):
         pytest.skip("no trained checkpoint (run `make demo`, or set RVT_INT8_MODEL and "
                     "RVT_INT8_FEATURES)")
+    if "asan" in BIN and "RVT_INT8_MODEL" not in os.environ:
+        pytest.skip("the whole corpus under ASan takes minutes; the kernels are covered by "
+                    "unit/test_qgemm")
     return m, f
 
 

@@ -323,7 +323,7 @@ static void test_pack(void)
     }
     {
         /* quant_cols: a map per column, special columns included */
-        float *xc = malloc(sizeof(float) * 40 * 160), sc0[160], sc1[160];
+        float *xc = calloc(41 * 160, sizeof(float)), sc0[160], sc1[160]; /* + a row: offset 17 */
         int32_t z0[160], z1[160];
         for (i = 0; i < 40 * 160; i++)
             xc[i] = rndf() * (float)(1 + i % 7);
