@@ -145,8 +145,8 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void observe(void *ctx, const struct rvt_nn_dense *l, const float *x, size_t ldx,
-                    size_t n_cols)
+static void observe(void *ctx, const struct rvt_nn_dense *l, const float *x, size_t n_rows,
+                    size_t n, size_t ldx)
 {
     struct watch *w = ctx;
     const char *k = l->key;
@@ -157,7 +157,7 @@ static void observe(void *ctx, const struct rvt_nn_dense *l, const float *x, siz
         w->order[w->n_order++] = (int)(hit - w->keys);
     }
     if (w->cal)
-        rvt_qcalib_observe(w->cal, l->key, x, l->n_in, n_cols, ldx);
+        rvt_qcalib_observe(w->cal, l->key, x, (int)n_rows, n, ldx);
 }
 
 static void clips_free(struct clips *c)

@@ -82,7 +82,7 @@ void rvt_nn_dense_forward(const struct rvt_nn_dense *l, const float *x, size_t l
                           size_t ldy, size_t n_cols, float *scratch, double *sums)
 {
     if (g_observer)
-        g_observer(g_observer_ctx, l, x, ldx, n_cols);
+        g_observer(g_observer_ctx, l, x, (size_t)l->n_in, n_cols, ldx);
     if (l->wtype == RVT_NN_WEIGHT_I8) {
         dense_forward_i8(l, x, ldx, y, ldy, n_cols, scratch, sums); /* epilogue fused */
         return;
@@ -106,6 +106,8 @@ void rvt_nn_dense_forward_yt(const struct rvt_nn_dense *l, const float *x, size_
                              size_t ldy, size_t n_cols)
 {
     assert(l->wtype == RVT_NN_WEIGHT_F32);
+    if (g_observer)
+        g_observer(g_observer_ctx, l, x, (size_t)l->n_in, n_cols, ldx);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)n_cols, l->n_out, l->n_in, 1.0f, x,
                 (int)ldx, l->w, l->n_in, 0.0f, y, (int)ldy);
 }
@@ -114,6 +116,8 @@ void rvt_nn_dense_forward_xt(const struct rvt_nn_dense *l, const float *x, size_
                              size_t ldy, size_t n_cols, double *sums)
 {
     assert(l->wtype == RVT_NN_WEIGHT_F32);
+    if (g_observer) /* x: n_cols rows of n_in */
+        g_observer(g_observer_ctx, l, x, n_cols, (size_t)l->n_in, ldx);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->n_out, (int)n_cols, l->n_in, 1.0f,
                 l->w, l->n_in, x, (int)ldx, 0.0f, y, (int)ldy);
     epilogue(l, y, ldy, n_cols, sums);

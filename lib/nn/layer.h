@@ -75,12 +75,15 @@ struct rvt_nn_dense {
 int rvt_nn_dense_prepare_i8(struct rvt_nn_dense *l, const float *act_range, struct rvt_error *err);
 
 /*
- * Calibration hook (quantize-model --calibrate): when set, every rvt_nn_dense_forward
- * first shows fn its input X (n_in rows of n_cols, row stride ldx).  Process-wide and
- * unsynchronised: set it before any forward, run one thread, clear it with NULL.
+ * Calibration hook (quantize-model --calibrate): when set, every dense forward (all of
+ * rvt_nn_dense_forward*, whatever the layout) first shows fn the values of its input:
+ * n_rows rows of n floats, row stride ldx: n_in x n_cols for the channels-first calls,
+ * n_cols x n_in for the channels-last one (_xt).  Only the set of values is defined, as
+ * a static range covers the whole tensor.  Process-wide and unsynchronised: set it before
+ * any forward, run one thread, clear it with NULL.
  */
 typedef void (*rvt_nn_dense_observer_fn)(void *ctx, const struct rvt_nn_dense *l, const float *x,
-                                         size_t ldx, size_t n_cols);
+                                         size_t n_rows, size_t n, size_t ldx);
 void rvt_nn_dense_set_observer(rvt_nn_dense_observer_fn fn, void *ctx);
 
 /* Floats of scratch rvt_nn_dense_forward needs for n_cols columns (0 for fp32). */
