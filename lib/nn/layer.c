@@ -46,11 +46,9 @@ static void epilogue(const struct rvt_nn_dense *l, float *y, size_t ldy, size_t 
     const struct rvt_nn_kernels *k = rvt_nn_kernels();
     int o;
 
-    for (o = 0; o < l->n_out; o++) {
-        double s = k->bias_act(y + (size_t)o * ldy, n_cols, l->bias ? l->bias[o] : 0.0f, l->act);
-        if (sums)
-            sums[o] = s;
-    }
+    for (o = 0; o < l->n_out; o++)
+        k->bias_act(y + (size_t)o * ldy, n_cols, l->bias ? l->bias[o] : 0.0f, l->act,
+                    sums ? &sums[o] : NULL);
 }
 
 /* The int8 path: nn/qdense.h (NaN/Inf in a column -> NaN outputs in that column), with
@@ -65,7 +63,8 @@ struct i8_post {
 static void i8_post(void *ctx, int o, size_t p, float *y, size_t n)
 {
     const struct i8_post *c = ctx;
-    double s = c->k->bias_act(y, n, c->l->bias ? c->l->bias[o] : 0.0f, c->l->act);
+    double s;
+    c->k->bias_act(y, n, c->l->bias ? c->l->bias[o] : 0.0f, c->l->act, c->sums ? &s : NULL);
     if (c->sums)
         c->sums[o] = p == 0 ? s : c->sums[o] + s; /* runs come in increasing p */
 }

@@ -57,8 +57,11 @@ static inline size_t rvt_nn_dwconv_scratch(int h, int w, int pad)
     return (size_t)(h + 2 * pad) * (size_t)(w + 2 * pad + 2) + (size_t)(w + 2 * pad) + 128;
 }
 
-/* x[i] = act(x[i] + bias) for i < n.  Returns the sum of the results (double). */
-typedef double (*rvt_nn_bias_act_fn)(float *x, size_t n, float bias, enum rvt_nn_act act);
+/* x[i] = act(x[i] + bias) for i < n.  sum (may be NULL): receives the sum of the
+ * results, accumulated in double.  Without it the kernel skips the summing, a third
+ * of its time on the short runs of the int8 GEMM's epilogue. */
+typedef void (*rvt_nn_bias_act_fn)(float *x, size_t n, float bias, enum rvt_nn_act act,
+                                   double *sum);
 
 /* x[i] *= s for i < n. */
 typedef void (*rvt_nn_scale_fn)(float *x, size_t n, float s);
@@ -108,7 +111,7 @@ const struct rvt_nn_kernels *rvt_nn_kernels_for(int isa);
 double rvt_nn_dwconv_ref(const float *x, int h, int w, const float *wt, int k, int stride,
                          int pad, float bias, enum rvt_nn_act act, float *y, int oh, int ow,
                          float *scratch);
-double rvt_nn_bias_act_ref(float *x, size_t n, float bias, enum rvt_nn_act act);
+void rvt_nn_bias_act_ref(float *x, size_t n, float bias, enum rvt_nn_act act, double *sum);
 void rvt_nn_scale_ref(float *x, size_t n, float s);
 void rvt_nn_add_ref(float *y, const float *x, size_t n);
 void rvt_nn_pad_act_cl_ref(const float *x, int h, int w, int c, int pad, const float *bias,

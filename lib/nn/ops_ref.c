@@ -32,17 +32,18 @@ float rvt_nn_act1(float x, enum rvt_nn_act act)
     return x;
 }
 
-double rvt_nn_bias_act_ref(float *x, size_t n, float bias, enum rvt_nn_act act)
+void rvt_nn_bias_act_ref(float *x, size_t n, float bias, enum rvt_nn_act act, double *sum)
 {
-    double sum = 0.0;
+    double s = 0.0;
     size_t i;
 
     for (i = 0; i < n; i++) {
         float v = rvt_nn_act1(x[i] + bias, act);
         x[i] = v;
-        sum += v;
+        s += v;
     }
-    return sum;
+    if (sum)
+        *sum = s;
 }
 
 void rvt_nn_scale_ref(float *x, size_t n, float s)
@@ -94,7 +95,9 @@ double rvt_nn_dwconv_ref(const float *x, int h, int w, const float *wt, int k, i
                     yr[ox] += wv * xr[ox * stride + kx - pad];
             }
         }
-        sum += rvt_nn_bias_act_ref(yr, (size_t)ow, bias, act);
+        double row;
+        rvt_nn_bias_act_ref(yr, (size_t)ow, bias, act, &row);
+        sum += row;
     }
     return sum;
 }

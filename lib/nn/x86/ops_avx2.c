@@ -69,7 +69,9 @@ static inline __m256i tail_mask(size_t n)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n >= 8 ? 8 : n)), idx);
 }
 
-static double bias_act_avx2(float *x, size_t n, float bias, enum rvt_nn_act act)
+/* want_sum is a constant after inlining: the summing is compiled out when not asked */
+static inline __attribute__((always_inline)) double
+bias_act_body(float *x, size_t n, float bias, enum rvt_nn_act act, const bool want_sum)
 {
     const __m256 b = _mm256_set1_ps(bias);
     __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
@@ -80,17 +82,28 @@ static double bias_act_avx2(float *x, size_t n, float bias, enum rvt_nn_act act)
         __m256 v1 = act256(_mm256_add_ps(_mm256_loadu_ps(x + i + 8), b), act);
         _mm256_storeu_ps(x + i, v0);
         _mm256_storeu_ps(x + i + 8, v1);
-        s0 = acc_pd(s0, v0);
-        s1 = acc_pd(s1, v1);
+        if (want_sum) {
+            s0 = acc_pd(s0, v0);
+            s1 = acc_pd(s1, v1);
+        }
     }
     for (; i < n; i += 8) {
         __m256i m = tail_mask(n - i);
         __m256 v = act256(_mm256_add_ps(_mm256_maskload_ps(x + i, m), b), act);
         v = _mm256_and_ps(v, _mm256_castsi256_ps(m));
         _mm256_maskstore_ps(x + i, m, v);
-        s0 = acc_pd(s0, v);
+        if (want_sum)
+            s0 = acc_pd(s0, v);
     }
-    return hsum_pd(_mm256_add_pd(s0, s1));
+    return want_sum ? hsum_pd(_mm256_add_pd(s0, s1)) : 0.0;
+}
+
+static void bias_act_avx2(float *x, size_t n, float bias, enum rvt_nn_act act, double *sum)
+{
+    if (sum)
+        *sum = bias_act_body(x, n, bias, act, true);
+    else
+        bias_act_body(x, n, bias, act, false);
 }
 
 static void scale_avx2(float *x, size_t n, float s)
