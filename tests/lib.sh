@@ -20,3 +20,9 @@ expect_exit() {  # expect_exit CODE DESCRIPTION CMD...
 }
 done_testing() { echo "1..$_tap_n"; [ "$_tap_failed" -eq 0 ]; }
 mktmp() { local d; d=$(mktemp -d "${TMPDIR:-/tmp}/rvt-test.XXXXXX"); echo "$d"; }
+need_sample() {  # sets SAMPLE to the sample corpus, or skips the whole test (TAP) when it is absent
+  SAMPLE=${RVT_ROOT:-.}/data/sample
+  if [ ! -d "$SAMPLE/Actor_01" ]; then
+    echo "ok 1 - # SKIP no sample corpus (run make sample)"; echo "1..1"; exit 0
+  fi
+}

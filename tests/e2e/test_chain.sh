@@ -8,10 +8,7 @@
 # input reruns only what depends on it.
 . tests/lib.sh
 set -u
-SAMPLE=${RVT_ROOT:-.}/data/sample
-if [ ! -d "$SAMPLE/Actor_01" ]; then
-  echo "ok 1 - # SKIP no sample corpus (run make sample)"; echo "1..1"; exit 0
-fi
+need_sample
 T=$(mktmp); trap 'rm -rf "$T"' EXIT
 # 8 clips per actor: one of each emotion (normal intensity, statement 1, repetition 1)
 for a in 01 02 03 04; do

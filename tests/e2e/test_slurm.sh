@@ -5,10 +5,7 @@
 # exactly the datasets of an unsharded run; a missing shard must stop the merge.
 . tests/lib.sh
 set -u
-SAMPLE=${RVT_ROOT:-.}/data/sample
-if [ ! -d "$SAMPLE/Actor_01" ]; then
-  echo "ok 1 - # SKIP no sample corpus (run make sample)"; echo "1..1"; exit 0
-fi
+need_sample
 T=$(mktmp); trap 'rm -rf "$T"' EXIT
 mkdir -p "$T/corpus" "$T/fake"
 ln -s "$(realpath "$SAMPLE/Actor_01")" "$T/corpus/Actor_01"
