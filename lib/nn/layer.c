@@ -102,21 +102,30 @@ static bool single_plane(const struct rvt_nn_conv *l)
 }
 
 void rvt_nn_dense_forward_yt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
-                             size_t ldy, size_t n_cols)
+                             size_t ldy, size_t n_cols, float *scratch)
 {
-    assert(l->wtype == RVT_NN_WEIGHT_F32);
     if (g_observer)
         g_observer(g_observer_ctx, l, x, (size_t)l->n_in, n_cols, ldx);
+    if (l->wtype == RVT_NN_WEIGHT_I8) {
+        assert(l->q_prep); /* rvt_nn_dense_prepare_i8 */
+        rvt_qdense_forward_yt(l->q_prep, x, ldx, y, ldy, n_cols, scratch);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)n_cols, l->n_out, l->n_in, 1.0f, x,
                 (int)ldx, l->w, l->n_in, 0.0f, y, (int)ldy);
 }
 
 void rvt_nn_dense_forward_xt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
-                             size_t ldy, size_t n_cols, double *sums)
+                             size_t ldy, size_t n_cols, float *scratch, double *sums)
 {
-    assert(l->wtype == RVT_NN_WEIGHT_F32);
     if (g_observer) /* x: n_cols rows of n_in */
         g_observer(g_observer_ctx, l, x, n_cols, (size_t)l->n_in, ldx);
+    if (l->wtype == RVT_NN_WEIGHT_I8) {
+        struct i8_post c = {.l = l, .k = rvt_nn_kernels(), .sums = sums};
+        assert(l->q_prep);
+        rvt_qdense_forward_xt(l->q_prep, x, ldx, y, ldy, n_cols, scratch, i8_post, &c);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->n_out, (int)n_cols, l->n_in, 1.0f,
                 l->w, l->n_in, x, (int)ldx, 0.0f, y, (int)ldy);
     epilogue(l, y, ldy, n_cols, sums);

@@ -28,9 +28,9 @@
  * the int8 path never allocates either.  Determinism: an output column may only
  * depend on its own input column and the per-call activation scale, so results do
  * not change with the batch size.  The channels-last MBConv path of nn/model.c
- * (rvt_nn_dense_forward_yt/_xt below) is fp32 only: a block whose expand or
- * project layer is int8 runs the planar path, which calls rvt_nn_dense_forward;
- * give the int8 path transposed variants too if that block should go faster.
+ * (rvt_nn_dense_forward_yt/_xt below) takes int8 layers too: qdense's transposed
+ * variants, whose channels-last GEMM (qgemm.h gemm_t) stores 16 output channels of a
+ * pixel at once, and whose maps and bits are those of the planar call.
  * A hook that watches every dense layer's input (calibration) must watch these
  * two as well: in the channels-last path the fp32 expand and project layers go
  * through them (the project's input arrives transposed, [n_cols][n_in]).
@@ -99,17 +99,18 @@ void rvt_nn_dense_forward(const struct rvt_nn_dense *l, const float *x, size_t l
                           size_t ldy, size_t n_cols, float *scratch, double *sums);
 
 /*
- * The channels-last variants of the MBConv path (nn/model.c), fp32 only:
+ * The channels-last variants of the MBConv path (nn/model.c):
  *   rvt_nn_dense_forward_yt:  Y^T (n_cols rows of n_out) = W X, no bias or activation
  *                             (the caller fuses them into its next pass)
  *   rvt_nn_dense_forward_xt:  Y = act(W X + bias) with X given as X^T (n_cols rows of
  *                             n_in, row stride ldx); sums as rvt_nn_dense_forward
- * Both hand the transposes to cblas_sgemm (its packing absorbs them).
+ * fp32 hands the transposes to cblas_sgemm (its packing absorbs them); int8 runs
+ * rvt_qdense_forward_yt/_xt in `scratch` (rvt_nn_dense_scratch floats).
  */
 void rvt_nn_dense_forward_yt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
-                             size_t ldy, size_t n_cols);
+                             size_t ldy, size_t n_cols, float *scratch);
 void rvt_nn_dense_forward_xt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
-                             size_t ldy, size_t n_cols, double *sums);
+                             size_t ldy, size_t n_cols, float *scratch, double *sums);
 
 struct rvt_nn_conv {
     int c_in, c_out, k, stride, pad;

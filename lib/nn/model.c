@@ -32,8 +32,8 @@ struct mbconv {
     int stage, index; /* features[stage][index] */
     int c_in, c_exp, c_out, k, stride, sq;
     bool expand, residual;
-    bool cl;                      /* may run channels-last (fp32 expand and project,
-                                     c_exp a multiple of 16) */
+    bool cl;                      /* may run channels-last (an expand, c_exp a multiple
+                                     of 16; fp32 or int8 layers) */
     const float *dw_w_cl;         /* cl: depthwise weights as [k*k][c_exp] */
     struct rvt_nn_dense expand_l; /* c_exp x c_in, SiLU */
     struct rvt_nn_conv dw;        /* depthwise, SiLU */
@@ -435,9 +435,7 @@ static int load_blocks(struct loader *L)
             snprintf(b, sizeof(b), "%s.%d.1", p, j);
             ret = load_conv1x1(L, &blk->project, a, b, false, blk->c_out, blk->c_exp,
                                RVT_NN_ACT_NONE);
-            if (ret >= 0 && blk->expand && blk->c_exp % RVT_NN_CL_BLOCK == 0 &&
-                blk->expand_l.wtype == RVT_NN_WEIGHT_F32 &&
-                blk->project.wtype == RVT_NN_WEIGHT_F32) {
+            if (ret >= 0 && blk->expand && blk->c_exp % RVT_NN_CL_BLOCK == 0) {
                 int kk = blk->k * blk->k, c, t;
                 float *wcl = alloc_f32(L, (size_t)kk * blk->c_exp);
                 if (!wcl) {
@@ -981,7 +979,7 @@ static void image_forward(struct rvt_nn_session *s, size_t clip, const uint8_t *
             /* channels-last: expand to [hw][c_exp] (raw), bias + SiLU fused into the
              * padded copy, depthwise on 16 channels a vector, project from [n][c_exp] */
             int pad = bl->k / 2, hp = h + 2 * pad, wp = w + 2 * pad;
-            rvt_nn_dense_forward_yt(&bl->expand_l, a, hw, s->e, (size_t)bl->c_exp, hw);
+            rvt_nn_dense_forward_yt(&bl->expand_l, a, hw, s->e, (size_t)bl->c_exp, hw, s->scr);
             k->pad_act_cl(s->e, h, w, bl->c_exp, pad, bl->expand_l.bias, bl->expand_l.act, s->pad);
             if (s->trace) {
                 snprintf(name, sizeof(name), "img.features.%d.%d.expand", bl->stage, bl->index);
@@ -1002,7 +1000,7 @@ static void image_forward(struct rvt_nn_session *s, size_t clip, const uint8_t *
                 snprintf(name, sizeof(name), "img.features.%d.%d.se", bl->stage, bl->index);
                 trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
             }
-            rvt_nn_dense_forward_xt(&bl->project, s->d, (size_t)bl->c_exp, b, n, n, NULL);
+            rvt_nn_dense_forward_xt(&bl->project, s->d, (size_t)bl->c_exp, b, n, n, s->scr, NULL);
             goto projected;
         }
         if (bl->expand) {

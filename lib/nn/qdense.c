@@ -56,36 +56,96 @@ size_t rvt_qdense_scratch(int n_in, size_t n_cols)
     return 64 + rvt_qx_bytes(n_cols, n_in) + n_cols * (sizeof(float) + sizeof(int32_t));
 }
 
+/*
+ * Quantizes X (rows: X^T, n_cols rows of n_in) into the scratch and fills g's
+ * activation fields: one map per column, or the static map for all (per_pos: repeated
+ * for every column, as gemm_t wants a map per position).  RVT_EINVAL when a column
+ * held NaN or Inf (its outputs become NaN).
+ */
+static int quantize(const struct rvt_qdense *q, const struct rvt_qgemm_kernels *kr,
+                    const float *x, size_t ldx, size_t n_cols, bool rows, bool per_pos,
+                    void *scratch, struct rvt_qgemm_args *g)
+{
+    uint8_t *xp = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *scale = (float *)(xp + rvt_qx_bytes(n_cols, q->w.k));
+    int32_t *zero = (int32_t *)(scale + n_cols);
+    int ret = 0;
+    size_t j;
+
+    g->w = &q->w;
+    g->xp = xp;
+    g->n_pos = n_cols;
+    rvt_qx_clear_tail(xp, n_cols, q->w.k);
+    if (q->is_static) {
+        /* one map for the layer: the calibrated range */
+        (rows ? kr->pack_rows : kr->pack_planes)(x, q->w.k, n_cols, ldx, q->xq.inv_scale,
+                                                 q->xq.zero, xp, 0, q->w.k_pad);
+        if (!per_pos) {
+            g->group = n_cols;
+            g->out_gs = 0;
+            g->x_scale = &q->xq.scale;
+            g->x_zero = &q->xq.zero;
+            return 0;
+        }
+        for (j = 0; j < n_cols; j++) {
+            scale[j] = q->xq.scale;
+            zero[j] = q->xq.zero;
+        }
+    } else {
+        /* one map per column (pixel): NaN/Inf columns get scale NaN -> NaN outputs */
+        size_t bad;
+        if (rows) {
+            kr->quant_rows(x, q->w.k, n_cols, ldx, scale, zero, xp, 0, q->w.k_pad);
+            for (bad = 0, j = 0; j < n_cols; j++)
+                bad += isnan(scale[j]) != 0;
+        } else {
+            bad = rvt_quant_cols(kr, x, q->w.k, n_cols, ldx, scale, zero, xp, 0, q->w.k_pad);
+        }
+        if (bad)
+            ret = RVT_EINVAL;
+    }
+    g->group = 1;
+    g->out_gs = 1;
+    g->x_scale = scale;
+    g->x_zero = zero;
+    return ret;
+}
+
 int rvt_qdense_forward(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
                        size_t ldy, size_t n_cols, void *scratch,
                        void (*post)(void *ctx, int o, size_t p, float *y, size_t n),
                        void *post_ctx)
 {
     const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
-    uint8_t *xp = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    struct rvt_qgemm_args g = {.w = &q->w, .xp = xp, .n_pos = n_cols, .out = y,
-                               .out_cs = ldy, .post = post, .post_ctx = post_ctx};
-    int ret = 0;
+    struct rvt_qgemm_args g = {.out = y, .out_cs = ldy, .post = post, .post_ctx = post_ctx};
+    int ret = quantize(q, kr, x, ldx, n_cols, false, false, scratch, &g);
 
-    rvt_qx_clear_tail(xp, n_cols, q->w.k);
-    if (q->is_static) {
-        /* one map for the layer: the calibrated range */
-        kr->pack_planes(x, q->w.k, n_cols, ldx, q->xq.inv_scale, q->xq.zero, xp, 0, q->w.k_pad);
-        g.group = n_cols;
-        g.out_gs = 0;
-        g.x_scale = &q->xq.scale;
-        g.x_zero = &q->xq.zero;
-    } else {
-        /* one map per column (pixel): NaN/Inf columns get scale NaN -> NaN outputs */
-        float *scale = (float *)(xp + rvt_qx_bytes(n_cols, q->w.k));
-        int32_t *zero = (int32_t *)(scale + n_cols);
-        if (rvt_quant_cols(kr, x, q->w.k, n_cols, ldx, scale, zero, xp, 0, q->w.k_pad))
-            ret = RVT_EINVAL;
-        g.group = 1;
-        g.out_gs = 1;
-        g.x_scale = scale;
-        g.x_zero = zero;
-    }
     kr->gemm(&g, 0, 1);
+    return ret;
+}
+
+int rvt_qdense_forward_xt(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
+                          size_t ldy, size_t n_cols, void *scratch,
+                          void (*post)(void *ctx, int o, size_t p, float *y, size_t n),
+                          void *post_ctx)
+{
+    const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
+    struct rvt_qgemm_args g = {.out = y, .out_cs = ldy, .post = post, .post_ctx = post_ctx};
+    int ret = quantize(q, kr, x, ldx, n_cols, true, false, scratch, &g);
+
+    kr->gemm(&g, 0, 1);
+    return ret;
+}
+
+int rvt_qdense_forward_yt(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
+                          size_t ldy, size_t n_cols, void *scratch)
+{
+    const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
+    struct rvt_qgemm_args g = {.out = y, .act = RVT_QACT_NONE};
+    int ret = quantize(q, kr, x, ldx, n_cols, false, true, scratch, &g);
+
+    g.out_cs = 1;
+    g.out_gs = ldy;
+    kr->gemm_t(&g, 0, 1);
     return ret;
 }

@@ -66,4 +66,19 @@ int rvt_qdense_forward(const struct rvt_qdense *q, const float *x, size_t ldx, f
                        void (*post)(void *ctx, int o, size_t p, float *y, size_t n),
                        void *post_ctx);
 
+/*
+ * The channels-last variants (the channels-last MBConv path of nn/model.c), with the same
+ * maps and the same bits as rvt_qdense_forward on the same matrices:
+ *   rvt_qdense_forward_yt: X as above, Y^T out: y[j * ldy + o], n_cols rows of n_out,
+ *                          no bias and no post (the caller fuses them into its next pass)
+ *   rvt_qdense_forward_xt: X^T in: x[j * ldx + i], n_cols rows of n_in; Y and post as
+ *                          rvt_qdense_forward
+ */
+int rvt_qdense_forward_yt(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
+                          size_t ldy, size_t n_cols, void *scratch);
+int rvt_qdense_forward_xt(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
+                          size_t ldy, size_t n_cols, void *scratch,
+                          void (*post)(void *ctx, int o, size_t p, float *y, size_t n),
+                          void *post_ctx);
+
 #endif

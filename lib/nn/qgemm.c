@@ -16,6 +16,7 @@ void rvt_qweights_init(struct rvt_qweights *q)
 void rvt_qweights_release(struct rvt_qweights *q)
 {
     free(q->w);
+    free(q->wt);
     free(q->wsum);
     free(q->scale);
     rvt_qweights_init(q);
@@ -35,7 +36,7 @@ int rvt_qweights_set(struct rvt_qweights *q, const int8_t *q8, const float *scal
 {
     int ret = 0;
     int k_pad, o, kk;
-    int8_t *w = NULL;
+    int8_t *w = NULL, *wt = NULL;
     int32_t *wsum = NULL;
     float *sc = NULL;
 
@@ -47,14 +48,16 @@ int rvt_qweights_set(struct rvt_qweights *q, const int8_t *q8, const float *scal
     }
     k_pad = rvt_qgemm_k_pad(k);
     w = alloc64((size_t)n * k_pad);
+    wt = alloc64(rvt_qgemm_pos_pad((size_t)n) * k_pad);
     wsum = alloc64(sizeof(*wsum) * n);
     sc = alloc64(sizeof(*sc) * n);
-    if (!w || !wsum || !sc) {
+    if (!w || !wt || !wsum || !sc) {
         ret = rvt_error_set(err, RVT_ENOMEM, "cannot use a %d x %d int8 matrix: out of memory",
                             n, k);
         goto done;
     }
     memset(w, 0, (size_t)n * k_pad);
+    memset(wt, 0, rvt_qgemm_pos_pad((size_t)n) * k_pad);
     for (o = 0; o < n; o++) {
         const int8_t *row = q8 + (size_t)o * k;
         int32_t s = 0;
@@ -72,6 +75,7 @@ int rvt_qweights_set(struct rvt_qweights *q, const int8_t *q8, const float *scal
                 goto done;
             }
             w[(size_t)o * k_pad + kk] = row[kk];
+            wt[rvti_qx_index((size_t)o, kk, k_pad)] = row[kk];
             s += row[kk];
         }
         wsum[o] = s;
@@ -82,13 +86,16 @@ int rvt_qweights_set(struct rvt_qweights *q, const int8_t *q8, const float *scal
     q->k = k;
     q->k_pad = k_pad;
     q->w = w;
+    q->wt = wt;
     q->wsum = wsum;
     q->scale = sc;
     w = NULL;
+    wt = NULL;
     wsum = NULL;
     sc = NULL;
 done:
     free(w);
+    free(wt);
     free(wsum);
     free(sc);
     return ret;

@@ -89,6 +89,9 @@ void rvt_qx_clear_tail(uint8_t *xp, size_t n_pos, int k);
 struct rvt_qweights {
     int n, k, k_pad;
     int8_t *w;      /* [n][k_pad], 64-byte aligned */
+    int8_t *wt;     /* the same packed for gemm_t, 16 output channels x 4 k a 64-byte
+                       vector: wt[((o / 16) * (k_pad / 4) + k / 4) * 64 + (o % 16) * 4 + k % 4],
+                       rows n..pad16(n)-1 zero (the index of rvti_qx_index with o for p) */
     int32_t *wsum;  /* [n] sum_k W[o, k] */
     float *scale;   /* [n] weight scale per output channel */
 };
@@ -146,6 +149,13 @@ struct rvt_qgemm_args {
 /*
  * The kernels of one level.  Every member is set; levels give identical results.
  *   gemm:        see struct rvt_qgemm_args; (ith, nth) as in the file comment.
+ *   gemm_t:      gemm for a channels-last output: the same results, bit for bit, for
+ *                args with out set, group 1 (a map per position), out_cs 1 (out_gs:
+ *                floats from one position to the next, >= n), act NONE, no post.
+ *                gemm computes that layout with scattered stores; gemm_t holds 16
+ *                output channels of one position in a vector (broadcasting that
+ *                position's activations, the packed weights wt), so every store is
+ *                whole.  (ith, nth) split the positions.
  *   minmax:      *lo = min(x), *hi = max(x) over n >= 1 values; both NaN when any x is
  *                NaN (so dynamic quantization can refuse it).  The sign of a zero
  *                result may differ between levels (-0 == +0); nothing else does.
@@ -168,6 +178,13 @@ struct rvt_qgemm_kernels {
     void (*pack_planes)(const float *x, int k, size_t n, size_t ldx, float inv_scale,
                         int32_t zero, uint8_t *xp, size_t p0, int k_pad);
     void (*quant_cols)(const float *x, int k, size_t n, size_t ldx, float *scale, int32_t *zero,
+                       uint8_t *xp, size_t p0, int k_pad);
+    /* pack_rows, quant_rows: pack_planes and quant_cols for a channels-last input,
+     * position p's k values at x + p * ldx (X^T); the same bytes, scales and zeros */
+    void (*gemm_t)(const struct rvt_qgemm_args *g, int ith, int nth);
+    void (*pack_rows)(const float *x, int k, size_t n, size_t ldx, float inv_scale,
+                      int32_t zero, uint8_t *xp, size_t p0, int k_pad);
+    void (*quant_rows)(const float *x, int k, size_t n, size_t ldx, float *scale, int32_t *zero,
                        uint8_t *xp, size_t p0, int k_pad);
 };
 
@@ -206,6 +223,16 @@ static inline uint8_t rvti_qgemm_quant1(float x, float inv_scale, float top, flo
     v = fmaxf(v, bot);
     return (uint8_t)((int32_t)nearbyintf(v) + zero);
 }
+
+/* Scalar quant_rows and pack_rows of rows [i0, i1) (the ref level, the SIMD levels'
+ * edges). */
+void rvti_qgemm_quant_rows_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
+                                float *scale, int32_t *zero, uint8_t *xp, size_t p0, int k_pad);
+void rvti_qgemm_pack_rows_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
+                               float inv_scale, int32_t zero, uint8_t *xp, size_t p0, int k_pad);
+/* The portable gemm (qgemm_ref.c): the ref level's gemm and gemm_t, and the levels'
+ * reference in the tests. */
+void rvti_qgemm_gemm_ref(const struct rvt_qgemm_args *g, int ith, int nth);
 
 /* Scalar quant_cols of positions [i0, i1) of the n given (the SIMD levels' edges). */
 void rvti_qgemm_quant_cols_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,

@@ -236,6 +236,30 @@ static void test_shape(int n, int k, size_t n_pos, size_t group, int mode)
                 }
             OK(far == 0, "%s epilogue %s %s: within 1e-6 of double (%zu far)", name, names[pass],
                shape, far);
+            if (pass == 1) {
+                /* the channels-last kernel: gemm's bits in the same layout, with and
+                 * without bias + relu */
+                int v;
+                for (v = 0; v < 2; v++) {
+                    struct rvt_qgemm_args g2 = g, g3;
+                    int t;
+                    if (v == 1) {
+                        g2.bias = p.bias;
+                        g2.act = RVT_QACT_RELU;
+                        run(kr, &g2, 1);
+                    }
+                    g3 = g2;
+                    g3.out = ref_out;
+                    for (i = 0; i < out_len; i++)
+                        ref_out[i] = NAN;
+                    for (t = 0; t < 3; t++)
+                        kr->gemm_t(&g3, t, 3);
+                    OK(memcmp(ref_out, out, sizeof(float) * out_len) == 0,
+                       "%s gemm_t%s %s (3 threads): gemm's bits", name,
+                       v ? " bias+relu" : "", shape);
+                }
+                run(kr, &g, 2);
+            }
             if (li > 0) {
                 /* the same call through the ref level must give the same bits */
                 struct rvt_qgemm_args g2 = g;
@@ -379,6 +403,76 @@ static void test_pack(void)
         free(xc);
     }
     free(x);
+    free(q0);
+    free(q);
+}
+
+/* pack_rows and quant_rows (channels-last input) against pack_planes and quant_cols of
+ * the ref level on the same matrix transposed: the same bytes, maps bit for bit. */
+static void test_rows(void)
+{
+    static const int ks[] = {1, 3, 4, 5, 16, 17, 33, 40, 96};
+    static const size_t ns[] = {1, 15, 16, 17, 49};
+    static const size_t p0s[] = {0, 5, 16, 37};
+    const struct rvt_qgemm_kernels *r0 = rvt_qgemm_kernels_for(RVT_ISA_REF);
+    enum { K = 96, N = 49, LDX = K + 3 };
+    float *xc = malloc(sizeof(float) * K * N), *xt = malloc(sizeof(float) * N * LDX);
+    float sc0[N], sc1[N];
+    int32_t z0[N], z1[N];
+    size_t cap = rvt_qx_bytes(N + 37, K), i, j;
+    uint8_t *q0 = xalloc64(cap), *q = xalloc64(cap);
+    int li, a, b, c;
+
+    for (i = 0; i < (size_t)K * N; i++)
+        xc[i] = rndf() * (float)(1 + i % 5);
+    for (c = 0; c < K; c++) {
+        xc[c * N + 3] = 0.0f;                      /* all-zero position */
+        xc[c * N + 4] = 1.0f + (float)c;           /* positive only */
+        xc[c * N + 5] = c == 1 ? -0.0f : 0.0f;     /* signed zeros */
+        xc[c * N + 6] = 0.5f / 20.0f * (float)(c % 3); /* ties under inv 20 */
+    }
+    xc[2 * N + 7] = NAN;
+    xc[40 * N + 8] = INFINITY;
+    xc[95 * N + 9] = -INFINITY;
+    xc[33 * N + 48] = NAN;
+    for (i = 0; i < N; i++)
+        for (j = 0; j < LDX; j++)
+            xt[i * LDX + j] = j < K ? xc[j * N + i] : 1e9f; /* past the row: never read */
+    for (li = 0; li < (int)RVT_ARRAY_SIZE(levels); li++) {
+        const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_for(levels[li]);
+        size_t bad = 0, bad_maps = 0, cases = 0;
+        if (!kr)
+            continue;
+        for (a = 0; a < (int)RVT_ARRAY_SIZE(ks); a++)
+            for (b = 0; b < (int)RVT_ARRAY_SIZE(ns); b++)
+                for (c = 0; c < (int)RVT_ARRAY_SIZE(p0s); c++) {
+                    int kk = ks[a], kp = rvt_qgemm_k_pad(kk);
+                    size_t nn = ns[b];
+                    cases++;
+                    memset(q0, 0xaa, cap);
+                    memset(q, 0xaa, cap);
+                    r0->quant_cols(xc, kk, nn, N, sc0, z0, q0, p0s[c], kp);
+                    kr->quant_rows(xt, kk, nn, LDX, sc1, z1, q, p0s[c], kp);
+                    bad += memcmp(q0, q, cap) != 0;
+                    for (j = 0; j < nn; j++)
+                        if ((isnan(sc0[j]) != isnan(sc1[j])) ||
+                            (!isnan(sc0[j]) && sc0[j] != sc1[j]) || z0[j] != z1[j]) {
+                            bad_maps++;
+                            break;
+                        }
+                    memset(q0, 0xaa, cap);
+                    memset(q, 0xaa, cap);
+                    r0->pack_planes(xc, kk, nn, N, 20.0f, 71, q0, p0s[c], kp);
+                    kr->pack_rows(xt, kk, nn, LDX, 20.0f, 71, q, p0s[c], kp);
+                    bad += memcmp(q0, q, cap) != 0;
+                }
+        OK(bad == 0 && bad_maps == 0,
+           "%s quant_rows and pack_rows = ref quant_cols and pack_planes transposed "
+           "(%zu of %zu byte sets, %zu map sets differ)",
+           rvt_isa_name(levels[li]), bad, 2 * cases, bad_maps);
+    }
+    free(xc);
+    free(xt);
     free(q0);
     free(q);
 }
@@ -751,6 +845,7 @@ int main(int argc, char **argv)
     /* 255 * 127 everywhere: vpmaddubsw would saturate at 32767 per pair, int32 must not */
     test_shape(18, 4099, 7, 7, 1);
     test_pack();
+    test_rows();
     test_quant();
     test_weights_errors();
     test_qdense();

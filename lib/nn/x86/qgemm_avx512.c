@@ -308,10 +308,192 @@ static void quant_cols_avx512(const float *x, int k, size_t n, size_t ldx, float
     rvti_qgemm_quant_cols_span(x, k, i, n, ldx, scale, zero, xp, p0, k_pad);
 }
 
+/* ---- channels-last kernels ---- */
+
+/*
+ * gemm_t: a tile of nob blocks of 16 output channels x mp positions (at most 4 x 6: 24
+ * accumulators, 4 weight vectors, 1 broadcast).  For each group of 4 k: one 64-byte
+ * vector of packed weights per block (wt), and each position's 4 activation bytes
+ * broadcast; vpdpbusd(u8 activations, s8 weights).  The epilogue does rvti_qgemm_epi1's
+ * operations with the scalars swapped into vectors (sx * sw is the same product), so
+ * the bits are gemm's.
+ */
+#define MP_T 6
+#define NOB_T 4
+
+static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_args *g, int ob,
+                                                         size_t p, const int nob, const int mp)
+{
+    const struct rvt_qweights *w = g->w;
+    const int kqn = w->k_pad / 4;
+    const int8_t *wb = w->wt + (size_t)ob * kqn * 64;
+    const uint8_t *xr[MP_T];
+    __m512i acc[MP_T][NOB_T];
+    int r, c, kq;
+
+#pragma GCC unroll 8
+    for (r = 0; r < mp; r++) {
+        xr[r] = g->xp + rvti_qx_index(p + (size_t)r, 0, w->k_pad);
+#pragma GCC unroll 8
+        for (c = 0; c < nob; c++)
+            acc[r][c] = _mm512_setzero_si512();
+    }
+    for (kq = 0; kq < kqn; kq++) {
+        __m512i wv[NOB_T];
+#pragma GCC unroll 8
+        for (c = 0; c < nob; c++)
+            wv[c] = _mm512_load_si512(wb + ((size_t)c * kqn + kq) * 64);
+#pragma GCC unroll 8
+        for (r = 0; r < mp; r++) {
+            int32_t v;
+            __m512i xb;
+            memcpy(&v, xr[r] + (size_t)kq * 64, 4);
+            xb = _mm512_set1_epi32(v);
+#pragma GCC unroll 8
+            for (c = 0; c < nob; c++)
+                acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], xb, wv[c]);
+        }
+    }
+#pragma GCC unroll 8
+    for (c = 0; c < nob; c++) {
+        int o = (ob + c) * 16, left = w->n - o;
+        __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        __m512i ws = _mm512_maskz_loadu_epi32(m, w->wsum + o);
+        __m512 sw = _mm512_maskz_loadu_ps(m, w->scale + o);
+        __m512 b = g->bias ? _mm512_maskz_loadu_ps(m, g->bias + o) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+        for (r = 0; r < mp; r++) {
+            size_t q = p + (size_t)r;
+            __m512i t = _mm512_sub_epi32(acc[r][c],
+                                         _mm512_mullo_epi32(_mm512_set1_epi32(g->x_zero[q]), ws));
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(t),
+                                     _mm512_mul_ps(_mm512_set1_ps(g->x_scale[q]), sw));
+            if (g->bias)
+                v = _mm512_add_ps(v, b);
+            if (g->act == RVT_QACT_RELU)
+                v = _mm512_max_ps(v, _mm512_setzero_ps());
+            _mm512_mask_storeu_ps(g->out + q * g->out_gs + o, m, v);
+        }
+    }
+}
+
+#define TILE_T_FN(nob, mp) \
+    static void tile_t_##nob##_##mp(const struct rvt_qgemm_args *g, int ob, size_t p) \
+    { \
+        tile_t(g, ob, p, nob, mp); \
+    }
+#define TILE_T_ROW(nob) \
+    TILE_T_FN(nob, 1) TILE_T_FN(nob, 2) TILE_T_FN(nob, 3) TILE_T_FN(nob, 4) TILE_T_FN(nob, 5) \
+    TILE_T_FN(nob, 6)
+TILE_T_ROW(1)
+TILE_T_ROW(2)
+TILE_T_ROW(3)
+TILE_T_ROW(4)
+
+typedef void (*tile_t_fn)(const struct rvt_qgemm_args *g, int ob, size_t p);
+#define TILE_T_REF(nob) \
+    {tile_t_##nob##_1, tile_t_##nob##_2, tile_t_##nob##_3, tile_t_##nob##_4, tile_t_##nob##_5, \
+     tile_t_##nob##_6}
+static const tile_t_fn tiles_t[NOB_T][MP_T] = {TILE_T_REF(1), TILE_T_REF(2), TILE_T_REF(3),
+                                               TILE_T_REF(4)};
+
+static void gemm_t_avx512(const struct rvt_qgemm_args *g, int ith, int nth)
+{
+    size_t per = (g->n_pos + (size_t)nth - 1) / (size_t)nth, p0, p1, p;
+    int n_ob = (g->w->n + 15) / 16, ob;
+
+    assert(g->out && !g->c && !g->post && g->group == 1 && g->out_cs == 1);
+    assert(g->act == RVT_QACT_NONE || g->act == RVT_QACT_RELU);
+    p0 = RVT_MIN(g->n_pos, (size_t)ith * per);
+    p1 = RVT_MIN(g->n_pos, p0 + per);
+    /* output-channel panels outer: their weights (64 channels x k) stay in L1 while
+     * every position passes */
+    for (ob = 0; ob < n_ob; ob += NOB_T) {
+        int nob = RVT_MIN(NOB_T, n_ob - ob);
+        for (p = p0; p < p1; p += MP_T)
+            tiles_t[nob - 1][RVT_MIN((size_t)MP_T, p1 - p) - 1](g, ob, p);
+    }
+}
+
+/* 16 codes (lanes past the row's end 0) of row values into the packed
+ * activations of position pos from k index c (a multiple of 16): one dword per 4 k. */
+static inline void store_row16(uint8_t *xp, size_t pos, int c, int k_pad, __m512i codes)
+{
+    __m128i b = _mm512_cvtepi32_epi8(codes);
+    int32_t d[4];
+    int j;
+
+    _mm_storeu_si128((__m128i *)d, b);
+    for (j = 0; j < 4 && c + 4 * j < k_pad; j++)
+        memcpy(xp + rvti_qx_index(pos, c + 4 * j, k_pad), &d[j], 4);
+}
+
+/* quant16 of the first nv (1..16) values at x, lanes past nv coded 0 */
+static inline __m512i quant16_tail(const float *x, int nv, __m512 inv, __m512 top, __m512 bot,
+                                   __m512i zero)
+{
+    __mmask16 m = nv >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nv) - 1);
+    __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x), inv);
+    v = _mm512_min_ps(v, top);
+    v = _mm512_max_ps(v, bot);
+    return _mm512_maskz_mov_epi32(m, _mm512_add_epi32(_mm512_cvtps_epi32(v), zero));
+}
+
+static inline void pack_row(const float *x, int k, float inv_scale, int32_t zero, uint8_t *xp,
+                            size_t pos, int k_pad)
+{
+    __m512 vinv = _mm512_set1_ps(inv_scale), vtop = _mm512_set1_ps((float)(255 - zero)),
+           vbot = _mm512_set1_ps((float)-zero);
+    __m512i vz = _mm512_set1_epi32(zero);
+    int c;
+
+    for (c = 0; c < k; c += 16) {
+        int nv = RVT_MIN(16, k - c);
+        store_row16(xp, pos, c, k_pad, quant16_tail(x + c, nv, vinv, vtop, vbot, vz));
+    }
+}
+
+static void pack_rows_avx512(const float *x, int k, size_t n, size_t ldx, float inv_scale,
+                             int32_t zero, uint8_t *xp, size_t p0, int k_pad)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        pack_row(x + i * ldx, k, inv_scale, zero, xp, p0 + i, k_pad);
+}
+
+static void quant_rows_avx512(const float *x, int k, size_t n, size_t ldx, float *scale,
+                              int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const float *r = x + i * ldx;
+        __m512 l = _mm512_set1_ps(INFINITY), h = _mm512_set1_ps(-INFINITY);
+        __mmask16 un = 0;
+        float lo, hi, inv;
+        int c;
+        for (c = 0; c < k; c += 16) {
+            int nv = RVT_MIN(16, k - c);
+            __mmask16 m = nv >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nv) - 1);
+            __m512 v = _mm512_maskz_loadu_ps(m, r + c);
+            l = _mm512_mask_min_ps(l, m, v, l); /* NaN in v keeps l; counted apart */
+            h = _mm512_mask_max_ps(h, m, v, h);
+            un |= _mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q);
+        }
+        lo = un ? NAN : _mm512_reduce_min_ps(l);
+        hi = un ? NAN : _mm512_reduce_max_ps(h);
+        rvti_qgemm_map(lo, hi, &scale[i], &inv, &zero[i]);
+        pack_row(r, k, inv, zero[i], xp, p0 + i, k_pad);
+    }
+}
+
 const struct rvt_qgemm_kernels rvti_qgemm_avx512 = {
     .isa = RVT_ISA_AVX512,
     .gemm = gemm_avx512,
     .minmax = minmax_avx512,
     .pack_planes = pack_planes_avx512,
     .quant_cols = quant_cols_avx512,
+    .gemm_t = gemm_t_avx512,
+    .pack_rows = pack_rows_avx512,
+    .quant_rows = quant_rows_avx512,
 };
