@@ -10,6 +10,11 @@
 # into that many --shard I/N pieces (independent make jobs, merged by pack-h5).
 #
 # Targets: index features model int8 predictions report (default: all of them).
+#
+# What reruns: the index when the corpus listing changes (clips added, removed, renamed,
+# or CORPUS itself) or a clip file is newer than it; every step when CONFIG's file is
+# newer; everything downstream of a changed output.  Not tracked: TRAIN_FLAGS and the
+# tools themselves (after changing those, `make -B` the target).
 
 CORPUS ?= data/sample
 OUT    ?= build/pipeline
@@ -47,7 +52,16 @@ INT8_REPORT := $(if $(filter 1,$(INT8)),$(OUT)/report-int8/metrics.csv)
 predictions: $(OUT)/predictions.csv $(INT8_PRED)
 report: $(OUT)/report/metrics.csv $(INT8_REPORT)
 
-$(OUT)/index.csv: | $(OUT)
+# The corpus listing (one path a line, and CONFIG's name), rewritten only when it
+# differs, so that its date says when the set of clips last changed.
+CORPUS_LIST := $(OUT)/corpus.list
+_ := $(shell mkdir -p $(OUT) && { find -L $(CORPUS) -type f \( -name '*.mp4' -o -name '*.wav' \) \
+       | LC_ALL=C sort; echo "config: $(CONFIG)"; } > $(CORPUS_LIST).new && \
+       { cmp -s $(CORPUS_LIST).new $(CORPUS_LIST) || mv $(CORPUS_LIST).new $(CORPUS_LIST); }; \
+       rm -f $(CORPUS_LIST).new)
+CORPUS_FILES := $(shell grep -v '^config: ' $(CORPUS_LIST) 2>/dev/null)
+
+$(OUT)/index.csv: $(CORPUS_LIST) $(CORPUS_FILES) $(CONFIG) | $(OUT)
 	$(BIN)/ravdess-index $(Q) $(CFG) $(CORPUS) -o $@
 
 $(OUT)/frames.%.h5: $(OUT)/index.csv
@@ -62,20 +76,20 @@ $(OUT)/features.h5: $(OUT)/index.csv $(FRAMES) $(MELS)
 $(OUT)/model.h5: $(OUT)/features.h5
 	$(PY) scripts/train.py $(Q) $(TRAIN_FLAGS) $< -o $(basename $@)
 
-$(OUT)/model-int8.h5: $(MODEL)
-	$(BIN)/quantize-model $(Q) $< -o $@
+$(OUT)/model-int8.h5: $(MODEL) $(CONFIG)
+	$(BIN)/quantize-model $(Q) $(CFG) $< -o $@
 
-$(OUT)/predictions.csv: $(OUT)/features.h5 $(MODEL)
-	$(BIN)/run-model $(Q) -j $(JOBS) -m $(MODEL) -i $< -o $@
+$(OUT)/predictions.csv: $(OUT)/features.h5 $(MODEL) $(CONFIG)
+	$(BIN)/run-model $(Q) $(CFG) -j $(JOBS) -m $(MODEL) -i $< -o $@
 
-$(OUT)/predictions-int8.csv: $(OUT)/features.h5 $(OUT)/model-int8.h5
-	$(BIN)/run-model $(Q) -j $(JOBS) -m $(OUT)/model-int8.h5 -i $< -o $@
+$(OUT)/predictions-int8.csv: $(OUT)/features.h5 $(OUT)/model-int8.h5 $(CONFIG)
+	$(BIN)/run-model $(Q) $(CFG) -j $(JOBS) -m $(OUT)/model-int8.h5 -i $< -o $@
 
-$(OUT)/report/metrics.csv: $(OUT)/predictions.csv
-	$(BIN)/score $(Q) --split $(SPLIT) -o $(@D) $<
+$(OUT)/report/metrics.csv: $(OUT)/predictions.csv $(CONFIG)
+	$(BIN)/score $(Q) $(CFG) --split $(SPLIT) -o $(@D) $<
 
-$(OUT)/report-int8/metrics.csv: $(OUT)/predictions-int8.csv
-	$(BIN)/score $(Q) --split $(SPLIT) -o $(@D) $<
+$(OUT)/report-int8/metrics.csv: $(OUT)/predictions-int8.csv $(CONFIG)
+	$(BIN)/score $(Q) $(CFG) --split $(SPLIT) -o $(@D) $<
 
 $(OUT):
 	mkdir -p $@

@@ -405,7 +405,9 @@ static int read_any(struct rvt_ckpt *c, const char *key, int rank, const int64_t
     bool same;
 
     if (!k) {
-        ret = rvt_error_set(err, RVT_EFORMAT, "%s: missing key '%s'", c->path, key);
+        rvt_ckpt_format_shape(b, sizeof(b), rank, dims);
+        ret = rvt_error_set(err, RVT_EFORMAT, "%s: missing key '%s' (expected shape %s)", c->path,
+                            key, b);
         goto done;
     }
     k->used = true;

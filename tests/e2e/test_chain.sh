@@ -95,4 +95,24 @@ touch "$T/model.h5"
 run_pipeline report > "$T/make3.log" 2>&1
 grep -q run-model "$T/make3.log" && ! grep -qE 'extract-|pack-h5' "$T/make3.log"
 ok $? "a new checkpoint reruns run-model and score only"
+# a clip added to the corpus, then removed: the listing changes, so the index and
+# what follows it rerun (model.h5 is given, so nothing trains)
+for e in 01 03; do
+  ln -s "$(realpath "$SAMPLE/Actor_01/$e-01-02-02-01-01-01.$([ $e = 01 ] && echo mp4 || echo wav)")" \
+    "$T/corpus/Actor_01/"
+done
+run_pipeline report > "$T/make4.log" 2>&1
+grep -q ravdess-index "$T/make4.log" && grep -q pack-h5 "$T/make4.log" &&
+  [ "$(grep -c '^01-' "$T/out/index.csv")" -eq 33 ]
+ok $? "a clip added to the corpus reruns the index and what follows (33 clips)"
+rm "$T/corpus/Actor_01/"*-01-02-02-01-01-01.*
+run_pipeline report > "$T/make5.log" 2>&1
+grep -q ravdess-index "$T/make5.log" && [ "$(grep -c '^01-' "$T/out/index.csv")" -eq 32 ]
+ok $? "and removed again: back to 32 clips"
+printf 'store:\n  deflate: 1\n' > "$T/cfg.yaml"
+run_pipeline CONFIG="$T/cfg.yaml" report > "$T/make6.log" 2>&1
+grep -q -- "ravdess-index.*--config $T/cfg.yaml" "$T/make6.log" &&
+  grep -q -- "run-model.*--config $T/cfg.yaml" "$T/make6.log" &&
+  grep -q -- "score.*--config $T/cfg.yaml" "$T/make6.log"
+ok $? "CONFIG= reruns every step, each with --config"
 done_testing

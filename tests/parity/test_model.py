@@ -244,7 +244,7 @@ KEY = "img_encoder.features.3.1.block.1.0.weight"  # a depthwise 5x5: [240, 1, 5
 def test_missing_key(good, store, tmp_path):
     bad = str(tmp_path / "bad.h5")
     copy_h5(good, bad, lambda f: f.__delitem__(KEY))
-    expect_refused(bad, store, tmp_path, "missing key", KEY)
+    expect_refused(bad, store, tmp_path, "missing key", KEY, "expected shape [240, 1, 5, 5]")
 
 
 def test_wrong_shape(good, store, tmp_path):
