@@ -1,0 +1,90 @@
+"""scripts/train.py: the seed's recipe, seeded and deterministic, and what it writes.
+
+A 14-clip store of random inputs (model_fixtures) is enough to check the mechanics; that
+training learns something is shown by `make demo` (held-out accuracy vs chance) and
+used by test_int8's accuracy test.
+"""
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import model_fixtures as F  # noqa: E402
+
+TRAIN = os.path.join(F.ROOT, "scripts", "train.py")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    d = tmp_path_factory.mktemp("train")
+    fr, mel = F.random_inputs(14, 5)
+    path = str(d / "features.h5")
+    F.make_store(path, fr, mel, [i % 7 for i in range(14)], ["train"] * 8 + ["val"] * 3 + ["test"] * 3)
+    return path
+
+
+def train(store, out, *args):
+    p = subprocess.run(["/usr/bin/python3", TRAIN, store, "-o", str(out), "--threads", "1", *args],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return p
+
+
+def h5_datasets(path):
+    with h5py.File(path, "r") as f:
+        return {k: f[k][()] for k in f.keys()}
+
+
+def same_checkpoints(a, b):
+    da, db = h5_datasets(a), h5_datasets(b)
+    return da.keys() == db.keys() and all(np.array_equal(da[k], db[k]) for k in da)
+
+
+@pytest.mark.parametrize("mode", [["--freeze-image", "--epochs", "3"], ["--epochs", "1"]],
+                         ids=["freeze-image", "full"])
+def test_seeded_and_deterministic(store, tmp_path, mode):
+    """The same seed twice: the same state_dict and the same model.h5; another seed:
+    other weights.  Per-epoch validation lines go to stderr."""
+    p = train(store, tmp_path / "a", "--batch", "4", *mode)
+    train(store, tmp_path / "b", "--batch", "4", *mode)
+    train(store, tmp_path / "c", "--batch", "4", "--seed", "7", *mode)
+    epochs = int(mode[-1])
+    lines = [x for x in p.stderr.splitlines() if " val acc " in x]
+    assert len(lines) == epochs and lines[0].startswith("train.py: epoch 1/%d loss " % epochs), p.stderr
+    sa, sb = torch.load(tmp_path / "a.pt"), torch.load(tmp_path / "b.pt")
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert same_checkpoints(tmp_path / "a.h5", tmp_path / "b.h5")
+    assert not same_checkpoints(tmp_path / "a.h5", tmp_path / "c.h5")
+    # the exported checkpoint holds the trained weights, named as PyTorch names them
+    d = h5_datasets(tmp_path / "a.h5")
+    assert all(np.array_equal(d[k], v.numpy()) for k, v in sa.items() if k in d)
+    assert "classifier.weight" in d and "img_encoder.features.0.0.weight" in d
+
+
+def test_freeze_image_keeps_efficientnet_weights(store, tmp_path):
+    """--freeze-image trains everything but EfficientNet's weights (its BatchNorm
+    statistics are re-estimated); the full mode trains them too."""
+    train(store, tmp_path / "f", "--freeze-image", "--epochs", "2", "--batch", "4")
+    train(store, tmp_path / "u", "--freeze-image", "--epochs", "2", "--batch", "4", "--lr", "0")
+    f, u = h5_datasets(tmp_path / "f.h5"), h5_datasets(tmp_path / "u.h5")
+    conv = "img_encoder.features.3.0.block.0.0.weight"
+    assert np.array_equal(f[conv], u[conv])            # frozen: the same initial weights
+    assert not np.array_equal(f["fusion.0.weight"], u["fusion.0.weight"])   # trained
+    assert not np.array_equal(f["audio_encoder.0.weight"], u["audio_encoder.0.weight"])
+    train(store, tmp_path / "full", "--epochs", "1", "--batch", "4")
+    assert not np.array_equal(h5_datasets(tmp_path / "full.h5")[conv], u[conv])
+
+
+def test_refuses_a_store_without_train_clips(tmp_path):
+    fr, mel = F.random_inputs(2, 6)
+    path = str(tmp_path / "f.h5")
+    F.make_store(path, fr, mel, [0, 1], ["test", "test"])
+    p = subprocess.run(["/usr/bin/python3", TRAIN, path, "-o", str(tmp_path / "m")],
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and "no clips in the train split" in p.stderr
+    assert not (tmp_path / "m.h5").exists()
