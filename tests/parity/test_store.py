@@ -229,3 +229,57 @@ def test_ravdess_dataset_matches_seed(tmp_path):
     loader = torch.utils.data.DataLoader(ds, batch_size=5, num_workers=2)
     images, mels, labels = next(iter(loader))
     assert images.shape == (5, 3, 224, 224) and mels.shape == (5, 64, 300) and labels.dtype == torch.int64
+
+
+def test_ravdess_dataset_on_real_clips(tmp_path):
+    """From the files to the tensors: sample-corpus clips through the real chain
+    (ravdess-index, extract-frames, extract-mel, pack-h5) and RavdessFeatures, against the
+    seed's preprocessing of the same mp4 and wav: the middle frame decoded at full size
+    (the ffmpeg CLI, scripts/reference_frames.py), PIL -> Resize((224, 224)) -> ToTensor
+    -> Normalize, exactly; the log-mel of the wav (scripts/reference_mel.py, librosa's
+    steps) to 0.01 dB."""
+    import argparse
+    import torch
+    from PIL import Image
+    from torchvision import transforms
+    from ravdess_dataset import RavdessFeatures
+    import reference_frames as RF
+    import reference_mel as RM
+
+    sample = os.path.join(ROOT, "data", "sample", "Actor_02")
+    if not os.path.isdir(sample):
+        pytest.skip("no sample corpus (make sample)")
+    corpus = tmp_path / "corpus" / "Actor_02"
+    corpus.mkdir(parents=True)
+    stems = ["%s-01-%s-02-01-02-02" % (m, e) for e in ("03", "05", "08") for m in ("01", "03")]
+    for s in stems:
+        ext = ".mp4" if s.startswith("01") else ".wav"
+        os.symlink(os.path.join(sample, s + ext), corpus / (s + ext))
+    d = str(tmp_path)
+    for cmd in (["ravdess-index", "corpus", "-o", "index.csv"],
+                ["extract-frames", "index.csv", "-o", "frames.h5"],
+                ["extract-mel", "index.csv", "-o", "mel.h5"],
+                ["pack-h5", "-i", "index.csv", "-f", "frames.h5", "-m", "mel.h5", "-o", "features.h5"]):
+        p = subprocess.run([os.path.join(BIN, cmd[0]), "-q"] + cmd[1:], cwd=d, capture_output=True,
+                           text=True)
+        assert p.returncode == 0, (cmd, p.stderr)
+    seed = transforms.Compose([
+        transforms.Resize((224, 224)),
+        transforms.ToTensor(),
+        transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
+    ])
+    full = argparse.Namespace(timestamps="frames", mode="middle", frames=1, times=[],
+                              crop="none", size=(1280, 720))
+    ds = RavdessFeatures(os.path.join(d, "features.h5"))
+    assert len(ds) == 3
+    for k in range(len(ds)):
+        cid = ds.clip_id(k)
+        image, mel, label = ds[k]
+        frame, _ = RF.extract(str(corpus / ("01-" + cid + ".mp4")), full)
+        assert frame.shape == (1, 720, 1280, 3)
+        ref = seed(Image.fromarray(frame[0]))
+        assert torch.equal(image, ref), (cid, float((image - ref).abs().max()))
+        want, _ = RM.logmel(str(corpus / ("03-" + cid + ".wav")), cid)
+        assert float(np.abs(mel.numpy() - want).max()) <= 0.01, cid
+        # emotions 03 happy, 05 angry, 08 surprised: seed7 classes 3, 0, 5
+        assert label == [3, 0, 5][k], (cid, label)
