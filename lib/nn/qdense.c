@@ -111,17 +111,25 @@ static int quantize(const struct rvt_qdense *q, const struct rvt_qgemm_kernels *
     return ret;
 }
 
+/* Y = W X into channels-first rows, from X (rows false) or X^T (rows true). */
+static int forward(const struct rvt_qdense *q, const float *x, size_t ldx, bool rows, float *y,
+                   size_t ldy, size_t n_cols, void *scratch,
+                   void (*post)(void *ctx, int o, size_t p, float *y, size_t n), void *post_ctx)
+{
+    const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
+    struct rvt_qgemm_args g = {.out = y, .out_cs = ldy, .post = post, .post_ctx = post_ctx};
+    int ret = quantize(q, kr, x, ldx, n_cols, rows, false, scratch, &g);
+
+    kr->gemm(&g, 0, 1);
+    return ret;
+}
+
 int rvt_qdense_forward(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
                        size_t ldy, size_t n_cols, void *scratch,
                        void (*post)(void *ctx, int o, size_t p, float *y, size_t n),
                        void *post_ctx)
 {
-    const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
-    struct rvt_qgemm_args g = {.out = y, .out_cs = ldy, .post = post, .post_ctx = post_ctx};
-    int ret = quantize(q, kr, x, ldx, n_cols, false, false, scratch, &g);
-
-    kr->gemm(&g, 0, 1);
-    return ret;
+    return forward(q, x, ldx, false, y, ldy, n_cols, scratch, post, post_ctx);
 }
 
 int rvt_qdense_forward_xt(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
@@ -129,12 +137,7 @@ int rvt_qdense_forward_xt(const struct rvt_qdense *q, const float *x, size_t ldx
                           void (*post)(void *ctx, int o, size_t p, float *y, size_t n),
                           void *post_ctx)
 {
-    const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
-    struct rvt_qgemm_args g = {.out = y, .out_cs = ldy, .post = post, .post_ctx = post_ctx};
-    int ret = quantize(q, kr, x, ldx, n_cols, true, false, scratch, &g);
-
-    kr->gemm(&g, 0, 1);
-    return ret;
+    return forward(q, x, ldx, true, y, ldy, n_cols, scratch, post, post_ctx);
 }
 
 int rvt_qdense_forward_yt(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
