@@ -156,6 +156,23 @@ static void test_atomic(void)
     OK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "SIGTERM still terminates");
     OK(stat(path, &st) != 0 && count_entries(tmpdir) == before,
        "SIGTERMed writer: no final file, temporary removed");
+
+    /* SIGINT (^C) likewise */
+    snprintf(path, sizeof(path), "%s/interrupted.txt", tmpdir);
+    before = count_entries(tmpdir);
+    pid = fork();
+    if (pid == 0) {
+        struct rvt_atomic b;
+        rvt_atomic_open(&b, path, NULL);
+        for (;;)
+            fputs("data\n", b.fp);
+    }
+    usleep(100000);
+    kill(pid, SIGINT);
+    waitpid(pid, &status, 0);
+    OK(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT, "SIGINT still terminates");
+    OK(stat(path, &st) != 0 && count_entries(tmpdir) == before,
+       "interrupted writer: no final file, temporary removed");
 }
 
 struct rows {
