@@ -109,7 +109,7 @@ static void test_atomic(void)
     char path[512];
     struct stat st;
     pid_t pid;
-    int status, before;
+    int status, before, i;
 
     snprintf(path, sizeof(path), "%s/out.txt", tmpdir);
     OK(rvt_atomic_open(&a, path, &err) == 0, "atomic open");
@@ -140,39 +140,26 @@ static void test_atomic(void)
     waitpid(pid, &status, 0);
     OK(stat(path, &st) != 0, "SIGKILLed writer: no file under the final name");
 
-    /* SIGTERM: the handler removes the temporary too */
-    snprintf(path, sizeof(path), "%s/termed.txt", tmpdir);
-    before = count_entries(tmpdir);
-    pid = fork();
-    if (pid == 0) {
-        struct rvt_atomic b;
-        rvt_atomic_open(&b, path, NULL);
-        for (;;)
-            fputs("data\n", b.fp);
+    /* SIGTERM and SIGINT (^C): the handler removes the temporary too */
+    for (i = 0; i < 2; i++) {
+        int sig = i ? SIGINT : SIGTERM;
+        const char *name = i ? "SIGINT" : "SIGTERM";
+        snprintf(path, sizeof(path), "%s/signalled-%d.txt", tmpdir, sig);
+        before = count_entries(tmpdir);
+        pid = fork();
+        if (pid == 0) {
+            struct rvt_atomic b;
+            rvt_atomic_open(&b, path, NULL);
+            for (;;)
+                fputs("data\n", b.fp);
+        }
+        usleep(100000);
+        kill(pid, sig);
+        waitpid(pid, &status, 0);
+        OK(WIFSIGNALED(status) && WTERMSIG(status) == sig, "%s still terminates", name);
+        OK(stat(path, &st) != 0 && count_entries(tmpdir) == before,
+           "writer ended by %s: no final file, temporary removed", name);
     }
-    usleep(100000);
-    kill(pid, SIGTERM);
-    waitpid(pid, &status, 0);
-    OK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "SIGTERM still terminates");
-    OK(stat(path, &st) != 0 && count_entries(tmpdir) == before,
-       "SIGTERMed writer: no final file, temporary removed");
-
-    /* SIGINT (^C) likewise */
-    snprintf(path, sizeof(path), "%s/interrupted.txt", tmpdir);
-    before = count_entries(tmpdir);
-    pid = fork();
-    if (pid == 0) {
-        struct rvt_atomic b;
-        rvt_atomic_open(&b, path, NULL);
-        for (;;)
-            fputs("data\n", b.fp);
-    }
-    usleep(100000);
-    kill(pid, SIGINT);
-    waitpid(pid, &status, 0);
-    OK(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT, "SIGINT still terminates");
-    OK(stat(path, &st) != 0 && count_entries(tmpdir) == before,
-       "interrupted writer: no final file, temporary removed");
 }
 
 struct rows {
