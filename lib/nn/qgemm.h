@@ -151,7 +151,8 @@ struct rvt_qgemm_args {
  *   gemm:        see struct rvt_qgemm_args; (ith, nth) as in the file comment.
  *   gemm_t:      gemm for a channels-last output: the same results, bit for bit, for
  *                args with out set, group 1 (a map per position), out_cs 1 (out_gs:
- *                floats from one position to the next, >= n), act NONE, no post.
+ *                floats from one position to the next, >= n), bias or none, act NONE or
+ *                RELU, no post.
  *                gemm computes that layout with scattered stores; gemm_t holds 16
  *                output channels of one position in a vector (broadcasting that
  *                position's activations, the packed weights wt), so every store is
