@@ -93,16 +93,11 @@ static int quantize(const struct rvt_qdense *q, const struct rvt_qgemm_kernels *
         }
     } else {
         /* one map per column (pixel): NaN/Inf columns get scale NaN -> NaN outputs */
-        size_t bad;
-        if (rows) {
-            kr->quant_rows(x, q->w.k, n_cols, ldx, scale, zero, xp, 0, q->w.k_pad);
-            for (bad = 0, j = 0; j < n_cols; j++)
-                bad += isnan(scale[j]) != 0;
-        } else {
-            bad = rvt_quant_cols(kr, x, q->w.k, n_cols, ldx, scale, zero, xp, 0, q->w.k_pad);
-        }
-        if (bad)
-            ret = RVT_EINVAL;
+        (rows ? kr->quant_rows : kr->quant_cols)(x, q->w.k, n_cols, ldx, scale, zero, xp, 0,
+                                                 q->w.k_pad);
+        for (j = 0; j < n_cols; j++)
+            if (isnan(scale[j]))
+                ret = RVT_EINVAL;
     }
     g->group = 1;
     g->out_gs = 1;

@@ -5,7 +5,7 @@
  * after im2col) through this: X is n_in rows (channels) of n_cols columns (pixels of
  * one clip, or 1 for a Linear layer).  By default X is quantized per call and per
  * column: each pixel's vector of n_in channels gets its own uint8 map from its own
- * min/max (quant.h rvt_quant_cols; for a Linear layer the column is the clip's whole
+ * min/max (qgemm.h quant_cols; for a Linear layer the column is the clip's whole
  * input).  That is finer than one map per tensor and costs the same: on a BatchNorm-
  * re-estimated EfficientNet-B0 it cut the int8-vs-fp32 error of the image features
  * about threefold, since activation ranges vary a lot from pixel to pixel.  When the

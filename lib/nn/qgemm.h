@@ -225,15 +225,12 @@ static inline uint8_t rvti_qgemm_quant1(float x, float inv_scale, float top, flo
     return (uint8_t)((int32_t)nearbyintf(v) + zero);
 }
 
-/* Scalar quant_rows and pack_rows of rows [i0, i1) (the ref level, the SIMD levels'
- * edges). */
-void rvti_qgemm_quant_rows_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
-                                float *scale, int32_t *zero, uint8_t *xp, size_t p0, int k_pad);
-void rvti_qgemm_pack_rows_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
-                               float inv_scale, int32_t zero, uint8_t *xp, size_t p0, int k_pad);
-/* The portable gemm (qgemm_ref.c): the ref level's gemm and gemm_t, and the levels'
- * reference in the tests. */
-void rvti_qgemm_gemm_ref(const struct rvt_qgemm_args *g, int ith, int nth);
+/* The portable quant_rows and pack_rows (the ref and avx2 levels'; the channels-last
+ * path that calls them runs on AVX-512). */
+void rvti_qgemm_quant_rows_ref(const float *x, int k, size_t n, size_t ldx, float *scale,
+                               int32_t *zero, uint8_t *xp, size_t p0, int k_pad);
+void rvti_qgemm_pack_rows_ref(const float *x, int k, size_t n, size_t ldx, float inv_scale,
+                              int32_t zero, uint8_t *xp, size_t p0, int k_pad);
 
 /* Scalar quant_cols of positions [i0, i1) of the n given (the SIMD levels' edges). */
 void rvti_qgemm_quant_cols_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,

@@ -9,7 +9,7 @@
 
 #include "nn/qgemm.h"
 
-void rvti_qgemm_gemm_ref(const struct rvt_qgemm_args *g, int ith, int nth)
+static void gemm_ref(const struct rvt_qgemm_args *g, int ith, int nth)
 {
     const struct rvt_qweights *w = g->w;
     size_t n_blocks = rvt_qgemm_pos_pad(g->n_pos) / RVT_QGEMM_PB, b0, b1, p, p1;
@@ -106,32 +106,20 @@ void rvti_qgemm_quant_cols_span(const float *x, int k, size_t i0, size_t i1, siz
 }
 
 /* the row kernels: the column kernels' code with x[c * ldx + i] read as x[i * ldx + c] */
-void rvti_qgemm_quant_rows_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
-                                float *scale, int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
+void rvti_qgemm_quant_rows_ref(const float *x, int k, size_t n, size_t ldx, float *scale,
+                               int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
 {
     size_t i;
-    for (i = i0; i < i1; i++)
+    for (i = 0; i < n; i++)
         rvti_qgemm_quant_cols_span(x + i * ldx, k, 0, 1, 1, scale + i, zero + i, xp, p0 + i, k_pad);
 }
 
-void rvti_qgemm_pack_rows_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
-                               float inv_scale, int32_t zero, uint8_t *xp, size_t p0, int k_pad)
+void rvti_qgemm_pack_rows_ref(const float *x, int k, size_t n, size_t ldx, float inv_scale,
+                              int32_t zero, uint8_t *xp, size_t p0, int k_pad)
 {
     size_t i;
-    for (i = i0; i < i1; i++)
+    for (i = 0; i < n; i++)
         rvti_qgemm_pack_planes_span(x + i * ldx, k, 0, 1, 1, inv_scale, zero, xp, p0 + i, k_pad);
-}
-
-static void quant_rows_ref(const float *x, int k, size_t n, size_t ldx, float *scale, int32_t *zero,
-                           uint8_t *xp, size_t p0, int k_pad)
-{
-    rvti_qgemm_quant_rows_span(x, k, 0, n, ldx, scale, zero, xp, p0, k_pad);
-}
-
-static void pack_rows_ref(const float *x, int k, size_t n, size_t ldx, float inv_scale,
-                          int32_t zero, uint8_t *xp, size_t p0, int k_pad)
-{
-    rvti_qgemm_pack_rows_span(x, k, 0, n, ldx, inv_scale, zero, xp, p0, k_pad);
 }
 
 static void quant_cols_ref(const float *x, int k, size_t n, size_t ldx, float *scale, int32_t *zero,
@@ -142,11 +130,11 @@ static void quant_cols_ref(const float *x, int k, size_t n, size_t ldx, float *s
 
 const struct rvt_qgemm_kernels rvti_qgemm_ref = {
     .isa = RVT_ISA_REF,
-    .gemm = rvti_qgemm_gemm_ref,
+    .gemm = gemm_ref,
     .minmax = minmax_ref,
     .pack_planes = pack_planes_ref,
     .quant_cols = quant_cols_ref,
-    .gemm_t = rvti_qgemm_gemm_ref,
-    .pack_rows = pack_rows_ref,
-    .quant_rows = quant_rows_ref,
+    .gemm_t = gemm_ref, /* gemm's definition covers the channels-last layout */
+    .pack_rows = rvti_qgemm_pack_rows_ref,
+    .quant_rows = rvti_qgemm_quant_rows_ref,
 };

@@ -100,16 +100,3 @@ int rvt_quant_planes(const struct rvt_qgemm_kernels *kr, const float *x, int k, 
         kr->pack_planes(x, k, n, ldx, p->inv_scale, p->zero, xp, p0, k_pad);
     return ret;
 }
-
-size_t rvt_quant_cols(const struct rvt_qgemm_kernels *kr, const float *x, int k, size_t n,
-                      size_t ldx, float *scale, int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
-{
-    size_t p, bad = 0;
-
-    if (!kr)
-        kr = rvt_qgemm_kernels_get();
-    kr->quant_cols(x, k, n, ldx, scale, zero, xp, p0, k_pad);
-    for (p = 0; p < n; p++)
-        bad += isnan(scale[p]) != 0;
-    return bad;
-}

@@ -13,7 +13,7 @@
  *
  * Activations: asymmetric uint8.  One map covers a set of values S: a column (the k
  * channels of one pixel, or a Linear layer's whole input vector: dynamic quantization,
- * rvt_quant_cols) or a tensor (a calibrated static range, or rvt_quant_planes):
+ * qgemm.h quant_cols) or a tensor (a calibrated static range, or rvt_quant_planes):
  *   lo = min(min(S), 0), hi = max(max(S), 0)      (0 is exactly representable, so zero
  *                                                  padding of convolutions stays exact)
  *   scale = (hi - lo) / 255,  zero = clamp(rint(-lo / scale), 0, 255)
@@ -65,17 +65,5 @@ void rvt_quant_range(const struct rvt_qgemm_kernels *kr, const float *x, int k, 
 int rvt_quant_planes(const struct rvt_qgemm_kernels *kr, const float *x, int k, size_t n,
                      size_t ldx, uint8_t *xp, size_t p0, int k_pad, struct rvt_qparams *p,
                      struct rvt_error *err);
-
-/*
- * Dynamic per-column quantization: k planes of n columns (plane c at x + c * ldx) into
- * packed positions p0..p0+n-1 of xp, each column p (one pixel, or a Linear layer's
- * whole input vector) with its own map from its min/max over the k planes:
- * scale[p] and zero[p] (caller's arrays of n), in one pass (kr->quant_cols).  A column
- * holding NaN or Inf gets scale NaN (so every GEMM output of that column is NaN, as in
- * fp32) and zero 0.  Returns the number of such columns.  kr NULL:
- * rvt_qgemm_kernels_get().
- */
-size_t rvt_quant_cols(const struct rvt_qgemm_kernels *kr, const float *x, int k, size_t n,
-                      size_t ldx, float *scale, int32_t *zero, uint8_t *xp, size_t p0, int k_pad);
 
 #endif

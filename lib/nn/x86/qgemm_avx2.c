@@ -291,27 +291,15 @@ static void quant_cols_avx2(const float *x, int k, size_t n, size_t ldx, float *
     rvti_qgemm_quant_cols_span(x, k, i, n, ldx, scale, zero, xp, p0, k_pad);
 }
 
-/* The channels-last path runs on AVX-512 only (nn/ops.h): here the row kernels are the
- * portable ones and gemm serves the channels-last layout too. */
-static void pack_rows_avx2(const float *x, int k, size_t n, size_t ldx, float inv_scale,
-                           int32_t zero, uint8_t *xp, size_t p0, int k_pad)
-{
-    rvti_qgemm_pack_rows_span(x, k, 0, n, ldx, inv_scale, zero, xp, p0, k_pad);
-}
-
-static void quant_rows_avx2(const float *x, int k, size_t n, size_t ldx, float *scale,
-                            int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
-{
-    rvti_qgemm_quant_rows_span(x, k, 0, n, ldx, scale, zero, xp, p0, k_pad);
-}
-
 const struct rvt_qgemm_kernels rvti_qgemm_avx2 = {
     .isa = RVT_ISA_AVX2,
     .gemm = gemm_avx2,
     .minmax = minmax_avx2,
     .pack_planes = pack_planes_avx2,
     .quant_cols = quant_cols_avx2,
+    /* the channels-last path runs on AVX-512 only (nn/ops.h): gemm serves its layout
+     * here, and the row kernels are the portable ones */
     .gemm_t = gemm_avx2,
-    .pack_rows = pack_rows_avx2,
-    .quant_rows = quant_rows_avx2,
+    .pack_rows = rvti_qgemm_pack_rows_ref,
+    .quant_rows = rvti_qgemm_quant_rows_ref,
 };
