@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: the whole chain on the bundled sample corpus, step by step, timed.
-#   index -> frames + mel -> features.h5 -> train (PyTorch, fast mode) -> model.h5
+#   index -> frames + mel -> features.h5 -> train (PyTorch, every weight) -> model.h5
 #   -> quantize -> run-model fp32 and int8 -> score
 # Outputs land in build/demo/ (DEMO_OUT to change); re-running redoes only what changed.
 set -euo pipefail
@@ -17,7 +17,7 @@ step() {
 }
 step "index (ravdess-index)" index
 step "frames + mel + pack-h5" features
-step "train (scripts/train.py)" model
+step "train (scripts/train.py)" model Q=  # its per-epoch lines are the progress
 [ -x bin/quantize-model ] && step "quantize-model" int8
 step "run-model fp32 + int8" predictions
 step "score" report
