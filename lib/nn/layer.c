@@ -73,7 +73,19 @@ static void dense_forward_i8(const struct rvt_nn_dense *l, const float *x, size_
                              size_t ldy, size_t n_cols, float *scratch, double *sums)
 {
     struct i8_post c = {.l = l, .k = rvt_nn_kernels(), .sums = sums};
+    int o;
+
     assert(l->q_prep); /* rvt_nn_dense_prepare_i8 */
+    if (n_cols == 1 && ldx == 1 && ldy == 1) {
+        /* a vector: bias in the GEMM, then the activation over all of y (+0.0f, the
+         * same values as the planar path's bias_act of each output) */
+        rvt_qdense_forward_vec(l->q_prep, x, y, l->bias, scratch);
+        if (l->act != RVT_NN_ACT_NONE)
+            c.k->bias_act(y, (size_t)l->n_out, 0.0f, l->act, NULL);
+        for (o = 0; sums && o < l->n_out; o++)
+            sums[o] = y[o];
+        return;
+    }
     rvt_qdense_forward(l->q_prep, x, ldx, y, ldy, n_cols, scratch, i8_post, &c);
 }
 

@@ -31,9 +31,8 @@ enum rvt_qkind {
     RVT_QKIND_CONV = 1 << 3,
     RVT_QKIND_STEM = 1 << 4,
 };
-/* SE is off by default: its GEMVs cost nothing, and its sigmoid gates scale whole
- * channels, so its errors weigh more than elsewhere. */
-#define RVT_QKIND_DEFAULT (RVT_QKIND_LINEAR | RVT_QKIND_POINTWISE | RVT_QKIND_CONV)
+/* Every kind but the stems (little work, the most sensitive inputs). */
+#define RVT_QKIND_DEFAULT (RVT_QKIND_LINEAR | RVT_QKIND_POINTWISE | RVT_QKIND_SE | RVT_QKIND_CONV)
 
 /* Parses "linear,pointwise,se,conv,stem" (any subset, or "all") into a mask; writes
  * the canonical text of a mask.  RVT_EINVAL names an unknown word. */

@@ -147,3 +147,17 @@ int rvt_qdense_forward_yt(const struct rvt_qdense *q, const float *x, size_t ldx
     kr->gemm_t(&g, 0, 1);
     return ret;
 }
+
+int rvt_qdense_forward_vec(const struct rvt_qdense *q, const float *x, float *y,
+                           const float *bias, void *scratch)
+{
+    const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
+    struct rvt_qgemm_args g = {.out = y, .bias = bias, .act = RVT_QACT_NONE};
+    /* one row of n_in: the row kernels, vectorised along the vector */
+    int ret = quantize(q, kr, x, (size_t)q->w.k, 1, true, true, scratch, &g);
+
+    g.out_cs = 1;
+    g.out_gs = (size_t)q->w.n;
+    kr->gemm_t(&g, 0, 1);
+    return ret;
+}

@@ -73,7 +73,13 @@ int rvt_qdense_forward(const struct rvt_qdense *q, const float *x, size_t ldx, f
  *                          no bias and no post (the caller fuses them into its next pass)
  *   rvt_qdense_forward_xt: X^T in: x[j * ldx + i], n_cols rows of n_in; Y and post as
  *                          rvt_qdense_forward
+ * and for one vector (a Linear layer, squeeze-excitation), y[o] = (W x)[o] + bias[o]
+ * (bias may be NULL), the same bits as rvt_qdense_forward with n_cols 1 and a post that
+ * adds the bias: the kernels that give one pixel's output channels a vector, where
+ * rvt_qdense_forward would give the one column a vector of 16 positions.
  */
+int rvt_qdense_forward_vec(const struct rvt_qdense *q, const float *x, float *y,
+                           const float *bias, void *scratch);
 int rvt_qdense_forward_yt(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
                           size_t ldy, size_t n_cols, void *scratch);
 int rvt_qdense_forward_xt(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
