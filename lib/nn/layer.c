@@ -197,6 +197,23 @@ void rvt_nn_conv_forward(const struct rvt_nn_conv *l, const float *x, int h, int
     }
 }
 
+void rvt_nn_conv_forward_yt(const struct rvt_nn_conv *l, const float *x, int h, int w, float *y,
+                            float *scratch)
+{
+    int oh = rvt_nn_out_size(h, l->k, l->stride, l->pad);
+    int ow = rvt_nn_out_size(w, l->k, l->stride, l->pad);
+    size_t n = (size_t)oh * ow;
+
+    assert(!l->depthwise && !single_plane(l));
+    if (l->k == 1 && l->stride == 1 && l->pad == 0) {
+        rvt_nn_dense_forward_yt(&l->gemm, x, n, y, (size_t)l->c_out, n, scratch);
+        return;
+    }
+    rvt_nn_im2col(x, l->c_in, h, w, l->k, l->stride, l->pad, scratch, oh, ow);
+    rvt_nn_dense_forward_yt(&l->gemm, scratch, n, y, (size_t)l->c_out, n,
+                            scratch + (size_t)l->c_in * l->k * l->k * n);
+}
+
 void rvt_nn_dense_release(struct rvt_nn_dense *l)
 {
     if (l->q_prep && l->q_free)

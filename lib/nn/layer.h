@@ -131,6 +131,14 @@ size_t rvt_nn_conv_scratch(const struct rvt_nn_conv *l, int h, int w);
 void rvt_nn_conv_forward(const struct rvt_nn_conv *l, const float *x, int h, int w, float *y,
                          float *scratch, double *sums);
 
+/*
+ * The same convolution (not depthwise) written channels-last and raw: y[p * c_out + o]
+ * for output pixel p, before bias and activation (the caller fuses those into its next
+ * pass).  Same scratch as rvt_nn_conv_forward.
+ */
+void rvt_nn_conv_forward_yt(const struct rvt_nn_conv *l, const float *x, int h, int w, float *y,
+                            float *scratch);
+
 /* Frees what the layer owns (q_prep); the weights belong to the model. */
 void rvt_nn_dense_release(struct rvt_nn_dense *l);
 

@@ -32,8 +32,9 @@ struct mbconv {
     int stage, index; /* features[stage][index] */
     int c_in, c_exp, c_out, k, stride, sq;
     bool expand, residual;
-    bool cl;                      /* may run channels-last (an expand, c_exp a multiple
-                                     of 16; fp32 or int8 layers) */
+    bool cl;                      /* may run channels-last (c_exp a multiple of 16 and an
+                                     expand, or the first block: the stem then writes
+                                     channels-last; fp32 or int8 layers) */
     const float *dw_w_cl;         /* cl: depthwise weights as [k*k][c_exp] */
     struct rvt_nn_dense expand_l; /* c_exp x c_in, SiLU */
     struct rvt_nn_conv dw;        /* depthwise, SiLU */
@@ -435,7 +436,8 @@ static int load_blocks(struct loader *L)
             snprintf(b, sizeof(b), "%s.%d.1", p, j);
             ret = load_conv1x1(L, &blk->project, a, b, false, blk->c_out, blk->c_exp,
                                RVT_NN_ACT_NONE);
-            if (ret >= 0 && blk->expand && blk->c_exp % RVT_NN_CL_BLOCK == 0) {
+            if (ret >= 0 && (blk->expand || m->n_blocks == 1) &&
+                blk->c_exp % RVT_NN_CL_BLOCK == 0) {
                 int kk = blk->k * blk->k, c, t;
                 float *wcl = alloc_f32(L, (size_t)kk * blk->c_exp);
                 if (!wcl) {
@@ -540,6 +542,7 @@ static void make_plan(struct rvt_model *m)
     h = oh;
     w = ow;
     p->io = (size_t)32 * h * w;
+    p->exp = (size_t)32 * h * w; /* the stem's channels-last output */
     p->vec = N_FEAT;
     for (i = 0; i < m->n_blocks; i++) {
         const struct mbconv *b = &m->blocks[i];
@@ -952,6 +955,7 @@ static void image_forward(struct rvt_nn_session *s, size_t clip, const uint8_t *
     int h = m->info.image_h, w = m->info.image_w, c, i, oh, ow;
     size_t hw = (size_t)h * w, j;
     float *a = s->a, *b = s->b, *t;
+    bool stem_cl;
     char name[64];
 
     /* ToTensor + Normalize: (u / 255 - mean) / std in float32, from the table
@@ -963,10 +967,21 @@ static void image_forward(struct rvt_nn_session *s, size_t clip, const uint8_t *
             xc[j] = lut[frame[3 * j + c]];
     }
     TRACE("image", s->x0, 3, h, w);
-    rvt_nn_conv_forward(&m->stem, s->x0, h, w, a, s->scr, NULL);
+    stem_cl = m->n_blocks > 0 && !m->blocks[0].expand && m->blocks[0].cl && k->dwconv_cl;
+    if (stem_cl) /* the first block runs channels-last: the stem's output goes there raw */
+        rvt_nn_conv_forward_yt(&m->stem, s->x0, h, w, s->e, s->scr);
+    else
+        rvt_nn_conv_forward(&m->stem, s->x0, h, w, a, s->scr, NULL);
     h = rvt_nn_out_size(h, 3, 2, 1);
     w = rvt_nn_out_size(w, 3, 2, 1);
-    TRACE("img.features.0", a, 32, h, w);
+    if (stem_cl) {
+        int pad = m->blocks[0].k / 2;
+        k->pad_act_cl(s->e, h, w, 32, pad, m->stem.gemm.bias, m->stem.gemm.act, s->pad);
+        if (s->trace)
+            trace_cl(s, clip, "img.features.0", s->pad, 32, h, w, pad);
+    } else {
+        TRACE("img.features.0", a, 32, h, w);
+    }
     for (i = 0; i < m->n_blocks; i++) {
         const struct mbconv *bl = &m->blocks[i];
         const float *src = a;
@@ -975,13 +990,17 @@ static void image_forward(struct rvt_nn_session *s, size_t clip, const uint8_t *
         oh = rvt_nn_out_size(h, bl->k, bl->stride, bl->k / 2);
         ow = rvt_nn_out_size(w, bl->k, bl->stride, bl->k / 2);
         n = (size_t)oh * ow;
-        if (bl->cl && k->dwconv_cl) {
+        if (bl->cl && k->dwconv_cl && (bl->expand || stem_cl)) {
             /* channels-last: expand to [hw][c_exp] (raw), bias + SiLU fused into the
-             * padded copy, depthwise on 16 channels a vector, project from [n][c_exp] */
+             * padded copy (without an expand the stem made it), depthwise on 16
+             * channels a vector, project from [n][c_exp] */
             int pad = bl->k / 2, hp = h + 2 * pad, wp = w + 2 * pad;
-            rvt_nn_dense_forward_yt(&bl->expand_l, a, hw, s->e, (size_t)bl->c_exp, hw, s->scr);
-            k->pad_act_cl(s->e, h, w, bl->c_exp, pad, bl->expand_l.bias, bl->expand_l.act, s->pad);
-            if (s->trace) {
+            if (bl->expand) {
+                rvt_nn_dense_forward_yt(&bl->expand_l, a, hw, s->e, (size_t)bl->c_exp, hw, s->scr);
+                k->pad_act_cl(s->e, h, w, bl->c_exp, pad, bl->expand_l.bias, bl->expand_l.act,
+                              s->pad);
+            }
+            if (s->trace && bl->expand) {
                 snprintf(name, sizeof(name), "img.features.%d.%d.expand", bl->stage, bl->index);
                 trace_cl(s, clip, name, s->pad, bl->c_exp, h, w, pad);
             }

@@ -464,29 +464,105 @@ static void pack_rows_avx512(const float *x, int k, size_t n, size_t ldx, float 
         pack_row(x + i * ldx, k, inv_scale, zero, xp, p0 + i, k_pad);
 }
 
+/* min and max of one row of k values; NaN anywhere gives NaN for both */
+static inline void row_minmax(const float *r, int k, float *lo, float *hi, bool *nan)
+{
+    __m512 l = _mm512_set1_ps(INFINITY), h = _mm512_set1_ps(-INFINITY);
+    __mmask16 un = 0;
+    int c;
+
+    for (c = 0; c < k; c += 16) {
+        int nv = RVT_MIN(16, k - c);
+        __mmask16 m = nv >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nv) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, r + c);
+        l = _mm512_mask_min_ps(l, m, v, l); /* NaN in v keeps l; counted apart */
+        h = _mm512_mask_max_ps(h, m, v, h);
+        un |= _mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q);
+    }
+    *nan = un != 0;
+    *lo = un ? NAN : _mm512_reduce_min_ps(l);
+    *hi = un ? NAN : _mm512_reduce_max_ps(h);
+}
+
+/* the codes of nv (1..16) values of a row under its map, as 16 bytes (0 past nv) */
+static inline __m128i row_codes(const float *x, int nv, float inv, int32_t zero)
+{
+    return _mm512_cvtepi32_epi8(quant16_tail(x, nv, _mm512_set1_ps(inv),
+                                             _mm512_set1_ps((float)(255 - zero)),
+                                             _mm512_set1_ps((float)-zero), _mm512_set1_epi32(zero)));
+}
+
+/*
+ * 16 rows that fill one block of positions (p0 + i a multiple of 16): their maps on 16
+ * lanes (map16, the same operations as rvti_qgemm_map), then 16 k at a time each row's
+ * codes, and the 16 x 4 dwords turned into the block's 4 k groups with vector
+ * shuffles, so that each group is one 64-byte store instead of 16 dword stores.
+ */
+static void quant_rows_block(const float *x, int k, size_t ldx, float *scale, int32_t *zero,
+                             uint8_t *dst, int k_pad)
+{
+    float lo[16], hi[16], inv[16];
+    __mmask16 nan = 0;
+    __m512 vs, vinv;
+    __m512i vz, idx = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    int r, c, g;
+
+    for (r = 0; r < 16; r++) {
+        bool un;
+        row_minmax(x + (size_t)r * ldx, k, &lo[r], &hi[r], &un);
+        nan |= (__mmask16)(un << r);
+    }
+    map16(_mm512_loadu_ps(lo), _mm512_loadu_ps(hi), nan, &vs, &vinv, &vz);
+    _mm512_storeu_ps(scale, vs);
+    _mm512_storeu_si512(zero, vz);
+    _mm512_storeu_ps(inv, vinv);
+    for (c = 0; c < k; c += 16) {
+        int nv = RVT_MIN(16, k - c), ng = RVT_MIN(4, (k_pad - c) / 4);
+        __m512i y[4], u[4];
+        /* y[j], 128-bit lane i: row 4j + i's 4 dwords (k groups c/4 .. c/4 + 3) */
+        for (r = 0; r < 16; r += 4) {
+            __m128i q0 = row_codes(x + (size_t)r * ldx + c, nv, inv[r], zero[r]);
+            __m128i q1 = row_codes(x + (size_t)(r + 1) * ldx + c, nv, inv[r + 1], zero[r + 1]);
+            __m128i q2 = row_codes(x + (size_t)(r + 2) * ldx + c, nv, inv[r + 2], zero[r + 2]);
+            __m128i q3 = row_codes(x + (size_t)(r + 3) * ldx + c, nv, inv[r + 3], zero[r + 3]);
+            y[r / 4] = _mm512_inserti32x4(
+                _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(q0), q1, 1), q2, 2),
+                q3, 3);
+        }
+        /* 4 x 4 dword transposes inside the lanes: u[g] lane i, dword j = row 4j + i, group g */
+        {
+            __m512i t0 = _mm512_unpacklo_epi32(y[0], y[1]), t1 = _mm512_unpackhi_epi32(y[0], y[1]);
+            __m512i t2 = _mm512_unpacklo_epi32(y[2], y[3]), t3 = _mm512_unpackhi_epi32(y[2], y[3]);
+            u[0] = _mm512_unpacklo_epi64(t0, t2);
+            u[1] = _mm512_unpackhi_epi64(t0, t2);
+            u[2] = _mm512_unpacklo_epi64(t1, t3);
+            u[3] = _mm512_unpackhi_epi64(t1, t3);
+        }
+        /* then lanes and dwords swapped: dword 4j + i = row 4j + i */
+        for (g = 0; g < ng; g++)
+            _mm512_store_si512(dst + (size_t)(c / 4 + g) * 64, _mm512_permutexvar_epi32(idx, u[g]));
+    }
+}
+
 static void quant_rows_avx512(const float *x, int k, size_t n, size_t ldx, float *scale,
                               int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
 {
-    size_t i;
+    size_t i = 0;
 
-    for (i = 0; i < n; i++) {
-        const float *r = x + i * ldx;
-        __m512 l = _mm512_set1_ps(INFINITY), h = _mm512_set1_ps(-INFINITY);
-        __mmask16 un = 0;
-        float lo, hi, inv;
-        int c;
-        for (c = 0; c < k; c += 16) {
-            int nv = RVT_MIN(16, k - c);
-            __mmask16 m = nv >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nv) - 1);
-            __m512 v = _mm512_maskz_loadu_ps(m, r + c);
-            l = _mm512_mask_min_ps(l, m, v, l); /* NaN in v keeps l; counted apart */
-            h = _mm512_mask_max_ps(h, m, v, h);
-            un |= _mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q);
+    while (i < n) {
+        if ((p0 + i) % RVT_QGEMM_PB == 0 && i + RVT_QGEMM_PB <= n) {
+            quant_rows_block(x + i * ldx, k, ldx, scale + i, zero + i,
+                             xp + rvti_qx_index(p0 + i, 0, k_pad), k_pad);
+            i += RVT_QGEMM_PB;
+        } else {
+            const float *r = x + i * ldx;
+            float lo, hi, inv;
+            bool un;
+            row_minmax(r, k, &lo, &hi, &un);
+            rvti_qgemm_map(lo, hi, &scale[i], &inv, &zero[i]);
+            pack_row(r, k, inv, zero[i], xp, p0 + i, k_pad);
+            i++;
         }
-        lo = un ? NAN : _mm512_reduce_min_ps(l);
-        hi = un ? NAN : _mm512_reduce_max_ps(h);
-        rvti_qgemm_map(lo, hi, &scale[i], &inv, &zero[i]);
-        pack_row(r, k, inv, zero[i], xp, p0 + i, k_pad);
     }
 }
 
