@@ -426,32 +426,26 @@ static inline __m512i quant16_tail(const float *x, int nv, __m512 inv, __m512 to
     return _mm512_maskz_mov_epi32(m, _mm512_add_epi32(_mm512_cvtps_epi32(v), zero));
 }
 
+/* the codes of nv (1..16) values of a row under its map, as 16 bytes (0 past nv) */
+static inline __m128i row_codes(const float *x, int nv, float inv, int32_t zero)
+{
+    return _mm512_cvtepi32_epi8(quant16_tail(x, nv, _mm512_set1_ps(inv),
+                                             _mm512_set1_ps((float)(255 - zero)),
+                                             _mm512_set1_ps((float)-zero), _mm512_set1_epi32(zero)));
+}
+
 /* One position's k values x.. packed: 16 codes at a time, each 4 of them one dword of
  * the position's slot in consecutive 64-byte k groups (rvti_qx_index). */
 static inline void pack_row(const float *x, int k, float inv_scale, int32_t zero, uint8_t *xp,
                             size_t pos, int k_pad)
 {
-    __m512 vinv = _mm512_set1_ps(inv_scale), vtop = _mm512_set1_ps((float)(255 - zero)),
-           vbot = _mm512_set1_ps((float)-zero);
-    __m512i vz = _mm512_set1_epi32(zero);
     uint8_t *base = xp + rvti_qx_index(pos, 0, k_pad); /* + (k / 4) * 64 for k */
     int c, j;
 
-    for (c = 0; c + 16 <= k; c += 16) {
-        __m128i b = _mm512_cvtepi32_epi8(quant16_tail(x + c, 16, vinv, vtop, vbot, vz));
-        uint8_t *d = base + (size_t)(c / 4) * 64;
-        int32_t w0 = _mm_cvtsi128_si32(b), w1 = _mm_extract_epi32(b, 1),
-                w2 = _mm_extract_epi32(b, 2), w3 = _mm_extract_epi32(b, 3);
-        memcpy(d, &w0, 4);
-        memcpy(d + 64, &w1, 4);
-        memcpy(d + 128, &w2, 4);
-        memcpy(d + 192, &w3, 4);
-    }
-    if (c < k) {
+    for (c = 0; c < k; c += 16) {
         int32_t w[4];
-        _mm_storeu_si128((__m128i *)w,
-                         _mm512_cvtepi32_epi8(quant16_tail(x + c, k - c, vinv, vtop, vbot, vz)));
-        for (j = 0; c + 4 * j < k_pad; j++)
+        _mm_storeu_si128((__m128i *)w, row_codes(x + c, RVT_MIN(16, k - c), inv_scale, zero));
+        for (j = 0; j < 4 && c + 4 * j < k_pad; j++)
             memcpy(base + (size_t)(c / 4 + j) * 64, &w[j], 4);
     }
 }
@@ -482,14 +476,6 @@ static inline void row_minmax(const float *r, int k, float *lo, float *hi, bool 
     *nan = un != 0;
     *lo = un ? NAN : _mm512_reduce_min_ps(l);
     *hi = un ? NAN : _mm512_reduce_max_ps(h);
-}
-
-/* the codes of nv (1..16) values of a row under its map, as 16 bytes (0 past nv) */
-static inline __m128i row_codes(const float *x, int nv, float inv, int32_t zero)
-{
-    return _mm512_cvtepi32_epi8(quant16_tail(x, nv, _mm512_set1_ps(inv),
-                                             _mm512_set1_ps((float)(255 - zero)),
-                                             _mm512_set1_ps((float)-zero), _mm512_set1_epi32(zero)));
 }
 
 /*
