@@ -26,3 +26,22 @@ need_sample() {  # sets SAMPLE to the sample corpus, or skips the whole test (TA
     echo "ok 1 - # SKIP no sample corpus (run make sample)"; echo "1..1"; exit 0
   fi
 }
+# bad_case CODE PATTERN DESC CMD...: one bad-input case.  Passes when CMD exits CODE,
+# its stderr matches the extended regex PATTERN (name the file and the reason), no
+# temporary ('.*.tmp-*') is left in the folders of $BAD_DIRS (default: .), and every
+# file of $BAD_INPUTS (space-separated) keeps its sha256.
+bad_case() {
+  local code=$1 pat=$2 d=$3; shift 3
+  local f before="" after="" left="" rc
+  for f in ${BAD_INPUTS:-}; do before+="$(sha256sum "$f" 2>/dev/null)"; done
+  "$@" >/dev/null 2>"${TMPDIR:-/tmp}/rvt-bad.$$"; rc=$?
+  for f in ${BAD_INPUTS:-}; do after+="$(sha256sum "$f" 2>/dev/null)"; done
+  for f in ${BAD_DIRS:-.}; do left+=$(find "$f" -maxdepth 1 -name '.*.tmp-*' 2>/dev/null); done
+  local why=""
+  [ "$rc" -eq "$code" ] || why+=" exit $rc (want $code);"
+  grep -Eq -- "$pat" "${TMPDIR:-/tmp}/rvt-bad.$$" || why+=" stderr does not match /$pat/: $(head -c 200 "${TMPDIR:-/tmp}/rvt-bad.$$");"
+  [ -z "$left" ] || why+=" left $left;"
+  [ "$before" = "$after" ] || why+=" an input changed;"
+  rm -f "${TMPDIR:-/tmp}/rvt-bad.$$"
+  if [ -z "$why" ]; then ok 0 "$d"; else ok 1 "$d:$why"; fi
+}
