@@ -52,21 +52,41 @@ enum {
     {"failures", required_argument, NULL, RVT_OPT_FAILURES}, \
     {"shard", required_argument, NULL, RVT_OPT_SHARD}
 
-/* The help text of the shared options, for the tools' usage texts. */
-#define RVT_CLI_HELP \
-    "Common options:\n" \
-    "  -c, --config FILE    YAML config applied over the built-in default\n" \
+/*
+ * The help text of the shared options, in pieces, so that each tool's OPTIONS
+ * section lists only the ones that apply to it:
+ *   RVT_HELP_CONFIG  -c, --set, --print-config      (every tool that reads config keys)
+ *   RVT_HELP_JOBS    -j                             (tools with worker threads)
+ *   RVT_HELP_CLIPS   -k, --failures, --shard        (tools that go clip by clip)
+ *   RVT_HELP_STD     -q, -v, -h, -V                 (every tool)
+ *   RVT_HELP_EXIT    the EXIT STATUS section; RVT_HELP_EXIT_NOSKIP without status 3
+ */
+#define RVT_HELP_CONFIG \
+    "  -c, --config FILE    YAML config applied over the built-in default (repeatable:\n" \
+    "                       files apply in order)\n" \
     "      --set KEY=VALUE  set a config key (repeatable; see --print-config)\n" \
-    "      --print-config   print the effective config and exit\n" \
-    "  -j, --jobs N         worker threads (default: number of cores)\n" \
+    "      --print-config   print the effective config and exit\n"
+#define RVT_HELP_JOBS \
+    "  -j, --jobs N         worker threads (default: number of cores)\n"
+#define RVT_HELP_CLIPS \
     "  -k, --keep-going     skip bad clips, list them in the failures CSV, exit 3\n" \
     "      --failures FILE  failures CSV for --keep-going (default: OUTPUT.failures.csv)\n" \
-    "      --shard I/N      process only shard I of N (0-based, stable by clip id)\n" \
+    "      --shard I/N      process only shard I of N (0-based, stable by clip id)\n"
+#define RVT_HELP_STD \
     "  -q, --quiet          print errors only\n" \
     "  -v, --verbose        print debug messages\n" \
     "  -h, --help           print this help and exit\n" \
-    "  -V, --version        print versions of the tool, its libraries and kernels\n" \
-    "\n" \
+    "  -V, --version        print versions of the tool, its libraries and kernels\n"
+#define RVT_HELP_EXIT \
+    "EXIT STATUS\n" \
+    "  0 success, 1 runtime error, 2 usage error, 3 some clips skipped (--keep-going).\n"
+#define RVT_HELP_EXIT_NOSKIP \
+    "EXIT STATUS\n" \
+    "  0 success, 1 runtime error, 2 usage error.\n"
+
+/* All of the above (the older single block; tools move to the pieces). */
+#define RVT_CLI_HELP \
+    "Common options:\n" RVT_HELP_CONFIG RVT_HELP_JOBS RVT_HELP_CLIPS RVT_HELP_STD "\n" \
     "Exit status: 0 success, 1 runtime error, 2 usage error, 3 clips skipped (--keep-going).\n"
 
 enum { RVT_CLI_NOT_MINE = 0, RVT_CLI_HANDLED = 1, RVT_CLI_EXIT = 2 };
