@@ -1,5 +1,5 @@
 # ravdess-tools build.  `make` builds every tool into bin/; `make test` runs every
-# test and ends with "N passed, N failed"; `make asan` runs the same tests under
+# test and ends with "N passed, N failed, N skipped"; `make asan` runs the same tests under
 # AddressSanitizer + UndefinedBehaviorSanitizer; `make demo` runs the chain on the
 # bundled sample corpus; `make bench` runs scripts/bench-*.
 #

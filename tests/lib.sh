@@ -18,6 +18,9 @@ expect_exit() {  # expect_exit CODE DESCRIPTION CMD...
   "$@" >/dev/null 2>&1; local rc=$?
   [ "$rc" -eq "$code" ]; ok $? "$d (exit $rc, want $code)"
 }
+skip() {  # skip REASON: one test not run, and why (run.sh counts it as skipped)
+  _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - # SKIP $1"
+}
 done_testing() { echo "1..$_tap_n"; [ "$_tap_failed" -eq 0 ]; }
 mktmp() { local d; d=$(mktemp -d "${TMPDIR:-/tmp}/rvt-test.XXXXXX"); echo "$d"; }
 need_sample() {  # sets SAMPLE to the sample corpus, or skips the whole test (TAP) when it is absent

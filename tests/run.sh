@@ -1,36 +1,77 @@
 #!/usr/bin/env bash
-# Runs every test and prints one closing line "N passed, N failed".
+# Runs every test and prints one closing line "N passed, N failed, N skipped".
 #   unit:   $RVT_BUILD/tests/test_*   (TAP)
 #   e2e:    tests/e2e/*.sh            (TAP)
 #   parity: tests/parity/test_*.py    (pytest, against torch/h5py/sklearn/...)
-# A test program that exits non-zero without printing "not ok" counts one failure.
-# RVT_TESTS=pattern runs only the files whose name contains it.
+# TAP "ok N - # SKIP reason" (any case, number optional) and a whole-file plan
+# "1..0 # SKIP reason" count as skipped, not passed; pytest's skips likewise.  Each
+# skip's reason is printed under its file's line.  A test program that exits non-zero
+# without printing "not ok" counts one failure.
+# RVT_TESTS="pat1 pat2 ..." runs only the files whose name (unit/test_x, e2e/test_x,
+# parity/test_x) contains one of the patterns.
+# RVT_SHARED names a folder of reference data (librosa-ref/); when unset it is ../shared
+# beside the repository if that holds librosa-ref/, else unset, and the tests that need
+# it skip and say so.
 set -u
 cd "$(dirname "$0")/.."
 : "${RVT_BIN:=$(pwd)/bin}" "${RVT_BUILD:=$(pwd)/build}"
 export RVT_BIN RVT_BUILD RVT_ROOT=$(pwd)
-# ../shared (beside the clone in CI) holds the real librosa outputs
-if [ -z "${RVT_SHARED:-}" ]; then
-  if [ -d ../shared/librosa-ref ]; then RVT_SHARED=$(cd ../shared && pwd); else RVT_SHARED=/work/shared; fi
+if [ -z "${RVT_SHARED:-}" ] && [ -d ../shared/librosa-ref ]; then
+  RVT_SHARED=$(cd ../shared && pwd)
 fi
-export RVT_SHARED
+if [ -n "${RVT_SHARED:-}" ]; then export RVT_SHARED; else unset RVT_SHARED; fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 logdir=$RVT_BUILD/test-logs
 mkdir -p "$logdir"
-pass=0 fail=0 failed_names=()
+pass=0 fail=0 skip=0 failed_names=()
 
-count_tap() {  # count_tap NAME LOG RC
-  local p f
-  p=$(grep -cE '^ok [0-9]+' "$2")
-  f=$(grep -cE '^not ok [0-9]+' "$2")
-  if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  pass=$((pass + p)); fail=$((fail + f))
-  [ "$f" -eq 0 ] || failed_names+=("$1")
-  printf '%-44s %3d passed, %d failed%s\n' "$1" "$p" "$f" "$([ "$f" -eq 0 ] || echo "   (log: $2)")"
+# report NAME LOG PASSED FAILED SKIPPED REASONS: adds to the totals, prints the line
+report() {
+  pass=$(($pass + $3)); fail=$(($fail + $4)); skip=$(($skip + $5))
+  [ "$4" -eq 0 ] || failed_names+=("$1")
+  printf '%-44s %3d passed, %d failed, %d skipped%s\n' "$1" "$3" "$4" "$5" \
+    "$([ "$4" -eq 0 ] || echo "   (log: $2)")"
+  [ -z "$6" ] || printf '%s\n' "$6" | sed 's/^/    skip: /'
 }
 
-want() { [ -z "${RVT_TESTS:-}" ] || [[ "$1" == *"$RVT_TESTS"* ]]; }
+count_tap() {  # count_tap NAME LOG RC
+  local p f s reasons
+  # "ok", optional number, then a "# SKIP" directive anywhere after it
+  reasons=$(grep -iE '^ok( [0-9]+)?( |$).*#[[:space:]]*skip' "$2" |
+            sed -E 's/^ok( [0-9]+)?[[:space:]]*(-[[:space:]]*)?//; s/#[[:space:]]*[Ss][Kk][Ii][Pp][[:space:]]*//')
+  s=$(grep -ciE '^ok( [0-9]+)?( |$).*#[[:space:]]*skip' "$2")
+  p=$(( $(grep -cE '^ok( [0-9]+)?( |$)' "$2") - s ))
+  f=$(grep -cE '^not ok( [0-9]+)?( |$)' "$2")
+  if grep -qiE '^1\.\.0[[:space:]]*#[[:space:]]*skip' "$2"; then  # the whole file skipped
+    s=$((s + 1))
+    reasons+=$'\n'$(grep -iE '^1\.\.0[[:space:]]*#[[:space:]]*skip' "$2" | head -1 |
+                    sed -E 's/^1\.\.0[[:space:]]*#[[:space:]]*[Ss][Kk][Ii][Pp][[:space:]]*//')
+    reasons=${reasons#$'\n'}
+  fi
+  if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  report "$1" "$2" "$p" "$f" "$s" "$reasons"
+}
+
+count_pytest() {  # count_pytest NAME LOG RC
+  local sum p f s reasons
+  sum=$(grep -E '^=*.*[0-9]+ (passed|failed|error|errors|skipped)' "$2" | tail -1)
+  p=$(echo "$sum" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
+  f=$(echo "$sum" | grep -oE '[0-9]+ (failed|errors?)' | awk '{s+=$1} END {print s+0}')
+  s=$(echo "$sum" | grep -oE '[0-9]+ skipped' | grep -oE '[0-9]+' || true)
+  p=${p:-0}; s=${s:-0}
+  # -rs lists "SKIPPED [n] file:line: reason"
+  reasons=$(grep -E '^SKIPPED' "$2" | sed -E 's/^SKIPPED \[([0-9]+)\] [^ ]*: /(\1x) /; s/^\(1x\) //')
+  if [ "$3" -ne 0 ] && [ "$3" -ne 5 ] && [ "$f" -eq 0 ]; then f=1; fi
+  report "$1" "$2" "$p" "$f" "$s" "$reasons"
+}
+
+want() {
+  [ -z "${RVT_TESTS:-}" ] && return 0
+  local pat
+  for pat in $RVT_TESTS; do [[ "$1" == *"$pat"* ]] && return 0; done
+  return 1
+}
 
 for t in "$RVT_BUILD"/tests/test_*; do
   [ -x "$t" ] || continue
@@ -50,15 +91,8 @@ for t in tests/parity/test_*.py; do
   [ -f "$t" ] || continue
   n=parity/$(basename "$t" .py); want "$n" || continue
   log=$logdir/parity-$(basename "$t" .py).log
-  /usr/bin/python3 -m pytest -q -p no:cacheprovider "$t" >"$log" 2>&1; rc=$?
-  s=$(grep -E '^=*.*(passed|failed|error)' "$log" | tail -1)
-  p=$(echo "$s" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
-  f=$(echo "$s" | grep -oE '[0-9]+ (failed|error)' | awk '{s+=$1} END {print s+0}')
-  p=${p:-0}; f=${f:-0}
-  if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ "$f" -eq 0 ]; then f=1; fi
-  pass=$((pass + p)); fail=$((fail + f))
-  [ "$f" -eq 0 ] || failed_names+=("$n")
-  printf '%-44s %3d passed, %d failed%s\n' "$n" "$p" "$f" "$([ "$f" -eq 0 ] || echo "   (log: $log)")"
+  /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider "$t" >"$log" 2>&1
+  count_pytest "$n" "$log" $?
 done
 
 if [ ${#failed_names[@]} -gt 0 ]; then
@@ -73,5 +107,5 @@ if [ ${#failed_names[@]} -gt 0 ]; then
   done
 fi
 echo
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

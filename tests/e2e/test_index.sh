@@ -204,7 +204,7 @@ elif command -v setpriv >/dev/null && chmod 755 "$T" && cp "$(command -v ravdess
     [ -z "$(ls -A outdir)" ]
   ok $? "unreadable folder (as nobody): exit $rc, $(head -2 err.txt)"
 else
-  echo "ok - # skip unreadable folder: cannot drop root"
+  skip "unreadable folder: cannot drop root"
 fi
 chmod 755 u/Actor_03
 

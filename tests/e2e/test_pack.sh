@@ -132,7 +132,7 @@ if mount -t tmpfs -o size=1m tmpfs "$T/full" 2>/dev/null; then
   ok $? "full tmpfs: one-line error, nothing left (exit $rc: $(cat "$T/err"))"
   umount "$T/full"
 else
-  ok 0 "# SKIP cannot mount a tmpfs here"
+  skip "cannot mount a tmpfs here"
 fi
 ( ulimit -f 1024; "${P[@]}" -i "$U/index.csv" -f "$U/frames.h5" -m "$U/mel.h5" -o "$O" ) 2>"$T/err"
 rc=$?
