@@ -95,9 +95,10 @@ demo: deps
 	@scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory tools
+	@$(MAKE) --no-print-directory tools tests
 	@$(MAKE) --no-print-directory sample
-	@for b in scripts/bench-*; do [ -x "$$b" ] && { echo "== $$b"; "$$b" || exit 1; }; done; true
+	@export RVT_BIN=$(abspath $(BIN)) RVT_BUILD=$(abspath $(BUILD)); \
+	  for b in scripts/bench-*; do [ -x "$$b" ] && { echo "== $$b"; "$$b" || exit 1; }; done; true
 
 install: tools
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ravdess-tools/configs \

@@ -6,7 +6,7 @@
 # TAP "ok N - # SKIP reason" (any case, number optional) and a whole-file plan
 # "1..0 # SKIP reason" count as skipped, not passed; pytest's skips likewise.  Each
 # skip's reason is printed under its file's line.  A test program that exits non-zero
-# without printing "not ok" counts one failure.
+# without printing "not ok", or prints no result at all, counts one failure.
 # RVT_TESTS="pat1 pat2 ..." runs only the files whose name (unit/test_x, e2e/test_x,
 # parity/test_x) contains one of the patterns.
 # RVT_SHARED names a folder of reference data (librosa-ref/); when unset it is ../shared
@@ -50,6 +50,7 @@ count_tap() {  # count_tap NAME LOG RC
     reasons=${reasons#$'\n'}
   fi
   if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  if [ $((p + f + s)) -eq 0 ]; then f=1; echo "not ok - no test result at all (a test must assert)" >>"$2"; fi
   report "$1" "$2" "$p" "$f" "$s" "$reasons"
 }
 
@@ -62,7 +63,7 @@ count_pytest() {  # count_pytest NAME LOG RC
   p=${p:-0}; s=${s:-0}
   # -rs lists "SKIPPED [n] file:line: reason"
   reasons=$(grep -E '^SKIPPED' "$2" | sed -E 's/^SKIPPED \[([0-9]+)\] [^ ]*: /(\1x) /; s/^\(1x\) //')
-  if [ "$3" -ne 0 ] && [ "$3" -ne 5 ] && [ "$f" -eq 0 ]; then f=1; fi
+  if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # 5: no test collected
   report "$1" "$2" "$p" "$f" "$s" "$reasons"
 }
 

@@ -32,6 +32,10 @@ cat >"$T/build/tests/test_other" <<'EOF'
 #!/bin/sh
 echo "ok 1 - should not run"
 EOF
+cat >"$T/build/tests/test_fake_d" <<'EOF'
+#!/bin/sh
+echo "# timing: 3 ms"
+EOF
 chmod +x "$T"/build/tests/*
 
 RVT_BUILD=$T/build RVT_TESTS="unit/test_fake_a unit/test_fake_b" tests/run.sh >"$T/out" 2>&1; rc=$?
@@ -46,6 +50,10 @@ ok $? "files matching no pattern do not run"
 RVT_BUILD=$T/build RVT_TESTS=unit/test_fake_c tests/run.sh >"$T/out" 2>&1; rc=$?
 [ $rc -eq 1 ] && [ "$(tail -1 "$T/out")" = "1 passed, 1 failed, 0 skipped" ]
 ok $? "a non-zero exit without 'not ok' is one failure ($(tail -1 "$T/out"))"
+
+RVT_BUILD=$T/build RVT_TESTS=unit/test_fake_d tests/run.sh >"$T/out" 2>&1; rc=$?
+[ $rc -eq 1 ] && [ "$(tail -1 "$T/out")" = "0 passed, 1 failed, 0 skipped" ]
+ok $? "a program that asserts nothing fails ($(tail -1 "$T/out"))"
 
 # pytest: a fake repository holding one parity file, so the real ones do not run
 mkdir -p "$T/repo/tests/parity" "$T/repo/tests/e2e"

@@ -717,7 +717,8 @@ static void test_pools(void)
     }
 }
 
-/* Timings of the depthwise kernels: every depthwise layer of EfficientNet-B0 at 224x224. */
+/* Timings of the depthwise kernels: every depthwise layer of EfficientNet-B0 at 224x224.
+ * Not a test (it checks nothing): `test_nn time`, run by scripts/bench-kernels. */
 static void time_dwconv(void)
 {
     static const int layers[][5] = {/* channels, h, k, stride, count */
@@ -829,6 +830,10 @@ int main(int argc, char **argv)
 {
     if (argc == 5 && !strcmp(argv[1], "bench"))
         return run_bench(argv);
+    if (argc == 2 && !strcmp(argv[1], "time")) { /* scripts/bench-kernels: timings only, no checks */
+        time_dwconv();
+        return 0;
+    }
     if (argc >= 3 && !strcmp(argv[1], "model") && argc == 6)
         return run_model(argc, argv);
     if (argc >= 3)
@@ -840,6 +845,5 @@ int main(int argc, char **argv)
     test_conv_dense();
     test_dense_i8();
     test_pools();
-    time_dwconv();
     return tap_done();
 }

@@ -775,6 +775,7 @@ static void test_qcalib(void)
     free(x);
 }
 
+/* Timings, not a test (it checks nothing): `test_qgemm time`, run by scripts/bench-kernels. */
 static void bench(void)
 {
     /* a 1x1 convolution of EfficientNet-B0's 14x14 stage (672 -> 112) over 8 samples */
@@ -837,7 +838,11 @@ int main(int argc, char **argv)
     size_t i;
 
     rvt_blas_fix_coretype(argv);
-    (void)argc;
+    if (argc == 2 && !strcmp(argv[1], "time")) { /* scripts/bench-kernels: timings only, no checks */
+        printf("# kernel level: %s\n", rvt_isa_name(rvt_qgemm_kernels_get()->isa));
+        bench();
+        return 0;
+    }
     printf("# kernel level: %s\n", rvt_isa_name(rvt_qgemm_kernels_get()->isa));
     OK(rvt_qgemm_kernels_get()->isa == rvt_cpu_isa(), "dispatch picks rvt_cpu_isa()");
     for (i = 0; i < RVT_ARRAY_SIZE(shapes); i++)
@@ -850,6 +855,5 @@ int main(int argc, char **argv)
     test_weights_errors();
     test_qdense();
     test_qcalib();
-    bench();
     return tap_done();
 }
