@@ -101,7 +101,7 @@ int main(int argc, char **argv)
     static char *owned[MAX_FILES];
     struct rvt_cli cli;
     struct rvt_pack_options o;
-    struct rvt_pack_report rep;
+    struct rvt_pack_report rep = {0};
     struct rvt_error err = {0};
     int c, n_owned = 0, code = RVT_EXIT_OK, k;
     long v;
@@ -213,12 +213,18 @@ int main(int argc, char **argv)
         code = err.code == RVT_EINVAL ? RVT_EXIT_USAGE : RVT_EXIT_FAILURE;
         goto done;
     }
+    for (size_t m = 0; m < rep.n_missing; m++)
+        rvt_warnf("clip %s is missing from '%s': left out (attribute missing_clips)",
+                  rep.missing[m].id, rep.missing[m].store);
+    if (rep.n_missing > 0)
+        code = RVT_EXIT_SKIPPED;
     if (rep.n_written == 0)
         rvt_warnf("no clips in split %s: '%s' is empty",
                   o.split < 0 ? "all" : rvt_split_name(o.split), o.out_path);
     rvt_infof("%zu of %zu clips -> '%s' (%zu chunks copied, %zu encoded%s)", rep.n_written, rep.n_index,
               o.out_path, rep.n_copied, rep.n_encoded, o.resplit ? ", splits from split.*" : "");
 done:
+    rvt_pack_report_release(&rep);
     for (k = 0; k < n_owned; k++)
         free(owned[k]);
     rvt_cli_release(&cli);

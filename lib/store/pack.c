@@ -402,26 +402,10 @@ static int check_shapes(const struct packer *P, const struct group *g, struct rv
                          g->in[0].path, name, have, g->prefix, wtxt);
 }
 
-static long index_find(const struct rvt_index *idx, const char *id)
-{
-    size_t lo = 0, hi = idx->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(idx->clips[mid].id, id);
-        if (c == 0)
-            return (long)mid;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
-}
-
 static int check_group(struct packer *P, struct group *g, struct rvt_error *err)
 {
     int i, ret;
-    size_t total = 0, k;
+    size_t k;
 
     qsort(g->in, g->n_in, sizeof(*g->in), cmp_input);
     g->n_shards = g->in[0].shard_n;
@@ -445,34 +429,72 @@ static int check_group(struct packer *P, struct group *g, struct rvt_error *err)
                              g->n_shards);
     if ((ret = group_datasets(g, err)) < 0 || (ret = check_shapes(P, g, err)) < 0)
         return ret;
-    /* every stored clip is in its shard and in the index */
+    /*
+     * every stored clip is in its shard; clips the index does not list are left
+     * out (a filtered index), and index rows a store lacks are found by
+     * find_missing once every kind is open
+     */
     for (i = 0; i < g->n_in; i++) {
         struct rvt_store_reader *r = g->in[i].r;
         size_t n = rvt_store_count(r);
-        for (k = 0; k < n; k++) {
+        for (k = 0; k < n && g->n_shards > 1; k++) {
             const char *id = rvt_store_id(r, k);
-            int s = g->n_shards > 1 ? rvt_shard_of(id, g->n_shards) : 0;
+            int s = rvt_shard_of(id, g->n_shards);
             if (s != g->in[i].shard_i)
                 return rvt_error_set(err, RVT_EMISMATCH,
                                      "'%s' (shard %d/%d) holds clip %s, which belongs to shard %d/%d",
                                      g->in[i].path, g->in[i].shard_i, g->n_shards, id, s, g->n_shards);
-            if (index_find(&P->idx, id) < 0)
-                return rvt_error_set(err, RVT_EMISMATCH, "clip %s of '%s' is not in '%s'", id,
-                                     g->in[i].path, P->o->index_path);
-        }
-        total += n;
-    }
-    /* ids are unique per store and the shards partition them: equal counts = equal sets */
-    if (total != P->idx.n) {
-        for (k = 0; k < P->idx.n; k++) {
-            const char *id = P->idx.clips[k].id;
-            int s = g->n_shards > 1 ? rvt_shard_of(id, g->n_shards) : 0;
-            if (rvt_store_find(g->in[s].r, id) < 0)
-                return rvt_error_set(err, RVT_EMISMATCH, "clip %s of '%s' is missing from '%s'", id,
-                                     P->o->index_path, g->in[s].path);
         }
     }
     return 0;
+}
+
+/*
+ * Drops the selected rows that some store lacks (a clip an extractor skipped
+ * with --keep-going) and lists them in the report: the output holds the clips
+ * present in every input.  None left of a non-empty selection is an error.
+ */
+static int find_missing(struct packer *P, struct rvt_error *err)
+{
+    struct rvt_pack_report *rep = P->rep;
+    size_t k, kept = 0;
+    int gi;
+
+    rep->missing = calloc(P->n_sel + 1, sizeof(*rep->missing));
+    if (!rep->missing)
+        return rvt_error_set(err, RVT_ENOMEM, "out of memory");
+    for (k = 0; k < P->n_sel; k++) {
+        const struct rvt_clip *c = &P->idx.clips[P->sel[k]];
+        const char *from = NULL;
+        for (gi = 0; gi < P->n_groups && !from; gi++) {
+            const struct group *g = &P->g[gi];
+            int s = g->n_shards > 1 ? rvt_shard_of(c->id, g->n_shards) : 0;
+            if (rvt_store_find(g->in[s].r, c->id) < 0)
+                from = g->in[s].path;
+        }
+        if (from) {
+            struct rvt_pack_missing *m = &rep->missing[rep->n_missing++];
+            memcpy(m->id, c->id, sizeof(m->id));
+            m->store = from;
+        } else {
+            P->sel[kept++] = P->sel[k];
+        }
+    }
+    if (kept == 0 && rep->n_missing > 0)
+        return rvt_error_set(err, RVT_EMISMATCH,
+                             "none of the %zu clips of '%s' is in every store (clip %s is missing "
+                             "from '%s')",
+                             rep->n_missing, P->o->index_path, rep->missing[0].id,
+                             rep->missing[0].store);
+    P->n_sel = kept;
+    return 0;
+}
+
+void rvt_pack_report_release(struct rvt_pack_report *rep)
+{
+    free(rep->missing);
+    rep->missing = NULL;
+    rep->n_missing = 0;
 }
 
 /* ---- the index against this run's config ---- */
@@ -620,6 +642,22 @@ static int set_input_attrs(struct packer *P, struct rvt_error *err)
         free(shas);
         free(shard_txt);
     }
+    return ret;
+}
+
+/* "missing_clips": the ids of the selected rows some store lacks, in index order. */
+static int set_missing_attr(struct packer *P, struct rvt_error *err)
+{
+    const char **ids = calloc(P->rep->n_missing, sizeof(*ids));
+    size_t k;
+    int ret;
+
+    if (!ids)
+        return rvt_error_set(err, RVT_ENOMEM, "out of memory");
+    for (k = 0; k < P->rep->n_missing; k++)
+        ids[k] = P->rep->missing[k].id;
+    ret = rvt_store_set_attr_list(P->w, "missing_clips", ids, P->rep->n_missing, err);
+    free(ids);
     return ret;
 }
 
@@ -821,6 +859,10 @@ int rvt_pack(const struct rvt_pack_options *o, struct rvt_pack_report *rep, stru
     if ((ret = rvt_index_load(&P.idx, o->index_path, err)) < 0)
         goto done;
     rep->n_index = P.idx.n;
+    if (P.idx.n == 0) {
+        ret = rvt_error_set(err, RVT_EINVAL, "'%s' lists no clips: nothing to pack", o->index_path);
+        goto done;
+    }
     if ((ret = check_index(&P, err)) < 0)
         goto done;
     cfg_text = rvt_config_dump(o->cfg);
@@ -853,6 +895,8 @@ int rvt_pack(const struct rvt_pack_options *o, struct rvt_pack_report *rep, stru
         if ((ret = check_group(&P, g, err)) < 0)
             goto done;
     }
+    if ((ret = find_missing(&P, err)) < 0)
+        goto done;
     memset(&hash, 0, sizeof(hash));
     hash.P = &P;
     if (pthread_create(&hash_thread, NULL, hash_main, &hash) != 0) {
@@ -879,6 +923,8 @@ int rvt_pack(const struct rvt_pack_options *o, struct rvt_pack_report *rep, stru
         goto done;
     }
     if ((ret = set_input_attrs(&P, err)) < 0)
+        goto done;
+    if (rep->n_missing > 0 && (ret = set_missing_attr(&P, err)) < 0)
         goto done;
     ret = rvt_store_commit(P.w, err);
 done:

@@ -20,13 +20,18 @@
  *     rvt_shard_of(id, n) == i; the shards hold the same datasets, dtypes, shapes;
  *   - configs agree: the config keys a kind depends on (frames: image.*, mel:
  *     audio.*) are equal in every input of that kind and in this run's config;
- *   - clip ids agree: every index row is in exactly one shard of each kind and
- *     every stored clip is an index row;
+ *   - every stored clip is in the shard its id hashes to;
  *   - index.csv agrees with this run's config: label/label_name follow
  *     labels.set/labels.calm, and split follows split.* (unless o->resplit, which
  *     recomputes the split column from split.* instead).
  *
- * Output: the selected rows (o->split) in index order; the clips/ columns from
+ * An index that lists no clip is refused (RVT_EINVAL).  Stored clips the index
+ * does not list are left out (a filtered index).  Selected index rows that a
+ * store lacks (clips an extractor skipped with --keep-going) are left out too,
+ * listed in rep->missing and in the output's "missing_clips" attribute; when
+ * that leaves no clip, rvt_pack fails.
+ *
+ * Output: the selected rows (o->split) present in every store, in index order; the clips/ columns from
  * the index, then every input dataset outside clips/ (chunks are copied as
  * stored when the input used the output's filters, else decoded and
  * re-encoded on o->jobs worker threads).  Deterministic: the same rows and
@@ -39,6 +44,7 @@
 
 #include "core/common.h"
 #include "core/config.h"
+#include "ravdess/ravdess.h" /* RVT_ID_LEN */
 
 struct rvt_pack_options {
     const char *index_path;
@@ -53,15 +59,25 @@ struct rvt_pack_options {
     int jobs;                  /* worker threads for chunk re-encoding (>= 1) */
 };
 
+/* An index row left out because a store lacks it. */
+struct rvt_pack_missing {
+    char id[RVT_ID_LEN];
+    const char *store;         /* the first input lacking it (a path of the options) */
+};
+
 struct rvt_pack_report {
     size_t n_index;            /* rows of index.csv */
     size_t n_written;          /* clips in the output */
     size_t n_copied;           /* chunks copied as stored */
     size_t n_encoded;          /* chunks (re-)encoded */
     size_t n_resplit;          /* rows whose split changed with resplit */
+    struct rvt_pack_missing *missing; /* owned (rvt_pack_report_release), index order */
+    size_t n_missing;          /* selected rows some store lacks: not written */
 };
 
+/* Fills *rep (also on failure: release it either way). */
 int rvt_pack(const struct rvt_pack_options *o, struct rvt_pack_report *rep, struct rvt_error *err);
+void rvt_pack_report_release(struct rvt_pack_report *rep);
 
 /*
  * First difference between two config texts on keys starting with prefix:

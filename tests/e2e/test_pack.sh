@@ -75,13 +75,25 @@ with h5py.File(sys.argv[2], "r+") as f:
 EOF
 fails 1 "config key audio.n_fft differs: '.*mel.0.h5' has 2048, '.*mel.1.h5' has 1024" "inputs disagree on config" \
   "${P[@]}" -i "$S/index.csv" -f "$S/frames.0.h5,$S/frames.1.h5" -m "$S/mel.0.h5,$T/mel.1.h5,$S/mel.2.h5" -o "$O"
+# a filtered index (a subset of the stored clips) packs its rows only
 head -n 100 "$U/index.csv" >"$T/short.csv"
-miss=$(sed -n 101p "$U/index.csv" | cut -d, -f1)
-fails 1 "clip $miss of '.*frames.h5' is not in '.*short.csv'" "a stored clip not in the index" \
-  "${P[@]}" -i "$T/short.csv" -f "$U/frames.h5" -m "$U/mel.h5" -o "$O"
+"${P[@]}" -i "$T/short.csv" -f "$U/frames.h5" -m "$U/mel.h5" -o "$O" 2>"$T/err"; rc=$?
+$PY -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); assert f['mel'].shape[0]==99 and 'missing_clips' not in f.attrs" "$O"
+[ $rc -eq 0 ] && [ $? -eq 0 ] && [ ! -s "$T/err" ]; ok $? "a filtered index: its 99 rows, exit 0 (exit $rc)"
+rm -f "$O"
+# an index row no store holds: left out, listed on stderr and in missing_clips, exit 3
 { cat "$U/index.csv"; echo "01-08-02-02-02-03,3,male,1,8,surprised,2,2,2,5,Surprise,val,x.mp4,x.wav"; } >"$T/long.csv"
-fails 1 "clip 01-08-02-02-02-03 of '.*long.csv' is missing from '.*frames.h5'" "an index clip not in the stores" \
-  "${P[@]}" -i "$T/long.csv" -f "$U/frames.h5" -m "$U/mel.h5" -o "$O"
+pack-h5 -c "$T/cfg.yaml" -i "$T/long.csv" -f "$U/frames.h5" -m "$U/mel.h5" -o "$O" 2>"$T/err"; rc=$?
+[ $rc -eq 3 ] && grep -q "clip 01-08-02-02-02-03 is missing from '.*frames.h5'" "$T/err" &&
+  $PY -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); assert f['mel'].shape[0]==120 and list(f.attrs['missing_clips'])==['01-08-02-02-02-03']" "$O"
+ok $? "an index clip not in the stores: left out, missing_clips, exit 3 (exit $rc: $(head -c 200 "$T/err"))"
+rm -f "$O"
+head -n 1 "$U/index.csv" >"$T/empty.csv"
+fails 2 "'.*empty.csv' lists no clips" "an empty index" \
+  "${P[@]}" -i "$T/empty.csv" -f "$U/frames.h5" -m "$U/mel.h5" -o "$O"
+{ head -n 1 "$U/index.csv"; echo "01-08-02-02-02-03,3,male,1,8,surprised,2,2,2,5,Surprise,val,x.mp4,x.wav"; } >"$T/other.csv"
+fails 1 "none of the 1 clips of '.*other.csv' is in every store" "an index none of whose clips is stored" \
+  "${P[@]}" -i "$T/other.csv" -f "$U/frames.h5" -m "$U/mel.h5" -o "$O"
 fails 1 "labels.set native8 gives" "labels disagree with the config" \
   "${P[@]}" -i "$U/index.csv" -f "$U/frames.h5" -m "$U/mel.h5" -o "$O" --set labels.set=native8
 fails 1 "split" "splits disagree with the config" \
