@@ -219,6 +219,7 @@ int main(int argc, char **argv)
         goto done;
     }
     o.absolute_paths = absolute;
+    o.index_path = output; /* relative roots are written relative to its folder */
 
     t0 = rvt_now();
     if (rvt_index_build(&idx, &rep, (const char *const *)argv + optind, argc - optind, &o,

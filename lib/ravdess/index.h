@@ -21,9 +21,12 @@
  *   audio_path    the wav (modality 03); with --modality audio the full-AV mp4
  *                 when the clip has no wav (its AAC track is used); empty with
  *                 --modality video
- * Rows are sorted by id (strcmp order).  Paths are the corpus root as given to
- * ravdess-index joined with the path below it (relative roots stay relative to
- * the cwd; ravdess-index --absolute makes them absolute).
+ * Rows are sorted by id (strcmp order).  A relative path is relative to the
+ * folder of the index file itself (absolute paths stay as they are), so an index
+ * works from any working directory: rvt_index_load puts the index's folder in
+ * front of relative paths (video_path, audio_path) and keeps the column text in
+ * video_path_csv, audio_path_csv.  ravdess-index writes the corpus root as a path
+ * relative to the output's folder (--absolute: realpath of the root).
  */
 #ifndef RVT_RAVDESS_INDEX_H
 #define RVT_RAVDESS_INDEX_H
@@ -44,8 +47,10 @@ struct rvt_clip {
     int label;               /* class index under the label set */
     char label_name[32];
     enum rvt_split split;
-    char *video_path;        /* owned; "" when absent */
+    char *video_path;        /* owned; "" when absent; as the tools open it (below) */
     char *audio_path;        /* owned; "" when absent */
+    char *video_path_csv;    /* owned: the column as written in index.csv (NULL when the */
+    char *audio_path_csv;    /* clip was built, not loaded: then the same as above) */
 };
 
 struct rvt_index {
@@ -57,7 +62,8 @@ struct rvt_index {
 extern const char *const rvt_index_columns[14];
 
 /*
- * Reads and validates index.csv ("-" = stdin): the header, every value's range,
+ * Reads and validates index.csv ("-" = stdin; its relative paths are then
+ * relative to the cwd): the header, every value's range,
  * the id against its fields, emotion_name against emotion, gender against the
  * actor's parity, ids unique and sorted.  On failure *idx is empty and err names
  * the line and the column.
@@ -118,6 +124,9 @@ struct rvt_index_options {
     struct rvt_labelset labels;       /* labels.* */
     struct rvt_splits splits;         /* split.* */
     bool absolute_paths;              /* realpath() of each root as the path prefix */
+    /* the index file the paths are for: relative roots are written relative to its
+     * folder (NULL or "-": the cwd, roots as given) */
+    const char *index_path;
 };
 
 /* RVT_EINVAL with a message naming the key when a value is bad. */

@@ -19,8 +19,12 @@
 
 struct file {
     struct rvt_ravdess_name name;
-    char *path; /* owned */
+    char *path;  /* owned: as the problems name it (relative to the cwd) */
+    char *ipath; /* owned: as seen from the index's folder, NULL when the same */
 };
+
+/* the path a clip's file gets in the index */
+#define IPATH(f) ((f)->ipath ? (f)->ipath : (f)->path)
 
 struct builder {
     const struct rvt_index_options *o;
@@ -203,7 +207,7 @@ done:
 }
 
 static int add_file(struct builder *B, const struct rvt_ravdess_name *name, const char *path,
-                    struct rvt_error *err)
+                    const char *ipath, struct rvt_error *err)
 {
     struct file *f;
     if (B->n_files == MAX_FILES)
@@ -219,7 +223,8 @@ static int add_file(struct builder *B, const struct rvt_ravdess_name *name, cons
     f = &B->files[B->n_files];
     f->name = *name;
     f->path = strdup(path);
-    if (!f->path)
+    f->ipath = ipath ? strdup(ipath) : NULL;
+    if (!f->path || (ipath && !f->ipath))
         return rvt_error_set(err, RVT_ENOMEM, "out of memory");
     B->n_files++;
     B->rep->n_files++;
@@ -228,8 +233,8 @@ static int add_file(struct builder *B, const struct rvt_ravdess_name *name, cons
     return 0;
 }
 
-static int visit_file(struct builder *B, const char *path, const char *name, const char *folder,
-                      struct rvt_error *err)
+static int visit_file(struct builder *B, const char *path, const char *ipath, const char *name,
+                      const char *folder, struct rvt_error *err)
 {
     struct rvt_ravdess_name n;
     char reason[512];
@@ -242,17 +247,20 @@ static int visit_file(struct builder *B, const char *path, const char *name, con
     B->root_candidates++;
     if (rvti_ravdess_parse(name, folder, &n, reason, sizeof(reason)) < 0)
         return problem(B->rep, NULL, path, err, "%s", reason);
-    return add_file(B, &n, path, err);
+    return add_file(B, &n, path, ipath, err);
 }
 
-/* Walks the folder `path` (its own name is `folder`, depth 0 = a root). */
-static int walk(struct builder *B, const char *open_path, const char *path, const char *folder,
-                int depth, struct rvt_error *err)
+/*
+ * Walks the folder `path` (its own name is `folder`, depth 0 = a root).  ipath:
+ * the folder as seen from the index's folder, when that differs (else NULL).
+ */
+static int walk(struct builder *B, const char *open_path, const char *path, const char *ipath,
+                const char *folder, int depth, struct rvt_error *err)
 {
     struct dent *v = NULL;
     size_t n = 0, i;
     int ret, sys_errno;
-    char *child = NULL;
+    char *child = NULL, *ichild = NULL;
 
     ret = read_folder(open_path, &v, &n, &sys_errno, err);
     if (ret < 0)
@@ -267,8 +275,10 @@ static int walk(struct builder *B, const char *open_path, const char *path, cons
         bool is_dir = false, is_file = false;
 
         free(child);
+        free(ichild);
         child = join(path, name);
-        if (!child) {
+        ichild = ipath ? join(ipath, name) : NULL;
+        if (!child || (ipath && !ichild)) {
             ret = rvt_error_set(err, RVT_ENOMEM, "out of memory");
             goto done;
         }
@@ -307,10 +317,10 @@ static int walk(struct builder *B, const char *open_path, const char *path, cons
                               "folder is nested more than %d levels below the corpus root",
                               RVT_WALK_MAX_DEPTH);
             } else {
-                ret = walk(B, child, child, name, depth + 1, err);
+                ret = walk(B, child, child, ichild, name, depth + 1, err);
             }
         } else if (is_file) {
-            ret = visit_file(B, child, name, folder, err);
+            ret = visit_file(B, child, ichild, name, folder, err);
         } else if (rvt_ravdess_is_candidate(name)) {
             B->root_candidates++;
             ret = problem(B->rep, NULL, child, err, "not a regular file");
@@ -323,6 +333,7 @@ static int walk(struct builder *B, const char *open_path, const char *path, cons
     }
 done:
     free(child);
+    free(ichild);
     free_dents(v, n);
     return ret;
 }
@@ -347,9 +358,115 @@ static void root_folder_name(const char *root, char *out, size_t n)
     }
 }
 
+/*
+ * The path of folder `to` relative to folder `from` (both canonical, absolute):
+ * "../../x/y", "" when equal.  NULL on OOM.
+ */
+static char *relative_path(const char *from, const char *to)
+{
+    size_t i = 0, common = 0, ups = 0;
+    const char *rest;
+    char *out, *p;
+
+    /* the longest common run of whole components */
+    while (from[i] && from[i] == to[i])
+        i++;
+    if ((!from[i] || from[i] == '/') && (!to[i] || to[i] == '/'))
+        common = i;
+    else
+        for (common = i; common > 0 && from[common - 1] != '/'; common--)
+            ;
+    for (p = (char *)from + common; *p; p++)
+        if (*p != '/' && (p == from + common || p[-1] == '/'))
+            ups++;
+    rest = to + common;
+    while (*rest == '/')
+        rest++;
+    out = malloc(3 * ups + strlen(rest) + 1);
+    if (!out)
+        return NULL;
+    out[0] = '\0';
+    for (i = 0; i < ups; i++)
+        strcat(out, i + 1 < ups || *rest ? "../" : "..");
+    strcat(out, rest);
+    return out;
+}
+
+/*
+ * cwd (canonical) joined with the relative root, keeping the root's own names
+ * (a symlinked corpus folder stays a symlink in the paths): leading "./" and
+ * "../" are applied to cwd, which has no symlinks.  NULL when "." or ".." occur
+ * further in (then the caller uses realpath) or on OOM.
+ */
+static char *lexical_root(const char *cwd, const char *root)
+{
+    size_t cl = strlen(cwd);
+    const char *p = root, *q;
+    char *out;
+
+    for (;;) {
+        if (!strncmp(p, "./", 2)) {
+            p += 2;
+        } else if (!strncmp(p, "../", 3) || !strcmp(p, "..")) {
+            while (cl > 1 && cwd[cl - 1] != '/')
+                cl--;
+            if (cl > 1)
+                cl--; /* the slash, unless it is the root */
+            p += p[2] ? 3 : 2;
+        } else if (*p == '/') {
+            p++;
+        } else {
+            break;
+        }
+    }
+    for (q = p; *q; q++)
+        if (*q == '.' && (q == p || q[-1] == '/') &&
+            (q[1] == '/' || !q[1] || (q[1] == '.' && (q[2] == '/' || !q[2]))))
+            return NULL;
+    out = malloc(cl + 1 + strlen(p) + 1);
+    if (out)
+        sprintf(out, "%.*s%s%s", (int)cl, cwd, cl > 1 && *p ? "/" : "", p);
+    return out;
+}
+
+/*
+ * The prefix of a relative root for an index written at index_path: the root as
+ * given when the index's folder is the cwd, else the root relative to that folder
+ * (so that readers, which resolve paths against the index's folder, find the
+ * files).  NULL: keep the root as given.
+ */
+static char *root_for_index(const char *root_arg, const char *index_path)
+{
+    char *dir = NULL, *rdir = NULL, *rcwd = NULL, *rroot = NULL, *out = NULL;
+    const char *slash;
+
+    if (!index_path || !strcmp(index_path, "-") || root_arg[0] == '/')
+        return NULL;
+    slash = strrchr(index_path, '/');
+    if (!slash)
+        return NULL;
+    dir = slash == index_path ? strdup("/") : strndup(index_path, (size_t)(slash - index_path));
+    if (!dir)
+        return NULL;
+    rdir = realpath(dir, NULL);
+    rcwd = realpath(".", NULL);
+    rroot = realpath(root_arg, NULL);
+    /* a folder that does not resolve: the root as given (its problem comes later) */
+    if (rdir && rcwd && rroot && strcmp(rdir, rcwd)) {
+        char *lex = lexical_root(rcwd, root_arg);
+        out = relative_path(rdir, lex ? lex : rroot);
+        free(lex);
+    }
+    free(dir);
+    free(rdir);
+    free(rcwd);
+    free(rroot);
+    return out;
+}
+
 static int walk_root(struct builder *B, const char *root_arg, struct rvt_error *err)
 {
-    char *root = NULL, folder[NAME_MAX + 1];
+    char *root = NULL, *rel = NULL, folder[NAME_MAX + 1];
     const char *prefix;
     size_t len;
     int ret = 0;
@@ -369,12 +486,15 @@ static int walk_root(struct builder *B, const char *root_arg, struct rvt_error *
         root[--len] = '\0';
     /* "." adds no "./" in front of every path */
     prefix = strcmp(root, ".") ? root : "";
+    /* a relative root as seen from the index's folder */
+    if (!B->o->absolute_paths)
+        rel = root_for_index(root, B->o->index_path);
     root_folder_name(root, folder, sizeof(folder));
 
     B->root_candidates = 0;
     {
         size_t before = B->rep->n_problems;
-        ret = walk(B, root, prefix, folder, 0, err);
+        ret = walk(B, root, prefix, rel, folder, 0, err);
         if (ret < 0)
             goto done;
         /* a root that could not be read already has its problem */
@@ -384,6 +504,7 @@ static int walk_root(struct builder *B, const char *root_arg, struct rvt_error *
                           ".wav below this folder)");
     }
 done:
+    free(rel);
     free(root);
     return ret;
 }
@@ -490,11 +611,11 @@ static int pair(struct builder *B, struct rvt_index *idx, struct rvt_error *err)
             else if (!by_mod[3])
                 ret = problem(rep, id, by_mod[1]->path, err, "no wav '03-%s.wav' for this mp4", id);
             else
-                video = by_mod[1]->path, audio = by_mod[3]->path;
+                video = IPATH(by_mod[1]), audio = IPATH(by_mod[3]);
             break;
         case RVT_INDEX_NEED_AUDIO:
             if (by_mod[3] || by_mod[1])
-                audio = (by_mod[3] ? by_mod[3] : by_mod[1])->path;
+                audio = IPATH(by_mod[3] ? by_mod[3] : by_mod[1]);
             else
                 ret = problem(rep, id, by_mod[2]->path, err,
                               "no wav '03-%s.wav' or full-AV mp4 '01-%s.mp4' (a video-only mp4 "
@@ -503,7 +624,7 @@ static int pair(struct builder *B, struct rvt_index *idx, struct rvt_error *err)
             break;
         case RVT_INDEX_NEED_VIDEO:
             if (by_mod[1] || by_mod[2])
-                video = (by_mod[1] ? by_mod[1] : by_mod[2])->path;
+                video = IPATH(by_mod[1] ? by_mod[1] : by_mod[2]);
             else
                 ret = problem(rep, id, by_mod[3]->path, err,
                               "no mp4 '01-%s.mp4' or '02-%s.mp4' for this wav", id, id);
@@ -548,8 +669,10 @@ int rvt_index_build(struct rvt_index *idx, struct rvt_index_report *rep,
         qsort(B.files, B.n_files, sizeof(*B.files), cmp_file);
     ret = pair(&B, idx, err);
 done:
-    for (i = 0; i < B.n_files; i++)
+    for (i = 0; i < B.n_files; i++) {
         free(B.files[i].path);
+        free(B.files[i].ipath);
+    }
     free(B.files);
     if (ret < 0) {
         rvt_index_release(idx);

@@ -45,7 +45,25 @@ struct loader {
     struct rvt_index *idx;
     size_t cap;
     const char *path;
+    size_t dir_len;   /* bytes of path's folder to put before relative paths; 0: none */
 };
+
+/*
+ * A path of the index as the tools open it: relative paths are relative to the
+ * index file's own folder (L->dir_len bytes of L->path), absolute ones and empty
+ * ones stay as they are.
+ */
+static char *resolve(const struct loader *L, const char *p)
+{
+    char *out;
+    if (!p[0] || p[0] == '/' || L->dir_len == 0)
+        return strdup(p);
+    out = malloc(L->dir_len + 1 + strlen(p) + 1);
+    if (out)
+        sprintf(out, "%.*s%s%s", (int)L->dir_len, L->path,
+                L->path[L->dir_len - 1] == '/' ? "" : "/", p);
+    return out;
+}
 
 static int field_int(const char *path, size_t line, const char *col, const char *s, long lo,
                      long hi, int *out, struct rvt_error *err)
@@ -130,20 +148,29 @@ static int on_row(void *ctx, size_t line, int n, char **f, struct rvt_error *err
     if (idx->n && strcmp(idx->clips[idx->n - 1].id, c->id) >= 0)
         return rvt_error_set(err, RVT_EFORMAT, "'%s': line %zu: id '%s' is duplicated or out of order",
                              L->path, line, c->id);
-    c->video_path = strdup(f[12]);
-    c->audio_path = strdup(f[13]);
+    c->video_path = resolve(L, f[12]);
+    c->audio_path = resolve(L, f[13]);
+    c->video_path_csv = strdup(f[12]);
+    c->audio_path_csv = strdup(f[13]);
     idx->n++; /* counted now so release frees the paths even if one strdup failed */
-    if (!c->video_path || !c->audio_path)
+    if (!c->video_path || !c->audio_path || !c->video_path_csv || !c->audio_path_csv)
         return rvt_error_set(err, RVT_ENOMEM, "out of memory");
     return 0;
 }
 
 int rvt_index_load(struct rvt_index *idx, const char *path, struct rvt_error *err)
 {
-    struct loader L = {idx, 0, path};
+    struct loader L = {idx, 0, path, 0};
+    const char *slash = strrchr(path, '/');
     int ret;
 
     memset(idx, 0, sizeof(*idx));
+    /* "dir/index.csv" -> "dir"; "/index.csv" -> "/"; "index.csv", "./index.csv", "-": none */
+    if (slash && strcmp(path, "-")) {
+        L.dir_len = slash == path ? 1 : (size_t)(slash - path);
+        if (L.dir_len == 1 && path[0] == '.')
+            L.dir_len = 0;
+    }
     ret = rvt_csv_read(path, on_row, &L, err);
     if (ret >= 0 && strcmp(path, "-"))
         ret = rvt_sha256_file(path, idx->sha256, err);
@@ -158,6 +185,8 @@ void rvt_index_release(struct rvt_index *idx)
     for (i = 0; i < idx->n; i++) {
         free(idx->clips[i].video_path);
         free(idx->clips[i].audio_path);
+        free(idx->clips[i].video_path_csv);
+        free(idx->clips[i].audio_path_csv);
     }
     free(idx->clips);
     memset(idx, 0, sizeof(*idx));

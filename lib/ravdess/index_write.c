@@ -53,9 +53,9 @@ int rvt_index_write(const struct rvt_index *idx, FILE *fp, struct rvt_error *err
         fputc(',', fp);
         rvt_csv_put(fp, rvt_split_name(k->split));
         fputc(',', fp);
-        rvt_csv_put(fp, k->video_path ? k->video_path : "");
+        rvt_csv_put(fp, k->video_path_csv ? k->video_path_csv : k->video_path ? k->video_path : "");
         fputc(',', fp);
-        rvt_csv_put(fp, k->audio_path ? k->audio_path : "");
+        rvt_csv_put(fp, k->audio_path_csv ? k->audio_path_csv : k->audio_path ? k->audio_path : "");
         fputc('\n', fp);
     }
     if (ferror(fp))

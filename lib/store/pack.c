@@ -28,6 +28,8 @@
 #define MAX_INPUTS 4096
 #define MAX_GROUP_DS 16
 #define N_COLS 13
+/* clips/video_path, audio_path: the index's text (not where this run opens the files) */
+#define PATH_CSV(c, a) ((c)->a##_path_csv ? (c)->a##_path_csv : (c)->a##_path)
 
 enum mode { MODE_SMALL, MODE_COPY, MODE_RECODE, MODE_ENCODE };
 
@@ -565,8 +567,8 @@ static int create_output(struct packer *P, struct rvt_error *err)
 
     for (k = 0; k < P->n_sel; k++) {
         const struct rvt_clip *c = &P->idx.clips[P->sel[k]];
-        vmax = RVT_MAX(vmax, strlen(c->video_path) + 1);
-        amax = RVT_MAX(amax, strlen(c->audio_path) + 1);
+        vmax = RVT_MAX(vmax, strlen(PATH_CSV(c, video)) + 1);
+        amax = RVT_MAX(amax, strlen(PATH_CSV(c, audio)) + 1);
     }
     if (vmax > 65536 || amax > 65536)
         return rvt_error_set(err, RVT_ELIMIT, "'%s': a path longer than 64 KiB", P->o->index_path);
@@ -752,8 +754,8 @@ static int emit(void *ctx, size_t i, void *slot, int status, struct rvt_error *e
     data[4] = rvt_emotion_names[c->emotion];
     data[9] = c->label_name;
     data[10] = rvt_split_name(P->split_of[s->row]);
-    data[11] = c->video_path;
-    data[12] = c->audio_path;
+    data[11] = PATH_CSV(c, video);
+    data[12] = PATH_CSV(c, audio);
     for (gi = 0; gi < P->n_groups; gi++)
         for (d = 0; d < P->g[gi].n_ds; d++, f++, n++) {
             struct sfield *sf = &s->f[f];

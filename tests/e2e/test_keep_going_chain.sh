@@ -30,14 +30,18 @@ head -c 20000 "$SAMPLE/Actor_01/$BADV" >"$T/corpus/Actor_01/$BADV"
 head -c 30000 /dev/urandom >"$T/corpus/Actor_02/$BADA"
 
 mkdir -p "$T/idx" "$T/out" "$T/elsewhere"
-cd "$T/elsewhere" || exit 1
-ravdess-index -q "$T/corpus" -o "$T/idx/index.csv"; ok $? "ravdess-index"
+cd "$T" || exit 1
+ravdess-index -q corpus -o idx/index.csv; ok $? "ravdess-index"
 [ "$(tail -n +2 "$T/idx/index.csv" | wc -l)" -eq "$n_clips" ]; ok $? "index lists the $n_clips clips"
+[ "$(tail -n +2 "$T/idx/index.csv" | grep -vc ',\.\./corpus/Actor_0[12]/0[13]-[^,]*,\.\./corpus/')" -eq 0 ]
+ok $? "a relative root is written relative to the index's folder (../corpus/...)"
 
+# from another folder: the index by an absolute, then by a relative path
+cd "$T/elsewhere" || exit 1
 extract-frames -q -k "$T/idx/index.csv" -o "$T/out/frames.h5" 2>"$T/err"; rc=$?
 [ $rc -eq 3 ] && grep -q "$IDV" "$T/out/frames.h5.failures.csv" 2>/dev/null
 ok $? "extract-frames -k skips the truncated mp4, exit 3 (exit $rc: $(head -c 200 "$T/err"))"
-extract-mel -q -k "$T/idx/index.csv" -o "$T/out/mel.h5" 2>"$T/err"; rc=$?
+extract-mel -q -k ../idx/index.csv -o "$T/out/mel.h5" 2>"$T/err"; rc=$?
 [ $rc -eq 3 ] && grep -q "$IDA" "$T/out/mel.h5.failures.csv" 2>/dev/null
 ok $? "extract-mel -k skips the garbage wav, exit 3 (exit $rc: $(head -c 200 "$T/err"))"
 
@@ -55,6 +59,8 @@ assert len(ids) == int(sys.argv[4]) and not set(ids) & set(missing), ids
 assert f["mel"].shape[0] == f["frames"].shape[0] == len(ids)
 PYEOF
 ok $? "features.h5: the other clips, missing_clips lists the two"
+$PY -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); assert all(p.startswith(b'../corpus/') for p in f['clips/audio_path'][:])" "$T/out/features.h5"
+ok $? "features.h5 keeps the paths as written in index.csv"
 
 $PY "$FIX" model "$T/model.h5"; ok $? "a seeded model.h5"
 run-model -q -m "$T/model.h5" -i "$T/out/features.h5" -o "$T/out/predictions.csv" 2>"$T/err"; rc=$?
