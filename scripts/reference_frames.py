@@ -219,7 +219,9 @@ def main():
     clips = []
     if args.index:
         with open(args.index, newline="") as f:
-            clips += [(r["id"], r["video_path"]) for r in csv.DictReader(f)]
+            # relative paths are relative to the index's folder (schemas/index.md)
+            base = os.path.dirname(args.index)
+            clips += [(r["id"], os.path.join(base, r["video_path"])) for r in csv.DictReader(f)]
     clips += [(os.path.basename(v), v) for v in args.videos]
     threads = 1 if args.j > 1 else 0
     with ThreadPoolExecutor(max_workers=max(1, args.j)) as ex:

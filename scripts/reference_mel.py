@@ -405,8 +405,9 @@ def _parse_set(s, params):
 def _inputs(args):
     if len(args) == 1 and args[0].endswith('.csv'):
         with open(args[0], newline='') as f:
+            # relative paths are relative to the index's folder (schemas/index.md)
             for row in csv.DictReader(f):
-                yield row['id'], row['audio_path']
+                yield row['id'], os.path.join(os.path.dirname(args[0]), row['audio_path'])
     else:
         for a in args:
             yield os.path.splitext(os.path.basename(a))[0], a
