@@ -19,7 +19,7 @@ static const char usage[] =
     "  pack-h5 - join index.csv, frames and mel stores into one features.h5\n"
     "\n"
     "SYNOPSIS\n"
-    "  pack-h5 -i INDEX.csv -f FRAMES.h5[,...] -m MEL.h5[,...] -o FEATURES.h5\n"
+    "  pack-h5 -i INDEX.csv -f FRAMES.h5[,...] -a MEL.h5[,...] -o FEATURES.h5\n"
     "          [--split train|val|test|all] [--folds K --fold I] [--deflate N] [options]\n"
     "\n"
     "DESCRIPTION\n"
@@ -33,14 +33,18 @@ static const char usage[] =
     "  every input file.  schemas/features.md describes the layout; plain h5py reads\n"
     "  it (chunked one clip a chunk, shuffle + deflate, no plugin filters).\n"
     "\n"
-    "  Each of -f and -m takes one store or any complete set of shards (the outputs\n"
+    "  Each of -f and -a takes one store or any complete set of shards (the outputs\n"
     "  of --shard I/N runs), comma-separated or repeated, in any order.  pack-h5\n"
     "  refuses, naming the first offender and both values: a missing or repeated\n"
-    "  shard, shards of different sets, a clip of the index missing from the stores\n"
-    "  or a stored clip not in the index, stores whose configs disagree with each\n"
+    "  shard, shards of different sets, stores whose configs disagree with each\n"
     "  other or with this run (image.* for frames, audio.* for mel: give pack-h5 the\n"
-    "  extractors' --config), and an index whose labels or splits disagree with\n"
-    "  this run's labels.* and split.* keys.\n"
+    "  extractors' --config), an index whose labels or splits disagree with this\n"
+    "  run's labels.* and split.* keys, and an index without rows.\n"
+    "\n"
+    "  Stored clips the index does not list are left out, so a filtered index packs\n"
+    "  just its rows.  An index row that some store lacks (a clip an extractor\n"
+    "  skipped with --keep-going) is left out too: pack-h5 names it and the store on\n"
+    "  stderr, lists it in the root attribute missing_clips and exits 3.\n"
     "\n"
     "  The output appears whole or not at all: it is written to a temporary file\n"
     "  beside it and renamed at the end.  Chunks stored with the output's deflate\n"
@@ -51,7 +55,8 @@ static const char usage[] =
     "OPTIONS\n"
     "  -i, --index FILE     index.csv of ravdess-index (required)\n"
     "  -f, --frames FILES   frames stores of extract-frames\n"
-    "  -m, --mel FILES      mel stores of extract-mel (at least one of -f, -m)\n"
+    "  -a, --mel FILES      mel (audio) stores of extract-mel (at least one of -f, -a);\n"
+    "                       -m is a deprecated spelling of -a (it warns)\n"
     "  -o, --output FILE    the features store to write (required)\n"
     "  -s, --split NAME     write only the clips of split train, val or test, or all\n"
     "                       (default: all)\n"
@@ -59,13 +64,15 @@ static const char usage[] =
     "                       is recomputed from the actors instead of read from the index\n"
     "      --fold I         the test fold, 0-based (sets split.fold; implies the above)\n"
     "      --deflate N      gzip level 0-9 of the output (sets store.deflate; default 4)\n"
-    "\n" RVT_CLI_HELP
-    "  (--shard and --keep-going do not apply to pack-h5.)\n"
+    RVT_HELP_CONFIG RVT_HELP_JOBS RVT_HELP_STD
+    "\n" RVT_HELP_EXIT_NOSKIP
+    "  3 some index rows were missing from a store and were left out (listed in\n"
+    "    missing_clips).\n"
     "\n"
     "EXAMPLES\n"
-    "  pack-h5 -i index.csv -f frames.h5 -m mel.h5 -o features.h5\n"
-    "  pack-h5 -i index.csv -f frames.0.h5,frames.1.h5 -m mel.h5 -o test.h5 --split test\n"
-    "  pack-h5 -c my.yaml -i index.csv -f frames.h5 -m mel.h5 --folds 5 --fold 2 -o f2.h5\n";
+    "  pack-h5 -i index.csv -f frames.h5 -a mel.h5 -o features.h5\n"
+    "  pack-h5 -i index.csv -f frames.0.h5,frames.1.h5 -a mel.h5 -o test.h5 --split test\n"
+    "  pack-h5 -c my.yaml -i index.csv -f frames.h5 -a mel.h5 --folds 5 --fold 2 -o f2.h5\n";
 
 enum { OPT_FOLD = RVT_OPT_TOOL_BASE, OPT_FOLDS, OPT_DEFLATE };
 
@@ -89,7 +96,7 @@ int main(int argc, char **argv)
         RVT_CLI_LONGOPTS,
         {"index", required_argument, NULL, 'i'},
         {"frames", required_argument, NULL, 'f'},
-        {"mel", required_argument, NULL, 'm'},
+        {"mel", required_argument, NULL, 'a'},
         {"output", required_argument, NULL, 'o'},
         {"split", required_argument, NULL, 's'},
         {"fold", required_argument, NULL, OPT_FOLD},
@@ -112,7 +119,7 @@ int main(int argc, char **argv)
     o.frames = frames;
     o.mel = mel;
     rvt_cli_init(&cli, "pack-h5", usage);
-    while ((c = getopt_long(argc, argv, RVT_CLI_SHORTOPTS "i:f:m:o:s:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, RVT_CLI_SHORTOPTS "i:f:a:m:o:s:", opts, NULL)) != -1) {
         int r = rvt_cli_handle(&cli, c, optarg);
         if (r == RVT_CLI_EXIT) {
             code = cli.exit_code;
@@ -123,8 +130,12 @@ int main(int argc, char **argv)
         switch (c) {
         case 'i': o.index_path = optarg; break;
         case 'o': o.out_path = optarg; break;
-        case 'f':
         case 'm':
+            rvt_warnf("-m is deprecated: use -a (--mel) for the mel stores");
+            c = 'a';
+            /* fall through */
+        case 'f':
+        case 'a':
             if (add_files(c == 'f' ? frames : mel, c == 'f' ? &o.n_frames : &o.n_mel, owned, &n_owned,
                           optarg) < 0) {
                 code = rvt_cli_usage_error(&cli, "too many input files (at most %d)", MAX_FILES);
@@ -182,7 +193,7 @@ int main(int argc, char **argv)
         goto done;
     }
     if (o.n_frames + o.n_mel == 0) {
-        code = rvt_cli_usage_error(&cli, "give the stores to pack with -f and/or -m");
+        code = rvt_cli_usage_error(&cli, "give the stores to pack with -f and/or -a");
         goto done;
     }
     if (cli.shard_n != 1 || cli.keep_going || cli.failures_path) {

@@ -40,34 +40,32 @@ static const char usage[] =
     "  class-wise accuracy) goes to stdout.\n"
     "\n"
     "OPTIONS\n"
-    "  -o, --output-dir DIR  folder for the three outputs, created if missing\n"
-    "                        (default: the current folder)\n"
-    "      --metrics FILE    metrics CSV (default: DIR/metrics.csv; '-' = stdout)\n"
-    "      --confusion FILE  confusion CSV (default: DIR/confusion.csv; '-' = stdout)\n"
-    "      --svg FILE        confusion heat-map (default: DIR/confusion.svg; '-' = stdout)\n"
-    "  -s, --split NAME      score only clips of this split, e.g. test (default: all\n"
-    "                        clips; their metrics are reported per split and as 'all')\n"
-    "      --bootstrap N     add percentile 95% confidence intervals of accuracy and\n"
-    "                        macro F1 from N resamples of the clips (default: 0, off)\n"
-    "      --seed S          bootstrap seed, 0 to 2^64-1 (default: 0); the same seed\n"
-    "                        gives the same intervals\n"
-    "      --eps auto|X      log-loss clipping of probabilities to [X, 1-X] (default:\n"
-    "                        auto = 2.220446049250313e-16, scikit-learn 1.2; 1e-15 =\n"
-    "                        scikit-learn before 1.2)\n"
-    "  -q also leaves out the summary.  -j, -k, --shard and the config keys are\n"
-    "  accepted but change nothing: score is fast, and bad input always stops it.\n"
-    "\n"
-    RVT_CLI_HELP
+    "  -o, --output-dir DIR folder for the three outputs, created if missing\n"
+    "                       (default: the current folder)\n"
+    "      --metrics FILE   metrics CSV (default: DIR/metrics.csv; '-' = stdout)\n"
+    "      --confusion FILE confusion CSV (default: DIR/confusion.csv; '-' = stdout)\n"
+    "      --svg FILE       confusion heat-map (default: DIR/confusion.svg; '-' =\n"
+    "                       stdout)\n"
+    "  -s, --split NAME     score only clips of this split, e.g. test (default: all\n"
+    "                       clips; their metrics are reported per split and as 'all')\n"
+    "      --bootstrap N    add percentile 95% confidence intervals of accuracy and\n"
+    "                       macro F1 from N resamples of the clips (default: 0, off)\n"
+    "      --seed S         bootstrap seed, 0 to 2^64-1 (default: 0); the same seed\n"
+    "                       gives the same intervals\n"
+    "      --eps auto|X     log-loss clipping of probabilities to [X, 1-X] (default:\n"
+    "                       auto = 2.220446049250313e-16, scikit-learn 1.2; 1e-15 =\n"
+    "                       scikit-learn before 1.2)\n"
+    RVT_HELP_STD
+    "  (-q also leaves out the summary.)\n"
+    "\n" RVT_HELP_EXIT_NOSKIP
+    "  On status 1 (bad input: a one-line error names the file and line; or an I/O\n"
+    "  error) no output is written.\n"
     "\n"
     "EXAMPLES\n"
     "  score -o results predictions.csv\n"
     "  score --split test --bootstrap 1000 --seed 7 -o results predictions.csv\n"
     "  score -o cv fold0.csv fold1.csv fold2.csv fold3.csv fold4.csv\n"
-    "  score --metrics - --confusion /dev/null --svg cm.svg predictions.csv\n"
-    "\n"
-    "EXIT STATUS\n"
-    "  0 written; 1 bad input (a one-line error names the file and line) or an I/O\n"
-    "  error, and no output is written; 2 usage error.\n";
+    "  score --metrics - --confusion /dev/null --svg cm.svg predictions.csv\n";
 
 enum {
     OPT_METRICS = RVT_OPT_TOOL_BASE,
@@ -257,6 +255,11 @@ int main(int argc, char **argv)
     }
     if (rvt_cli_finish(&cli) == RVT_CLI_EXIT) {
         exit_code = cli.exit_code;
+        goto done;
+    }
+    if (cli.shard_n != 1 || cli.keep_going || cli.failures_path) {
+        /* bad input always stops score: there is no clip to skip */
+        exit_code = rvt_cli_usage_error(&cli, "--shard, --keep-going and --failures do not apply to score");
         goto done;
     }
     for (i = 0; i < N_OUT; i++) {

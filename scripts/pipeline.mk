@@ -72,7 +72,7 @@ $(OUT)/mel.%.h5: $(OUT)/index.csv
 	$(BIN)/extract-mel $(Q) $(CFG) -j $(JOBS) --shard $(subst -of-,/,$*) $< -o $@
 
 $(OUT)/features.h5: $(OUT)/index.csv $(FRAMES) $(MELS)
-	$(BIN)/pack-h5 $(Q) $(CFG) -i $< -f $(call commalist,$(FRAMES)) -m $(call commalist,$(MELS)) -o $@
+	$(BIN)/pack-h5 $(Q) $(CFG) -i $< -f $(call commalist,$(FRAMES)) -a $(call commalist,$(MELS)) -o $@
 
 $(OUT)/model.h5: $(OUT)/features.h5
 	$(PY) scripts/train.py $(Q) $(TRAIN_FLAGS) $< -o $(basename $@)

@@ -27,8 +27,8 @@ lines() { wc -l <"$1" | tr -d ' '; }
 
 # ---------------------------------------------------------------- usage
 ravdess-index --help >help.txt; ok $? "--help exits 0"
-grep -q "^Usage: ravdess-index" help.txt && grep -q "Exit status" help.txt &&
-  grep -q -- "--modality" help.txt && grep -q "Examples" help.txt
+grep -q "^  ravdess-index \[OPTIONS\] ROOT" help.txt && grep -q "^EXIT STATUS" help.txt &&
+  grep -q -- "--modality" help.txt && grep -q "^EXAMPLES" help.txt
 ok $? "--help has usage, options, examples, exit status"
 expect_exit 0 "--version" ravdess-index --version
 expect_exit 2 "no root" ravdess-index

@@ -45,7 +45,7 @@ extract-mel -q -k ../idx/index.csv -o "$T/out/mel.h5" 2>"$T/err"; rc=$?
 [ $rc -eq 3 ] && grep -q "$IDA" "$T/out/mel.h5.failures.csv" 2>/dev/null
 ok $? "extract-mel -k skips the garbage wav, exit 3 (exit $rc: $(head -c 200 "$T/err"))"
 
-pack-h5 -i "$T/idx/index.csv" -f "$T/out/frames.h5" -m "$T/out/mel.h5" -o "$T/out/features.h5" 2>"$T/err"; rc=$?
+pack-h5 -i "$T/idx/index.csv" -f "$T/out/frames.h5" -a "$T/out/mel.h5" -o "$T/out/features.h5" 2>"$T/err"; rc=$?
 [ $rc -eq 3 ] && grep -q "clip $IDV is missing from '.*frames.h5'" "$T/err" &&
   grep -q "clip $IDA is missing from '.*mel.h5'" "$T/err"
 ok $? "pack-h5 packs the rest, names both missing clips, exit 3 (exit $rc: $(head -c 300 "$T/err"))"
@@ -73,7 +73,7 @@ ls -A "$T/out" "$T/idx" | grep -q '\.tmp-'; [ $? -ne 0 ]; ok $? "no temporary le
 # a filtered index (the rows of actor 1 only) packs just those
 head -n 1 "$T/idx/index.csv" >"$T/idx/actor1.csv"
 grep -- '-01,1,' "$T/idx/index.csv" >>"$T/idx/actor1.csv"
-pack-h5 -q -i "$T/idx/actor1.csv" -f "$T/out/frames.h5" -m "$T/out/mel.h5" -o "$T/out/a1.h5"; rc=$?
+pack-h5 -q -i "$T/idx/actor1.csv" -f "$T/out/frames.h5" -a "$T/out/mel.h5" -o "$T/out/a1.h5"; rc=$?
 n1=$(($(wc -l <"$T/idx/actor1.csv") - 2))
 $PY -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); assert f['clips/id'].shape[0]==int(sys.argv[2]), f['clips/id'].shape" "$T/out/a1.h5" "$n1"
 [ $? -eq 0 ] && [ $rc -eq 3 ]; ok $? "a filtered index: its clips, its one missing clip, exit 3 (exit $rc)"

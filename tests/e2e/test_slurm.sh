@@ -54,7 +54,7 @@ ls "$T/out" | grep -c -- '-of-3\.h5$' | grep -qx 6; ok $? "3 frames and 3 mel sh
 
 # the same store unsharded
 extract-frames -q "$T/index.csv" -o "$T/frames.h5" && extract-mel -q "$T/index.csv" -o "$T/mel.h5" &&
-  pack-h5 -q -i "$T/index.csv" -f "$T/frames.h5" -m "$T/mel.h5" -o "$T/features.h5"
+  pack-h5 -q -i "$T/index.csv" -f "$T/frames.h5" -a "$T/mel.h5" -o "$T/features.h5"
 ok $? "unsharded chain"
 $PY - "$T/out/features.h5" "$T/features.h5" <<'PYEOF'
 import sys, h5py, numpy as np

@@ -416,7 +416,7 @@ def test_real_chain_store(good, tmp_path):
     steps = [[tools[0], "-q", d + "/corpus", "-o", d + "/index.csv"],
              [tools[1], "-q", "-j", "2", d + "/index.csv", "-o", d + "/frames.h5"],
              [tools[2], "-q", "-j", "2", d + "/index.csv", "-o", d + "/mel.h5"],
-             [tools[3], "-q", "-i", d + "/index.csv", "-f", d + "/frames.h5", "-m", d + "/mel.h5",
+             [tools[3], "-q", "-i", d + "/index.csv", "-f", d + "/frames.h5", "-a", d + "/mel.h5",
               "--split", "test", "-o", d + "/features.h5"]]
     for cmd in steps:
         p = subprocess.run(cmd, capture_output=True, text=True)

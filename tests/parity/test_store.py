@@ -58,7 +58,7 @@ def pack(data, sub, out, *extra):
     frames = sorted(x for x in os.listdir(d) if x.startswith("frames"))
     mel = sorted(x for x in os.listdir(d) if x.startswith("mel"))
     os.makedirs(os.path.dirname(os.path.join(d, out)) or d, exist_ok=True)
-    run("-c", "../cfg.yaml", "-i", "index.csv", "-f", ",".join(frames), "-m", ",".join(mel),
+    run("-c", "../cfg.yaml", "-i", "index.csv", "-f", ",".join(frames), "-a", ",".join(mel),
         "-o", out, *extra, cwd=d)
     return os.path.join(d, out)
 
@@ -171,7 +171,7 @@ def test_odd_input_layout(data, tmp_path):
                              maxshape=(None,) + x.shape[1:])
     os.symlink(os.path.join(src, "frames.h5"), os.path.join(odd, "frames.h5"))
     os.symlink(os.path.join(src, "index.csv"), os.path.join(odd, "index.csv"))
-    run("-c", os.path.join(data["dir"], "cfg.yaml"), "-i", "index.csv", "-f", "frames.h5", "-m", "mel.h5",
+    run("-c", os.path.join(data["dir"], "cfg.yaml"), "-i", "index.csv", "-f", "frames.h5", "-a", "mel.h5",
         "-o", "features.h5", cwd=odd)
     a = pack(data, "one", "odd/features.h5")
     skip = INPUT_ATTRS
@@ -206,7 +206,7 @@ def test_ravdess_dataset_matches_seed(tmp_path):
     idx_sha = store_gen.write_index(os.path.join(d, "index.csv"), rows)
     store_gen.write_kind(d, "frames", rows, 1, 4, cfg, idx_sha, 1, 224, 64, 300)
     store_gen.write_kind(d, "mel", rows, 1, 4, cfg, idx_sha, 1, 224, 64, 300)
-    run("-i", "index.csv", "-f", "frames.h5", "-m", "mel.h5", "-o", "features.h5", cwd=d)
+    run("-i", "index.csv", "-f", "frames.h5", "-a", "mel.h5", "-o", "features.h5", cwd=d)
     path = os.path.join(d, "features.h5")
     seed = transforms.Compose([
         transforms.Resize((224, 224)),
@@ -259,7 +259,7 @@ def test_ravdess_dataset_on_real_clips(tmp_path):
     for cmd in (["ravdess-index", "corpus", "-o", "index.csv"],
                 ["extract-frames", "index.csv", "-o", "frames.h5"],
                 ["extract-mel", "index.csv", "-o", "mel.h5"],
-                ["pack-h5", "-i", "index.csv", "-f", "frames.h5", "-m", "mel.h5", "-o", "features.h5"]):
+                ["pack-h5", "-i", "index.csv", "-f", "frames.h5", "-a", "mel.h5", "-o", "features.h5"]):
         p = subprocess.run([os.path.join(BIN, cmd[0]), "-q"] + cmd[1:], cwd=d, capture_output=True,
                            text=True)
         assert p.returncode == 0, (cmd, p.stderr)
