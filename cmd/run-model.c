@@ -32,7 +32,7 @@ static const char usage[] =
     "\n"
     "DESCRIPTION\n"
     "  Runs MultimodalAttentionFusion (EfficientNet-B0 image branch, CNN audio branch,\n"
-    "  MLP head; DESIGN.md \"The model\") in eval mode on every clip of a feature store\n"
+    "  MLP head; schemas/checkpoint.md) in eval mode on every clip of a feature store\n"
     "  of pack-h5 and writes one CSV row per clip:\n"
     "      id,split,label,pred,p_<class>,...\n"
     "  label and pred are class names, p_<class> the softmax of the logits, printed so\n"

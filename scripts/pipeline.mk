@@ -26,7 +26,7 @@ SHARDS ?= 1
 CONFIG ?=
 PY     ?= /usr/bin/python3
 TRAIN_FLAGS ?= --epochs 15 --batch 16 --lr 1e-3
-# Use the fast sgemm kernels in PyTorch too (see DESIGN.md "Facts measured").
+# Use the fast sgemm kernels in PyTorch too (Debian's OpenBLAS misdetects newer Xeons; see lib/core/cpu.h).
 export OPENBLAS_CORETYPE ?= SkylakeX
 
 CFG    := $(if $(CONFIG),--config $(CONFIG))

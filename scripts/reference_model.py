@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """The seed's MultimodalAttentionFusion network in PyTorch: the reference run-model matches.
 
-Structure (see DESIGN.md "The model"; attribute names are the seed's, so a state_dict
-trained with the seed's code loads with load_state_dict(strict=True)):
+Structure (lib/nn/model.h describes the same network; attribute names are the seed's,
+so a state_dict trained with the seed's code loads with load_state_dict(strict=True)):
 
     img_encoder    torchvision efficientnet_b0(weights=None): features + avgpool,
                    classifier = Identity -> [B, 1280]

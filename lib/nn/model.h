@@ -1,5 +1,5 @@
 /*
- * model.h: the seed's MultimodalAttentionFusion network (DESIGN.md "The model") on
+ * model.h: the seed's MultimodalAttentionFusion network (see docs/architecture.md) on
  * the CPU, fp32 (and int8 layers, see nn/layer.h), loaded from model.h5.
  *
  *   struct rvt_model *m;

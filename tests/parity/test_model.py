@@ -92,7 +92,7 @@ def test_logits_match_pytorch(model, store):
     worst = (np.abs(ours - ref) / tol).max()
     assert worst <= 1.0, "logits differ by %.3g of the tolerance" % worst
     assert (ours.argmax(1) == ref.argmax(1)).all()
-    # both branches matter in this checkpoint (see DESIGN.md on weak references)
+    # both branches matter in this checkpoint (a random init is a weak reference)
     m = model["torch"]
     img, melt = F.to_torch_inputs(store["frames"], store["mel"])
     with torch.no_grad():
