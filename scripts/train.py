@@ -21,7 +21,8 @@ Two modes:
                    trains on them.  The exported checkpoint is a complete model.
 
 Deterministic for a given --seed and thread count.  Needs /usr/bin/python3 (Debian's
-torch).  Writes OUT.pt (state_dict) and, through scripts/export-checkpoint.py, OUT.h5.
+torch).  -o model.h5 writes model.h5 (through scripts/export-checkpoint.py) and the
+state_dict beside it as model.pt; -o STEM without .h5 writes STEM.h5 and STEM.pt.
 """
 import argparse
 import ctypes
@@ -148,7 +149,8 @@ def evaluate(model, store, idx, batch, feats=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("features", help="features.h5 from pack-h5 (train split used for training)")
-    ap.add_argument("-o", "--out", required=True, help="output stem: writes OUT.pt and OUT.h5")
+    ap.add_argument("-o", "--out", required=True, help="the checkpoint to write, e.g. model.h5 (and model.pt beside it); "
+                         "a name without .h5 is a stem: STEM.h5 and STEM.pt")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-4)
@@ -225,12 +227,13 @@ def main():
                 evaluate(model, store, val_idx, a.batch, feats), time.time() - t))
 
     model.eval()
-    torch.save(model.state_dict(), a.out + ".pt")
-    cmd = [sys.executable, os.path.join(HERE, "export-checkpoint.py"), a.out + ".pt", a.out + ".h5",
+    stem = a.out[:-3] if a.out.endswith(".h5") else a.out
+    torch.save(model.state_dict(), stem + ".pt")
+    cmd = [sys.executable, os.path.join(HERE, "export-checkpoint.py"), stem + ".pt", stem + ".h5",
            "--audio-attention", attention, "--class-names", ",".join(store.class_names),
            "--features", a.features]
     subprocess.run(cmd, check=True)
-    log("wrote %s.pt and %s.h5" % (a.out, a.out))
+    log("wrote %s.h5 and %s.pt" % (stem, stem))
 
 
 if __name__ == "__main__":

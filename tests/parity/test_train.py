@@ -90,3 +90,14 @@ def test_refuses_a_store_without_train_clips(tmp_path):
                        capture_output=True, text=True)
     assert p.returncode != 0 and "no clips in the train split" in p.stderr
     assert not (tmp_path / "m.h5").exists()
+
+
+def test_output_named_with_h5(store, tmp_path):
+    """-o model.h5 writes model.h5 (not model.h5.h5) and model.pt beside it, with the
+    same weights as the stem spelling -o model."""
+    train(store, tmp_path / "model.h5", "--freeze-image", "--epochs", "1", "-q")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.h5", "model.pt"]
+    (tmp_path / "stem").mkdir()
+    train(store, tmp_path / "stem" / "model", "--freeze-image", "--epochs", "1", "-q")
+    assert sorted(p.name for p in (tmp_path / "stem").iterdir()) == ["model.h5", "model.pt"]
+    assert same_checkpoints(tmp_path / "model.h5", tmp_path / "stem" / "model.h5")
