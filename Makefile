@@ -34,12 +34,14 @@ CMD_SRCS  := $(sort $(wildcard cmd/*.c))
 TOOLS     := $(CMD_SRCS:cmd/%.c=$(BIN)/%)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNITS     := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+MANS      := $(CMD_SRCS:cmd/%.c=$(BUILD)/man/%.1)
+PY_TOOLS  := train export-checkpoint
 
 ISA_AVX2   := -mavx2 -mfma -mf16c
 ISA_AVX512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
 
-.PHONY: all tools tests test asan demo bench install clean deps sample check-deps
-all: tools
+.PHONY: all tools tests test asan demo bench install clean deps sample check-deps man
+all: tools man
 
 tools: $(TOOLS)
 tests: $(UNITS)
@@ -100,12 +102,27 @@ bench: deps
 	@export RVT_BIN=$(abspath $(BIN)) RVT_BUILD=$(abspath $(BUILD)); \
 	  for b in scripts/bench-*; do [ -x "$$b" ] && { echo "== $$b"; "$$b" || exit 1; }; done; true
 
-install: tools
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ravdess-tools/configs \
-	  $(DESTDIR)$(PREFIX)/share/ravdess-tools/schemas
+# Man pages: each tool's --help through scripts/help2man.py (the help is the manual).
+man: $(MANS)
+
+$(BUILD)/man/%.1: $(BIN)/% scripts/help2man.py
+	@mkdir -p $(@D)
+	$(Q)$(BIN)/$* --help | python3 scripts/help2man.py $* $(VERSION) >$@.tmp && mv $@.tmp $@
+
+# The tools and their man pages; configs and schemas; the Python side (scripts/*.py in
+# share/ravdess-tools/scripts, which finds configs/ beside it) with ravdess-train and
+# ravdess-export-checkpoint linked into bin/ (they need a python3 with torch and h5py).
+SHARE := $(DESTDIR)$(PREFIX)/share/ravdess-tools
+install: tools man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(SHARE)/configs \
+	  $(SHARE)/schemas $(SHARE)/scripts
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 configs/*.yaml $(DESTDIR)$(PREFIX)/share/ravdess-tools/configs/
-	install -m 644 schemas/*.md $(DESTDIR)$(PREFIX)/share/ravdess-tools/schemas/
+	install -m 644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 configs/*.yaml $(SHARE)/configs/
+	install -m 644 schemas/*.md $(SHARE)/schemas/
+	install -m 755 scripts/*.py $(SHARE)/scripts/
+	for t in $(PY_TOOLS); do \
+	  ln -sfn ../share/ravdess-tools/scripts/$$t.py $(DESTDIR)$(PREFIX)/bin/ravdess-$$t || exit 1; done
 
 clean:
 	rm -rf build build-asan bin

@@ -66,8 +66,8 @@ static const char usage[] =
     "      --deflate N      gzip level 0-9 of the output (sets store.deflate; default 4)\n"
     RVT_HELP_CONFIG RVT_HELP_JOBS RVT_HELP_STD
     "\n" RVT_HELP_EXIT_NOSKIP
-    "  3 some index rows were missing from a store and were left out (listed in\n"
-    "    missing_clips).\n"
+    "  Also 3: some index rows were missing from a store and were left out (listed\n"
+    "  in the attribute missing_clips).\n"
     "\n"
     "EXAMPLES\n"
     "  pack-h5 -i index.csv -f frames.h5 -a mel.h5 -o features.h5\n"

@@ -39,7 +39,7 @@ import h5py
 import numpy as np
 import yaml
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.realpath(__file__))  # the real folder, also when run through a link
 sys.path.insert(0, HERE)
 
 SCHEMA_VERSION = "1"

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.realpath(__file__))  # the real folder, also when run through a link
 sys.path.insert(0, HERE)
 from reference_model import MultimodalAttentionFusion  # noqa: E402
 
