@@ -252,6 +252,10 @@ int main(int argc, char **argv)
         rc = rvt_cli_usage_error(&cli, "missing -o FRAMES.h5");
         goto done;
     }
+    if (rvt_cli_check_outputs(&cli, RVT_PATHS(output, cli.failures_path), RVT_PATHS(argv[optind])) == RVT_CLI_EXIT) {
+        rc = cli.exit_code;
+        goto done;
+    }
     if (rvt_frames_opts_from_config(&run.o, cli.cfg, &err) < 0) {
         rc = rvt_cli_usage_error(&cli, "%s", err.msg);
         goto done;

@@ -710,6 +710,10 @@ int main(int argc, char **argv)
         exit_code = rvt_cli_usage_error(&app.cli, "give exactly one of -o FILE and --npy DIR");
         goto done;
     }
+    if (rvt_cli_check_outputs(&app.cli, RVT_PATHS(app.out_path, app.cli.failures_path), RVT_PATHV(argc - optind, argv + optind)) == RVT_CLI_EXIT) {
+        exit_code = app.cli.exit_code;
+        goto done;
+    }
     if (rvt_logmel_params_from_config(&params, app.cli.cfg, &err) < 0) {
         rvt_errorf("%s", err.msg);
         exit_code = RVT_EXIT_USAGE;

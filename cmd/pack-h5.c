@@ -208,12 +208,11 @@ int main(int argc, char **argv)
         }
         o.resplit = true;
     }
-    for (k = 0; k < o.n_frames + o.n_mel; k++) {
-        const char *p = k < o.n_frames ? frames[k] : mel[k - o.n_frames];
-        if (!strcmp(p, o.out_path)) {
-            code = rvt_cli_usage_error(&cli, "the output '%s' is also an input", p);
-            goto done;
-        }
+    if (rvt_cli_check_outputs(&cli, RVT_PATHS(o.out_path), RVT_PATHS(o.index_path)) == RVT_CLI_EXIT ||
+        rvt_cli_check_outputs(&cli, RVT_PATHS(o.out_path), RVT_PATHV(o.n_frames, frames)) == RVT_CLI_EXIT ||
+        rvt_cli_check_outputs(&cli, RVT_PATHS(o.out_path), RVT_PATHV(o.n_mel, mel)) == RVT_CLI_EXIT) {
+        code = cli.exit_code;
+        goto done;
     }
     o.cfg = cli.cfg;
     o.jobs = cli.jobs;

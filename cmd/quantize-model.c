@@ -576,6 +576,10 @@ int main(int argc, char **argv)
             snprintf(out_owned, len + 16, "%s-int8.h5", in);
         out = out_owned;
     }
+    if (rvt_cli_check_outputs(&cli, RVT_PATHS(out), RVT_PATHS(in, ca.features)) == RVT_CLI_EXIT) {
+        rc = cli.exit_code;
+        goto done;
+    }
     if (ca.features) {
         if (rvt_checkpoint_plan(in, &qo, &keys, &n_keys, &err) < 0) {
             rvt_errorf("%s", err.msg);

@@ -222,6 +222,10 @@ int main(int argc, char **argv)
                                         "index.csv (they select by clip id)");
         goto done;
     }
+    if (rvt_cli_check_outputs(&cli, RVT_PATHS(output, cli.failures_path), RVT_PATHS(NULL)) == RVT_CLI_EXIT) {
+        ret = cli.exit_code;
+        goto done;
+    }
     if (rvt_index_options_from_config(&o, cli.cfg, &err) < 0) {
         rvt_errorf("%s", err.msg);
         ret = RVT_EXIT_USAGE;

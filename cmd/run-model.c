@@ -403,6 +403,10 @@ int main(int argc, char **argv)
         rc = rvt_cli_usage_error(&cli, "-m MODEL, -i FEATURES and -o OUTPUT are required");
         goto out;
     }
+    if (rvt_cli_check_outputs(&cli, RVT_PATHS(output, logits_path, cli.failures_path), RVT_PATHS(R.features_path, R.model_path)) == RVT_CLI_EXIT) {
+        rc = cli.exit_code;
+        goto out;
+    }
     if (strcmp(R.split, "all") && strcmp(R.split, "train") && strcmp(R.split, "val") &&
         strcmp(R.split, "test")) {
         rc = rvt_cli_usage_error(&cli, "--split wants train, val, test or all, got '%s'", R.split);

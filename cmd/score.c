@@ -161,7 +161,7 @@ static int write_outputs(const struct rvt_score *s, char *const paths[N_OUT], st
         goto done;
     }
     for (i = 0; i < N_OUT && ret >= 0; i++) {
-        bool renamed = out[i].tmp_path != NULL;
+        bool renamed = !out[i].in_place;
         ret = rvt_atomic_commit(&out[i], err);
         committed[i] = ret >= 0 && renamed && !is_special(paths[i]);
     }
@@ -285,6 +285,10 @@ int main(int argc, char **argv)
             }
     }
 
+    if (rvt_cli_check_outputs(&cli, RVT_PATHV(N_OUT, paths), RVT_PATHV(argc - optind, argv + optind)) == RVT_CLI_EXIT) {
+        exit_code = cli.exit_code;
+        goto done;
+    }
     for (i = optind; i < argc; i++)
         if (rvt_predictions_read(&preds, argv[i], &err) < 0) {
             rvt_errorf("%s", err.msg);

@@ -21,6 +21,7 @@
 #include "core/cli.h"
 #include "core/cpu.h"
 #include "core/csvio.h"
+#include "core/inputs.h"
 #include "core/log.h"
 #include "core/pool.h"
 
@@ -207,6 +208,36 @@ fail:
     rvt_errorf("%s", err.msg);
     cli->exit_code = RVT_EXIT_FAILURE;
     return RVT_CLI_EXIT;
+}
+
+int rvt_cli_check_outputs(struct rvt_cli *cli, int n_out, const char *const *out, int n_in,
+                          const char *const *in)
+{
+    struct rvt_error err = {0};
+    int i, j;
+
+    for (i = 0; i < n_out; i++) {
+        if (!out[i] || !strcmp(out[i], "-"))
+            continue;
+        for (j = 0; j < n_in; j++)
+            if (in[j] && rvt_path_same(out[i], in[j])) {
+                cli->exit_code = rvt_cli_usage_error(cli, "output '%s' is the input '%s'", out[i], in[j]);
+                return RVT_CLI_EXIT;
+            }
+        for (j = 0; j < i; j++)
+            if (out[j] && rvt_path_same(out[i], out[j])) {
+                cli->exit_code = rvt_cli_usage_error(cli, "outputs '%s' and '%s' are the same file",
+                                                     out[j], out[i]);
+                return RVT_CLI_EXIT;
+            }
+    }
+    for (j = 0; j < n_in; j++)
+        if (in[j] && rvt_input_note(in[j], &err) < 0) {
+            rvt_errorf("%s", err.msg);
+            cli->exit_code = RVT_EXIT_FAILURE;
+            return RVT_CLI_EXIT;
+        }
+    return RVT_CLI_HANDLED;
 }
 
 void rvt_cli_release(struct rvt_cli *cli)

@@ -116,6 +116,23 @@ int rvt_cli_set(struct rvt_cli *cli, const char *key, const char *value);
 int rvt_cli_finish(struct rvt_cli *cli);
 void rvt_cli_release(struct rvt_cli *cli);
 
+/*
+ * Refuses, before any work, an output that is one of the inputs (same file by
+ * device and inode, or the same directory entry: "x", "./x", a symlink, a hard
+ * link) or two outputs that are the same file: prints the usage error
+ * "output 'o' is the input 'i'" and returns RVT_CLI_EXIT with exit_code 2; else
+ * notes the inputs (inputs.h, so the atomic writer refuses them too) and returns
+ * RVT_CLI_HANDLED.  NULL and "-" entries are skipped.  One line per tool:
+ *   if (rvt_cli_check_outputs(&cli, RVT_PATHS(output, logits), RVT_PATHS(features, model))
+ *       == RVT_CLI_EXIT) ...
+ * RVT_PATHV(n, array) passes an array (e.g. argc - optind, argv + optind).
+ */
+#define RVT_PATHS(...) \
+    (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)), (const char *[]){__VA_ARGS__}
+#define RVT_PATHV(n, array) (int)(n), (const char *const *)(array)
+int rvt_cli_check_outputs(struct rvt_cli *cli, int n_out, const char *const *out, int n_in,
+                          const char *const *in);
+
 /* Prints "program: message" and the hint to --help; returns RVT_EXIT_USAGE. */
 int rvt_cli_usage_error(const struct rvt_cli *cli, const char *fmt, ...) RVT_PRINTF(2, 3);
 void rvt_cli_print_version(const char *program);

@@ -9,6 +9,7 @@
 
 #include "core/config.h"
 #include "core/hash.h"
+#include "core/inputs.h"
 
 struct entry {
     char *key;   /* owned */
@@ -264,11 +265,14 @@ int rvt_config_load_string(struct rvt_config *cfg, const char *text, size_t len,
 
 int rvt_config_load_file(struct rvt_config *cfg, const char *path, struct rvt_error *err)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f;
     char *buf = NULL;
     size_t n = 0;
-    int ret = 0;
+    int ret = rvt_input_check(path, err);
 
+    if (ret < 0)
+        return ret;
+    f = fopen(path, "rb");
     if (!f)
         return rvt_error_set(err, RVT_EIO, "cannot open '%s': %s", path, strerror(errno));
     buf = malloc(RVT_CONFIG_MAX_TEXT + 1);

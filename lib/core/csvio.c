@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/csvio.h"
+#include "core/inputs.h"
 
 void rvt_csv_put(FILE *fp, const char *s)
 {
@@ -100,10 +101,14 @@ int rvt_csv_read(const char *path, rvt_csv_row_fn row, void *ctx, struct rvt_err
 {
     struct csv_parser p;
     struct reader r;
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    FILE *f;
     char buf[1 << 14];
     size_t n;
+    int ret = rvt_input_check(path, err);
 
+    if (ret < 0)
+        return ret;
+    f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
     if (!f)
         return rvt_error_set(err, RVT_EIO, "cannot open '%s': %s", path, strerror(errno));
     memset(&r, 0, sizeof(r));

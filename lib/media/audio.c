@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "media/audio.h"
+#include "core/inputs.h"
 
 void rvt_audio_init(struct rvt_audio *a)
 {
@@ -110,12 +111,10 @@ int rvt_audio_load(struct rvt_audio *a, const char *path, double max_seconds,
     a->format[0] = '\0';
     a->bad_packets = 0;
 
+    if ((ret = rvt_input_check(path, err)) < 0)
+        goto done;
     if (stat(path, &st) < 0) {
         ret = rvt_error_set(err, RVT_EIO, "cannot open '%s': %s", path, strerror(errno));
-        goto done;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        ret = rvt_error_set(err, RVT_EIO, "cannot open '%s': Is a directory", path);
         goto done;
     }
     if (st.st_size == 0) {

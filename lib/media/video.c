@@ -15,6 +15,7 @@
 
 #include "core/log.h"
 #include "media/video.h"
+#include "core/inputs.h"
 
 /* libswscale flags matching RVT_VIDEO_SWS_FLAGS_TEXT */
 #define RVT_SWS_FLAGS (SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT)
@@ -149,6 +150,8 @@ static int open_input(struct clip *c, struct rvt_error *err)
     int ret, idx;
     unsigned i;
 
+    if ((ret = rvt_input_check(c->path, err)) < 0)
+        return ret;
     ret = avformat_open_input(&c->fmt, c->path, NULL, NULL);
     if (ret < 0)
         return rvt_error_set(err, ret == AVERROR(ENOENT) ? RVT_EIO : RVT_EFORMAT,

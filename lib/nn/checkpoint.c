@@ -8,6 +8,7 @@
 #include <hdf5.h>
 
 #include "nn/checkpoint.h"
+#include "core/inputs.h"
 
 struct key {
     char *name;
@@ -85,7 +86,6 @@ int rvt_ckpt_open(struct rvt_ckpt **out, const char *path, struct rvt_error *err
     struct rvt_ckpt *c = NULL;
     char why[256];
     htri_t is;
-    FILE *fp;
     int ret = 0;
 
     *out = NULL;
@@ -96,12 +96,8 @@ int rvt_ckpt_open(struct rvt_ckpt **out, const char *path, struct rvt_error *err
         goto done;
     }
     c->file = -1;
-    fp = fopen(path, "rb");
-    if (!fp) {
-        ret = rvt_error_set(err, RVT_EIO, "cannot open '%s': %s", path, strerror(errno));
+    if ((ret = rvt_input_check(path, err)) < 0)
         goto done;
-    }
-    fclose(fp);
     is = H5Fis_hdf5(path);
     if (is <= 0) {
         H5Eclear2(H5E_DEFAULT);

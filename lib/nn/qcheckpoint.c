@@ -11,6 +11,7 @@
 #include "nn/qcheckpoint.h"
 #include "nn/quant.h"
 #include "store/h5io.h"
+#include "core/inputs.h"
 
 #define MAX_KEYS 100000 /* datasets in a checkpoint (EfficientNet-B0 fusion: ~360) */
 #define MAX_RANK 8
@@ -324,6 +325,8 @@ static int src_open(struct src *s, const char *in, const struct rvt_quantize_opt
     s->file = -1;
     s->err = err;
     rvti_h5_init();
+    if ((ret = rvt_input_check(in, err)) < 0)
+        goto done;
     s->file = H5Fopen(in, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (s->file < 0) {
         ret = rvti_h5_fail(err, RVT_EIO, "cannot open '%s'", in);
@@ -665,7 +668,7 @@ int rvt_checkpoint_quantize(const char *in, const char *out, const struct rvt_qu
         ret = rvt_error_set(err, RVT_ENOMEM, "out of memory");
         goto done;
     }
-    ret = rvt_atomic_open(&at, out, err);
+    ret = rvt_atomic_open_named(&at, out, err);
     if (ret < 0)
         goto done;
     fcpl = H5Pcreate(H5P_FILE_CREATE);

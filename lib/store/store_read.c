@@ -16,6 +16,7 @@
 
 #include "store/h5io.h"
 #include "store/store.h"
+#include "core/inputs.h"
 
 #define MAX_ATTR_VALUES 1000000
 
@@ -360,7 +361,6 @@ done:
 int rvt_store_open(struct rvt_store_reader **out, const char *path, struct rvt_error *err)
 {
     struct rvt_store_reader *r;
-    struct stat st;
     struct visit v = {0};
     char *ver = NULL;
     hid_t fapl = -1;
@@ -374,14 +374,8 @@ int rvt_store_open(struct rvt_store_reader **out, const char *path, struct rvt_e
         return rvt_error_set(err, RVT_ENOMEM, "out of memory");
     }
     r->file = -1;
-    if (stat(path, &st) != 0) {
-        ret = rvt_error_set(err, RVT_EIO, "cannot open '%s': %s", path, strerror(errno));
+    if ((ret = rvt_input_check(path, err)) < 0)
         goto done;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        ret = rvt_error_set(err, RVT_EIO, "cannot open '%s': %s", path, strerror(EISDIR));
-        goto done;
-    }
     fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || rvti_h5_small_cache(fapl) < 0) {
         ret = rvti_h5_fail(err, RVT_EIO, "cannot open '%s'", path);

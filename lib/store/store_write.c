@@ -333,9 +333,9 @@ int rvt_store_create(struct rvt_store_writer **out, const char *path, const char
         ret = rvt_error_set(err, RVT_ENOMEM, "out of memory");
         goto done;
     }
-    if ((ret = rvt_atomic_open(&w->at, path, err)) < 0)
+    if ((ret = rvt_atomic_open_named(&w->at, path, err)) < 0)
         goto done;
-    if (!w->at.tmp_path) { /* a device or FIFO: HDF5 needs a seekable regular file */
+    if (w->at.in_place) { /* a device or FIFO: HDF5 needs a seekable regular file */
         ret = rvt_error_set(err, RVT_EINVAL, "cannot write an HDF5 store to '%s': not a regular file",
                             path);
         goto done;

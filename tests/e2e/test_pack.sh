@@ -44,7 +44,7 @@ fails 2 "required" "no -o" pack-h5 -i "$U/index.csv" -f "$U/frames.h5"
 fails 2 "split" "bad --split" pack-h5 -i "$U/index.csv" -f "$U/frames.h5" -o "$O" --split dev
 fails 2 "folds" "--fold without --folds" "${P[@]}" -i "$U/index.csv" -f "$U/frames.h5" -o "$O" --fold 1
 fails 2 "shard" "--shard does not apply" "${P[@]}" -i "$U/index.csv" -f "$U/frames.h5" -o "$O" --shard 0/2
-fails 2 "also an input" "output is an input" "${P[@]}" -i "$U/index.csv" -f "$U/frames.h5" -o "$U/frames.h5"
+fails 2 "is the input" "output is an input" "${P[@]}" -i "$U/index.csv" -f "$U/frames.h5" -o "$U/frames.h5"
 
 # ---- good runs ----
 "${P[@]}" -i "$U/index.csv" -f "$U/frames.h5" -a "$U/mel.h5" -o "$O"; ok $? "pack unsharded"
