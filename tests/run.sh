@@ -7,8 +7,10 @@
 # "1..0 # SKIP reason" count as skipped, not passed; pytest's skips likewise.  Each
 # skip's reason is printed under its file's line.  A test program that exits non-zero
 # without printing "not ok", or prints no result at all, counts one failure.
+# Each file's line ends with its wall time.
 # RVT_TESTS="pat1 pat2 ..." runs only the files whose name (unit/test_x, e2e/test_x,
-# parity/test_x) contains one of the patterns.
+# parity/test_x) contains one of the patterns; RVT_TESTS_EXCLUDE="name ..." leaves out
+# the files of exactly these names (e.g. parity/test_model, not test_model_ops).
 # RVT_SHARED names a folder of reference data (librosa-ref/); when unset it is ../shared
 # beside the repository if that holds librosa-ref/, else unset, and the tests that need
 # it skip and say so.
@@ -30,7 +32,8 @@ pass=0 fail=0 skip=0 failed_names=()
 report() {
   pass=$(($pass + $3)); fail=$(($fail + $4)); skip=$(($skip + $5))
   [ "$4" -eq 0 ] || failed_names+=("$1")
-  printf '%-44s %3d passed, %d failed, %d skipped%s\n' "$1" "$3" "$4" "$5" \
+  printf '%-44s %3d passed, %d failed, %d skipped %6.1f s%s\n' "$1" "$3" "$4" "$5" \
+    "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')" \
     "$([ "$4" -eq 0 ] || echo "   (log: $2)")"
   [ -z "$6" ] || printf '%s\n' "$6" | sed 's/^/    skip: /'
 }
@@ -68,8 +71,9 @@ count_pytest() {  # count_pytest NAME LOG RC
 }
 
 want() {
-  [ -z "${RVT_TESTS:-}" ] && return 0
   local pat
+  for pat in ${RVT_TESTS_EXCLUDE:-}; do [ "$1" = "$pat" ] && return 1; done
+  [ -z "${RVT_TESTS:-}" ] && return 0
   for pat in $RVT_TESTS; do [[ "$1" == *"$pat"* ]] && return 0; done
   return 1
 }
@@ -78,6 +82,7 @@ for t in "$RVT_BUILD"/tests/test_*; do
   [ -x "$t" ] || continue
   n=unit/$(basename "$t"); want "$n" || continue
   log=$logdir/$(basename "$t").log
+  t0=$(date +%s.%N)
   "$t" >"$log" 2>&1; count_tap "$n" "$log" $?
 done
 
@@ -85,6 +90,7 @@ for t in tests/e2e/*.sh; do
   [ -f "$t" ] || continue
   n=e2e/$(basename "$t" .sh); want "$n" || continue
   log=$logdir/e2e-$(basename "$t" .sh).log
+  t0=$(date +%s.%N)
   bash "$t" >"$log" 2>&1; count_tap "$n" "$log" $?
 done
 
@@ -92,6 +98,7 @@ for t in tests/parity/test_*.py; do
   [ -f "$t" ] || continue
   n=parity/$(basename "$t" .py); want "$n" || continue
   log=$logdir/parity-$(basename "$t" .py).log
+  t0=$(date +%s.%N)
   /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider "$t" >"$log" 2>&1
   count_pytest "$n" "$log" $?
 done

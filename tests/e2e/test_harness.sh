@@ -46,6 +46,9 @@ grep -q '^    skip: no frobnicator here$' "$T/out" && grep -q '^    skip: lower 
 ok $? "each skip's reason is printed, a 1..0 plan's too"
 ! grep -q test_other "$T/out" && ! grep -q test_fake_c "$T/out"
 ok $? "files matching no pattern do not run"
+RVT_BUILD=$T/build RVT_TESTS=unit/test_fake RVT_TESTS_EXCLUDE="unit/test_fake_a unit/test_fake_c unit/test_fake_d unit/test_fake" tests/run.sh >"$T/out" 2>&1
+grep -q test_fake_b "$T/out" && ! grep -qE 'test_fake_[acd]' "$T/out"
+ok $? "RVT_TESTS_EXCLUDE leaves out the files it names, exactly"
 
 RVT_BUILD=$T/build RVT_TESTS=unit/test_fake_c tests/run.sh >"$T/out" 2>&1; rc=$?
 [ $rc -eq 1 ] && [ "$(tail -1 "$T/out")" = "1 passed, 1 failed, 0 skipped" ]
