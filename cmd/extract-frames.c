@@ -193,6 +193,7 @@ int main(int argc, char **argv)
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 #endif
     rvt_cli_init(&cli, "extract-frames", usage);
+    rvt_cli_keys(&cli, "image. store.");
     while ((c = getopt_long(argc, argv, RVT_CLI_SHORTOPTS "o:K:", opts, NULL)) != -1) {
         int r = rvt_cli_handle(&cli, c, optarg);
         if (r == RVT_CLI_EXIT) {

@@ -264,6 +264,7 @@ int main(int argc, char **argv)
 
     memset(&app, 0, sizeof(app));
     rvt_cli_init(&app.cli, "extract-mel", usage);
+    rvt_cli_keys(&app.cli, "audio. store.");
     while ((c = getopt_long(argc, argv, RVT_CLI_SHORTOPTS "o:", long_opts, NULL)) != -1) {
         r = rvt_cli_handle(&app.cli, c, optarg);
         if (r == RVT_CLI_EXIT) {

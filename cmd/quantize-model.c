@@ -442,6 +442,7 @@ int main(int argc, char **argv)
 
     rvt_blas_fix_coretype(argv);
     rvt_cli_init(&cli, "quantize-model", usage);
+    rvt_cli_keys(&cli, "");
     rvt_quantize_opts_init(&qo);
     exclude = calloc(MAX_EXCLUDE, sizeof(*exclude));
     if (!exclude) {

@@ -176,6 +176,7 @@ int main(int argc, char **argv)
     memset(&fails, 0, sizeof(fails));
     memset(&out, 0, sizeof(out));
     rvt_cli_init(&cli, "ravdess-index", usage);
+    rvt_cli_keys(&cli, "labels. corpus. split.");
     while ((c = getopt_long(argc, argv, RVT_CLI_SHORTOPTS "o:", long_opts, NULL)) != -1) {
         const char *key = NULL;
         r = rvt_cli_handle(&cli, c, optarg);

@@ -373,6 +373,7 @@ int main(int argc, char **argv)
     memset(&failures, 0, sizeof(failures));
     R.split = "all";
     rvt_cli_init(&cli, "run-model", usage);
+    rvt_cli_keys(&cli, "run.");
     while ((c = getopt_long(argc, argv, RVT_CLI_SHORTOPTS "m:i:o:s:b:", opts, NULL)) != -1) {
         int r = rvt_cli_handle(&cli, c, optarg);
         if (r == RVT_CLI_EXIT)

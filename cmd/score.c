@@ -192,6 +192,7 @@ int main(int argc, char **argv)
 
     rvt_predictions_init(&preds);
     rvt_cli_init(&cli, "score", usage);
+    rvt_cli_keys(&cli, "");
     while ((c = getopt_long(argc, argv, RVT_CLI_SHORTOPTS "o:s:", long_opts, NULL)) != -1) {
         int r = rvt_cli_handle(&cli, c, optarg);
         if (r == RVT_CLI_EXIT) {

@@ -120,7 +120,12 @@ int rvt_cli_handle(struct rvt_cli *cli, int opt, const char *arg)
         cli->exit_code = RVT_EXIT_OK;
         return RVT_CLI_EXIT;
     case 'c':
+        if (cli->n_configs >= RVT_CLI_MAX_CONFIGS) {
+            cli->exit_code = rvt_cli_usage_error(cli, "more than %d --config files", RVT_CLI_MAX_CONFIGS);
+            return RVT_CLI_EXIT;
+        }
         cli->config_path = arg;
+        cli->configs[cli->n_configs++] = arg;
         return RVT_CLI_HANDLED;
     case RVT_OPT_SET:
         if (!strchr(arg, '=')) {
@@ -171,6 +176,28 @@ int rvt_cli_handle(struct rvt_cli *cli, int opt, const char *arg)
     return RVT_CLI_NOT_MINE;
 }
 
+void rvt_cli_keys(struct rvt_cli *cli, const char *prefixes)
+{
+    cli->keys = prefixes ? prefixes : "";
+    cli->keys_set = true;
+}
+
+/* Does the tool read the key of "key=value" (rvt_cli_keys)? */
+static bool key_read(const struct rvt_cli *cli, const char *assignment)
+{
+    const char *p = cli->keys;
+    if (!cli->keys_set)
+        return true;
+    while (*p) {
+        size_t n = strcspn(p, " ");
+        if (n && !strncmp(assignment, p, n))
+            return true;
+        p += n;
+        p += strspn(p, " ");
+    }
+    return false;
+}
+
 int rvt_cli_finish(struct rvt_cli *cli)
 {
     struct rvt_error err = {0};
@@ -181,17 +208,30 @@ int rvt_cli_finish(struct rvt_cli *cli)
         cli->jobs = rvt_cpu_count();
     if (rvt_config_new_default(&cli->cfg, &err) < 0)
         goto fail;
-    if (cli->config_path && rvt_config_load_file(cli->cfg, cli->config_path, &err) < 0) {
-        cli->exit_code = RVT_EXIT_USAGE;
-        rvt_errorf("%s", err.msg);
-        return RVT_CLI_EXIT;
-    }
-    for (i = 0; i < cli->n_sets; i++)
+    for (i = 0; i < cli->n_configs; i++)
+        if (rvt_config_load_file(cli->cfg, cli->configs[i], &err) < 0) {
+            cli->exit_code = RVT_EXIT_USAGE;
+            rvt_errorf("%s", err.msg);
+            return RVT_CLI_EXIT;
+        }
+    for (i = 0; i < cli->n_sets; i++) {
+        if (!key_read(cli, cli->sets[i])) {
+            const char *eq = strchr(cli->sets[i], '=');
+            if (!*cli->keys)
+                cli->exit_code = rvt_cli_usage_error(cli, "--set '%.*s': %s reads no config keys",
+                                                     (int)(eq - cli->sets[i]), cli->sets[i], cli->program);
+            else
+                cli->exit_code = rvt_cli_usage_error(cli, "--set '%.*s': %s reads only the keys %s",
+                                                     (int)(eq - cli->sets[i]), cli->sets[i], cli->program,
+                                                     cli->keys);
+            return RVT_CLI_EXIT;
+        }
         if (rvt_config_assign(cli->cfg, cli->sets[i], &err) < 0) {
             cli->exit_code = RVT_EXIT_USAGE;
             rvt_errorf("%s", err.msg);
             return RVT_CLI_EXIT;
         }
+    }
     if (cli->print_config) {
         char *text = rvt_config_dump(cli->cfg);
         if (!text) {

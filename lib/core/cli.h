@@ -92,12 +92,17 @@ enum {
 enum { RVT_CLI_NOT_MINE = 0, RVT_CLI_HANDLED = 1, RVT_CLI_EXIT = 2 };
 
 #define RVT_CLI_MAX_SETS 256
+#define RVT_CLI_MAX_CONFIGS 16
 
 struct rvt_cli {
     const char *program;
     const char *usage;       /* full --help text (not owned) */
     struct rvt_config *cfg;  /* owned; valid after rvt_cli_finish */
-    const char *config_path; /* argv memory */
+    const char *config_path; /* argv memory; the last --config */
+    const char *configs[RVT_CLI_MAX_CONFIGS]; /* every --config, applied in order */
+    int n_configs;
+    const char *keys;        /* config key prefixes the tool reads (rvt_cli_keys) */
+    bool keys_set;
     int jobs;                /* 0 = all cores until finish resolves it */
     int log_level;
     bool keep_going, print_config;
@@ -114,6 +119,13 @@ int rvt_cli_handle(struct rvt_cli *cli, int opt, const char *arg);
 /* Records KEY=VALUE as a config override (applied by rvt_cli_finish, in order). */
 int rvt_cli_set(struct rvt_cli *cli, const char *key, const char *value);
 int rvt_cli_finish(struct rvt_cli *cli);
+/*
+ * Declares the config key prefixes the tool reads, space-separated ("audio.
+ * store."; "" = none).  rvt_cli_finish then refuses (exit 2) a --set of any other
+ * key, since the tool would ignore it.  Config files may hold every key (one file
+ * serves the whole chain).  Without this call every key is accepted.
+ */
+void rvt_cli_keys(struct rvt_cli *cli, const char *prefixes);
 void rvt_cli_release(struct rvt_cli *cli);
 
 /*

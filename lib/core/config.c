@@ -17,6 +17,9 @@ struct entry {
     bool is_list;
 };
 
+int rvti_config_check(const char *key, const char *value, bool is_list, const char *where,
+                      struct rvt_error *err);
+
 struct rvt_config {
     struct entry *e; /* owned, n used of cap */
     int n, cap;
@@ -75,6 +78,11 @@ static int put(struct rvt_config *cfg, const char *key, const char *value, bool 
     if (e && e->is_list != is_list && strict)
         return rvt_error_set(err, RVT_EINVAL, "%s: config key '%s' wants %s", where, key,
                              e->is_list ? "a list" : "a single value");
+    if (strict) {
+        int ret = rvti_config_check(key, value, is_list, where, err);
+        if (ret < 0)
+            return ret;
+    }
     v = strdup(value);
     if (!v)
         return rvt_error_set(err, RVT_ENOMEM, "out of memory");
@@ -107,6 +115,186 @@ static int put(struct rvt_config *cfg, const char *key, const char *value, bool 
     e->value = v;
     e->is_list = is_list;
     cfg->n++;
+    return 0;
+}
+
+/*
+ * The values each key of configs/default.yaml may take, checked whenever a key
+ * is set over the default (config files and the command line), so a bad value
+ * is refused by every tool, --print-config included, whether or not the tool
+ * reads the key.  The tools check again what depends on several keys (fmax <=
+ * sr / 2, fold < folds).  A key missing here (a new one) is not checked: add its
+ * row with its row in schemas/config.md.
+ */
+enum rule_type {
+    RULE_INT,     /* integer in [lo, hi] */
+    RULE_NUM,     /* finite number in [lo, hi] */
+    RULE_ENUM,    /* one of the words of `words` */
+    RULE_INTS,    /* list of integers in [lo, hi] */
+    RULE_NUMS,    /* list of exactly n_items finite numbers in [lo, hi] */
+    RULE_NUM_OR,  /* a number in [lo, hi], or the word `words` */
+    RULE_PREFIX,  /* one of the words, or starts with one of the prefixes (word ending in '=') */
+};
+
+struct rule {
+    const char *key;
+    enum rule_type type;
+    double lo, hi;
+    const char *words; /* space-separated */
+    int n_items;
+};
+
+static const struct rule rules[] = {
+    {"labels.set", RULE_ENUM, 0, 0, "seed7 native8", 0},
+    {"labels.calm", RULE_ENUM, 0, 0, "neutral drop", 0},
+    {"corpus.modality", RULE_ENUM, 0, 0, "av audio video", 0},
+    {"corpus.vocal", RULE_ENUM, 0, 0, "speech song all", 0},
+    {"split.val_actors", RULE_INTS, 1, 99, NULL, 0},
+    {"split.test_actors", RULE_INTS, 1, 99, NULL, 0},
+    {"split.folds", RULE_INT, 0, 99, NULL, 0},
+    {"split.fold", RULE_INT, 0, 98, NULL, 0},
+    {"image.width", RULE_INT, 1, 16384, NULL, 0},
+    {"image.height", RULE_INT, 1, 16384, NULL, 0},
+    {"image.frames", RULE_INT, 1, 256, NULL, 0},
+    {"image.pick", RULE_PREFIX, 0, 0, "middle uniform times=", 0},
+    {"image.crop", RULE_PREFIX, 0, 0, "none center box=", 0},
+    {"image.mean", RULE_NUMS, -1e6, 1e6, NULL, 3},
+    {"image.std", RULE_NUMS, 1e-12, 1e6, NULL, 3},
+    {"audio.sr", RULE_INT, 1000, 768000, NULL, 0},
+    {"audio.n_fft", RULE_INT, 16, 65536, NULL, 0},
+    {"audio.hop", RULE_INT, 1, 65536, NULL, 0},
+    {"audio.n_mels", RULE_INT, 1, 1024, NULL, 0},
+    {"audio.fmin", RULE_NUM, 0, 384000, NULL, 0},
+    {"audio.fmax", RULE_NUM, 0, 384000, NULL, 0},
+    {"audio.top_db", RULE_NUM_OR, 0, 1e6, "none", 0},
+    {"audio.amin", RULE_NUM, 1e-30, 1e30, NULL, 0},
+    {"audio.ref", RULE_NUM, 1e-30, 1e30, NULL, 0},
+    {"audio.max_len", RULE_INT, 1, 1000000, NULL, 0},
+    {"audio.preemphasis", RULE_NUM, -10, 10, NULL, 0},
+    {"audio.noise_level", RULE_NUM, 0, 1e6, NULL, 0},
+    {"audio.noise_seed", RULE_INT, -9.2e18, 9.2e18, NULL, 0},
+    {"audio.res_type", RULE_ENUM, 0, 0, "soxr_vhq soxr_hq soxr_mq soxr_lq soxr_qq", 0},
+    {"audio.fft", RULE_ENUM, 0, 0, "double float", 0},
+    {"audio.min_samples", RULE_INT, 1, 1073741824, NULL, 0},
+    {"audio.max_seconds", RULE_NUM, 0.001, 86400, NULL, 0},
+    {"model.audio_attention", RULE_ENUM, 0, 0, "replace scale", 0},
+    {"run.batch", RULE_INT, 1, 1000000, NULL, 0},
+    {"store.deflate", RULE_INT, 0, 9, NULL, 0},
+};
+
+static bool is_int(const char *s, double lo, double hi)
+{
+    char *end;
+    long long v;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    return !errno && end != s && !*end && (double)v >= lo && (double)v <= hi;
+}
+
+static bool is_num(const char *s, double lo, double hi)
+{
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(s, &end);
+    return !errno && end != s && !*end && isfinite(v) && v >= lo && v <= hi;
+}
+
+/* Is s one of the space-separated words (a word ending in '=' matches as a prefix)? */
+static bool is_word(const char *s, const char *words, bool prefixes)
+{
+    const char *p = words;
+    while (*p) {
+        size_t n = strcspn(p, " ");
+        if ((strlen(s) == n && !strncmp(s, p, n)) ||
+            (prefixes && p[n - 1] == '=' && !strncmp(s, p, n) && s[n]))
+            return true;
+        p += n;
+        p += strspn(p, " ");
+    }
+    return false;
+}
+
+/* "%g" without the exponent for the integer bounds people type */
+static void fmt_num(char *b, size_t n, double v)
+{
+    if (fabs(v) < 1e15 && v == floor(v))
+        snprintf(b, n, "%.0f", v);
+    else
+        snprintf(b, n, "%g", v);
+}
+
+int rvti_config_check(const char *key, const char *value, bool is_list, const char *where,
+                      struct rvt_error *err)
+{
+    const struct rule *r = NULL;
+    char lo[32], hi[32], item[256];
+    const char *p;
+    size_t i;
+    int n_items = 0;
+
+    for (i = 0; i < RVT_ARRAY_SIZE(rules) && !r; i++)
+        if (!strcmp(rules[i].key, key))
+            r = &rules[i];
+    if (!r)
+        return 0;
+    fmt_num(lo, sizeof(lo), r->lo);
+    fmt_num(hi, sizeof(hi), r->hi);
+    switch (r->type) {
+    case RULE_INT:
+        if (!is_int(value, r->lo, r->hi))
+            return rvt_error_set(err, RVT_EINVAL, "%s: config key '%s' wants an integer %s to %s, got '%s'",
+                                 where, key, lo, hi, value);
+        break;
+    case RULE_NUM:
+        if (!is_num(value, r->lo, r->hi))
+            return rvt_error_set(err, RVT_EINVAL, "%s: config key '%s' wants a number %s to %s, got '%s'",
+                                 where, key, lo, hi, value);
+        break;
+    case RULE_NUM_OR:
+        if (strcmp(value, r->words) && !is_num(value, r->lo, r->hi))
+            return rvt_error_set(err, RVT_EINVAL,
+                                 "%s: config key '%s' wants a number %s to %s or '%s', got '%s'", where,
+                                 key, lo, hi, r->words, value);
+        break;
+    case RULE_ENUM:
+    case RULE_PREFIX:
+        if (!is_word(value, r->words, r->type == RULE_PREFIX))
+            return rvt_error_set(err, RVT_EINVAL, "%s: config key '%s' wants one of: %s; got '%s'", where,
+                                 key, r->words, value);
+        break;
+    case RULE_INTS:
+    case RULE_NUMS:
+        (void)is_list;
+        for (p = value; *p;) {
+            size_t l = strcspn(p, ",");
+            const char *q = p;
+            while (l && *q == ' ')
+                q++, l--;
+            while (l && q[l - 1] == ' ')
+                l--;
+            if (l >= sizeof(item))
+                l = sizeof(item) - 1;
+            memcpy(item, q, l);
+            item[l] = '\0';
+            if (l || p[strcspn(p, ",")]) {
+                bool good = r->type == RULE_INTS ? is_int(item, r->lo, r->hi) : is_num(item, r->lo, r->hi);
+                if (!good)
+                    return rvt_error_set(err, RVT_EINVAL,
+                                         "%s: config key '%s' wants a list of %s %s to %s, got '%s'",
+                                         where, key, r->type == RULE_INTS ? "integers" : "numbers", lo,
+                                         hi, value);
+                n_items++;
+            }
+            p += strcspn(p, ",");
+            if (*p)
+                p++;
+        }
+        if (r->n_items && n_items != r->n_items)
+            return rvt_error_set(err, RVT_EINVAL, "%s: config key '%s' wants %d numbers, got %d ('%s')",
+                                 where, key, r->n_items, n_items, value);
+        break;
+    }
     return 0;
 }
 

@@ -43,7 +43,7 @@ expect_exit 2 "--fold out of range" ravdess-index --folds 4 --fold 4 x
 expect_exit 2 "actor in val and test" ravdess-index --val-actors 3,4 --test-actors 4 x
 expect_exit 2 "--shard refused" ravdess-index --shard 0/2 x
 ravdess-index --modality bogus x 2>err.txt
-grep -qx "ravdess-index: corpus.modality 'bogus' is not av, audio or video" err.txt
+grep -Eq "^ravdess-index: .*corpus.modality.*av audio video.*'bogus'" err.txt
 ok $? "bad --modality names the key: $(cat err.txt)"
 ravdess-index --print-config | grep -q "modality: av"
 ok $? "--print-config shows corpus.modality"

@@ -15,6 +15,8 @@
 #include "core/config.h"
 #include "core/csvio.h"
 #include "core/hash.h"
+#include "core/inputs.h"
+#include "core/cli.h"
 #include "core/pool.h"
 
 static char tmpdir[256];
@@ -80,7 +82,7 @@ static void test_config(void)
     write_file(path, "audio: [1, 2\n");
     OK(rvt_config_load_file(c, path, &err) == RVT_EFORMAT, "malformed YAML refused: %s", err.msg);
     OK(rvt_config_get_int(c, "labels.set", &n, &err) == RVT_EINVAL, "type error: %s", err.msg);
-    rvt_config_set(c, "labels.set", "a: b", &err);
+    rvt_config_set(c, "image.pick", "times=a: b", &err); /* needs quotes */
 
     /* canonical text round-trips to the same config and hash */
     text = rvt_config_dump(c);
@@ -93,7 +95,7 @@ static void test_config(void)
         rvt_config_sha256(c, h1, &err);
         rvt_config_sha256(c2, h2, &err);
         OK(!strcmp(h1, h2), "dump -> load -> dump is stable");
-        OK(!strcmp(rvt_config_get(c2, "labels.set"), "a: b"), "quoted scalar survives");
+        OK(!strcmp(rvt_config_get(c2, "image.pick"), "times=a: b"), "quoted scalar survives");
         rvt_config_free(&c2);
     }
     free(text);
@@ -273,6 +275,155 @@ static void test_hash(void)
     OK(rvt_fnv1a64("a") == 0xaf63dc4c8601ec8cull, "fnv1a64('a') known value");
 }
 
+/* Inputs by kind, identity by any name, and the atomic writer refusing an input. */
+static void test_inputs(void)
+{
+    struct rvt_error err = {0};
+    struct rvt_atomic a;
+    char in[512], dot[600], lnk[512], hard[512], fifo[512], out[512];
+    struct stat st;
+
+    rvt_inputs_reset();
+    snprintf(in, sizeof(in), "%s/in.csv", tmpdir);
+    write_file(in, "a,b\n1,2\n");
+    OK(rvt_input_check(tmpdir, &err) == RVT_EIO && strstr(err.msg, "is a directory"),
+       "a folder: %s", err.msg);
+    OK(rvt_input_check("/dev/zero", &err) == RVT_EIO && strstr(err.msg, "is not a regular file"),
+       "/dev/zero: %s", err.msg);
+    snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+    OK(mkfifo(fifo, 0600) == 0 && rvt_input_check(fifo, &err) == RVT_EIO &&
+           strstr(err.msg, "is not a regular file (a FIFO)"),
+       "a FIFO: %s", err.msg);
+    unlink(fifo);
+    OK(rvt_input_check("/nonexistent/x", &err) == RVT_EIO && strstr(err.msg, "cannot open '/nonexistent/x'"),
+       "missing: %s", err.msg);
+    OK(rvt_input_check(in, &err) == 0, "a regular file is an input");
+
+    snprintf(dot, sizeof(dot), "%s/./in.csv", tmpdir);
+    snprintf(lnk, sizeof(lnk), "%s/link.csv", tmpdir);
+    snprintf(hard, sizeof(hard), "%s/hard.csv", tmpdir);
+    OK(symlink("in.csv", lnk) == 0 && link(in, hard) == 0, "symlink and hard link");
+    OK(rvt_output_check(dot, &err) == RVT_EINVAL && strstr(err.msg, "is the input"), "./x: %s", err.msg);
+    OK(rvt_output_check(lnk, &err) == RVT_EINVAL, "a symlink to the input");
+    OK(rvt_output_check(hard, &err) == RVT_EINVAL, "a hard link of the input");
+    OK(rvt_path_same(in, dot) && rvt_path_same(lnk, in) && rvt_path_same(hard, in), "rvt_path_same by inode");
+    snprintf(out, sizeof(out), "%s/new.csv", tmpdir);
+    snprintf(dot, sizeof(dot), "%s/./new.csv", tmpdir);
+    OK(rvt_path_same(out, dot) && !rvt_path_same(out, in), "rvt_path_same by directory entry");
+    OK(rvt_output_check(out, &err) == 0, "a new name is no input");
+
+    OK(rvt_atomic_open(&a, hard, &err) == RVT_EINVAL, "atomic open refuses an input: %s", err.msg);
+    /* an output that becomes an input after it was opened: refused at commit */
+    OK(rvt_atomic_open(&a, out, &err) == 0, "atomic open of a new name");
+    fputs("x\n", a.fp);
+    write_file(out, "input\n");
+    OK(rvt_input_check(out, &err) == 0 && rvt_atomic_commit(&a, &err) == RVT_EINVAL &&
+           stat(out, &st) == 0 && st.st_size == 6,
+       "commit refuses an output that became an input, which keeps its bytes");
+    OK(stat(in, &st) == 0 && st.st_size == 8, "the input is unchanged");
+    unlink(lnk);
+    unlink(hard);
+    unlink(out);
+    rvt_inputs_reset();
+}
+
+/* A SIGKILLed writer of a named temporary leaves it; the next open sweeps it. */
+static void test_sweep(void)
+{
+    struct rvt_atomic a;
+    struct rvt_error err = {0};
+    char dir[512], path[600], other[700];
+    pid_t pid;
+    int status, fds[2];
+
+    snprintf(dir, sizeof(dir), "%s/sweep", tmpdir);
+    mkdir(dir, 0755);
+    snprintf(path, sizeof(path), "%s/out.h5", dir);
+    if (pipe(fds) != 0)
+        return;
+    pid = fork();
+    if (pid == 0) {
+        struct rvt_atomic b;
+        rvt_atomic_open_named(&b, path, NULL);
+        if (write(fds[1], "1", 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    OK(read(fds[0], other, 1) == 1, "child opened a named temporary");
+    close(fds[0]);
+    close(fds[1]);
+    OK(count_entries(dir) == 1, "a named temporary exists while the writer runs");
+    OK(rvt_atomic_sweep(dir, &err) == 0 && count_entries(dir) == 1, "a live writer's temporary is kept");
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    OK(count_entries(dir) == 1, "SIGKILL leaves the named temporary");
+    /* another host's temporary of a dead pid, and an unrelated dot file, stay */
+    snprintf(other, sizeof(other), "%s/.out.h5.tmp-%d-otherhost-abcdef", dir, (int)pid);
+    write_file(other, "x");
+    snprintf(other, sizeof(other), "%s/.keep.tmp-notapid", dir);
+    write_file(other, "x");
+    OK(rvt_atomic_open(&a, path, &err) == 0, "the next run opens the same output");
+    OK(count_entries(dir) == 2, "and swept the dead writer's temporary only (%d left)", count_entries(dir));
+    OK(rvt_atomic_commit(&a, &err) == 0 && count_entries(dir) == 3, "commit publishes the file");
+    OK(strlen(rvt_atomic_host()) > 0 && !strchr(rvt_atomic_host(), '/') && !strchr(rvt_atomic_host(), '-'),
+       "host name is safe in a file name: %s", rvt_atomic_host());
+}
+
+/* --config repeats apply in order; --set refused for keys the tool does not read. */
+static void test_cli_config(void)
+{
+    struct rvt_cli cli;
+    char p1[512], p2[512];
+    const char *v;
+    int r;
+
+    snprintf(p1, sizeof(p1), "%s/a.yaml", tmpdir);
+    snprintf(p2, sizeof(p2), "%s/b.yaml", tmpdir);
+    write_file(p1, "audio:\n  n_mels: 40\n  hop: 256\n");
+    write_file(p2, "audio:\n  n_mels: 80\n");
+    rvt_cli_init(&cli, "test", "");
+    rvt_cli_handle(&cli, 'c', p1);
+    rvt_cli_handle(&cli, 'c', p2);
+    r = rvt_cli_finish(&cli);
+    OK(r == RVT_CLI_HANDLED && (v = rvt_config_get(cli.cfg, "audio.n_mels")) && !strcmp(v, "80") &&
+           (v = rvt_config_get(cli.cfg, "audio.hop")) && !strcmp(v, "256"),
+       "two --config files apply in order");
+    rvt_cli_release(&cli);
+
+    rvt_cli_init(&cli, "test", "");
+    rvt_cli_keys(&cli, "audio. store.");
+    rvt_cli_handle(&cli, RVT_OPT_SET, "image.width=3");
+    OK(rvt_cli_finish(&cli) == RVT_CLI_EXIT && cli.exit_code == 2, "--set of a key the tool does not read: exit 2");
+    rvt_cli_release(&cli);
+    rvt_cli_init(&cli, "test", "");
+    rvt_cli_keys(&cli, "audio. store.");
+    rvt_cli_handle(&cli, RVT_OPT_SET, "store.deflate=1");
+    OK(rvt_cli_finish(&cli) == RVT_CLI_HANDLED, "--set of a key it reads");
+    rvt_cli_release(&cli);
+}
+
+static void test_rules(void)
+{
+    static const char *bad[] = {"audio.n_mels=abc", "audio.n_mels=0", "audio.n_mels=1025", "audio.top_db=x",
+                                "image.mean=1,2", "image.pick=foo", "store.deflate=10",
+                                "split.val_actors=1,100", "labels.set=seed8", "audio.fft=half",
+                                "image.width=-1", "audio.amin=nan", "run.batch=1.5"};
+    static const char *good[] = {"audio.top_db=none", "image.pick=times=1.5,2", "image.crop=box=1,2,3,4",
+                                 "split.val_actors=[1, 2]", "audio.fmin=30.5", "store.deflate=0"};
+    struct rvt_config *c = NULL;
+    struct rvt_error err = {0};
+    size_t i;
+
+    rvt_config_new_default(&c, &err);
+    for (i = 0; i < RVT_ARRAY_SIZE(bad); i++)
+        OK(rvt_config_assign(c, bad[i], &err) == RVT_EINVAL && strstr(err.msg, "wants"),
+           "refused %s: %s", bad[i], err.msg);
+    for (i = 0; i < RVT_ARRAY_SIZE(good); i++)
+        OK(rvt_config_assign(c, good[i], &err) == 0, "accepted %s (%s)", good[i], err.msg);
+    rvt_config_free(&c);
+}
+
 int main(void)
 {
     char cmd[300];
@@ -284,6 +435,10 @@ int main(void)
     test_csv();
     test_pool();
     test_hash();
+    test_inputs();
+    test_sweep();
+    test_cli_config();
+    test_rules();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
         return 1;
