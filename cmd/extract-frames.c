@@ -13,6 +13,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/pool.h"
+#include "run/runner.h"
 #include "media/video.h"
 #include "ravdess/index.h"
 #include "store/store.h"
@@ -69,47 +70,22 @@ static const char usage[] =
 
 enum { OPT_PICK = RVT_OPT_TOOL_BASE, OPT_CROP, OPT_SIZE, OPT_PPM, OPT_FULL_DECODE };
 
-struct slot {
-    uint8_t *frames;
-    double pts[RVT_FRAMES_MAX];
-    struct rvt_store_chunk chunk;
-};
-
 struct run {
-    const struct rvt_index *idx;
-    const size_t *clips;          /* indices into idx of this shard */
     struct rvt_frames_opts o;
-    struct rvt_video_reader **readers; /* per worker */
-    void **scratch;                /* per worker, rvt_store_encode */
-    struct rvt_store_field fields[2];
-    int level;
-    bool encode;                   /* frames are pre-encoded (one clip per chunk) */
-    struct rvt_store_writer *w;
-    struct rvt_failures failures;
-    bool keep_going;
+    struct rvt_video_reader **readers; /* owned, per runner worker */
     const char *ppm_dir;
-    struct rvt_progress progress;
-    size_t done;
 };
 
-static int work(void *ctx, size_t i, void *slot_, int worker, struct rvt_error *err)
+/* On a worker: one clip's K frames (field 0) and their times (field 1). */
+static int process(void *ctx, struct rvt_run_item *it, struct rvt_error *err)
 {
     struct run *run = ctx;
-    struct slot *s = slot_;
-    const struct rvt_clip *clip = &run->idx->clips[run->clips[i]];
-    int ret;
+    const struct rvt_run_clip *c = it->clips;
 
-    if (!clip->video_path || !clip->video_path[0])
-        return rvt_error_set(err, RVT_EINVAL, "clip %s has no video_path in the index",
-                             clip->id);
-    ret = rvt_video_extract(run->readers[worker], clip->video_path, s->frames, s->pts, NULL, err);
-    if (ret < 0)
-        return ret;
-    /* compress on the worker; the emitting thread only writes */
-    if (!run->encode)
-        return 0;
-    return rvt_store_encode(&run->fields[0], run->level, s->frames, run->scratch[worker],
-                            &s->chunk, err);
+    if (!c->path[0])
+        return rvt_error_set(err, RVT_EINVAL, "clip %s has no video_path in the index", c->id);
+    return rvt_video_extract(run->readers[it->worker], c->path, it->data[0], it->data[1], NULL,
+                             err);
 }
 
 static int write_ppm(const struct run *run, const char *id, const uint8_t *frames,
@@ -133,30 +109,11 @@ static int write_ppm(const struct run *run, const char *id, const uint8_t *frame
     return 0;
 }
 
-static int emit(void *ctx, size_t i, void *slot_, int status, struct rvt_error *err)
+static int write_clip(void *ctx, const struct rvt_run_clip *c, const void *const *data,
+                      struct rvt_error *err)
 {
-    struct run *run = ctx;
-    struct slot *s = slot_;
-    const struct rvt_clip *clip = &run->idx->clips[run->clips[i]];
-    int ret = 0;
-
-    if (status < 0) {
-        if (!run->keep_going)
-            return status;
-        rvt_warnf("skipping %s: %s", clip->id, err->msg);
-        if ((ret = rvt_failures_add(&run->failures, clip->id, clip->video_path, err->msg, err)) <
-            0)
-            return ret;
-    } else {
-        const void *data[2] = {run->encode ? NULL : s->frames, s->pts};
-        const struct rvt_store_chunk *enc[2] = {run->encode ? &s->chunk : NULL, NULL};
-        if ((ret = rvt_store_append_encoded(run->w, clip->id, data, enc, err)) < 0)
-            return ret;
-        if (run->ppm_dir && (ret = write_ppm(run, clip->id, s->frames, err)) < 0)
-            return ret;
-    }
-    rvt_progress_update(&run->progress, ++run->done);
-    return 0;
+    const struct run *run = ctx;
+    return run->ppm_dir ? write_ppm(run, c->id, data[0], err) : 0;
 }
 
 int main(int argc, char **argv)
@@ -174,14 +131,15 @@ int main(int argc, char **argv)
     };
     struct rvt_cli cli;
     struct rvt_error err = {0};
-    struct rvt_index idx = {0};
+    struct rvt_run_list list = {0};
+    struct rvt_run *r = NULL;
+    struct rvt_store_writer *sw;
+    struct rvt_store_field fields[2];
     struct run run;
-    struct slot *slots = NULL;
-    void **slot_ptrs = NULL;
-    size_t *clips = NULL, n_clips = 0, i, window = 0;
+    struct rvt_run_tool tool = {&run, process, write_clip, NULL, NULL};
     const char *output = NULL;
     bool full_decode = false;
-    int c, rc = RVT_EXIT_FAILURE, ret, n_workers = 0, w;
+    int c, rc = RVT_EXIT_FAILURE, n_workers = 0, w;
 
     memset(&run, 0, sizeof(run));
 #ifdef M_MMAP_THRESHOLD
@@ -270,115 +228,62 @@ int main(int argc, char **argv)
         }
     }
 
-    if (rvt_index_load(&idx, argv[optind], &err) < 0)
+    if (rvt_run_list_index(&list, argv[optind], RVT_RUN_VIDEO, &err) < 0)
         goto fail;
-    clips = malloc(sizeof(*clips) * (idx.n ? idx.n : 1));
-    if (!clips) {
-        rvt_error_set(&err, RVT_ENOMEM, "out of memory");
-        goto fail;
+    {
+        struct rvt_run_opts ro = {"frames", cli.jobs, cli.shard_i, cli.shard_n, cli.keep_going,
+                                  cli.failures_path, output, 1};
+        if (rvt_run_new(&r, &ro, list.clips, list.n, &err) < 0)
+            goto fail;
     }
-    for (i = 0; i < idx.n; i++)
-        if (rvt_shard_of(idx.clips[i].id, cli.shard_n) == cli.shard_i)
-            clips[n_clips++] = i;
-    run.idx = &idx;
-    run.clips = clips;
-    run.keep_going = cli.keep_going;
-
     /* workers x decoder threads = cores: fewer clips or -j than cores gives
      * each decoder frame threads */
-    n_workers = (int)RVT_MIN((size_t)cli.jobs, RVT_MAX(n_clips, (size_t)1));
+    n_workers = rvt_run_workers(r);
     run.o.threads = RVT_MAX(1, rvt_cpu_count() / n_workers);
     run.o.threads = RVT_MIN(run.o.threads, 16);
-    rvt_debugf("%zu clips, %d workers x %d decoder threads", n_clips, n_workers, run.o.threads);
+    rvt_debugf("%zu clips, %d workers x %d decoder threads", rvt_run_count(r), n_workers,
+               run.o.threads);
 
-    run.fields[0] = (struct rvt_store_field){
+    fields[0] = (struct rvt_store_field){
         "frames", RVT_DTYPE_U8, 4,
         {(uint64_t)run.o.n_frames, (uint64_t)run.o.out_h, (uint64_t)run.o.out_w, 3}};
-    run.fields[1] = (struct rvt_store_field){"frame_pts", RVT_DTYPE_F64, 1,
-                                             {(uint64_t)run.o.n_frames}};
-    if (rvt_failures_init(&run.failures, cli.failures_path, output, &err) < 0)
-        goto fail;
-    if (rvt_store_create(&run.w, output, "frames", run.fields, 2, &err) < 0 ||
-        rvt_store_set_provenance(run.w, cli.cfg, idx.sha256, cli.shard_i, cli.shard_n, &err) <
-            0 ||
-        rvt_store_set_attr(run.w, "rgb_conversion",
+    fields[1] = (struct rvt_store_field){"frame_pts", RVT_DTYPE_F64, 1,
+                                         {(uint64_t)run.o.n_frames}};
+    if (rvt_run_set_fields(r, fields, 2, &err) < 0 ||
+        rvt_run_store_create(r, output, "frames", &sw, &err) < 0 ||
+        rvt_store_set_provenance(sw, cli.cfg, list.sha256, cli.shard_i, cli.shard_n, &err) < 0 ||
+        rvt_store_set_attr(sw, "rgb_conversion",
                            "libswscale " RVT_VIDEO_SWS_FLAGS_TEXT ", same size; matrix from the "
                            "stream's colorspace (BT.601 when untagged), range from the stream "
                            "(limited when untagged), MPEG-2 chroma siting; equals ffmpeg -vf "
                            RVT_VIDEO_CLI_FILTER " -pix_fmt rgb24",
                            &err) < 0 ||
-        rvt_store_set_attr(run.w, "resize",
+        rvt_store_set_attr(sw, "resize",
                            "PIL Image.resize BILINEAR (antialiased), bit-exact integer "
                            "reimplementation; crop before resize",
                            &err) < 0)
         goto fail;
-    run.level = rvt_store_deflate(run.w);
-    /* tiny frames share chunks between clips: the store compresses those itself */
-    run.encode = rvt_store_field_bytes(&run.fields[0]) >= RVT_STORE_CHUNK_MIN;
-
-    run.readers = calloc((size_t)n_workers, sizeof(*run.readers));
-    run.scratch = calloc((size_t)n_workers, sizeof(*run.scratch));
-    window = (size_t)n_workers * 2;
-    slots = calloc(window, sizeof(*slots));
-    slot_ptrs = calloc(window, sizeof(*slot_ptrs));
-    if (!run.readers || !run.scratch || !slots || !slot_ptrs) {
+    if (!(run.readers = calloc((size_t)n_workers, sizeof(*run.readers)))) {
         rvt_error_set(&err, RVT_ENOMEM, "out of memory");
         goto fail;
     }
-    for (w = 0; w < n_workers; w++) {
+    for (w = 0; w < n_workers; w++)
         if (rvt_video_reader_create(&run.readers[w], &run.o, &err) < 0)
             goto fail;
-        if (!(run.scratch[w] = malloc(rvt_store_encode_scratch(&run.fields[0]) + 1))) {
-            rvt_error_set(&err, RVT_ENOMEM, "out of memory");
-            goto fail;
-        }
-    }
-    for (i = 0; i < window; i++) {
-        if (!(slots[i].frames = malloc(rvt_frames_bytes(&run.o)))) {
-            rvt_error_set(&err, RVT_ENOMEM, "out of memory");
-            goto fail;
-        }
-        slot_ptrs[i] = &slots[i];
-    }
-
-    rvt_progress_start(&run.progress, "frames", n_clips);
-    ret = rvt_pool_run(n_clips, n_workers, slot_ptrs, window, work, emit, &run, &err);
-    rvt_progress_end(&run.progress);
-    if (ret < 0)
+    if (rvt_run_go(r, &tool, &err) < 0)
         goto fail;
-    if (rvt_store_commit(run.w, &err) < 0 || rvt_failures_close(&run.failures, &err) < 0)
-        goto fail;
-    if (run.failures.count > 0) {
-        rvt_warnf("%d of %zu clips skipped, listed in '%s'", run.failures.count, n_clips,
-                  run.failures.path);
-        rc = RVT_EXIT_SKIPPED;
-    } else {
-        rvt_infof("wrote %zu clips x %d frames to '%s'", n_clips, run.o.n_frames, output);
-        rc = RVT_EXIT_OK;
-    }
+    rc = rvt_run_report(r);
     goto done;
 
 fail:
     rvt_errorf("%s", err.msg);
     rc = RVT_EXIT_FAILURE;
 done:
-    if (run.w)
-        rvt_store_free(&run.w); /* aborts when not committed: nothing half-written */
-    rvt_failures_release(&run.failures);
+    rvt_run_free(&r); /* removes what was not committed */
     for (w = 0; w < n_workers && run.readers; w++)
         rvt_video_reader_free(&run.readers[w]);
-    for (w = 0; w < n_workers && run.scratch; w++)
-        free(run.scratch[w]);
     free(run.readers);
-    free(run.scratch);
-    for (i = 0; slots && i < window; i++) {
-        free(slots[i].frames);
-        rvt_store_chunk_release(&slots[i].chunk);
-    }
-    free(slots);
-    free(slot_ptrs);
-    free(clips);
-    rvt_index_release(&idx);
+    rvt_run_list_release(&list);
     rvt_cli_release(&cli);
     return rc;
 }
