@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,11 +82,20 @@ static int process(void *ctx, struct rvt_run_item *it, struct rvt_error *err)
 {
     struct run *run = ctx;
     const struct rvt_run_clip *c = it->clips;
+    const double *pts = it->data[1];
+    int k, ret;
 
     if (!c->path[0])
         return rvt_error_set(err, RVT_EINVAL, "clip %s has no video_path in the index", c->id);
-    return rvt_video_extract(run->readers[it->worker], c->path, it->data[0], it->data[1], NULL,
-                             err);
+    ret = rvt_video_extract(run->readers[it->worker], c->path, it->data[0], it->data[1], NULL, err);
+    /* schemas/numbers.md: frame times finite, and in order (but for times= as given) */
+    for (k = 0; ret >= 0 && k < run->o.n_frames; k++)
+        if (!isfinite(pts[k]) ||
+            (k && pts[k] < pts[k - 1] && run->o.pick.mode != RVT_PICK_TIMES))
+            ret = rvt_error_set(err, RVT_EFORMAT, "'%s': frame %d has time %g s, %s", c->path, k,
+                                pts[k], isfinite(pts[k]) ? "before the frame picked before it"
+                                                         : "not a finite number");
+    return ret;
 }
 
 static int write_ppm(const struct run *run, const char *id, const uint8_t *frames,

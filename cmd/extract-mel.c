@@ -2,6 +2,7 @@
 #include "core/common.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,9 @@ static int process(void *ctx, struct rvt_run_item *it, struct rvt_error *err)
         return rvt_error_set(err, RVT_EFORMAT, "clip %s has no audio_path", c->id);
     ret = rvt_logmel_file(&app->lm, w, c->path, c->id, it->data[0], it->data[1],
                           app->dump_dir ? &taps : NULL, err);
+    for (size_t k = 0; ret >= 0 && k < (size_t)app->lm.p.n_mels * app->lm.p.max_len; k++)
+        if (!isfinite(((const float *)it->data[0])[k]))
+            ret = rvt_error_set(err, RVT_EFORMAT, "'%s': log-mel value %zu is not finite", c->path, k);
     if (ret >= 0 && w->audio.bad_packets)
         rvt_warnf("'%s': %ld audio packets did not decode and were skipped (as ffmpeg does)",
                   c->path, w->audio.bad_packets);

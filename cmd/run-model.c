@@ -143,6 +143,12 @@ static int read_clip(struct run *R, struct worker *w, size_t i, size_t row, stru
         ret = rvt_store_read(R->r, "clips/label", i, &label, err);
     if (ret < 0)
         return ret;
+    /* schemas/numbers.md: a non-finite feature fails the clip */
+    for (size_t k = 0; k < msz; k++)
+        if (!isfinite(w->mel[row * msz + k]))
+            return rvt_error_set(err, RVT_EFORMAT, "%s: clip '%s': mel value %zu is %s",
+                                 R->features_path, rvt_store_id(R->r, i), k,
+                                 isnan(w->mel[row * msz + k]) ? "NaN" : "infinite");
     if (label < 0 || label >= info->n_classes)
         return rvt_error_set(err, RVT_EFORMAT, "%s: clip '%s': label %d is not a class index 0-%d",
                              R->features_path, rvt_store_id(R->r, i), (int)label,
@@ -209,12 +215,25 @@ static int emit(void *ctx, size_t item, void *slot, int status, struct rvt_error
         int ret = rvt_failures_add(R->failures, s->fail_id[i], R->features_path, s->fail_msg[i], err);
         if (ret < 0)
             return ret;
-        rvt_warnf("%s: skipped: %s", s->fail_id[i], s->fail_msg[i]);
+        rvt_warnf("skipped %s: %s", s->fail_id[i], s->fail_msg[i]);
     }
     for (i = 0; i < s->n; i++) {
         const float *l = s->logits + i * nc;
         double mx = l[0], sum = 0, p[RVT_MODEL_MAX_CLASSES];
-        int best = 0;
+        int best = 0, ret;
+        for (c = 0; c < nc && isfinite(l[c]); c++)
+            ;
+        if (c < nc) { /* schemas/numbers.md: never a plausible row from bad numbers */
+            ret = rvt_error_set(err, RVT_EFORMAT, "%s: clip '%s': logit %d is not finite",
+                                R->features_path, s->id[i], c);
+            if (!R->keep_going)
+                return ret;
+            rvt_warnf("skipped %s: %s", s->id[i], err->msg);
+            if ((ret = rvt_failures_add(R->failures, s->id[i], R->features_path, err->msg, err)) < 0)
+                return ret;
+            rvt_error_clear(err);
+            continue;
+        }
         for (c = 1; c < nc; c++)
             if (l[c] > l[best])
                 best = c;
@@ -243,8 +262,8 @@ static int emit(void *ctx, size_t item, void *slot, int status, struct rvt_error
             }
             fputc('\n', R->logits);
         }
+        R->written++;
     }
-    R->written += s->n;
     R->done += s->n_seen;
     rvt_progress_update(&R->progress, R->done);
     if (ferror(R->out) || (R->logits && ferror(R->logits)))

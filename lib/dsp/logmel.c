@@ -311,6 +311,11 @@ int rvt_logmel_samples(const struct rvt_logmel *lm, struct rvt_logmel_worker *w,
         return rvt_error_set(err, RVT_EFORMAT, "'%s': no audio samples", what);
     if (sr_in_hz <= 0)
         return rvt_error_set(err, RVT_EFORMAT, "'%s': bad sample rate %d", what, sr_in_hz);
+    /* schemas/numbers.md: a non-finite sample fails the clip, never becomes a floor */
+    for (n = 0; n < n_in; n++)
+        if (!isfinite(x[n]))
+            return rvt_error_set(err, RVT_EFORMAT, "'%s': audio sample %zu is %s (non-finite)",
+                                 what, n, isnan(x[n]) ? "NaN" : "infinite");
 
     /* librosa.load(sr=...): resample (python-soxr recipe) + fix_length */
     cap = rvt_resample_capacity(n_in, sr_in_hz, p->sr_hz);
