@@ -44,7 +44,12 @@ ISA_AVX512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mf
 all: tools man
 
 tools: $(TOOLS)
-tests: $(UNITS)
+tests: $(UNITS) $(BUILD)/tests/libwfault.so
+
+# The write-fault shim of tests/e2e/test_write_faults.sh (LD_PRELOAD; never sanitized).
+$(BUILD)/tests/libwfault.so: tests/faults/wfault.c
+	@mkdir -p $(@D)
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl -lpthread
 
 $(BUILD)/%_avx2.o: ISA := $(ISA_AVX2)
 $(BUILD)/%_avx512.o: ISA := $(ISA_AVX512)

@@ -291,7 +291,7 @@ int main(int argc, char **argv)
         goto done;
     }
 
-    if (rvt_atomic_open(&out, output, &err) < 0 || rvt_index_write(&idx, out.fp, &err) < 0 ||
+    if (rvt_atomic_open(&out, output, &err) < 0 || (rvt_index_write(&idx, out.fp, &err) < 0 && rvt_error_prefix(&err, "'%s'", output) < 0) ||
         rvt_atomic_commit(&out, &err) < 0) {
         rvt_atomic_abort(&out);
         rvt_errorf("%s", err.msg);
