@@ -154,10 +154,10 @@ static int write_outputs(const struct rvt_score *s, char *const paths[N_OUT], st
         ret = rvt_atomic_open(&out[i], paths[i], err);
     if (ret < 0)
         goto done;
-    if (rvt_score_write_metrics(out[OUT_METRICS].fp, s) < 0 ||
-        rvt_score_write_confusion_csv(out[OUT_CONFUSION].fp, s) < 0 ||
-        rvt_score_write_confusion_svg(out[OUT_SVG].fp, s) < 0) {
-        ret = rvt_error_set(err, RVT_EIO, "cannot write the outputs: %s", strerror(errno));
+    if ((i = OUT_METRICS, rvt_score_write_metrics(out[i].fp, s) < 0) ||
+        (i = OUT_CONFUSION, rvt_score_write_confusion_csv(out[i].fp, s) < 0) ||
+        (i = OUT_SVG, rvt_score_write_confusion_svg(out[i].fp, s) < 0)) {
+        ret = rvt_error_set(err, RVT_EIO, "cannot write '%s': %s", paths[i], strerror(errno));
         goto done;
     }
     for (i = 0; i < N_OUT && ret >= 0; i++) {

@@ -40,7 +40,7 @@ fault_case() {
   elif [ "$rc" -eq 0 ]; then [ -s "$dir/$(basename "$out")" ] || why+=" exit 0 but no output;"
   elif [ "$rc" -ne 1 ]; then why+=" exit $rc (want 1);"
   else
-    grep -q -- "$(basename "$out")" "$T/err" || why+=" message does not name $(basename "$out"): $(head -c 200 "$T/err");"
+    grep -Eq -- "${NAMES:-$(basename "$out")}" "$T/err" || why+=" message does not name ${NAMES:-$(basename "$out")}: $(head -c 200 "$T/err");"
     grep -Eqi "no space|input/output error|cannot" "$T/err" || why+=" message gives no reason;"
     [ ! -e "$dir/$(basename "$out")" ] || why+=" a file under the final name;"
   fi
@@ -53,6 +53,7 @@ fault_case() {
 # tool_cmd TOOL OUTDIR: prints the output path on line 1 and sets CMD
 tool_cmd() {
   local o=$2
+  NAMES=
   case $1 in
     ravdess-index)  OUT=$o/index.csv;  CMD=(ravdess-index "$SAMPLE" -o "$OUT" -q) ;;
     extract-frames) OUT=$o/frames.h5;  CMD=(extract-frames index.csv -o "$OUT" -q) ;;
@@ -60,7 +61,7 @@ tool_cmd() {
     pack-h5)        OUT=$o/features.h5; CMD=(pack-h5 -i index.csv -f frames.h5 -a mel.h5 -o "$OUT" -q) ;;
     run-model)      OUT=$o/pred.csv;   CMD=(run-model -m model.h5 $F features.h5 -o "$OUT" -q) ;;
     quantize-model) OUT=$o/int8.h5;    CMD=(quantize-model model.h5 -o "$OUT" -q) ;;
-    score)          OUT=$o/metrics.csv; CMD=(score pred.csv -o "$o" -q) ;;
+    score)          OUT=$o/metrics.csv; CMD=(score pred.csv -o "$o" -q); NAMES='metrics.csv|confusion.csv|confusion.svg' ;;
   esac
 }
 TOOLS="ravdess-index extract-frames extract-mel pack-h5 run-model quantize-model score"
