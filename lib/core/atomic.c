@@ -244,8 +244,7 @@ static int open_common(struct rvt_atomic *a, const char *path, bool named, struc
     if (!named && access("/proc/self/fd", X_OK) == 0) {
         fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
         if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
-            ret = rvt_error_set(err, RVT_EIO, "cannot create a file in '%s' for '%s': %s", dir,
-                                path, strerror(errno));
+            ret = rvt_error_set(err, RVT_EIO, "cannot create '%s': %s", path, strerror(errno));
             goto done;
         }
     }
@@ -267,7 +266,7 @@ static int open_common(struct rvt_atomic *a, const char *path, bool named, struc
             pthread_sigmask(SIG_SETMASK, &old, NULL);
         }
         if (fd < 0) {
-            ret = rvt_error_set(err, RVT_EIO, "cannot create '%s': %s", a->tmp_path, strerror(errno));
+            ret = rvt_error_set(err, RVT_EIO, "cannot create '%s': %s", path, strerror(errno));
             free(a->tmp_path);
             a->tmp_path = NULL;
             goto done;
