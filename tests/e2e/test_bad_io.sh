@@ -148,7 +148,8 @@ bad_case 2 "-o wants a file name" "ravdess-index -o ''" ravdess-index corpus -o 
 # ---------------------------------------------------------------- sweep
 # a named (HDF5) temporary of a SIGKILLed run is removed by the next run in that folder
 mkdir -p sweep
-( extract-frames index.csv -o sweep/f.h5 -j 1 -q & p=$!; while [ -z "$(ls -A sweep)" ]; do sleep 0.01; done; kill -9 $p; wait $p ) 2>/dev/null
+ravdess-index "$SAMPLE" -o sweep-index.csv -q  # the whole sample: a run long enough to kill
+( extract-frames sweep-index.csv -o sweep/f.h5 -j 1 -q & p=$!; while [ -z "$(ls -A sweep)" ]; do sleep 0.01; done; kill -9 $p; wait $p ) 2>/dev/null
 left=$(find sweep -name '.f.h5.tmp-*' | wc -l)
 [ "$left" -eq 1 ] && [ ! -e sweep/f.h5 ]; ok $? "SIGKILL leaves one named temporary, no final file ($left)"
 extract-mel index.csv -o sweep/m.h5 -q
