@@ -120,6 +120,15 @@ static void test_atomic(void)
     OK(rvt_atomic_commit(&a, &err) == 0 && stat(path, &st) == 0 && st.st_size == 6,
        "commit publishes the file");
 
+    before = count_entries(tmpdir);
+    OK(rvt_atomic_open(&a, path, &err) == 0 && (a.tmp_path == NULL) == (count_entries(tmpdir) == before),
+       "a plain-file temporary is unnamed (O_TMPFILE) or named, as tmp_path says");
+    rvt_atomic_abort(&a);
+    OK(count_entries(tmpdir) == before, "abort leaves nothing");
+    OK(rvt_atomic_open_named(&a, path, &err) == 0 && a.tmp_path && strstr(a.tmp_path, "/.out.txt.tmp-") &&
+           strstr(a.tmp_path, rvt_atomic_host()) && count_entries(tmpdir) == before + 1,
+       "a named temporary .NAME.tmp-PID-HOST-XXXXXX");
+    rvt_atomic_abort(&a);
     OK(rvt_atomic_open(&a, path, &err) == 0, "atomic open again");
     fputs("partial", a.fp);
     rvt_atomic_abort(&a);
