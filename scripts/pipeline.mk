@@ -81,10 +81,10 @@ $(OUT)/model-int8.h5: $(MODEL) $(CONFIG)
 	$(BIN)/quantize-model $(Q) $(CFG) $< -o $@
 
 $(OUT)/predictions.csv: $(OUT)/features.h5 $(MODEL) $(CONFIG)
-	$(BIN)/run-model $(Q) $(CFG) -j $(JOBS) -m $(MODEL) -i $< -o $@
+	$(BIN)/run-model $(Q) $(CFG) -j $(JOBS) -m $(MODEL) -F $< -o $@
 
 $(OUT)/predictions-int8.csv: $(OUT)/features.h5 $(OUT)/model-int8.h5 $(CONFIG)
-	$(BIN)/run-model $(Q) $(CFG) -j $(JOBS) -m $(OUT)/model-int8.h5 -i $< -o $@
+	$(BIN)/run-model $(Q) $(CFG) -j $(JOBS) -m $(OUT)/model-int8.h5 -F $< -o $@
 
 $(OUT)/report/metrics.csv: $(OUT)/predictions.csv $(CONFIG)
 	$(BIN)/score $(Q) $(CFG) --split $(SPLIT) -o $(@D) $<

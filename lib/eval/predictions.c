@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -385,4 +386,70 @@ int rvt_predictions_read(struct rvt_predictions *p, const char *path, struct rvt
     }
     p->n_files++;
     return 0;
+}
+
+/* ---- writing ---- */
+
+void rvt_predictions_write_header(FILE *fp, const char *const *classes, int n_classes,
+                                  bool logits)
+{
+    char col[512];
+    int c;
+    fputs(logits ? "id" : "id,split,label,pred", fp);
+    for (c = 0; c < n_classes; c++) {
+        snprintf(col, sizeof(col), "%s%s", logits ? "logit_" : "p_", classes[c]);
+        fputc(',', fp);
+        rvt_csv_put(fp, col);
+    }
+    fputc('\n', fp);
+}
+
+int rvt_predictions_softmax(const float *l, int n_classes, double *p)
+{
+    double mx, sum = 0;
+    int best = 0, c;
+    for (c = 1; c < n_classes; c++)
+        if (l[c] > l[best])
+            best = c;
+    mx = l[best];
+    for (c = 0; c < n_classes; c++) {
+        p[c] = exp((double)l[c] - mx);
+        sum += p[c];
+    }
+    for (c = 0; c < n_classes; c++)
+        p[c] /= sum;
+    return best;
+}
+
+void rvt_predictions_write_row(FILE *fp, const char *id, const char *split,
+                               const char *const *classes, int label, const float *logits,
+                               int n_classes)
+{
+    double p[1024];
+    int best, c;
+    assert(n_classes <= 1024);
+    best = rvt_predictions_softmax(logits, n_classes, p);
+    rvt_csv_put(fp, id);
+    fputc(',', fp);
+    rvt_csv_put(fp, split);
+    fputc(',', fp);
+    rvt_csv_put(fp, classes[label]);
+    fputc(',', fp);
+    rvt_csv_put(fp, classes[best]);
+    for (c = 0; c < n_classes; c++) {
+        fputc(',', fp);
+        rvt_csv_put_double(fp, p[c]);
+    }
+    fputc('\n', fp);
+}
+
+void rvt_predictions_write_logits(FILE *fp, const char *id, const float *logits, int n_classes)
+{
+    int c;
+    rvt_csv_put(fp, id);
+    for (c = 0; c < n_classes; c++) {
+        fputc(',', fp);
+        rvt_csv_put_double(fp, (double)logits[c]);
+    }
+    fputc('\n', fp);
 }

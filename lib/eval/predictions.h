@@ -64,4 +64,24 @@ void rvt_predictions_release(struct rvt_predictions *p);
 int rvt_predictions_class(const struct rvt_predictions *p, const char *name);
 int rvt_predictions_split(const struct rvt_predictions *p, const char *name);
 
+/*
+ * Writing (run-model): the header, then one row a clip.  Probabilities are the
+ * softmax of the logits in double, max-subtracted; pred is the first class of the
+ * largest logit.  Numbers print so that they read back as the same doubles.
+ *   rvt_predictions_write_header(fp, classes, n, false);  // id,split,label,pred,p_...
+ *   rvt_predictions_write_header(fp, classes, n, true);   // id,logit_<class>,...
+ *   rvt_predictions_write_row(fp, id, split, classes, label, logits, n);
+ *   rvt_predictions_write_logits(fp, id, logits, n);
+ * Logits must be finite (schemas/numbers.md: the caller fails the clip first).
+ */
+#include <stdio.h>
+void rvt_predictions_write_header(FILE *fp, const char *const *classes, int n_classes,
+                                  bool logits);
+/* p[n_classes] = softmax(logits); returns the index of the largest logit. */
+int rvt_predictions_softmax(const float *logits, int n_classes, double *p);
+void rvt_predictions_write_row(FILE *fp, const char *id, const char *split,
+                               const char *const *classes, int label, const float *logits,
+                               int n_classes);
+void rvt_predictions_write_logits(FILE *fp, const char *id, const float *logits, int n_classes);
+
 #endif

@@ -47,14 +47,14 @@ ID1=$($PY -c "import h5py,sys; print(h5py.File(sys.argv[1])['clips/id'][1].decod
 ID3=$($PY -c "import h5py,sys; print(h5py.File(sys.argv[1])['clips/id'][3].decode())" "$T/bad.h5")
 BAD_INPUTS="$T/bad.h5 $T/model.h5"
 bad_case 1 "bad.h5.*$ID1.*mel value .* is NaN" "run-model: NaN mel fails the run (exit 1)" \
-  run-model -q -m "$T/model.h5" -i "$T/bad.h5" -o "$T/p.csv"
+  run-model -q -m "$T/model.h5" -F "$T/bad.h5" -o "$T/p.csv"
 [ ! -e "$T/p.csv" ] && [ ! -e "$T/p.csv.failures.csv" ]; ok $? "nothing left behind"
 bad_case 3 "skipped $ID1" "run-model -k: NaN and Inf clips skipped (exit 3)" \
-  run-model -k -m "$T/model.h5" -i "$T/bad.h5" -o "$T/p.csv"
+  run-model -k -m "$T/model.h5" -F "$T/bad.h5" -o "$T/p.csv"
 [ "$(wc -l <"$T/p.csv")" -eq 4 ] && grep -q "^$ID1,.*NaN" "$T/p.csv.failures.csv" &&
   grep -q "^$ID3,.*infinite" "$T/p.csv.failures.csv" && ! grep -q "^$ID1," "$T/p.csv"
 ok $? "3 rows written; the failures CSV names both clips and why"
-run-model -q -j 2 -m "$T/model.h5" -i "$T/features.h5" -o "$T/good.csv"; ok $? "the clean store runs"
+run-model -q -j 2 -m "$T/model.h5" -F "$T/features.h5" -o "$T/good.csv"; ok $? "the clean store runs"
 grep -v "^$ID1,\|^$ID3," "$T/good.csv" | cmp -s - "$T/p.csv"; ok $? "the other rows are unchanged"
 
 # ---- weights: a checkpoint with a NaN weight is a whole-run error naming the tensor ----
@@ -71,7 +71,7 @@ PYEOF
 ok $? "a checkpoint with one NaN weight ($KEY)"
 BAD_INPUTS="$T/nanw.h5 $T/features.h5"
 bad_case 1 "nanw.h5.*$(basename "$KEY").*NaN" "run-model: NaN weight, exit 1, names the tensor" \
-  run-model -k -m "$T/nanw.h5" -i "$T/features.h5" -o "$T/w.csv"
+  run-model -k -m "$T/nanw.h5" -F "$T/features.h5" -o "$T/w.csv"
 [ ! -e "$T/w.csv" ]; ok $? "no output"
 
 done_testing

@@ -8,47 +8,53 @@ trap 'rm -rf "$T"' EXIT
 FIX="$RVT_ROOT/tests/parity/model_fixtures.py"
 
 run-model --help >"$T/help" 2>&1; ok $? "--help exits 0"
-grep -q SYNOPSIS "$T/help" && grep -q EXAMPLES "$T/help" && grep -q -- "--batch" "$T/help"
+grep -q SYNOPSIS "$T/help" && grep -q EXAMPLES "$T/help" && grep -q -- "--batch" "$T/help" &&
+  grep -q "EXIT STATUS" "$T/help" && grep -q -- "-F, --features" "$T/help" && ! grep -q "shared/\|DESIGN.md" "$T/help"
 ok $? "--help has synopsis, options and examples"
 run-model --version >"$T/ver" 2>&1; ok $? "--version exits 0"
 grep -q "OpenBLAS" "$T/ver"; ok $? "--version names the OpenBLAS kernels"
 
 expect_exit 2 "no arguments" run-model
-expect_exit 2 "missing -o" run-model -m a.h5 -i b.h5
-expect_exit 2 "bad --split" run-model -m a.h5 -i b.h5 -o c.csv --split dev
-expect_exit 2 "bad --batch" run-model -m a.h5 -i b.h5 -o c.csv --batch 0
-expect_exit 2 "stray argument" run-model -m a.h5 -i b.h5 -o c.csv extra
+expect_exit 2 "missing -o" run-model -m a.h5 -F b.h5
+expect_exit 2 "bad --split" run-model -m a.h5 -F b.h5 -o c.csv --split dev
+expect_exit 2 "bad --batch" run-model -m a.h5 -F b.h5 -o c.csv --batch 0
+expect_exit 2 "stray argument" run-model -m a.h5 -F b.h5 -o c.csv extra
 expect_exit 2 "unknown option" run-model --frobnicate
 
 $PY "$FIX" model "$T/model.h5" && $PY "$FIX" store "$T/features.h5" 5
 ok $? "fixtures: a seeded model.h5 and a 5-clip features.h5"
 
-run-model -m "$T/none.h5" -i "$T/features.h5" -o "$T/p.csv" 2>"$T/err"; rc=$?
+run-model -m "$T/none.h5" -F "$T/features.h5" -o "$T/p.csv" 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "cannot open" "$T/err" && [ ! -e "$T/p.csv" ]
 ok $? "missing checkpoint: exit 1, one line, no output"
-run-model -m "$T/model.h5" -i "$T/model.h5" -o "$T/p.csv" 2>"$T/err"; rc=$?
+run-model -m "$T/model.h5" -F "$T/model.h5" -o "$T/p.csv" 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && [ ! -e "$T/p.csv" ]
 ok $? "a checkpoint given as the store: exit 1, one line, no output ($(cat "$T/err"))"
 
-run-model -m "$T/model.h5" -i "$T/features.h5" -o "$T/p.csv" -j 2 2>"$T/err"; ok $? "run exits 0"
+run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/p.csv" -j 2 2>"$T/err"; ok $? "run exits 0"
 head -1 "$T/p.csv" | grep -qx "id,split,label,pred,p_Angry,p_Disgust,p_Fear,p_Happy,p_Sad,p_Surprise,p_Neutral"
 ok $? "header: id,split,label,pred,p_<class>..."
 [ "$(wc -l <"$T/p.csv")" -eq 6 ]; ok $? "one row per clip"
 grep -q "clips 5/5" "$T/err"; ok $? "progress on stderr"
+grep -Eq "^run-model: 5 clips, forward [0-9.]+ ms/clip, io [0-9.]+ ms/clip, 2 threads$" "$T/err"
+ok $? "the timing line separates forward time from store reads"
+run-model -m "$T/model.h5" -i "$T/features.h5" -o "$T/pi.csv" 2>"$T/err"; rc=$?
+[ $rc -eq 0 ] && grep -q "warning: -i (--input) is deprecated: use -F" "$T/err" && cmp -s "$T/p.csv" "$T/pi.csv"
+ok $? "-i still works as a deprecated alias of -F and warns"
 ls -a "$T" | grep -q '\.tmp-'; [ $? -ne 0 ]; ok $? "no temporary left behind"
 awk -F, 'NR > 1 { s = 0; for (i = 5; i <= NF; i++) s += $i; if (s < 0.9999 || s > 1.0001) bad = 1 } END { exit bad }' "$T/p.csv"
 ok $? "probabilities sum to 1"
 
-run-model -m "$T/model.h5" -i "$T/features.h5" -o - -q >"$T/stdout.csv" 2>"$T/err"
+run-model -m "$T/model.h5" -F "$T/features.h5" -o - -q >"$T/stdout.csv" 2>"$T/err"
 ok $? "-o - writes stdout"
 cmp -s "$T/p.csv" "$T/stdout.csv" && [ ! -s "$T/err" ]; ok $? "stdout equals the file, -q is quiet"
 mkfifo "$T/fifo" && { cat "$T/fifo" >"$T/fifo.csv" & }
-run-model -m "$T/model.h5" -i "$T/features.h5" -o "$T/fifo" -q; rc=$?; wait
+run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/fifo" -q; rc=$?; wait
 [ $rc -eq 0 ] && [ -p "$T/fifo" ] && cmp -s "$T/p.csv" "$T/fifo.csv"
 ok $? "a FIFO (or /dev/null) as the output is written in place, not replaced"
-run-model -m "$T/model.h5" -i "$T/features.h5" -o "$T/p1.csv" -j 1 --batch 1 -q
+run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/p1.csv" -j 1 --batch 1 -q
 cmp -s "$T/p.csv" "$T/p1.csv"; ok $? "same bytes with -j 1 --batch 1"
-run-model -m "$T/model.h5" -i "$T/features.h5" -o "$T/val.csv" --split val -q
+run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/val.csv" --split val -q
 [ "$(wc -l <"$T/val.csv")" -eq 3 ] && ! cut -d, -f2 "$T/val.csv" | tail -n +2 | grep -vqx val
 ok $? "--split val keeps the val clips"
 
@@ -58,10 +64,10 @@ import sys, h5py
 with h5py.File(sys.argv[1], "r+") as f:
     f["clips/label"][2] = 42
 EOF
-run-model -m "$T/model.h5" -i "$T/features.h5" -o "$T/bad.csv" 2>"$T/err"; rc=$?
+run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/bad.csv" 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "label 42" "$T/err" && [ ! -e "$T/bad.csv" ]
 ok $? "bad label: exit 1, no output"
-run-model -m "$T/model.h5" -i "$T/features.h5" -o "$T/k.csv" -k -q 2>"$T/err"; rc=$?
+run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/k.csv" -k -q 2>"$T/err"; rc=$?
 [ $rc -eq 3 ] && [ "$(wc -l <"$T/k.csv")" -eq 5 ] && grep -q "label 42" "$T/k.csv.failures.csv"
 ok $? "--keep-going skips it, lists it in the failures CSV, exit 3"
 

@@ -241,7 +241,7 @@ def _trained():
 
 
 def _run_model(model, features, out, *extra, env=None):
-    p = subprocess.run([os.path.join(BIN, "run-model"), "-m", model, "-i", features, "-o",
+    p = subprocess.run([os.path.join(BIN, "run-model"), "-m", model, "-F", features, "-o",
                         str(out), "-q", *extra], capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
     return p
@@ -404,7 +404,7 @@ def test_calibrate_and_run(small_model, tmp_path):
             assert g.attrs["quant_calibration_split"] == "train"
             if method == "percentile":
                 assert g.attrs["quant_percentile"] == 99.9
-        p = subprocess.run([os.path.join(BIN, "run-model"), "-m", str(out), "-i", store, "-o",
+        p = subprocess.run([os.path.join(BIN, "run-model"), "-m", str(out), "-F", store, "-o",
                             str(tmp_path / ("p-%s.csv" % method)), "-q"], capture_output=True,
                            text=True)
         assert p.returncode == 0, p.stderr

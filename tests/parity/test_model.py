@@ -81,7 +81,7 @@ def torch_logits(m, frames, mel):
 
 def test_logits_match_pytorch(model, store):
     d = model["dir"]
-    run(["-m", model["path"], "-i", store["path"], "-o", str(d / "p.csv"), "--logits",
+    run(["-m", model["path"], "-F", store["path"], "-o", str(d / "p.csv"), "--logits",
          str(d / "l.csv"), "-q"])
     rows = read_csv(str(d / "l.csv"))
     assert rows[0] == ["id"] + ["logit_" + c for c in F.SEED7]
@@ -189,19 +189,19 @@ def test_deterministic_whatever_j_and_batch(store, tmp_path):
     outs = []
     for j, b in ((1, 32), (2, 1), (2, 4), (1, 5), (2, 32)):
         o = str(tmp_path / ("p_%d_%d.csv" % (j, b)))
-        run(["-m", path, "-i", store["path"], "-o", o, "-j", str(j), "--batch", str(b), "-q"])
+        run(["-m", path, "-F", store["path"], "-o", o, "-j", str(j), "--batch", str(b), "-q"])
         outs.append(open(o, "rb").read())
     assert all(o == outs[0] for o in outs)
     # --split and --shard select rows, in store order, with the same values
     o = str(tmp_path / "test.csv")
-    run(["-m", path, "-i", store["path"], "-o", o, "--split", "test", "-q"])
+    run(["-m", path, "-F", store["path"], "-o", o, "--split", "test", "-q"])
     all_rows = outs[0].decode().splitlines()
     test_rows = open(o).read().splitlines()
     assert test_rows == [all_rows[0]] + [r for r in all_rows[1:] if r.split(",")[1] == "test"]
     parts = []
     for i in range(2):
         o = str(tmp_path / ("s%d.csv" % i))
-        run(["-m", path, "-i", store["path"], "-o", o, "--shard", "%d/2" % i, "-q"])
+        run(["-m", path, "-F", store["path"], "-o", o, "--shard", "%d/2" % i, "-q"])
         parts += open(o).read().splitlines()[1:]
     assert sorted(parts) == sorted(all_rows[1:])
 
@@ -228,7 +228,7 @@ def copy_h5(src, dst, edit):
 
 def expect_refused(model_path, store, tmp_path, *needles):
     o = tmp_path / "out.csv"
-    p = run(["-m", model_path, "-i", store["path"], "-o", str(o)], check=False)
+    p = run(["-m", model_path, "-F", store["path"], "-o", str(o)], check=False)
     assert p.returncode == 1, p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1, lines
@@ -362,8 +362,8 @@ def test_int8_layers_load_and_run(good, store, tmp_path):
             f.create_dataset(k + "_scale", data=s.astype(np.float32))
     copy_h5(good, q, edit)
     a, b = str(tmp_path / "a.csv"), str(tmp_path / "b.csv")
-    run(["-m", good, "-i", store["path"], "-o", str(tmp_path / "pa.csv"), "--logits", a, "-q"])
-    run(["-m", q, "-i", store["path"], "-o", str(tmp_path / "pb.csv"), "--logits", b, "-q"])
+    run(["-m", good, "-F", store["path"], "-o", str(tmp_path / "pa.csv"), "--logits", a, "-q"])
+    run(["-m", q, "-F", store["path"], "-o", str(tmp_path / "pb.csv"), "--logits", b, "-q"])
     la = np.array([[float(x) for x in r[1:]] for r in read_csv(a)[1:]])
     lb = np.array([[float(x) for x in r[1:]] for r in read_csv(b)[1:]])
     assert not np.array_equal(la, lb)
@@ -379,12 +379,12 @@ def test_first_of_k_frames(good, tmp_path):
     m = torch_from_h5(good)
     model = str(tmp_path / "k2model.h5")
     F.export_model(m, model, cfg=cfg)
-    run(["-m", model, "-i", store, "-o", str(tmp_path / "p.csv"), "--logits", str(tmp_path / "l.csv"), "-q"])
+    run(["-m", model, "-F", store, "-o", str(tmp_path / "p.csv"), "--logits", str(tmp_path / "l.csv"), "-q"])
     ours = np.array([[float(x) for x in r[1:]] for r in read_csv(str(tmp_path / "l.csv"))[1:]])
     ref = torch_logits(m, frames, mel)  # to_torch_inputs takes frames[:, 0]
     assert (np.abs(ours - ref) <= 1e-4 * np.maximum(1, np.abs(ref))).all()
     # the default checkpoint (image.frames 1) refuses that store
-    p = run(["-m", good, "-i", store, "-o", str(tmp_path / "x.csv")], check=False)
+    p = run(["-m", good, "-F", store, "-o", str(tmp_path / "x.csv")], check=False)
     assert p.returncode == 1 and "image.frames 2" in p.stderr
 
 
@@ -394,7 +394,7 @@ def test_other_kernel_levels(isa, good, store, tmp_path):
     same logits as PyTorch too."""
     m = torch_from_h5(good)
     env = dict(os.environ, RVT_ISA=isa)
-    p = subprocess.run([F.tool("run-model"), "-m", good, "-i", store["path"], "-o", str(tmp_path / "p.csv"),
+    p = subprocess.run([F.tool("run-model"), "-m", good, "-F", store["path"], "-o", str(tmp_path / "p.csv"),
                         "--logits", str(tmp_path / "l.csv"), "-q"], capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
     ours = np.array([[float(x) for x in r[1:]] for r in read_csv(str(tmp_path / "l.csv"))[1:]])
@@ -422,7 +422,7 @@ def test_real_chain_store(good, tmp_path):
         p = subprocess.run(cmd, capture_output=True, text=True)
         assert p.returncode == 0, (cmd, p.stderr)
     m, model = torch_from_h5(good), good
-    run(["-m", model, "-i", d + "/features.h5", "-o", d + "/p.csv", "--logits", d + "/l.csv", "-q"])
+    run(["-m", model, "-F", d + "/features.h5", "-o", d + "/p.csv", "--logits", d + "/l.csv", "-q"])
     rows = read_csv(d + "/l.csv")[1:]
     with h5py.File(d + "/features.h5", "r") as f:
         frames, mel = f["frames"][()], f["mel"][()]

@@ -1,0 +1,84 @@
+/* features.c: a feature store against a checkpoint (runner.h: rvt_run_check_features). */
+#include "core/common.h"
+
+#include <stdlib.h>
+
+#include "nn/model.h"
+#include "run/runner.h"
+
+/* The store's shapes, types, config and label set against the checkpoint's. */
+int rvt_run_check_features(struct rvt_store_reader *r, const struct rvt_model *m,
+                           const char *features_path, const char *model_path, int *k_frames,
+                           struct rvt_error *err)
+{
+    const struct rvt_model_info *info = rvt_model_get_info(m);
+    struct rvt_store_field f;
+    char *cfg = NULL, **names = NULL;
+    size_t n_names = 0;
+    int ret;
+
+    /* the config first: its message names the key that differs */
+    if ((ret = rvt_store_get_attr(r, "config", &cfg, err)) < 0)
+        goto done;
+    if ((ret = rvt_model_check_preprocessing(m, cfg, features_path, model_path, err)) < 0)
+        goto done;
+    if ((ret = rvt_store_get_attr_list(r, "class_names", &names, &n_names, err)) < 0)
+        goto done;
+    if ((ret = rvt_model_check_classes(m, (const char *const *)names, n_names, features_path,
+                                       model_path, err)) < 0)
+        goto done;
+    if ((ret = rvt_store_field_info(r, "frames", &f, err)) < 0)
+        goto done;
+    if (f.dtype != RVT_DTYPE_U8 || f.rank != 4 || f.dims[3] != 3 || f.dims[0] < 1) {
+        ret = rvt_error_set(err, RVT_EFORMAT, "'%s': frames are not uint8 [N,K,H,W,3]",
+                            features_path);
+        goto done;
+    }
+    if (f.dims[1] != (uint64_t)info->image_h || f.dims[2] != (uint64_t)info->image_w) {
+        ret = rvt_error_set(err, RVT_EMISMATCH,
+                            "'%s' has %llux%llu frames but the checkpoint '%s' expects %dx%d",
+                            features_path, (unsigned long long)f.dims[2],
+                            (unsigned long long)f.dims[1], model_path, info->image_w,
+                            info->image_h);
+        goto done;
+    }
+    if (f.dims[0] > 1024) {
+        ret = rvt_error_set(err, RVT_ELIMIT, "'%s': %llu frames a clip (at most 1024)",
+                            features_path, (unsigned long long)f.dims[0]);
+        goto done;
+    }
+    *k_frames = (int)f.dims[0];
+    if ((ret = rvt_store_field_info(r, "mel", &f, err)) < 0)
+        goto done;
+    if (f.dtype != RVT_DTYPE_F32 || f.rank != 2) {
+        ret = rvt_error_set(err, RVT_EFORMAT, "'%s': mel is not float32 [N,n_mels,T]",
+                            features_path);
+        goto done;
+    }
+    if (f.dims[0] != (uint64_t)info->n_mels || f.dims[1] != (uint64_t)info->n_frames) {
+        ret = rvt_error_set(err, RVT_EMISMATCH,
+                            "'%s' has mel %llux%llu but the checkpoint '%s' expects %dx%d (n_mels x max_len)",
+                            features_path, (unsigned long long)f.dims[0],
+                            (unsigned long long)f.dims[1], model_path, info->n_mels,
+                            info->n_frames);
+        goto done;
+    }
+    if ((ret = rvt_store_field_info(r, "clips/label", &f, err)) < 0)
+        goto done;
+    if (f.dtype != RVT_DTYPE_I32 || f.rank != 0) {
+        ret = rvt_error_set(err, RVT_EFORMAT, "'%s': clips/label is not int32", features_path);
+        goto done;
+    }
+    if ((ret = rvt_store_field_info(r, "clips/split", &f, err)) < 0)
+        goto done;
+    if (f.dtype != RVT_DTYPE_STR || f.dims[0] > RVT_RUN_SPLIT_MAX) {
+        ret = rvt_error_set(err, RVT_EFORMAT, "'%s': clips/split is not a string column of at most %d bytes",
+                            features_path, RVT_RUN_SPLIT_MAX);
+        goto done;
+    }
+done:
+    free(cfg);
+    rvt_store_list_free(&names, n_names);
+    return ret;
+}
+
