@@ -15,6 +15,7 @@
 #include "../tap.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/npy.h"
 #include "dsp/logmel.h"
 #include "dsp/mel.h"
 #include "dsp/resample.h"
@@ -24,7 +25,7 @@
 static char ref_dir[1024];
 static char tmpdir[256];
 
-/* ---- a minimal .npy reader (little-endian <f4 / <f8, C order) ---- */
+/* ---- .npy reference arrays through core/npy.h, converted to double ---- */
 
 struct npy {
     size_t rows, cols; /* 1-D: rows = 1 */
@@ -33,60 +34,24 @@ struct npy {
 
 static int npy_read(const char *path, struct npy *a)
 {
-    FILE *f = fopen(path, "rb");
-    unsigned char pre[10];
-    char hdr[1024];
-    size_t hl, n, i;
-    int is_f8;
-    const char *shape;
+    struct rvt_npy f;
+    struct rvt_error e;
+    size_t i;
     memset(a, 0, sizeof(*a));
-    if (!f)
+    if (rvt_npy_read(path, &f, &e) < 0)
         return -1;
-    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) || pre[6] != 1) {
-        fclose(f);
-        return -1;
-    }
-    hl = pre[8] | (size_t)pre[9] << 8;
-    if (hl >= sizeof(hdr) || fread(hdr, 1, hl, f) != hl) {
-        fclose(f);
+    if ((f.dtype != RVT_NPY_F4 && f.dtype != RVT_NPY_F8) || f.rank < 1 || f.rank > 2) {
+        rvt_npy_release(&f);
         return -1;
     }
-    hdr[hl] = '\0';
-    is_f8 = strstr(hdr, "<f8") != NULL;
-    if (!is_f8 && !strstr(hdr, "<f4")) {
-        fclose(f);
-        return -1;
-    }
-    shape = strstr(hdr, "'shape': (");
-    if (!shape) {
-        fclose(f);
-        return -1;
-    }
-    shape += 10;
-    if (sscanf(shape, "%zu, %zu)", &a->rows, &a->cols) != 2) {
-        a->rows = 1;
-        if (sscanf(shape, "%zu,)", &a->cols) != 1) {
-            fclose(f);
-            return -1;
-        }
-    }
-    n = a->rows * a->cols;
-    a->data = malloc((n ? n : 1) * sizeof(double));
-    for (i = 0; i < n; i++) {
-        if (is_f8) {
-            double d;
-            if (fread(&d, 8, 1, f) != 1)
-                break;
-            a->data[i] = d;
-        } else {
-            float v;
-            if (fread(&v, 4, 1, f) != 1)
-                break;
-            a->data[i] = v;
-        }
-    }
-    fclose(f);
-    return i == n ? 0 : -1;
+    a->rows = f.rank == 2 ? f.shape[0] : 1;
+    a->cols = f.shape[f.rank - 1];
+    a->data = malloc((f.n ? f.n : 1) * sizeof(double));
+    for (i = 0; a->data && i < f.n; i++)
+        a->data[i] = f.dtype == RVT_NPY_F8 ? ((const double *)f.data)[i]
+                                           : ((const float *)f.data)[i];
+    rvt_npy_release(&f);
+    return a->data ? 0 : -1;
 }
 
 static int ref_npy(const char *name, struct npy *a)
