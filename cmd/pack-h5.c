@@ -119,6 +119,7 @@ int main(int argc, char **argv)
     o.frames = frames;
     o.mel = mel;
     rvt_cli_init(&cli, "pack-h5", usage);
+    rvt_cli_keys(&cli, "image. audio. labels. split. store.");
     while ((c = getopt_long(argc, argv, RVT_CLI_SHORTOPTS "i:f:a:m:o:s:", opts, NULL)) != -1) {
         int r = rvt_cli_handle(&cli, c, optarg);
         if (r == RVT_CLI_EXIT) {

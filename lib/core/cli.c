@@ -221,7 +221,7 @@ int rvt_cli_finish(struct rvt_cli *cli)
                 cli->exit_code = rvt_cli_usage_error(cli, "--set '%.*s': %s reads no config keys",
                                                      (int)(eq - cli->sets[i]), cli->sets[i], cli->program);
             else
-                cli->exit_code = rvt_cli_usage_error(cli, "--set '%.*s': %s reads only the keys %s",
+                cli->exit_code = rvt_cli_usage_error(cli, "--set '%.*s': %s reads only the keys under %s",
                                                      (int)(eq - cli->sets[i]), cli->sets[i], cli->program,
                                                      cli->keys);
             return RVT_CLI_EXIT;

@@ -136,6 +136,8 @@ bad_case 2 "unknown config key 'audio.n_melz'" "--set of an unknown key" extract
 bad_case 2 "typo.yaml: unknown config key 'audio.n_melz'" "an unknown key in a config file" extract-mel --config typo.yaml index.csv -o out/m.h5
 bad_case 2 "--set 'run.batch': quantize-model reads no config keys" "quantize-model refuses --set" quantize-model --set run.batch=4 model.h5 -o out/q.h5
 bad_case 2 "--set 'audio.sr': score reads no config keys" "score refuses --set" score --set audio.sr=8000 pred.csv -o out
+bad_case 2 "--set 'run.batch': pack-h5 reads only" "pack-h5 refuses --set of a run key" pack-h5 --set run.batch=3 -i index.csv -f frames.h5 -o out/f.h5
+bad_case 2 "--set 'audio.sr': run-model reads only" "run-model refuses --set of an audio key" run-model --set audio.sr=8000 -m model.h5 $F features.h5 -o out/p.csv
 bad_case 2 "--set 'image.width': extract-mel reads only" "extract-mel refuses --set of an image key" extract-mel --set image.width=64 index.csv -o out/m.h5
 
 # ---------------------------------------------------------------- names
