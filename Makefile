@@ -40,7 +40,7 @@ PY_TOOLS  := train export-checkpoint
 ISA_AVX2   := -mavx2 -mfma -mf16c
 ISA_AVX512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
 
-.PHONY: all tools tests test asan demo bench install clean deps sample check-deps man
+.PHONY: all tools tests test asan demo bench install clean deps sample check-deps man fuzz
 all: tools man
 
 tools: $(TOOLS)
@@ -107,6 +107,11 @@ bench: deps
 	@export RVT_BIN=$(abspath $(BIN)) RVT_BUILD=$(abspath $(BUILD)); \
 	  for b in scripts/bench-*; do [ -x "$$b" ] && { echo "== $$b"; "$$b" || exit 1; }; done; true
 
+# libFuzzer targets (clang, build-fuzz/): each runs FUZZ_SECONDS; tests/fuzz/README.md.
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/fuzz.sh run
+
 # Man pages: each tool's --help through scripts/help2man.py (the help is the manual).
 man: $(MANS)
 
@@ -130,6 +135,6 @@ install: tools man
 	  ln -sfn ../share/ravdess-tools/scripts/$$t.py $(DESTDIR)$(PREFIX)/bin/ravdess-$$t || exit 1; done
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan build-fuzz bin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
