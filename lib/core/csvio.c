@@ -12,7 +12,8 @@
 void rvt_csv_put(FILE *fp, const char *s)
 {
     size_t n = strlen(s);
-    if (n && !strpbrk(s, ",\"\r\n") && s[0] != ' ' && s[n - 1] != ' ')
+    /* libcsv trims unquoted leading/trailing spaces and tabs on reading */
+    if (n && !strpbrk(s, ",\"\r\n") && !strchr(" \t", s[0]) && !strchr(" \t", s[n - 1]))
         fwrite(s, 1, n, fp);
     else if (n)
         csv_fwrite(fp, s, n);
@@ -39,7 +40,7 @@ struct reader {
     char *fields[RVT_CSV_MAX_FIELDS];
     int n_fields;
     size_t line, record_line;
-    bool too_many, too_long;
+    bool too_many, too_long, nul;
     rvt_csv_row_fn row;
     void *ctx;
     struct rvt_error *err;
@@ -59,6 +60,10 @@ static void on_field(void *data, size_t len, void *p)
     }
     if (len >= RVT_CSV_MAX_FIELD) {
         r->too_long = true;
+        return;
+    }
+    if (memchr(data, '\0', len)) {
+        r->nul = true; /* the C strings the rows get would drop what follows */
         return;
     }
     s = malloc(len + 1);
@@ -90,11 +95,14 @@ static void on_record(int c, void *p)
         else if (r->too_long)
             r->ret = rvt_error_set(r->err, RVT_ELIMIT, "'%s': line %zu: field longer than %d bytes",
                                    r->path, r->record_line, RVT_CSV_MAX_FIELD);
+        else if (r->nul)
+            r->ret = rvt_error_set(r->err, RVT_EFORMAT, "'%s': line %zu: field holds a NUL byte",
+                                   r->path, r->record_line);
         else
             r->ret = r->row(r->ctx, r->record_line, r->n_fields, r->fields, r->err);
     }
     clear_fields(r);
-    r->too_many = r->too_long = false;
+    r->too_many = r->too_long = r->nul = false;
 }
 
 int rvt_csv_read(const char *path, rvt_csv_row_fn row, void *ctx, struct rvt_error *err)

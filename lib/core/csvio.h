@@ -2,14 +2,15 @@
  * csvio.h: CSV in and out through libcsv.
  *
  * Writing: rvt_csv_put() writes one field, quoted (by libcsv) only when it must
- * be: it holds a comma, quote, CR/LF, or leading/trailing space.  Callers write
- * the commas and the "\n" that ends a row.
+ * be: it holds a comma, quote, CR/LF, or leading/trailing space or tab (which
+ * libcsv trims when reading).  Callers write the commas and the "\n" that ends
+ * a row.
  *
  * Reading: rvt_csv_read() parses a whole file strictly (RFC 4180, libcsv
  * CSV_STRICT) and calls row() once per record with its fields and its 1-based
  * line number; row 1 is the header.  A row callback that returns < 0 stops the
  * read and that code is returned.  Caps: RVT_CSV_MAX_FIELDS fields per row and
- * RVT_CSV_MAX_FIELD bytes per field.
+ * RVT_CSV_MAX_FIELD bytes per field; a field holding a NUL byte is an error.
  */
 #ifndef RVT_CORE_CSVIO_H
 #define RVT_CORE_CSVIO_H
