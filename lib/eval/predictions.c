@@ -267,7 +267,8 @@ static int row(void *ctx, size_t line, int n, char **f, struct rvt_error *err)
     double sum = 0;
     long dup;
 
-    if (line == 1)
+    /* the first record, not line 1: records ended by a lone CR all start on line 1 */
+    if (r->n_fields < 0)
         return header(r, line, n, f, err);
     if (n != r->n_fields)
         return rvt_error_set(err, RVT_EFORMAT, "'%s': line %zu: %d fields, the header has %d",
