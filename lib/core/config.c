@@ -412,7 +412,7 @@ int rvt_config_load_string(struct rvt_config *cfg, const char *text, size_t len,
                     break;
                 }
                 list = nl;
-                if (list_len) {
+                if (list_items > 1) { /* not list_len: a first item may be empty */
                     memcpy(list + list_len, ", ", 2);
                     list_len += 2;
                 }
@@ -690,15 +690,22 @@ static int app(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
     return 0;
 }
 
-/* Does a scalar need quotes to read back as the same string? */
-static bool needs_quotes(const char *v)
+/* A scalar as YAML that reads back as the same n bytes; in_flow: inside [ ]. */
+static int app_scalar(char **buf, size_t *len, size_t *cap, const char *v, size_t n, bool in_flow)
 {
-    if (!*v)
-        return true;
-    if (strpbrk(v, ":#{}[]&*!|>'\"%@`\n") || v[0] == ' ' || v[0] == '-' || v[0] == '?' ||
-        v[strlen(v) - 1] == ' ')
-        return true;
-    return false;
+    bool quote = !n || v[0] == ' ' || v[0] == '-' || v[0] == '?' || v[n - 1] == ' ';
+    size_t k;
+    int fail = 0;
+
+    for (k = 0; k < n && !quote; k++)
+        quote = strchr(":#{}[]&*!|>'\"%@`\n", v[k]) || (in_flow && v[k] == ',');
+    if (!quote)
+        return app(buf, len, cap, v, n);
+    fail |= app(buf, len, cap, "'", 1);
+    for (k = 0; k < n; k++)
+        fail |= app(buf, len, cap, v[k] == '\'' ? "''" : v + k, v[k] == '\'' ? 2 : 1);
+    fail |= app(buf, len, cap, "'", 1);
+    return fail;
 }
 
 char *rvt_config_dump_prefix(const struct rvt_config *cfg, const char *prefix)
@@ -738,17 +745,23 @@ char *rvt_config_dump_prefix(const struct rvt_config *cfg, const char *prefix)
                 fail |= app(&buf, &len, &cap, q, strlen(q));
                 fail |= app(&buf, &len, &cap, ": ", 2);
                 if (sorted[i]->is_list) {
+                    /* the items as loaded were joined with ", "; each reads back as itself */
                     fail |= app(&buf, &len, &cap, "[", 1);
-                    fail |= app(&buf, &len, &cap, v, strlen(v));
+                    while (*v) {
+                        const char *sep = strstr(v, ", ");
+                        size_t il = sep ? (size_t)(sep - v) : strlen(v);
+                        fail |= app_scalar(&buf, &len, &cap, v, il, true);
+                        v += il;
+                        if (sep) {
+                            fail |= app(&buf, &len, &cap, ", ", 2);
+                            v += 2;
+                            if (!*v) /* a last empty item */
+                                fail |= app(&buf, &len, &cap, "''", 2);
+                        }
+                    }
                     fail |= app(&buf, &len, &cap, "]", 1);
-                } else if (needs_quotes(v)) {
-                    const char *c;
-                    fail |= app(&buf, &len, &cap, "'", 1);
-                    for (c = v; *c; c++)
-                        fail |= app(&buf, &len, &cap, *c == '\'' ? "''" : c, *c == '\'' ? 2 : 1);
-                    fail |= app(&buf, &len, &cap, "'", 1);
                 } else {
-                    fail |= app(&buf, &len, &cap, v, strlen(v));
+                    fail |= app_scalar(&buf, &len, &cap, v, strlen(v), false);
                 }
                 fail |= app(&buf, &len, &cap, "\n", 1);
                 break;
