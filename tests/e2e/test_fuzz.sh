@@ -16,8 +16,8 @@ ok $rc "the fuzz targets build with clang -fsanitize=fuzzer,address,undefined$([
 [ "$rc" -eq 0 ] || { done_testing; exit 1; }
 
 for t in name index predictions config store; do
-  mkdir -p "$tmp/$t" "$tmp/art-$t"
-  build-fuzz/fuzz/fuzz_$t -max_total_time="$secs" $(tests/fuzz/fuzz.sh opts $t) \
+  mkdir -p "$tmp/$t" "$tmp/art-$t" "$tmp/files"
+  TMPDIR=$tmp/files build-fuzz/fuzz/fuzz_$t -max_total_time="$secs" $(tests/fuzz/fuzz.sh opts $t) \
     -artifact_prefix="$tmp/art-$t/" "$tmp/$t" tests/fuzz/corpus/$t >"$tmp/$t.log" 2>&1
   rc=$?
   runs=$(grep -oE '^#[0-9]+' "$tmp/$t.log" | tail -1 | tr -d '#')

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         } \
     } while (0)
 
-static char fuzz_paths_[4][64];
+static char fuzz_paths_[4][4096];
 
 static void fuzz_unlink_(void)
 {
@@ -39,7 +39,8 @@ static void fuzz_unlink_(void)
 /*
  * Replaces the contents of temporary file number slot (0-3) with data[size] and
  * returns its path, valid until the next call with that slot.  The files live in
- * /dev/shm (else /tmp) and are removed at exit.  (A memfd's /proc/self/fd path
+ * $TMPDIR, else /dev/shm (else /tmp), and are removed at exit (not after a crash:
+ * fuzz.sh and the smoke test point TMPDIR at a folder they remove).  (A memfd's /proc/self/fd path
  * would do for stdio, but HDF5 wants a real path.)
  */
 static RVT_UNUSED const char *fuzz_path(int slot, const void *data, size_t size)
@@ -47,8 +48,10 @@ static RVT_UNUSED const char *fuzz_path(int slot, const void *data, size_t size)
     static int fd[4] = {-1, -1, -1, -1};
 
     if (fd[slot] < 0) {
-        snprintf(fuzz_paths_[slot], sizeof(fuzz_paths_[slot]), "%s/rvt-fuzz-XXXXXX",
-                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+        const char *dir = getenv("TMPDIR");
+        if (!dir || !*dir)
+            dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+        snprintf(fuzz_paths_[slot], sizeof(fuzz_paths_[slot]), "%s/rvt-fuzz-XXXXXX", dir);
         fd[slot] = mkstemp(fuzz_paths_[slot]);
         if (fd[slot] < 0) {
             perror("mkstemp");

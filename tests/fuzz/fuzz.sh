@@ -60,9 +60,11 @@ run() {
     local work=$B/corpus/$t art=$B/crashes/$t/ log=$B/fuzz-$t.log
     mkdir -p "$work" "$art"
     # tests/fuzz/corpus stays the small seed set; what the run finds goes to build-fuzz
-    /usr/bin/time -f '%e %U %S' -o $B/time-$t \
+    rm -rf "$B/tmp-$t"; mkdir -p "$B/tmp-$t"
+    TMPDIR=$PWD/$B/tmp-$t /usr/bin/time -f '%e %U %S' -o $B/time-$t \
       $B/fuzz/fuzz_$t $(opts $t) -max_total_time="$secs" -artifact_prefix="$art" \
       "$work" tests/fuzz/corpus/$t >"$log" 2>&1 || true
+    rm -rf "$B/tmp-$t" # what crashed children left
     local runs cov ft crashes known wall cpu
     runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' ||
            grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
