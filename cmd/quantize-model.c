@@ -182,7 +182,7 @@ static int clips_load(struct clips *c, const struct rvt_model *m, const char *mo
 
     memset(c, 0, sizeof(*c));
     *config_sha = NULL;
-    if ((ret = rvt_store_open(&r, ca->features, err)) < 0)
+    if ((ret = rvt_store_open_kind(&r, ca->features, "features", err)) < 0)
         goto done;
     if ((ret = rvt_store_get_attr(r, "config", &cfg, err)) < 0 ||
         (ret = rvt_model_check_preprocessing(m, cfg, ca->features, model_path, err)) < 0)

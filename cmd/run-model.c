@@ -356,7 +356,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if ((ret = rvt_model_load(&m, A.model_path, &err)) < 0 ||
-        (ret = rvt_store_open(&A.r, A.features_path, &err)) < 0)
+        (ret = rvt_store_open_kind(&A.r, A.features_path, "features", &err)) < 0)
         goto fail;
     A.m = m;
     A.info = rvt_model_get_info(m);

@@ -109,6 +109,17 @@ int rvt_ckpt_open(struct rvt_ckpt **out, const char *path, struct rvt_error *err
         ret = rvt_error_set(err, RVT_EFORMAT, "cannot open '%s': %s", path, h5_reason(why));
         goto done;
     }
+    /* a feature store (lib/store) has a schema_version and a kind, a checkpoint neither */
+    if (rvt_ckpt_has_attr(c, "schema_version") && rvt_ckpt_has_attr(c, "kind")) {
+        char *kind = NULL;
+        struct rvt_error e2 = {0};
+        rvt_ckpt_attr_str(c, "kind", &kind, &e2);
+        ret = rvt_error_set(err, RVT_EFORMAT, "'%s' is a%s %s store, expected a model checkpoint",
+                            path, kind && strchr("aeiou", kind[0]) && kind[0] ? "n" : "",
+                            kind ? kind : "feature");
+        free(kind);
+        goto done;
+    }
     if (H5Literate(c->file, H5_INDEX_NAME, H5_ITER_INC, NULL, add_key, c) < 0) {
         ret = rvt_error_set(err, RVT_EFORMAT, "cannot list '%s': %s", path, h5_reason(why));
         goto done;

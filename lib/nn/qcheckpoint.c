@@ -8,6 +8,7 @@
 
 #include "core/atomic.h"
 #include "core/hash.h"
+#include "nn/model.h"
 #include "nn/qcheckpoint.h"
 #include "nn/quant.h"
 #include "store/h5io.h"
@@ -655,6 +656,17 @@ int rvt_checkpoint_quantize(const char *in, const char *out, const struct rvt_qu
     bool opened = false;
 
     memset(r, 0, sizeof(*r));
+    /*
+     * The input must load as a model (every tensor present, of its shape and
+     * type, finite; no stray key), so that no int8 checkpoint lacks a tensor.
+     */
+    {
+        struct rvt_model *m = NULL;
+        ret = rvt_model_load(&m, in, err);
+        rvt_model_free(&m);
+        if (ret < 0)
+            return ret;
+    }
     ret = src_open(&s, in, o, err);
     if (ret < 0)
         return ret;

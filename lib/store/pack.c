@@ -216,18 +216,13 @@ static int cmp_input(const void *a, const void *b)
 static int open_input(struct packer *P, struct group *g, struct input *in, const char *cfg_text,
                       struct rvt_error *err)
 {
-    char *kind = NULL, *shard = NULL;
+    char *shard = NULL;
     char key[256], va[512], vb[512];
     int ret = 0, k;
 
-    if ((ret = rvt_store_open(&in->r, in->path, err)) < 0)
+    /* kind, datasets and their types (float32 frames are refused here) */
+    if ((ret = rvt_store_open_kind(&in->r, in->path, g->kind, err)) < 0)
         goto done;
-    if (!rvt_store_has_attr(in->r, "kind") ||
-        (ret = rvt_store_get_attr(in->r, "kind", &kind, err)) < 0 || strcmp(kind, g->kind)) {
-        ret = rvt_error_set(err, RVT_EMISMATCH, "'%s' is a %s store, not a %s store", in->path,
-                            kind ? kind : "(no kind)", g->kind);
-        goto done;
-    }
     for (k = 0; k < 2; k++)
         if (!rvt_store_has(in->r, g->required[k])) {
             ret = rvt_error_set(err, RVT_EFORMAT, "'%s' has no dataset '%s'", in->path, g->required[k]);
@@ -278,7 +273,6 @@ static int open_input(struct packer *P, struct group *g, struct input *in, const
     }
 done:
     (void)P;
-    free(kind);
     free(shard);
     return ret;
 }

@@ -123,6 +123,25 @@ int rvt_store_get_attr(const struct rvt_store_reader *r, const char *name, char 
                        struct rvt_error *err);
 void rvt_store_close(struct rvt_store_reader **r);
 
+/*
+ * rvt_store_open, then rvt_store_check_kind: what tools call on their inputs,
+ * so that a wrong file is refused when opened with a message saying what it is
+ * and what was expected ("'mel.h5' is a mel store, expected a features store").
+ */
+int rvt_store_open_kind(struct rvt_store_reader **out, const char *path, const char *kind,
+                        struct rvt_error *err);
+/*
+ * Checks a store is of kind (mel | frames | features: attribute "kind") and has
+ * that kind's contents with their types (schemas/features.md), per clip:
+ *   frames:   frames u8[K,H,W,3], frame_pts f64[K]
+ *   mel:      mel f32[n_mels,max_len], mel_frames i32
+ *   features: clips/label i32, clips/split str, attribute class_names, and those
+ *             of the datasets above that it holds
+ * and, every kind, attribute "config".  Sizes are the caller's to check against
+ * its config or model.  Each failure names the file, the dataset and both layouts.
+ */
+int rvt_store_check_kind(struct rvt_store_reader *r, const char *kind, struct rvt_error *err);
+
 size_t rvt_dtype_size(enum rvt_dtype t); /* bytes of one element; STR: 1 */
 const char *rvt_dtype_name(enum rvt_dtype t); /* "u8", "i32", ... "str" */
 /* Bytes of one clip of a field: product of dims times the element size (STR: dims[0]). */

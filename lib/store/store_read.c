@@ -387,8 +387,13 @@ int rvt_store_open(struct rvt_store_reader **out, const char *path, struct rvt_e
         goto done;
     }
     if (!rvt_store_has_attr(r, "schema_version")) {
-        ret = rvt_error_set(err, RVT_EFORMAT,
-                            "'%s' is not a ravdess-tools store (no schema_version attribute)", path);
+        if (rvt_store_has_attr(r, "architecture") || rvt_store_has_attr(r, "format"))
+            ret = rvt_error_set(err, RVT_EFORMAT,
+                                "'%s' is a model checkpoint, not a feature store", path);
+        else
+            ret = rvt_error_set(err, RVT_EFORMAT,
+                                "'%s' is not a ravdess-tools store (no schema_version attribute)",
+                                path);
         goto done;
     }
     if ((ret = rvt_store_get_attr(r, "schema_version", &ver, err)) < 0)
@@ -397,6 +402,10 @@ int rvt_store_open(struct rvt_store_reader **out, const char *path, struct rvt_e
         ret = rvt_error_set(err, RVT_EUNSUPPORTED,
                             "'%s' has store schema version '%s', this build reads version '%s'",
                             path, ver, RVT_STORE_SCHEMA_VERSION);
+        goto done;
+    }
+    if (!rvt_store_has_attr(r, "kind") && rvt_store_has_attr(r, "architecture")) {
+        ret = rvt_error_set(err, RVT_EFORMAT, "'%s' is a model checkpoint, not a feature store", path);
         goto done;
     }
     if ((ret = read_ids(r, err)) < 0)
@@ -693,4 +702,129 @@ int rvt_store_read_chunk(struct rvt_store_reader *r, const char *name, size_t i,
                             name, i);
     out->size = (size_t)size;
     return 0;
+}
+
+/* ---- kinds ---- */
+
+static void layout_text(const struct rvt_store_field *f, char *buf, size_t n)
+{
+    size_t len = (size_t)snprintf(buf, n, "%s[", rvt_dtype_name(f->dtype));
+    int k;
+    for (k = 0; k < (f->dtype == RVT_DTYPE_STR ? 0 : f->rank) && len < n; k++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%llu", k ? "," : "",
+                                (unsigned long long)f->dims[k]);
+    if (len < n)
+        snprintf(buf + len, n - len, "]");
+}
+
+/*
+ * Dataset name, when present (or when required), has dtype and per-clip rank
+ * (last > 0: the last dimension must be that).  want: the expected layout as
+ * the message shows it.
+ */
+static int check_field(struct rvt_store_reader *r, const char *kind, const char *name, bool required,
+                       enum rvt_dtype dtype, int rank, uint64_t last, const char *want,
+                       struct rvt_store_field *out, struct rvt_error *err)
+{
+    struct rvt_store_field f;
+    char have[160];
+    int ret, k;
+
+    memset(out, 0, sizeof(*out));
+    if (!rvt_store_has(r, name))
+        return required ? rvt_error_set(err, RVT_EFORMAT,
+                                        "'%s' has no dataset '%s' (a %s store needs it)", r->path,
+                                        name, kind)
+                        : 0;
+    if ((ret = rvt_store_field_info(r, name, &f, err)) < 0)
+        return ret == RVT_EUNSUPPORTED
+                   ? rvt_error_set(err, RVT_EFORMAT,
+                                   "'%s': dataset '%s' has a type or rank the store does not read, "
+                                   "a %s store has %s",
+                                   r->path, name, kind, want)
+                   : ret;
+    for (k = 0; k < (f.dtype == RVT_DTYPE_STR ? 0 : f.rank); k++)
+        if (f.dims[k] == 0)
+            break;
+    if (f.dtype != dtype || (dtype != RVT_DTYPE_STR && f.rank != rank) ||
+        (dtype != RVT_DTYPE_STR && k < f.rank) || (last && f.dims[f.rank - 1] != last)) {
+        layout_text(&f, have, sizeof(have));
+        return rvt_error_set(err, RVT_EFORMAT, "'%s': dataset '%s' is %s a clip, a %s store has %s",
+                             r->path, name, have, kind, want);
+    }
+    *out = f;
+    return 1;
+}
+
+int rvt_store_check_kind(struct rvt_store_reader *r, const char *kind, struct rvt_error *err)
+{
+    struct rvt_store_field fr, pts, mel, f;
+    char *have = NULL;
+    bool features;
+    int ret = 0;
+
+    if (strcmp(kind, "mel") && strcmp(kind, "frames") && strcmp(kind, "features"))
+        return rvt_error_set(err, RVT_EINVAL, "unknown store kind '%s'", kind);
+    features = !strcmp(kind, "features");
+    if (!rvt_store_has_attr(r, "kind"))
+        return rvt_error_set(err, RVT_EFORMAT, "'%s' has no attribute 'kind', expected a %s store",
+                             r->path, kind);
+    if ((ret = rvt_store_get_attr(r, "kind", &have, err)) < 0)
+        return ret;
+    if (strcmp(have, kind)) {
+        ret = rvt_error_set(err, RVT_EMISMATCH, "'%s' is a%s %s store, expected a %s store", r->path,
+                            strchr("aeiou", have[0]) && have[0] ? "n" : "", have[0] ? have : "''",
+                            kind);
+        goto done;
+    }
+    if (!rvt_store_has_attr(r, "config")) {
+        ret = rvt_error_set(err, RVT_EFORMAT, "'%s' has no attribute 'config' (a %s store records it)",
+                            r->path, kind);
+        goto done;
+    }
+    if (!strcmp(kind, "frames") || features) {
+        if ((ret = check_field(r, kind, "frames", !features, RVT_DTYPE_U8, 4, 3, "u8[K,H,W,3]", &fr,
+                               err)) < 0 ||
+            (ret = check_field(r, kind, "frame_pts", !features, RVT_DTYPE_F64, 1, 0,
+                               "f64[K]", &pts, err)) < 0)
+            goto done;
+        if (ret > 0 && fr.rank == 4 && pts.rank == 1 && pts.dims[0] != fr.dims[0]) {
+            ret = rvt_error_set(err, RVT_EFORMAT,
+                                "'%s': dataset 'frame_pts' has %llu times a clip, 'frames' %llu frames",
+                                r->path, (unsigned long long)pts.dims[0],
+                                (unsigned long long)fr.dims[0]);
+            goto done;
+        }
+    }
+    if (!strcmp(kind, "mel") || features) {
+        if ((ret = check_field(r, kind, "mel", !features, RVT_DTYPE_F32, 2, 0, "f32[n_mels,max_len]",
+                               &mel, err)) < 0 ||
+            (ret = check_field(r, kind, "mel_frames", !features, RVT_DTYPE_I32, 0, 0,
+                               "i32[]", &f, err)) < 0)
+            goto done;
+    }
+    if (features) {
+        if ((ret = check_field(r, kind, "clips/label", true, RVT_DTYPE_I32, 0, 0, "i32[]", &f, err)) < 0 ||
+            (ret = check_field(r, kind, "clips/split", true, RVT_DTYPE_STR, 0, 0, "str", &f, err)) < 0)
+            goto done;
+        if (!rvt_store_has_attr(r, "class_names")) {
+            ret = rvt_error_set(err, RVT_EFORMAT,
+                                "'%s' has no attribute 'class_names' (a features store records it)",
+                                r->path);
+            goto done;
+        }
+    }
+    ret = 0;
+done:
+    free(have);
+    return ret;
+}
+
+int rvt_store_open_kind(struct rvt_store_reader **out, const char *path, const char *kind,
+                        struct rvt_error *err)
+{
+    int ret = rvt_store_open(out, path, err);
+    if (ret == 0 && (ret = rvt_store_check_kind(*out, kind, err)) < 0)
+        rvt_store_close(out);
+    return ret;
 }

@@ -69,7 +69,7 @@ fails 1 "are both frames shard 0/2" "a repeated shard" \
   "${P[@]}" -i "$S/index.csv" -f "$S/frames.0.h5,$T/frames.0.copy.h5,$S/frames.1.h5" -a "$U/mel.h5" -o "$O"
 fails 1 "shards of different sets" "shards of different sets" \
   "${P[@]}" -i "$S/index.csv" -f "$S/frames.0.h5,$U/frames.h5" -a "$U/mel.h5" -o "$O"
-fails 1 "is a mel store, not a frames store" "wrong kind" \
+fails 1 "is a mel store, expected a frames store" "wrong kind" \
   "${P[@]}" -i "$U/index.csv" -f "$U/mel.h5" -a "$U/mel.h5" -o "$O"
 fails 1 "config key audio.top_db differs: '.*mel.h5' has 80, this run has 60" "config differs from this run" \
   "${P[@]}" -i "$U/index.csv" -f "$U/frames.h5" -a "$U/mel.h5" -o "$O" --set audio.top_db=60
