@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/atomic.h"
 #include "core/cli.h"
 #include "core/cpu.h"
 #include "core/log.h"
@@ -281,29 +282,34 @@ static double rel_err(const float *a, const float *b, size_t n)
 }
 
 /* The int8-vs-fp32 error with the first m candidates (forward order) kept fp32. */
-static int budget_error(const char *in, const char *tmp_path, struct rvt_quantize_opts *qo,
+static int budget_error(const char *in, const char *out, struct rvt_quantize_opts *qo,
                         const char **exclude, int n_user, const struct watch *w, int m,
                         const struct clips *c, const float *ref, float *logits, double *e,
                         struct rvt_error *err)
 {
     struct rvt_quantize_report rep = {0};
     struct rvt_model *q = NULL;
+    struct rvt_atomic trial = {0};
     int ret, i;
 
     for (i = 0; i < m; i++)
         exclude[n_user + i] = w->keys[w->order[i]];
     qo->exclude = exclude;
     qo->n_exclude = n_user + m;
-    ret = rvt_checkpoint_quantize(in, tmp_path, qo, &rep, err);
+    /* the trial checkpoint goes to a named temporary beside the output, which the
+     * signal handlers and the sweep of dead writers remove (atomic.h) */
+    ret = rvt_atomic_open_named(&trial, out, err);
     if (ret >= 0)
-        ret = rvt_model_load(&q, tmp_path, err);
+        ret = rvt_checkpoint_quantize(in, trial.tmp_path, qo, &rep, err);
+    if (ret >= 0)
+        ret = rvt_model_load(&q, trial.tmp_path, err);
     if (ret >= 0)
         ret = clips_run(q, c, logits, err);
     if (ret >= 0)
         *e = rel_err(ref, logits, c->n * (size_t)c->n_classes);
     rvt_model_free(&q);
     rvt_quantize_report_release(&rep);
-    unlink(tmp_path);
+    rvt_atomic_abort(&trial);
     return ret;
 }
 
@@ -322,7 +328,6 @@ static int calibrate(const char *in, const char *out, const struct calib_args *c
     struct clips c = {0};
     struct rvt_progress prog;
     float *ref = NULL, *lg = NULL;
-    char tmp_path[4096];
     int ret, pass, passes, i, lo, hi;
 
     if ((ret = rvt_model_load(&m, in, err)) < 0 ||
@@ -371,14 +376,13 @@ static int calibrate(const char *in, const char *out, const struct calib_args *c
     qo->calibration_config_sha256 = *config_sha;
     if (ca->budget >= 0) {
         double e = 0;
-        snprintf(tmp_path, sizeof(tmp_path), "%s.budget-%d.h5", out, (int)getpid());
         /* binary search of the fewest leading candidates kept fp32 (the error shrinks as
          * more of the network stays fp32; m = n_keys is fp32 throughout, error 0) */
         lo = 0;
         hi = w->n_keys;
         while (lo < hi) {
             int mid = lo + (hi - lo) / 2;
-            if ((ret = budget_error(in, tmp_path, qo, exclude, n_user, w, mid, &c, ref, lg, &e,
+            if ((ret = budget_error(in, out, qo, exclude, n_user, w, mid, &c, ref, lg, &e,
                                     err)) < 0)
                 goto done;
             rvt_debugf("budget: first %d of %d kept fp32: error %.5f", mid, w->n_keys, e);
@@ -387,7 +391,7 @@ static int calibrate(const char *in, const char *out, const struct calib_args *c
             else
                 lo = mid + 1;
         }
-        if ((ret = budget_error(in, tmp_path, qo, exclude, n_user, w, lo, &c, ref, lg, &e, err)) < 0)
+        if ((ret = budget_error(in, out, qo, exclude, n_user, w, lo, &c, ref, lg, &e, err)) < 0)
             goto done;
         *n_kept = lo;
         *budget_err = e;

@@ -128,6 +128,18 @@ int rvt_input_check(const char *path, struct rvt_error *err)
     return note(path, &st, err);
 }
 
+/*
+ * Does the noted name still lead to the noted file?  An input deleted since it was
+ * read frees its inode, which a new file may get (tmpfs reuses them at once): that
+ * file is not the input.
+ */
+static bool still_there(const struct noted *n)
+{
+    struct stat st;
+    int r = n->link ? lstat(n->path, &st) : stat(n->path, &st);
+    return r == 0 && st.st_dev == n->dev && st.st_ino == n->ino;
+}
+
 int rvt_output_check(const char *path, struct rvt_error *err)
 {
     struct stat st, lst;
@@ -146,9 +158,9 @@ int rvt_output_check(const char *path, struct rvt_error *err)
     for (i = 0; i < g_n && !hit; i++) {
         const struct noted *n = &g_in[i];
         if (!n->link && have_st && n->dev == st.st_dev && n->ino == st.st_ino)
-            hit = n->path;
+            hit = still_there(n) ? n->path : NULL;
         else if (n->link && have_lst && n->dev == lst.st_dev && n->ino == lst.st_ino)
-            hit = n->path;
+            hit = still_there(n) ? n->path : NULL;
     }
     if (hit)
         ret = rvt_error_set(err, RVT_EINVAL, "output '%s' is the input '%s'", path, hit);

@@ -1,6 +1,7 @@
 /* qcheckpoint.c: model.h5 -> model-int8.h5 (see qcheckpoint.h). */
 #include "core/common.h"
 
+#include <errno.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdlib.h>
@@ -644,6 +645,25 @@ static char *basename_of(const char *path)
     return (char *)(b ? b + 1 : path);
 }
 
+/* Writes the in-memory HDF5 file f, as it stands, to the atomic output a. */
+static int write_image(hid_t f, struct rvt_atomic *a, const char *out, struct rvt_error *err)
+{
+    ssize_t n;
+    void *buf;
+    int ret = 0;
+
+    if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || (n = H5Fget_file_image(f, NULL, 0)) <= 0)
+        return rvti_h5_fail(err, RVT_EIO, "cannot write '%s'", out);
+    if (!(buf = malloc((size_t)n)))
+        return rvt_error_set(err, RVT_ENOMEM, "out of memory");
+    if (H5Fget_file_image(f, buf, (size_t)n) != n)
+        ret = rvti_h5_fail(err, RVT_EIO, "cannot write '%s'", out);
+    else if (fwrite(buf, 1, (size_t)n, a->fp) != (size_t)n || fflush(a->fp) != 0)
+        ret = rvt_error_set(err, RVT_EIO, "cannot write '%s': %s", out, strerror(errno));
+    free(buf);
+    return ret;
+}
+
 int rvt_checkpoint_quantize(const char *in, const char *out, const struct rvt_quantize_opts *o,
                             struct rvt_quantize_report *r, struct rvt_error *err)
 {
@@ -680,17 +700,24 @@ int rvt_checkpoint_quantize(const char *in, const char *out, const struct rvt_qu
         ret = rvt_error_set(err, RVT_ENOMEM, "out of memory");
         goto done;
     }
-    ret = rvt_atomic_open_named(&at, out, err);
+    /*
+     * The checkpoint is built in memory (HDF5's core driver, no backing file) and
+     * written out whole through the atomic writer: HDF5 never meets a failing
+     * write (its error paths under H5Ocopy crash on ENOSPC), and a full disk is
+     * one clean "cannot write" of the output.
+     */
+    ret = rvt_atomic_open(&at, out, err);
     if (ret < 0)
         goto done;
     fcpl = H5Pcreate(H5P_FILE_CREATE);
     fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fcpl < 0 || fapl < 0 || H5Pset_obj_track_times(fcpl, 0) < 0 ||
-        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
+        H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
         ret = rvti_h5_fail(err, RVT_EIO, "cannot create '%s'", out);
         goto done;
     }
-    dst = H5Fcreate(at.tmp_path, H5F_ACC_TRUNC, fcpl, fapl);
+    dst = H5Fcreate(basename_of(out), H5F_ACC_TRUNC, fcpl, fapl);
     if (dst < 0) {
         ret = rvti_h5_fail(err, RVT_EIO, "cannot create '%s'", out);
         goto done;
@@ -771,6 +798,8 @@ int rvt_checkpoint_quantize(const char *in, const char *out, const struct rvt_qu
                 goto done;
         }
     }
+    if ((ret = write_image(dst, &at, out, err)) < 0)
+        goto done;
     if (H5Fclose(dst) < 0) {
         dst = -1;
         ret = rvti_h5_fail(err, RVT_EIO, "cannot write '%s'", out);

@@ -19,10 +19,10 @@ QM = os.path.join(BIN, "quantize-model")
 
 KEYS = {
     # key: shape, expected kind (None: never quantized)
-    "fusion.0.weight": ((64, 134), "linear"),
-    "fusion.0.bias": ((64,), None),
-    "classifier.weight": ((7, 64), "linear"),
-    "img_attn.fc.0.weight": ((16, 128), "linear"),
+    "fusion.0.weight": ((512, 1344), "linear"),
+    "fusion.0.bias": ((512,), None),
+    "classifier.weight": ((7, 512), "linear"),
+    "img_attn.fc.0.weight": ((160, 1280), "linear"),
     "img_encoder.features.0.0.weight": ((32, 3, 3, 3), "stem"),
     "img_encoder.features.1.0.block.0.0.weight": ((32, 1, 3, 3), None),  # depthwise
     "img_encoder.features.1.0.block.1.fc1.weight": ((8, 32, 1, 1), "se"),
@@ -35,14 +35,34 @@ KEYS = {
 DEFAULT_KINDS = {"linear", "pointwise", "se", "conv"}
 
 
+_SHAPES = None
+
+
+def all_shapes():
+    """Every tensor of the real network (name -> shape), as export-checkpoint.py writes it."""
+    global _SHAPES
+    if _SHAPES is None:
+        import sys
+        sys.path.insert(0, os.path.join(ROOT, "scripts"))
+        import reference_model as R
+        sd = R.MultimodalAttentionFusion(7, "replace").state_dict()
+        _SHAPES = {k: tuple(v.shape) for k, v in sd.items()
+                   if not k.endswith("num_batches_tracked")}
+    return _SHAPES
+
+
 def make_ckpt(path, seed=0, mutate=None, fmt="fp32"):
+    """A whole model.h5 of random weights (quantize-model reads its input as a model);
+    the tensors of KEYS are the ones the tests look at."""
     rng = np.random.default_rng(seed)
     data = {}
-    for k, (shape, _) in KEYS.items():
+    for k, shape in all_shapes().items():
         a = (rng.standard_normal(shape) * 0.1).astype(np.float32)
         if k.endswith("running_var"):
             a = np.abs(a) + 0.5
         data[k] = a
+    for k, (shape, _) in KEYS.items():
+        assert data[k].shape == shape, (k, data[k].shape, shape)
     # an all-zero output channel, an all-zero layer, exact .5 ties
     data["img_encoder.features.1.0.block.2.0.weight"][3] = 0
     data["img_encoder.features.1.0.block.1.fc1.weight"][:] = 0
@@ -117,7 +137,11 @@ def test_quantize_matches_numpy_and_torch(tmp):
             else:
                 assert g[k].dtype == np.float32 and np.array_equal(g[k][()], f[k][()]), k
                 assert k + "_scale" not in g
-        assert set(g.attrs["quant_layers"]) == quantized
+        layers = set(g.attrs["quant_layers"])
+        assert layers & set(KEYS) == quantized
+        # every other tensor: int8 exactly when listed, with its scale
+        for k in all_shapes():
+            assert (g[k].dtype == np.int8) == (k in layers) == (k + "_scale" in g), k
         assert g.attrs["format"] == "int8"
         assert g.attrs["quant_activations"] == "dynamic"
         assert g.attrs["quant_kinds"] == "linear,pointwise,se,conv"
@@ -125,7 +149,7 @@ def test_quantize_matches_numpy_and_torch(tmp):
         assert g.attrs["quant_source"] == "model.h5"
         assert g.attrs["quant_source_sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
         assert list(g.attrs["quant_zero_layers"]) == ["img_encoder.features.1.0.block.1.fc1.weight"]
-        assert g.attrs["quant_zero_channels"] == 1 + 8
+        assert g.attrs["quant_zero_channels"] == 1 + 8   # random elsewhere: no zero channel
         for a in ("architecture", "audio_attention", "num_classes", "preprocessing", "source",
                   "source_sha256", "schema_version"):
             assert g.attrs[a] == f.attrs[a], a
@@ -145,7 +169,7 @@ def test_default_kinds(tmp):
     assert r.returncode == 0, r.stderr
     with h5py.File(tmp / "d.h5", "r") as g:
         want = {k for k, (_, kind) in KEYS.items() if kind in DEFAULT_KINDS} - {"fusion.0.weight"}
-        assert set(g.attrs["quant_layers"]) == want
+        assert set(g.attrs["quant_layers"]) & set(KEYS) == want
         assert g.attrs["quant_kinds"] == "linear,pointwise,se,conv"
         assert list(g.attrs["quant_excluded"]) == ["fusion.0.weight"]
         assert g["img_encoder.features.1.0.block.1.fc1.weight"].dtype == np.int8  # SE
@@ -169,7 +193,8 @@ def test_layers_exclude_list(tmp):
     assert r.returncode == 0, r.stderr
     got = set(r.stdout.split())
     want = {k for k, (_, kind) in KEYS.items() if kind in ("linear", "stem")} - {"classifier.weight"}
-    assert got == want
+    assert got & set(KEYS) == want
+    assert "classifier.weight" not in got and got <= set(all_shapes())
     r = run("--layers", "all", str(src), "-o", str(tmp / "all.h5"))
     assert r.returncode == 0, r.stderr
     with h5py.File(tmp / "all.h5", "r") as g:
@@ -195,7 +220,9 @@ def test_refusals(tmp):
     make_ckpt(bad, mutate=nan)
     r = run(str(bad), "-o", str(tmp / "nan8.h5"))
     assert r.returncode == 1
-    assert "'fusion.0.weight': channel 5 of 64 has a nan weight at column 9" in r.stderr, r.stderr
+    # read as a model first: the loader names the file, the tensor and the element
+    # (row 5, column 9 of 1344)
+    assert "nan.h5: 'fusion.0.weight' holds NaN or Inf (element 6729)" in r.stderr, r.stderr
     assert not (tmp / "nan8.h5").exists()
     assert not [p for p in os.listdir(tmp) if ".tmp-" in p]   # no temporary left behind
 
@@ -205,7 +232,7 @@ def test_refusals(tmp):
     with h5py.File(tmp / "plain.h5", "w") as f:
         f["x"] = np.zeros(3, np.float32)
     r = run(str(tmp / "plain.h5"))
-    assert r.returncode == 1 and "no 'architecture' attribute" in r.stderr
+    assert r.returncode == 1 and "plain.h5: missing attribute 'architecture'" in r.stderr
     r = run(str(tmp / "missing.h5"))
     assert r.returncode == 1 and "No such file" in r.stderr
     r = run()
