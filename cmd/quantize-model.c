@@ -91,8 +91,8 @@ static const char usage[] =
     "                       clips (e.g. 0.01); the kept layers are listed in the output\n"
     "      --list           print the keys of the weights that would be quantized, one\n"
     "                       a line, and exit\n"
-    "\n" RVT_CLI_HELP
-    "  quantize-model reads no config keys; --config/--set are accepted and ignored.\n"
+    RVT_HELP_STD
+    "\n" RVT_HELP_EXIT_NOSKIP
     "\n"
     "EXAMPLES\n"
     "  quantize-model model.h5                      # writes model-int8.h5\n"
@@ -100,7 +100,7 @@ static const char usage[] =
     "  quantize-model --list model.h5 | head\n"
     "  quantize-model model.h5 --calibrate features.h5 --calib-method percentile\n"
     "  quantize-model model.h5 --calibrate features.h5 --calib-method dynamic --budget 0.01\n"
-    "  run-model -m model-int8.h5 -i features.h5 -o predictions.csv\n";
+    "  run-model -m model-int8.h5 -F features.h5 -o predictions.csv\n";
 
 enum {
     OPT_LAYERS = RVT_OPT_TOOL_BASE,

@@ -84,11 +84,6 @@ enum {
     "EXIT STATUS\n" \
     "  0 success, 1 runtime error, 2 usage error.\n"
 
-/* All of the above (the older single block; tools move to the pieces). */
-#define RVT_CLI_HELP \
-    "Common options:\n" RVT_HELP_CONFIG RVT_HELP_JOBS RVT_HELP_CLIPS RVT_HELP_STD "\n" \
-    "Exit status: 0 success, 1 runtime error, 2 usage error, 3 clips skipped (--keep-going).\n"
-
 enum { RVT_CLI_NOT_MINE = 0, RVT_CLI_HANDLED = 1, RVT_CLI_EXIT = 2 };
 
 #define RVT_CLI_MAX_SETS 256

@@ -25,8 +25,8 @@ row() {  # row ACTOR PATH
 
 # --- options
 extract-frames --help > "$T/help" 2>&1; ok $? "--help exits 0"
-grep -q -- "--pick" "$T/help" && grep -q -- "--crop" "$T/help" && grep -q "Exit status" "$T/help" &&
-  grep -q "Examples" "$T/help"
+grep -q -- "--pick" "$T/help" && grep -q -- "--crop" "$T/help" && grep -q "EXIT STATUS" "$T/help" &&
+  grep -q "EXAMPLES" "$T/help"
 ok $? "--help documents options, examples and exit status"
 expect_exit 0 "--version" extract-frames --version
 expect_exit 2 "no arguments" extract-frames

@@ -44,8 +44,8 @@ row() {  # row ID AUDIO_PATH: an index.csv row whose fields agree with the id
 
 # ---- help, version, usage errors ----
 $EM --help > "$T/help.txt"; ok $? "--help exits 0"
-for w in Usage --npy --output --dump-stages --sr --n-fft --hop --n-mels --fmin --fmax --top-db \
-         --max-len --preemphasis --noise-level --noise-seed --fft --keep-going --shard Examples "Exit status"; do
+for w in SYNOPSIS --npy --output --dump-stages --sr --n-fft --hop --n-mels --fmin --fmax --top-db \
+         --max-len --preemphasis --noise-level --noise-seed --fft --keep-going --shard EXAMPLES "EXIT STATUS"; do
   grep -q -- "$w" "$T/help.txt" || { echo "# help lacks $w"; false; } || break
 done
 ok $? "--help documents every option, examples and exit status"

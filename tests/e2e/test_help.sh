@@ -11,10 +11,6 @@ root=${RVT_ROOT:-.}
 
 for src in "$root"/cmd/*.c; do
   t=$(basename "$src" .c)
-  if grep -q 'RVT_CLI_HELP\b' "$src"; then
-    skip "$t: still the old help block (RVT_CLI_HELP)"
-    continue
-  fi
   "$t" --help >"$T/h" 2>"$T/e"; rc=$?
   [ $rc -eq 0 ] && [ -s "$T/h" ] && [ ! -s "$T/e" ]
   ok $? "$t --help: exit 0, text on stdout only (exit $rc)"
@@ -30,6 +26,11 @@ for src in "$root"/cmd/*.c; do
   ok $? "$t: exit status 3 documented when --keep-going is listed"
   grep -qE '^  -h, --help' "$T/h" && grep -qE '^  -V, --version' "$T/h"
   ok $? "$t: -h and -V listed"
+  "$t" --set x.y=1 "$T/none" </dev/null >/dev/null 2>"$T/e"
+  if grep -q 'reads no config keys' "$T/e"; then
+    ! grep -qE -- '--set|--config' "$T/h"
+    ok $? "$t: reads no config keys, lists no --set/--config"
+  fi
   sed -n '/^EXAMPLES$/,$p' "$T/h" | grep -qE "^  $t "
   ok $? "$t: examples call the tool"
 done
