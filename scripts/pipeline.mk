@@ -3,7 +3,9 @@
 #   make -f scripts/pipeline.mk CORPUS=data/sample OUT=build/demo [-j2]
 #   make -f scripts/pipeline.mk CORPUS=/data/RAVDESS OUT=out MODEL=my-model.h5 report
 #
-# Variables (defaults below): CORPUS the corpus root(s); OUT the output folder; BIN the
+# Variables (defaults below): CORPUS the corpus root(s), needed to make or remake the
+# index (no default: `make demo` gives the sample corpus; without CORPUS an existing
+# OUT/index.csv, e.g. one written by ravdess-index, is taken as it is); OUT the output folder; BIN the
 # tools; JOBS threads per tool; CONFIG an optional YAML config for every tool; MODEL a
 # checkpoint to evaluate (default: train one on the train split with scripts/train.py,
 # TRAIN_FLAGS: every weight trains, ~2 min on the sample corpus with 2 cores; add
@@ -15,9 +17,10 @@
 # What reruns: the index when the corpus listing changes (clips added, removed, renamed,
 # or CORPUS itself) or a clip file is newer than it; every step when CONFIG's file is
 # newer; everything downstream of a changed output.  Not tracked: TRAIN_FLAGS and the
-# tools themselves (after changing those, `make -B` the target).
+# tools themselves (after changing those, `make -B` the target).  `make -n` writes
+# nothing (the corpus listing is compared at parse time, written by its own rule).
 
-CORPUS ?= data/sample
+CORPUS ?=
 OUT    ?= build/pipeline
 BIN    ?= bin
 JOBS   ?= 2
@@ -38,7 +41,7 @@ MELS   := $(foreach i,$(SHARD_IDS),$(OUT)/mel.$(i)-of-$(SHARDS).h5)
 comma  := ,
 commalist = $(subst $(eval) ,$(comma),$(strip $(1)))
 
-.PHONY: all index features model int8 predictions report
+.PHONY: all index features model int8 predictions report FORCE
 .DELETE_ON_ERROR:
 
 all: report
@@ -54,16 +57,28 @@ predictions: $(OUT)/predictions.csv $(INT8_PRED)
 report: $(OUT)/report/metrics.csv $(INT8_REPORT)
 
 # The corpus listing (one path a line, and CONFIG's name), rewritten only when it
-# differs, so that its date says when the set of clips last changed.
+# differs, so that its date says when the set of clips last changed.  Parsing only
+# reads: the listing is compared here and written by its rule (so `make -n` writes
+# nothing).
 CORPUS_LIST := $(OUT)/corpus.list
-_ := $(shell mkdir -p $(OUT) && { find -L $(CORPUS) -type f \( -name '*.mp4' -o -name '*.wav' \) \
-       | LC_ALL=C sort; echo "config: $(CONFIG)"; } > $(CORPUS_LIST).new && \
-       { cmp -s $(CORPUS_LIST).new $(CORPUS_LIST) || mv $(CORPUS_LIST).new $(CORPUS_LIST); }; \
-       rm -f $(CORPUS_LIST).new)
-CORPUS_FILES := $(shell grep -v '^config: ' $(CORPUS_LIST) 2>/dev/null)
+ifeq ($(strip $(CORPUS)),)
+$(OUT)/index.csv:
+	@echo "pipeline.mk: CORPUS is not set: give CORPUS=path/to/RAVDESS to make $@" \
+	  "(or write it with ravdess-index first; make demo uses the sample corpus)" >&2; exit 2
+else
+list_corpus = { find -L $(CORPUS) -type f \( -name '*.mp4' -o -name '*.wav' \) | LC_ALL=C sort; \
+                echo "config: $(CONFIG)"; }
+CORPUS_CHANGED := $(shell $(list_corpus) | cmp -s - $(CORPUS_LIST) || echo yes)
+CORPUS_FILES := $(shell find -L $(CORPUS) -type f \( -name '*.mp4' -o -name '*.wav' \))
+
+$(CORPUS_LIST): $(if $(CORPUS_CHANGED),FORCE) | $(OUT)
+	$(list_corpus) > $@.new && mv $@.new $@
 
 $(OUT)/index.csv: $(CORPUS_LIST) $(CORPUS_FILES) $(CONFIG) | $(OUT)
 	$(BIN)/ravdess-index $(Q) $(CFG) $(CORPUS) -o $@
+endif
+
+FORCE:
 
 $(OUT)/frames.%.h5: $(OUT)/index.csv
 	$(BIN)/extract-frames $(Q) $(CFG) -j $(JOBS) --shard $(subst -of-,/,$*) $< -o $@
