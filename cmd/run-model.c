@@ -1,22 +1,12 @@
 /* run-model: features.h5 + model.h5 -> predictions.csv. */
 #include "core/common.h"
 
-#include <math.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "core/atomic.h"
 #include "core/cli.h"
 #include "core/cpu.h"
 #include "core/log.h"
-#include "eval/predictions.h"
-#include "nn/model.h"
-#include "nn/ops.h"
-#include "run/runner.h"
-#include "store/store.h"
+#include "run/predict.h"
 
 #define MAX_BATCH 4096
 
@@ -69,216 +59,6 @@ static const char usage[] =
 
 enum { OPT_LOGITS = RVT_OPT_TOOL_BASE };
 
-/* What one worker owns. */
-struct worker {
-    struct rvt_nn_session *sess;
-    uint8_t *frames;      /* [batch][H][W][3] */
-    uint8_t *clip_frames; /* one clip's K frames when K > 1 */
-    float *mel;           /* [batch][M][T] */
-    float *logits;        /* [batch][n_classes] */
-    size_t *row;          /* [batch]: item row of each clip read */
-    double t_io, t_fwd;   /* seconds */
-};
-
-struct app {
-    const char *features_path, *model_path, *split;
-    struct rvt_store_reader *r; /* HDF5: only under io_lock */
-    pthread_mutex_t io_lock;
-    const struct rvt_model *m;
-    const struct rvt_model_info *info;
-    int k_frames;
-    struct worker *workers;
-    char (*splits)[RVT_RUN_SPLIT_MAX]; /* every store row's split */
-    struct rvt_atomic out, lout;
-    bool logits;
-    double cpu;           /* CPU seconds of the run */
-};
-
-static double cpu_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int read_clip(struct app *A, struct worker *w, size_t i, size_t g, int32_t *label,
-                     struct rvt_error *err)
-{
-    const struct rvt_model_info *info = A->info;
-    size_t fsz = (size_t)info->image_h * info->image_w * 3;
-    size_t msz = (size_t)info->n_mels * info->n_frames, k;
-    const float *mel = w->mel + g * msz;
-    int ret;
-
-    if (A->k_frames == 1) {
-        ret = rvt_store_read(A->r, "frames", i, w->frames + g * fsz, err);
-    } else {
-        ret = rvt_store_read(A->r, "frames", i, w->clip_frames, err);
-        if (ret >= 0)
-            memcpy(w->frames + g * fsz, w->clip_frames, fsz); /* frame 0 */
-    }
-    if (ret >= 0)
-        ret = rvt_store_read(A->r, "mel", i, w->mel + g * msz, err);
-    if (ret >= 0)
-        ret = rvt_store_read(A->r, "clips/label", i, label, err);
-    if (ret < 0)
-        return ret;
-    if (*label < 0 || *label >= info->n_classes)
-        return rvt_error_set(err, RVT_EFORMAT, "%s: clip '%s': label %d is not a class index 0-%d",
-                             A->features_path, rvt_store_id(A->r, i), (int)*label,
-                             info->n_classes - 1);
-    for (k = 0; k < msz; k++) /* schemas/numbers.md: a non-finite feature fails the clip */
-        if (!isfinite(mel[k]))
-            return rvt_error_set(err, RVT_EFORMAT, "%s: clip '%s': mel value %zu is %s",
-                                 A->features_path, rvt_store_id(A->r, i), k,
-                                 isnan(mel[k]) ? "NaN" : "infinite");
-    return 0;
-}
-
-/* On a worker: read the item's clips (under the HDF5 lock), run the network. */
-static int process(void *ctx, struct rvt_run_item *it, struct rvt_error *err)
-{
-    struct app *A = ctx;
-    struct worker *w = &A->workers[it->worker];
-    int nc = A->info->n_classes, c;
-    size_t k, g = 0;
-    double t0 = rvt_now(), t1;
-
-    pthread_mutex_lock(&A->io_lock);
-    for (k = 0; k < it->n; k++) {
-        int32_t *label = (int32_t *)it->data[1] + k;
-        it->status[k] = read_clip(A, w, it->clips[k].src, g, label, &it->errs[k]);
-        if (it->status[k] >= 0)
-            w->row[g++] = k;
-    }
-    pthread_mutex_unlock(&A->io_lock);
-    t1 = rvt_now();
-    if (g)
-        rvt_model_forward(w->sess, g, w->frames, w->mel, w->logits);
-    w->t_io += t1 - t0;
-    w->t_fwd += rvt_now() - t1;
-    for (k = 0; k < g; k++) {
-        const float *l = w->logits + k * (size_t)nc;
-        size_t r = w->row[k];
-        memcpy((float *)it->data[0] + r * (size_t)nc, l, sizeof(float) * (size_t)nc);
-        for (c = 0; c < nc && isfinite(l[c]); c++)
-            ;
-        if (c < nc) /* schemas/numbers.md: never a plausible row from bad numbers */
-            it->status[r] = rvt_error_set(&it->errs[r], RVT_EFORMAT,
-                                          "%s: clip '%s': logit %d is not finite",
-                                          A->features_path, it->clips[r].id, c);
-    }
-    (void)err;
-    return 0;
-}
-
-/* On the main thread, in store order. */
-static int write_clip(void *ctx, const struct rvt_run_clip *clip, const void *const *data,
-                      struct rvt_error *err)
-{
-    struct app *A = ctx;
-    const char *const *names = (const char *const *)A->info->class_names;
-    int nc = A->info->n_classes;
-
-    rvt_predictions_write_row(A->out.fp, clip->id, A->splits[clip->src], names,
-                              *(const int32_t *)data[1], data[0], nc);
-    if (A->logits)
-        rvt_predictions_write_logits(A->lout.fp, clip->id, data[0], nc);
-    if (ferror(A->out.fp) || (A->logits && ferror(A->lout.fp)))
-        return rvt_error_set(err, RVT_EIO, "cannot write the output: write error");
-    return 0;
-}
-
-static int commit(void *ctx, struct rvt_error *err)
-{
-    struct app *A = ctx;
-    int ret = A->logits ? rvt_atomic_commit(&A->lout, err) : 0;
-    return ret < 0 ? ret : rvt_atomic_commit(&A->out, err);
-}
-
-static void abort_out(void *ctx)
-{
-    struct app *A = ctx;
-    rvt_atomic_abort(&A->lout);
-    rvt_atomic_abort(&A->out);
-}
-
-/* The clips of the split, the workers, the outputs, the run. */
-static int predict(struct app *A, struct rvt_cli *cli, const char *output, const char *logits,
-                   size_t batch, struct rvt_run **run, struct rvt_error *err)
-{
-    const struct rvt_model_info *info = A->info;
-    size_t n = rvt_store_count(A->r), i, n_sel = 0;
-    size_t fsz = (size_t)info->image_h * info->image_w * 3;
-    struct rvt_run_clip *clips = malloc((n ? n : 1) * sizeof(*clips));
-    struct rvt_run_opts ro = {"clips", cli->jobs, cli->shard_i, cli->shard_n, cli->keep_going,
-                              cli->failures_path, output, batch};
-    struct rvt_store_field fields[2] = {{"logits", RVT_DTYPE_F32, 1, {(uint64_t)info->n_classes}},
-                                        {"label", RVT_DTYPE_I32, 0, {0}}};
-    struct rvt_run_tool tool = {A, process, write_clip, commit, abort_out};
-    int ret = 0, w;
-
-    A->splits = calloc(n ? n : 1, sizeof(*A->splits));
-    if (!clips || !A->splits) {
-        ret = rvt_error_set(err, RVT_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (i = 0; i < n; i++) {
-        if ((ret = rvt_store_read(A->r, "clips/split", i, A->splits[i], err)) < 0)
-            goto done;
-        if (!strcmp(A->split, "all") || !strcmp(A->splits[i], A->split))
-            clips[n_sel++] = (struct rvt_run_clip){rvt_store_id(A->r, i), A->features_path, i};
-    }
-    if ((ret = rvt_run_new(run, &ro, clips, n_sel, err)) < 0 ||
-        (ret = rvt_run_set_fields(*run, fields, 2, err)) < 0)
-        goto done;
-    /* one owner of the cores: our workers, each with single-threaded OpenBLAS (its own
-     * threads would split a GEMM differently and change the last bits) */
-    rvt_blas_set_threads(1);
-    batch = rvt_run_batch(*run);
-    A->workers = calloc((size_t)rvt_run_workers(*run), sizeof(*A->workers));
-    if (!A->workers) {
-        ret = rvt_error_set(err, RVT_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (w = 0; w < rvt_run_workers(*run); w++) {
-        struct worker *wk = &A->workers[w];
-        if ((ret = rvt_nn_session_new(&wk->sess, A->m, batch, err)) < 0)
-            goto done;
-        wk->frames = malloc(batch * fsz);
-        wk->clip_frames = A->k_frames > 1 ? malloc((size_t)A->k_frames * fsz) : NULL;
-        wk->mel = malloc(batch * info->n_mels * info->n_frames * sizeof(float));
-        wk->logits = malloc(batch * info->n_classes * sizeof(float));
-        wk->row = malloc(batch * sizeof(size_t));
-        if (!wk->frames || !wk->mel || !wk->logits || !wk->row ||
-            (A->k_frames > 1 && !wk->clip_frames)) {
-            ret = rvt_error_set(err, RVT_ENOMEM, "out of memory (batch %zu)", batch);
-            goto done;
-        }
-    }
-    if ((ret = rvt_atomic_open(&A->out, output, err)) < 0)
-        goto done;
-    rvt_predictions_write_header(A->out.fp, (const char *const *)info->class_names,
-                                 info->n_classes, false);
-    if (logits) {
-        if ((ret = rvt_atomic_open(&A->lout, logits, err)) < 0)
-            goto done;
-        A->logits = true;
-        rvt_predictions_write_header(A->lout.fp, (const char *const *)info->class_names,
-                                     info->n_classes, true);
-    }
-    pthread_mutex_init(&A->io_lock, NULL);
-    A->cpu = cpu_seconds();
-    ret = rvt_run_go(*run, &tool, err);
-    A->cpu = cpu_seconds() - A->cpu;
-    pthread_mutex_destroy(&A->io_lock);
-done:
-    if (ret < 0)
-        abort_out(A);
-    free(clips);
-    return ret;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -294,19 +74,14 @@ int main(int argc, char **argv)
     };
     struct rvt_error err = {0};
     struct rvt_cli cli;
-    struct rvt_model *m = NULL;
-    struct rvt_run *run = NULL;
-    struct app A;
-    const char *output = NULL, *logits_path = NULL;
-    int c, ret = 0, rc = RVT_EXIT_FAILURE, w, n_workers = 0;
-    double t_io = 0, t_fwd = 0, secs;
-    size_t n_done;
+    struct rvt_predict_opts po = {.split = "all"};
+    struct rvt_predict_stats st;
+    int c, ret, rc = RVT_EXIT_FAILURE;
+    size_t n;
     long batch;
 
     rvt_blas_fix_coretype(argv);
     rvt_log_init("run-model");
-    memset(&A, 0, sizeof(A));
-    A.split = "all";
     rvt_cli_init(&cli, "run-model", usage);
     rvt_cli_keys(&cli, "run.");
     while ((c = getopt_long(argc, argv, RVT_CLI_SHORTOPTS "m:F:i:o:s:b:", opts, NULL)) != -1) {
@@ -316,13 +91,13 @@ int main(int argc, char **argv)
         if (r == RVT_CLI_HANDLED)
             continue;
         switch (c) {
-        case 'm': A.model_path = optarg; break;
+        case 'm': po.model_path = optarg; break;
         case 'i': rvt_warnf("-i (--input) is deprecated: use -F (--features)"); /* fall through */
-        case 'F': A.features_path = optarg; break;
-        case 'o': output = optarg; break;
-        case 's': A.split = optarg; break;
+        case 'F': po.features_path = optarg; break;
+        case 'o': po.output = optarg; break;
+        case 's': po.split = optarg; break;
         case 'b': rvt_cli_set(&cli, "run.batch", optarg); break;
-        case OPT_LOGITS: logits_path = optarg; break;
+        case OPT_LOGITS: po.logits = optarg; break;
         default:
             rc = rvt_cli_usage_error(&cli, "unknown option");
             goto out;
@@ -336,17 +111,18 @@ int main(int argc, char **argv)
         rc = cli.exit_code;
         goto out;
     }
-    if (!A.model_path || !A.features_path || !output) {
+    if (!po.model_path || !po.features_path || !po.output) {
         rc = rvt_cli_usage_error(&cli, "-m MODEL, -F FEATURES and -o OUTPUT are required");
         goto out;
     }
-    if (rvt_cli_check_outputs(&cli, RVT_PATHS(output, logits_path, cli.failures_path), RVT_PATHS(A.features_path, A.model_path)) == RVT_CLI_EXIT) {
+    if (rvt_cli_check_outputs(&cli, RVT_PATHS(po.output, po.logits, cli.failures_path),
+                              RVT_PATHS(po.features_path, po.model_path)) == RVT_CLI_EXIT) {
         rc = cli.exit_code;
         goto out;
     }
-    if (strcmp(A.split, "all") && strcmp(A.split, "train") && strcmp(A.split, "val") &&
-        strcmp(A.split, "test")) {
-        rc = rvt_cli_usage_error(&cli, "--split wants train, val, test or all, got '%s'", A.split);
+    if (strcmp(po.split, "all") && strcmp(po.split, "train") && strcmp(po.split, "val") &&
+        strcmp(po.split, "test")) {
+        rc = rvt_cli_usage_error(&cli, "--split wants train, val, test or all, got '%s'", po.split);
         goto out;
     }
     if (rvt_config_get_int(cli.cfg, "run.batch", &batch, &err) < 0 || batch < 1 ||
@@ -355,56 +131,28 @@ int main(int argc, char **argv)
                                  rvt_config_get(cli.cfg, "run.batch"));
         goto out;
     }
-    if ((ret = rvt_model_load(&m, A.model_path, &err)) < 0 ||
-        (ret = rvt_store_open_kind(&A.r, A.features_path, "features", &err)) < 0)
-        goto fail;
-    A.m = m;
-    A.info = rvt_model_get_info(m);
-    if ((ret = rvt_run_check_features(A.r, m, A.features_path, A.model_path, &A.k_frames,
-                                      &err)) < 0)
-        goto fail;
-    rvt_infof("%s: %s %s (%d int8 layers), %d classes, audio attention %s, %.1f M MACs a clip; "
-              "kernels %s, OpenBLAS %s", A.model_path, A.info->architecture, A.info->format,
-              A.info->n_int8_layers, A.info->n_classes, A.info->audio_attention,
-              rvt_model_macs(m) * 1e-6, rvt_nn_kernels()->name, rvt_blas_corename());
-    ret = predict(&A, &cli, output, logits_path, (size_t)batch, &run, &err);
-    n_workers = run ? rvt_run_workers(run) : 0;
-    if (ret < 0)
-        goto fail;
-    n_done = rvt_run_written(run);
-    secs = rvt_run_seconds(run);
-    for (w = 0; w < n_workers; w++) {
-        t_io += A.workers[w].t_io;
-        t_fwd += A.workers[w].t_fwd;
+    {
+        struct rvt_run_opts ro = {"clips", cli.jobs, cli.shard_i, cli.shard_n, cli.keep_going,
+                                  cli.failures_path, po.output, (size_t)batch};
+        ret = rvt_run_predict(&po, &ro, &st, &err);
     }
+    if (ret < 0) {
+        rvt_errorf("%s", err.msg);
+        rc = ret == RVT_EINVAL ? RVT_EXIT_USAGE : RVT_EXIT_FAILURE;
+        goto out;
+    }
+    n = st.n_done;
     /* bench-model parses the first line, issue 15's benchmark the second */
     rvt_infof("%zu clips predicted in %.3f s (%.3f ms/clip, %.1f GFLOP/s, %d workers, "
-              "cpu %.3f ms/clip)%s", n_done,
-              secs, n_done ? secs * 1e3 / (double)n_done : 0.0,
-              n_done ? 2.0 * rvt_model_macs(m) * (double)n_done / secs * 1e-9 : 0.0, n_workers,
-              n_done ? A.cpu * 1e3 / (double)n_done : 0.0, rvt_run_failed(run) ? "; some skipped (see the failures CSV)" : "");
-    rvt_infof("%zu clips, forward %.3f ms/clip, io %.3f ms/clip, %d threads", n_done,
-              n_done ? t_fwd * 1e3 / (double)n_done : 0.0,
-              n_done ? t_io * 1e3 / (double)n_done : 0.0, n_workers);
-    rc = rvt_run_failed(run) ? RVT_EXIT_SKIPPED : RVT_EXIT_OK;
-    goto out;
-fail:
-    rvt_errorf("%s", err.msg);
-    rc = ret == RVT_EINVAL ? RVT_EXIT_USAGE : RVT_EXIT_FAILURE;
+              "cpu %.3f ms/clip)%s", n, st.seconds, n ? st.seconds * 1e3 / (double)n : 0.0,
+              n ? 2.0 * st.macs * (double)n / st.seconds * 1e-9 : 0.0, st.n_workers,
+              n ? st.cpu * 1e3 / (double)n : 0.0,
+              st.n_failed ? "; some skipped (see the failures CSV)" : "");
+    rvt_infof("%zu clips, forward %.3f ms/clip, io %.3f ms/clip, %d threads", n,
+              n ? st.t_fwd * 1e3 / (double)n : 0.0, n ? st.t_io * 1e3 / (double)n : 0.0,
+              st.n_workers);
+    rc = st.n_failed ? RVT_EXIT_SKIPPED : RVT_EXIT_OK;
 out:
-    rvt_run_free(&run);
-    for (w = 0; A.workers && w < n_workers; w++) {
-        rvt_nn_session_free(&A.workers[w].sess);
-        free(A.workers[w].frames);
-        free(A.workers[w].clip_frames);
-        free(A.workers[w].mel);
-        free(A.workers[w].logits);
-        free(A.workers[w].row);
-    }
-    free(A.workers);
-    free(A.splits);
-    rvt_store_close(&A.r);
-    rvt_model_free(&m);
     rvt_cli_release(&cli);
     return rc;
 }

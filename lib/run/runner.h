@@ -152,20 +152,6 @@ int rvt_run_report(const struct rvt_run *r);
  * folder and extension; two files of the same id are RVT_EINVAL).  sha256 is the
  * index's, or that of the file list (the paths, one a line).
  */
-/*
- * A feature store (pack-h5) against a checkpoint, before running it (run-model,
- * quantize-model --calibrate): the preprocessing config (naming the key that
- * differs), the class names, /frames uint8 [N,K,H,W,3] of the model's H x W
- * (K <= 1024, returned in *k_frames), /mel float32 [N,n_mels,max_len],
- * clips/label int32, clips/split strings of at most RVT_RUN_SPLIT_MAX bytes.
- * Messages name both files and both values.
- */
-#define RVT_RUN_SPLIT_MAX 64
-struct rvt_model;
-int rvt_run_check_features(struct rvt_store_reader *r, const struct rvt_model *m,
-                           const char *features_path, const char *model_path, int *k_frames,
-                           struct rvt_error *err);
-
 enum rvt_run_media { RVT_RUN_AUDIO, RVT_RUN_VIDEO };
 struct rvt_run_list {
     struct rvt_index idx;        /* index mode */

@@ -1,15 +1,16 @@
-/* features.c: a feature store against a checkpoint (runner.h: rvt_run_check_features). */
+/* feed.c: a feature store as a model's input (feed.h). */
 #include "core/common.h"
 
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "nn/model.h"
-#include "run/runner.h"
+#include "nn/feed.h"
 
 /* The store's shapes, types, config and label set against the checkpoint's. */
-int rvt_run_check_features(struct rvt_store_reader *r, const struct rvt_model *m,
-                           const char *features_path, const char *model_path, int *k_frames,
-                           struct rvt_error *err)
+int rvt_feed_check(struct rvt_store_reader *r, const struct rvt_model *m,
+                   const char *features_path, const char *model_path, int *k_frames,
+                   struct rvt_error *err)
 {
     const struct rvt_model_info *info = rvt_model_get_info(m);
     struct rvt_store_field f;
@@ -71,9 +72,9 @@ int rvt_run_check_features(struct rvt_store_reader *r, const struct rvt_model *m
     }
     if ((ret = rvt_store_field_info(r, "clips/split", &f, err)) < 0)
         goto done;
-    if (f.dtype != RVT_DTYPE_STR || f.dims[0] > RVT_RUN_SPLIT_MAX) {
+    if (f.dtype != RVT_DTYPE_STR || f.dims[0] > RVT_FEED_SPLIT_MAX) {
         ret = rvt_error_set(err, RVT_EFORMAT, "'%s': clips/split is not a string column of at most %d bytes",
-                            features_path, RVT_RUN_SPLIT_MAX);
+                            features_path, RVT_FEED_SPLIT_MAX);
         goto done;
     }
 done:
@@ -82,3 +83,36 @@ done:
     return ret;
 }
 
+
+int rvt_feed_read(struct rvt_store_reader *r, const struct rvt_model *m, int k_frames,
+                  const char *features_path, size_t i, uint8_t *frame, float *mel,
+                  int32_t *label, uint8_t *scratch, struct rvt_error *err)
+{
+    const struct rvt_model_info *info = rvt_model_get_info(m);
+    size_t fsz = (size_t)info->image_h * info->image_w * 3;
+    size_t msz = (size_t)info->n_mels * info->n_frames, k;
+    int ret;
+
+    if (k_frames == 1) {
+        ret = rvt_store_read(r, "frames", i, frame, err);
+    } else {
+        ret = rvt_store_read(r, "frames", i, scratch, err);
+        if (ret >= 0)
+            memcpy(frame, scratch, fsz); /* frame 0 */
+    }
+    if (ret >= 0)
+        ret = rvt_store_read(r, "mel", i, mel, err);
+    if (ret >= 0)
+        ret = rvt_store_read(r, "clips/label", i, label, err);
+    if (ret < 0)
+        return ret;
+    if (*label < 0 || *label >= info->n_classes)
+        return rvt_error_set(err, RVT_EFORMAT, "%s: clip '%s': label %d is not a class index 0-%d",
+                             features_path, rvt_store_id(r, i), (int)*label, info->n_classes - 1);
+    for (k = 0; k < msz; k++) /* schemas/numbers.md: a non-finite feature fails the clip */
+        if (!isfinite(mel[k]))
+            return rvt_error_set(err, RVT_EFORMAT, "%s: clip '%s': mel value %zu is %s",
+                                 features_path, rvt_store_id(r, i), k,
+                                 isnan(mel[k]) ? "NaN" : "infinite");
+    return 0;
+}
