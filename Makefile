@@ -121,7 +121,8 @@ $(BUILD)/man/%.1: $(BIN)/% scripts/help2man.py
 
 # The tools and their man pages; configs and schemas; the Python side (scripts/*.py in
 # share/ravdess-tools/scripts, which finds configs/ beside it) with ravdess-train and
-# ravdess-export-checkpoint linked into bin/ (they need a python3 with torch and h5py).
+# ravdess-export-checkpoint linked into bin/ (they need a python3 with torch and h5py);
+# export-onnx (also linked, as ravdess-export-onnx) with ort-run.mjs and install-ort.sh.
 SHARE := $(DESTDIR)$(PREFIX)/share/ravdess-tools
 install: tools man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(SHARE)/configs \
@@ -133,6 +134,8 @@ install: tools man
 	install -m 755 scripts/*.py $(SHARE)/scripts/
 	for t in $(PY_TOOLS); do \
 	  ln -sfn ../share/ravdess-tools/scripts/$$t.py $(DESTDIR)$(PREFIX)/bin/ravdess-$$t || exit 1; done
+	install -m 755 scripts/export-onnx scripts/ort-run.mjs scripts/install-ort.sh $(SHARE)/scripts/
+	ln -sfn ../share/ravdess-tools/scripts/export-onnx $(DESTDIR)$(PREFIX)/bin/ravdess-export-onnx
 
 clean:
 	rm -rf build build-asan build-fuzz bin
