@@ -1,23 +1,14 @@
 /* extract-frames: index.csv -> frames.h5 (K RGB frames per clip, picked by timestamp). */
 #include "core/common.h"
 
-#include <errno.h>
 #include <malloc.h>
-#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "core/cli.h"
-#include "core/config.h"
-#include "core/hash.h"
 #include "core/log.h"
-#include "core/pool.h"
-#include "run/runner.h"
-#include "media/video.h"
-#include "ravdess/index.h"
-#include "store/store.h"
+#include "run/frames.h"
 
 static const char usage[] =
     "NAME\n"
@@ -76,61 +67,6 @@ static const char usage[] =
 
 enum { OPT_PICK = RVT_OPT_TOOL_BASE, OPT_CROP, OPT_SIZE, OPT_PPM, OPT_FULL_DECODE };
 
-struct run {
-    struct rvt_frames_opts o;
-    struct rvt_video_reader **readers; /* owned, per runner worker */
-    const char *ppm_dir;
-};
-
-/* On a worker: one clip's K frames (field 0) and their times (field 1). */
-static int process(void *ctx, struct rvt_run_item *it, struct rvt_error *err)
-{
-    struct run *run = ctx;
-    const struct rvt_run_clip *c = it->clips;
-    const double *pts = it->data[1];
-    int k, ret;
-
-    if (!c->path[0])
-        return rvt_error_set(err, RVT_EINVAL, "clip %s has no video_path in the index", c->id);
-    ret = rvt_video_extract(run->readers[it->worker], c->path, it->data[0], it->data[1], NULL, err);
-    /* schemas/numbers.md: frame times finite, and in order (but for times= as given) */
-    for (k = 0; ret >= 0 && k < run->o.n_frames; k++)
-        if (!isfinite(pts[k]) ||
-            (k && pts[k] < pts[k - 1] && run->o.pick.mode != RVT_PICK_TIMES))
-            ret = rvt_error_set(err, RVT_EFORMAT, "'%s': frame %d has time %g s, %s", c->path, k,
-                                pts[k], isfinite(pts[k]) ? "before the frame picked before it"
-                                                         : "not a finite number");
-    return ret;
-}
-
-static int write_ppm(const struct run *run, const char *id, const uint8_t *frames,
-                     struct rvt_error *err)
-{
-    size_t bytes = (size_t)run->o.out_w * run->o.out_h * 3;
-    char path[4096];
-    int k;
-
-    for (k = 0; k < run->o.n_frames; k++) {
-        FILE *f;
-        snprintf(path, sizeof(path), "%s/%s_%d.ppm", run->ppm_dir, id, k);
-        f = fopen(path, "wb");
-        if (!f)
-            return rvt_error_set(err, RVT_EIO, "cannot write '%s': %s", path, strerror(errno));
-        fprintf(f, "P6\n%d %d\n255\n", run->o.out_w, run->o.out_h);
-        fwrite(frames + (size_t)k * bytes, 1, bytes, f);
-        if (fclose(f) != 0)
-            return rvt_error_set(err, RVT_EIO, "cannot write '%s': %s", path, strerror(errno));
-    }
-    return 0;
-}
-
-static int write_clip(void *ctx, const struct rvt_run_clip *c, const void *const *data,
-                      struct rvt_error *err)
-{
-    const struct run *run = ctx;
-    return run->ppm_dir ? write_ppm(run, c->id, data[0], err) : 0;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -148,13 +84,10 @@ int main(int argc, char **argv)
     struct rvt_error err = {0};
     struct rvt_run_list list = {0};
     struct rvt_run *r = NULL;
-    struct rvt_store_writer *sw;
-    struct rvt_store_field fields[2];
-    struct run run;
-    struct rvt_run_tool tool = {&run, process, write_clip, NULL, NULL};
+    struct rvt_frames_job run;
     const char *output = NULL;
     bool full_decode = false;
-    int c, rc = RVT_EXIT_FAILURE, n_workers = 0, w;
+    int c, rc = RVT_EXIT_FAILURE;
 
     memset(&run, 0, sizeof(run));
 #ifdef M_MMAP_THRESHOLD
@@ -230,11 +163,11 @@ int main(int argc, char **argv)
         rc = cli.exit_code;
         goto done;
     }
-    if (rvt_frames_opts_from_config(&run.o, cli.cfg, &err) < 0) {
+    if (rvt_frames_opts_from_config(&run.opts, cli.cfg, &err) < 0) {
         rc = rvt_cli_usage_error(&cli, "%s", err.msg);
         goto done;
     }
-    run.o.full_decode = full_decode;
+    run.opts.full_decode = full_decode;
     if (run.ppm_dir) {
         struct stat st;
         if (stat(run.ppm_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -245,48 +178,14 @@ int main(int argc, char **argv)
 
     if (rvt_run_list_index(&list, argv[optind], RVT_RUN_VIDEO, &err) < 0)
         goto fail;
+    run.cfg = cli.cfg;
+    run.clips = &list;
     {
         struct rvt_run_opts ro = {"frames", cli.jobs, cli.shard_i, cli.shard_n, cli.keep_going,
                                   cli.failures_path, output, 1};
-        if (rvt_run_new(&r, &ro, list.clips, list.n, &err) < 0)
+        if (rvt_run_frames(&run, &ro, output, &r, &err) < 0)
             goto fail;
     }
-    /* workers x decoder threads = cores: fewer clips or -j than cores gives
-     * each decoder frame threads */
-    n_workers = rvt_run_workers(r);
-    run.o.threads = RVT_MAX(1, rvt_cpu_count() / n_workers);
-    run.o.threads = RVT_MIN(run.o.threads, 16);
-    rvt_debugf("%zu clips, %d workers x %d decoder threads", rvt_run_count(r), n_workers,
-               run.o.threads);
-
-    fields[0] = (struct rvt_store_field){
-        "frames", RVT_DTYPE_U8, 4,
-        {(uint64_t)run.o.n_frames, (uint64_t)run.o.out_h, (uint64_t)run.o.out_w, 3}};
-    fields[1] = (struct rvt_store_field){"frame_pts", RVT_DTYPE_F64, 1,
-                                         {(uint64_t)run.o.n_frames}};
-    if (rvt_run_set_fields(r, fields, 2, &err) < 0 ||
-        rvt_run_store_create(r, output, "frames", &sw, &err) < 0 ||
-        rvt_store_set_provenance(sw, cli.cfg, list.sha256, cli.shard_i, cli.shard_n, &err) < 0 ||
-        rvt_store_set_attr(sw, "rgb_conversion",
-                           "libswscale " RVT_VIDEO_SWS_FLAGS_TEXT ", same size; matrix from the "
-                           "stream's colorspace (BT.601 when untagged), range from the stream "
-                           "(limited when untagged), MPEG-2 chroma siting; equals ffmpeg -vf "
-                           RVT_VIDEO_CLI_FILTER " -pix_fmt rgb24",
-                           &err) < 0 ||
-        rvt_store_set_attr(sw, "resize",
-                           "PIL Image.resize BILINEAR (antialiased), bit-exact integer "
-                           "reimplementation; crop before resize",
-                           &err) < 0)
-        goto fail;
-    if (!(run.readers = calloc((size_t)n_workers, sizeof(*run.readers)))) {
-        rvt_error_set(&err, RVT_ENOMEM, "out of memory");
-        goto fail;
-    }
-    for (w = 0; w < n_workers; w++)
-        if (rvt_video_reader_create(&run.readers[w], &run.o, &err) < 0)
-            goto fail;
-    if (rvt_run_go(r, &tool, &err) < 0)
-        goto fail;
     rc = rvt_run_report(r);
     goto done;
 
@@ -295,9 +194,6 @@ fail:
     rc = RVT_EXIT_FAILURE;
 done:
     rvt_run_free(&r); /* removes what was not committed */
-    for (w = 0; w < n_workers && run.readers; w++)
-        rvt_video_reader_free(&run.readers[w]);
-    free(run.readers);
     rvt_run_list_release(&list);
     rvt_cli_release(&cli);
     return rc;
