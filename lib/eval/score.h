@@ -83,5 +83,12 @@ int rvt_score_write_confusion_csv(FILE *fp, const struct rvt_score *s);
 int rvt_score_write_confusion_svg(FILE *fp, const struct rvt_score *s);
 /* The human summary (accuracy, weighted F1, class-wise accuracy, folds). */
 int rvt_score_print_summary(FILE *fp, const struct rvt_score *s);
+/*
+ * Writes metrics CSV, confusion CSV and SVG to paths[0..2] ("-" = stdout), each
+ * atomically (core/atomic.h): all committed, or none left behind (a later commit
+ * failing takes back the files already renamed into place; devices such as
+ * /dev/null are written in place and never removed).
+ */
+int rvt_score_write_files(const struct rvt_score *s, char *const paths[3], struct rvt_error *err);
 
 #endif

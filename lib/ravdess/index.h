@@ -155,5 +155,9 @@ int rvt_index_build(struct rvt_index *idx, struct rvt_index_report *rep,
                     const char *const *roots, int n_roots, const struct rvt_index_options *o,
                     struct rvt_error *err);
 void rvt_index_report_release(struct rvt_index_report *rep);
+/* The summary of a build at info level (clips, files, roots, the splits and their
+ * actors, what was left out), with a warning per empty split; debug: files ignored. */
+void rvt_index_log_summary(const struct rvt_index *idx, const struct rvt_index_report *rep,
+                           int n_roots, const struct rvt_index_options *o);
 
 #endif
