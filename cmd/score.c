@@ -21,6 +21,7 @@ static const char usage[] =
     "\n"
     "SYNOPSIS\n"
     "  score [OPTIONS] PREDICTIONS.csv...\n"
+    "  score [OPTIONS] --from-confusion MATRIX.csv\n"
     "\n"
     "DESCRIPTION\n"
     "  Reads one or more predictions.csv files as run-model writes them (header\n"
@@ -50,6 +51,11 @@ static const char usage[] =
     "                       clips; their metrics are reported per split and as 'all')\n"
     "      --bootstrap N    add percentile 95% confidence intervals of accuracy and\n"
     "                       macro F1 from N resamples of the clips (default: 0, off)\n"
+    "      --from-confusion MATRIX.csv  score a published confusion matrix (rows\n"
+    "                       true, columns predicted; class names in a header row\n"
+    "                       and/or first column, or none) as the clips it counts:\n"
+    "                       every metric but log-loss and top-2 accuracy (n/a);\n"
+    "                       layout in schemas/metrics.md\n"
     "      --seed S         bootstrap seed, 0 to 2^64-1 (default: 0); the same seed\n"
     "                       gives the same intervals\n"
     "      --eps auto|X     log-loss clipping of probabilities to [X, 1-X] (default:\n"
@@ -74,6 +80,7 @@ enum {
     OPT_BOOTSTRAP,
     OPT_SEED,
     OPT_EPS,
+    OPT_FROM_CONFUSION,
 };
 
 static const struct option long_opts[] = {
@@ -86,6 +93,7 @@ static const struct option long_opts[] = {
     {"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
     {"seed", required_argument, NULL, OPT_SEED},
     {"eps", required_argument, NULL, OPT_EPS},
+    {"from-confusion", required_argument, NULL, OPT_FROM_CONFUSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -140,7 +148,7 @@ int main(int argc, char **argv)
     struct rvt_score score = {0};
     struct rvt_score_opts opts = RVT_SCORE_OPTS_DEFAULT;
     struct rvt_error err = {0};
-    const char *dir = ".", *path_opt[N_OUT] = {NULL, NULL, NULL};
+    const char *dir = ".", *matrix = NULL, *path_opt[N_OUT] = {NULL, NULL, NULL};
     static const char *const default_name[N_OUT] = {"metrics.csv", "confusion.csv", "confusion.svg"};
     char *paths[N_OUT] = {NULL, NULL, NULL};
     int c, i, exit_code = RVT_EXIT_FAILURE;
@@ -163,6 +171,7 @@ int main(int argc, char **argv)
         case OPT_METRICS: path_opt[OUT_METRICS] = optarg; break;
         case OPT_CONFUSION: path_opt[OUT_CONFUSION] = optarg; break;
         case OPT_SVG: path_opt[OUT_SVG] = optarg; break;
+        case OPT_FROM_CONFUSION: matrix = optarg; break;
         case 's':
             if (!*optarg) {
                 exit_code = rvt_cli_usage_error(&cli, "--split wants a split name");
@@ -207,8 +216,9 @@ int main(int argc, char **argv)
             goto done;
         }
     }
-    if (optind >= argc) {
-        exit_code = rvt_cli_usage_error(&cli, "no predictions file given");
+    if ((optind >= argc) == !matrix) {
+        exit_code = rvt_cli_usage_error(&cli, matrix ? "--from-confusion takes no predictions file"
+                                                     : "no predictions file given");
         goto done;
     }
     if (rvt_cli_finish(&cli) == RVT_CLI_EXIT) {
@@ -243,12 +253,17 @@ int main(int argc, char **argv)
             }
     }
 
+    if (matrix) { /* the matrix is the one input */
+        argv = (char **)&matrix;
+        argc = 1;
+        optind = 0;
+    }
     if (rvt_cli_check_outputs(&cli, RVT_PATHV(N_OUT, paths), RVT_PATHV(argc - optind, argv + optind)) == RVT_CLI_EXIT) {
         exit_code = cli.exit_code;
         goto done;
     }
     for (i = optind; i < argc; i++)
-        if (rvt_predictions_read(&preds, argv[i], &err) < 0) {
+        if ((matrix ? rvt_predictions_read_confusion : rvt_predictions_read)(&preds, argv[i], &err) < 0) {
             rvt_errorf("%s", err.msg);
             goto done;
         }

@@ -13,6 +13,7 @@ static const char *const names[RVT_METRIC_COUNT] = {
     [RVT_METRIC_TOP2_ACCURACY] = "top2_accuracy",
     [RVT_METRIC_LOG_LOSS] = "log_loss",
     [RVT_METRIC_COHEN_KAPPA] = "cohen_kappa",
+    [RVT_METRIC_MCC] = "matthews_corrcoef",
     [RVT_METRIC_PRECISION_MACRO] = "precision_macro",
     [RVT_METRIC_RECALL_MACRO] = "recall_macro",
     [RVT_METRIC_F1_MACRO] = "f1_macro",
@@ -456,6 +457,26 @@ int rvt_metrics_compute(struct rvt_metrics *m, size_t n, const int *label, const
             for (j = 0; j < k; j++)
                 e[(size_t)c * kk + j] = c == j ? 0.0 : (double)(ps[c] * ts[j]) / (double)n;
         m->overall[RVT_METRIC_COHEN_KAPPA] = 1 - num / rvt_sum_pairwise(e, kk * kk);
+    }
+
+    /*
+     * Matthews correlation (sklearn 1.2.1 matthews_corrcoef): the sums and dot
+     * products are integers (n <= 2^24, so n^2 < 2^53), exact in double as
+     * numpy's float64 sums are; then the same multiply, sqrt and divide.
+     */
+    {
+        int64_t tp = 0, tt = 0, pp = 0;
+        double nn, cov_yp, cov_pp, cov_tt;
+        for (c = 0; c < k; c++) {
+            tp += ts[c] * ps[c];
+            tt += ts[c] * ts[c];
+            pp += ps[c] * ps[c];
+        }
+        nn = (double)n;
+        cov_yp = (double)tr * nn - (double)tp;
+        cov_pp = nn * nn - (double)pp;
+        cov_tt = nn * nn - (double)tt;
+        m->overall[RVT_METRIC_MCC] = cov_pp * cov_tt == 0 ? 0.0 : cov_yp / sqrt(cov_tt * cov_pp);
     }
 
     if (prob) {

@@ -38,6 +38,12 @@
  *   cohen_kappa        cohen_kappa_score(y, p, labels=all classes); NaN when
  *                      expected disagreement is 0 (every clip one class, all
  *                      right), as sklearn returns (0/0)
+ *   matthews_corrcoef  matthews_corrcoef(y, p): the multiclass MCC from the
+ *                      confusion matrix's row sums t, column sums s, trace c
+ *                      and n: (c n - t.s) / sqrt((n^2 - t.t)(n^2 - s.s)); 0.0
+ *                      when either factor is 0, as sklearn returns.  Every
+ *                      term is an integer below 2^53, so it is exact up to
+ *                      the last product, division and sqrt: bit-identical
  *   precision_*, recall_*, f1_*  precision_recall_fscore_support(y, p,
  *                      labels=all classes, average=None|macro|weighted|micro),
  *                      zero_division="warn" (the default): a 0/0 precision or
@@ -83,6 +89,7 @@ enum rvt_metric {
     RVT_METRIC_TOP2_ACCURACY,
     RVT_METRIC_LOG_LOSS,
     RVT_METRIC_COHEN_KAPPA,
+    RVT_METRIC_MCC,
     RVT_METRIC_PRECISION_MACRO,
     RVT_METRIC_RECALL_MACRO,
     RVT_METRIC_F1_MACRO,

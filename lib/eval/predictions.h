@@ -60,6 +60,23 @@ void rvt_predictions_init(struct rvt_predictions *p);
 int rvt_predictions_read(struct rvt_predictions *p, const char *path, struct rvt_error *err);
 void rvt_predictions_release(struct rvt_predictions *p);
 
+/*
+ * A published confusion matrix (rows = true class, columns = predicted class)
+ * read as the clips it counts, into an empty p (lib/eval/confusion.c): cell
+ * (t, q) = c gives c rows with label t and pred q, in row-major order.  p gets
+ * one file (the path), no splits (n_splits = 0: every clip is in split "all"
+ * only) and no probabilities (prob = NULL: log-loss and top-2 accuracy are NaN).
+ * Layout (schemas/metrics.md): a first row with any field that is not a count
+ * is a header of K class names, optionally after a corner field; a first
+ * column that is not a count holds the class names (and must match the
+ * header's when both are there); without names the classes are "0".."K-1".
+ * Counts are decimal digits only.  Errors: RVT_EFORMAT "'FILE': line N:
+ * reason" (not square, not a count, names that disagree or repeat, no clips),
+ * RVT_ELIMIT beyond RVT_PRED_MAX_ROWS clips; p is left empty on failure.
+ */
+int rvt_predictions_read_confusion(struct rvt_predictions *p, const char *path,
+                                   struct rvt_error *err);
+
 /* Index of a class or split by name, or -1. */
 int rvt_predictions_class(const struct rvt_predictions *p, const char *name);
 int rvt_predictions_split(const struct rvt_predictions *p, const char *name);

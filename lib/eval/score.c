@@ -86,7 +86,8 @@ static int score_group(struct rvt_score *s, struct gather *ga, int fold, int spl
             continue;
         ga->label[n] = p->label[i];
         ga->pred[n] = p->pred[i];
-        memcpy(ga->prob + n * k, p->prob + i * k, k * sizeof(double));
+        if (p->prob) /* NULL for a confusion matrix read as clips */
+            memcpy(ga->prob + n * k, p->prob + i * k, k * sizeof(double));
         n++;
     }
     if (n == 0)
@@ -97,7 +98,7 @@ static int score_group(struct rvt_score *s, struct gather *ga, int fold, int spl
     rvt_score_fold_name(g, fname, sizeof(fname));
     snprintf(key, sizeof(key), "%s/%s", fname, rvt_score_split_name(s, g));
     mo.seed ^= fnv1a(key);
-    ret = rvt_metrics_compute(&g->m, n, ga->label, ga->pred, ga->prob, &mo, err);
+    ret = rvt_metrics_compute(&g->m, n, ga->label, ga->pred, p->prob ? ga->prob : NULL, &mo, err);
     return ret < 0 ? ret : 1;
 }
 
@@ -154,7 +155,7 @@ int rvt_score_compute(struct rvt_score *s, const struct rvt_predictions *p,
             return rvt_error_set(err, RVT_EINVAL, "no clips of split '%s' in the predictions",
                                  opts->split);
     }
-    s->split_order = malloc((size_t)p->n_splits * sizeof(int));
+    s->split_order = malloc((size_t)(p->n_splits + 1) * sizeof(int)); /* n_splits may be 0 */
     /* split keys: "all" then each split by name, or only the selected split */
     keys = malloc((size_t)(p->n_splits + 1) * sizeof(int));
     /* groups: per fold and pooled, each key; then mean and std per key */
@@ -162,7 +163,7 @@ int rvt_score_compute(struct rvt_score *s, const struct rvt_predictions *p,
     s->groups = calloc((size_t)max_groups, sizeof(*s->groups));
     ga.label = malloc(p->n_rows * sizeof(int));
     ga.pred = malloc(p->n_rows * sizeof(int));
-    ga.prob = malloc(p->n_rows * k * sizeof(double));
+    ga.prob = malloc((p->prob ? p->n_rows : 1) * k * sizeof(double));
     vals = malloc((size_t)p->n_files * sizeof(double));
     scratch = malloc((size_t)p->n_files * sizeof(double));
     if (!s->split_order || !keys || !s->groups || !ga.label || !ga.pred || !ga.prob || !vals ||
@@ -327,6 +328,7 @@ int rvt_score_print_summary(FILE *fp, const struct rvt_score *s)
         {RVT_METRIC_F1_MACRO, "macro F1"},
         {RVT_METRIC_BALANCED_ACCURACY, "balanced accuracy"},
         {RVT_METRIC_COHEN_KAPPA, "Cohen's kappa"},
+        {RVT_METRIC_MCC, "MCC"},
         {RVT_METRIC_TOP2_ACCURACY, "top-2 accuracy"},
         {RVT_METRIC_LOG_LOSS, "log-loss"},
     };

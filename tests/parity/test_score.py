@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, cohen_kappa_score,
-                             confusion_matrix, f1_score, log_loss,
+                             confusion_matrix, f1_score, log_loss, matthews_corrcoef,
                              precision_recall_fscore_support, top_k_accuracy_score)
 
 ROOT = os.environ.get("RVT_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -80,6 +80,7 @@ def reference_group(classes, y, p, prob, eps="auto"):
             out["top2_accuracy"] = top_k_accuracy_score(y, prob, k=2, labels=labels)
         out["log_loss"] = log_loss(y, prob, labels=labels, eps=eps)
         out["cohen_kappa"] = cohen_kappa_score(y, p, labels=labels)
+        out["matthews_corrcoef"] = matthews_corrcoef(y, p)
         for avg in ("macro", "weighted", "micro"):
             pr, rc, f1, _ = precision_recall_fscore_support(y, p, labels=labels, average=avg)
             out["precision_" + avg] = pr
