@@ -58,7 +58,7 @@ PY
 rvt_slurm_start() {
   local d=$1 host i p1 p2
   RVT_SLURM_WHY=
-  for i in munged slurmctld slurmd sbatch squeue scancel; do
+  for i in munged slurmctld slurmd sbatch squeue scancel sinfo; do
     command -v "$i" >/dev/null || PATH=$PATH:/usr/sbin
     command -v "$i" >/dev/null || { RVT_SLURM_WHY="no $i (rvt_slurm_install)"; return 1; }
   done
