@@ -13,7 +13,7 @@
 #   bin/ravdess-index /data/RAVDESS -o OUT/index.csv
 # --resume, after a task failed (its cause fixed) or was lost: cancels the merge that
 # waits for it in vain, resubmits only the shards missing from OUT, then the merge
-# (the same N, index, config and sbatch options, unless options are given again).
+# (the same N, index, config and sbatch options; options given now are added).
 set -euo pipefail
 usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 die() { echo "submit.sh: $*" >&2; exit 1; }
@@ -47,7 +47,9 @@ if [ $resume = 1 ]; then
   [ -f "$index" ] || die "cannot read '$index' (the index of '$state')"
   [ "$(sha256sum < "$index")" = "$(get index_sha256)" ] ||
     die "'$index' changed since the first submission; submit anew into an empty folder"
-  [ ${#opts[@]} -gt 0 ] || mapfile -t opts < <(sed -n 's/^opt=//p' "$state")
+  # the first submission's options, then the ones given now (in sbatch the last wins)
+  mapfile -t opts < <(sed -n 's/^opt=//p' "$state")
+  opts+=("$@")
   array=$(get array) pack=$(get pack)
   if [ -s "$out/features.h5" ] && [ "$out/features.h5" -nt "$state" ]; then
     echo "submit.sh: nothing to resume: '$out/features.h5' is complete"; exit 0
@@ -88,7 +90,13 @@ mkdir -p "$out/logs"
 env="ALL,RVT_INDEX=$index,RVT_OUT=$out,RVT_BIN=$bin,RVT_CONFIG=$config,RVT_SHARDS=$n"
 dep=()
 if [ ${#missing[@]} -gt 0 ]; then
-  list=$(IFS=,; echo "${missing[*]}")
+  # 0 1 2 5 -> "0-2,5" (the --array syntax)
+  list= lo=${missing[0]} hi=${missing[0]}
+  for i in "${missing[@]:1}" end; do
+    if [ "$i" != end ] && [ "$i" -eq $((hi + 1)) ]; then hi=$i; continue; fi
+    list+=${list:+,}$lo$([ "$hi" = "$lo" ] || echo "-$hi")
+    lo=$i hi=$i
+  done
   array=$(sbatch --parsable --array="$list" --export="$env" --output="$out/logs/extract-%A_%a.out" \
           "${opts[@]}" "$here/extract.sbatch")
   array=${array%%;*}  # --parsable prints "id" or "id;cluster"

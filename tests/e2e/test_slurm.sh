@@ -71,7 +71,8 @@ ok 0 "one-node Slurm up in $((SECONDS - t0)) s ($(sinfo -h -o '%P %D node, %c CP
 export RVT_BIN
 opts=(--partition=rvt --cpus-per-task=1)
 
-scripts/slurm/submit.sh -n 3 "$T/index.csv" "$T/run" "${opts[@]}" > "$T/submit.out" 2>&1
+scripts/slurm/submit.sh -n 3 "$T/index.csv" "$T/run" "${opts[@]}" > "$T/submit.out" 2>&1 &&
+  grep -q "(3 of 3 shards: 0-2)" "$T/submit.out"
 ok $? "submit.sh -n 3: $(cat "$T/submit.out")"
 rvt_slurm_wait "$T/run" 120; ok $? "the array and the merge finish"
 ls "$T/run" | grep -c -- '-of-3\.h5$' | grep -qx 6; ok $? "3 frames and 3 mel shards"
@@ -101,15 +102,15 @@ kept=$(for i in 0 1 2; do [ "$i" = "$failed" ] || stat -c '%n %Y %i' "$T/out/fra
 
 # ---- repaired, resumed
 ln -sfn "$good" "$T/corpus/Actor_02/$bad"
-scripts/slurm/submit.sh --resume "$T/out" > "$T/resume.out" 2>&1; rc=$?
+scripts/slurm/submit.sh --resume "$T/out" --time=7 > "$T/resume.out" 2>&1; rc=$?
 [ $rc -eq 0 ] && grep -q "cancelled the merge, job $pack" "$T/resume.out" &&
   grep -q "1 of 3 shards: $failed)" "$T/resume.out"
 ok $? "submit.sh --resume: $(paste -sd' ' "$T/resume.out")"
 [ "$(squeue -h -t all -j "$pack" -o %T)" = CANCELLED ]; ok $? "the stuck merge job $pack is cancelled"
 new=$(sed -n 's/^array=//p' "$T/out/slurm.jobs" | tail -1)
 [ "$(squeue -h -r -t all -j "$new" -o %K)" = "$failed" ] &&
-  [ "$(squeue -h -t all -j "$new" -o %P | sort -u)" = rvt ]
-ok $? "only shard $failed is resubmitted (job array $new), with the first submission's options"
+  [ "$(squeue -h -t all -j "$new" -o '%P %l' | sort -u)" = "rvt 7:00" ]
+ok $? "only shard $failed is resubmitted (job array $new), with the first submission's options and the new one"
 rvt_slurm_wait "$T/out" 120; ok $? "the resubmitted shard and merge finish"
 same_store "$T/out/features.h5" "$T/features.h5"; ok $? "the resumed store equals the unsharded one"
 [ "$kept" = "$(for i in 0 1 2; do [ "$i" = "$failed" ] || stat -c '%n %Y %i' "$T/out/frames.$i-of-3.h5" "$T/out/mel.$i-of-3.h5"; done)" ]
