@@ -62,10 +62,12 @@ if [ $resume = 1 ]; then
     die "squeue $*: $o"
   }
   # a task still pending or running may yet write its shard: never run it twice
-  busy=$(sq -r -j "$array" -t PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED -o %i | paste -sd' ')
+  busy=
+  [ -z "$array" ] || busy=$(sq -r -j "$array" -t PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED -o %i | paste -sd' ')
   [ -z "$busy" ] || die "tasks of job array $array are still queued or running ($busy): wait for them or scancel $array, then resume"
   # the merge that waits for a failed task forever (DependencyNeverSatisfied)
-  pst=$(sq -j "$pack" -o %T)
+  pst=
+  [ -z "$pack" ] || pst=$(sq -j "$pack" -o %T)
   case $pst in
     RUNNING|CONFIGURING|COMPLETING) die "the merge (job $pack) is running: wait for it, then resume if it failed" ;;
     PENDING|SUSPENDED) scancel "$pack" && echo "submit.sh: cancelled the merge, job $pack (it waited for failed tasks)" ;;
