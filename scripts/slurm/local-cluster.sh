@@ -115,7 +115,7 @@ EOF
   RVT_SLURM_PIDS+=($!)
   # the node is up when sinfo calls it idle (slurmctld takes a second or two)
   for i in $(seq 150); do
-    sinfo -h -n rvt1 -o %t 2>/dev/null | grep -qx idle && return 0
+    [ "$(sinfo -h -n rvt1 -o %t 2>/dev/null)" = idle ] && return 0
     for p in "${RVT_SLURM_PIDS[@]}"; do
       kill -0 "$p" 2>/dev/null || {
         RVT_SLURM_WHY="a daemon exited: $(tail -2 "$d/slurmctld.log" "$d/slurmd.log" 2>/dev/null | tr '\n' ' ')"
@@ -158,9 +158,13 @@ rvt_slurm_wait() {
   ids=$(sed -n 's/^\(array\|pack\)=//p' "$1/slurm.jobs" | sort -u | paste -sd,)
   [ -n "$ids" ] || return 1
   while [ $((SECONDS - t0)) -lt "${2:-600}" ]; do
-    st=$(squeue -h -j "$ids" -o '%T %r' 2>/dev/null)
-    [ -z "$st" ] && return 0
-    echo "$st" | grep -qv 'DependencyNeverSatisfied' || return 1
+    # (no pipe into grep -q: under pipefail the writer's SIGPIPE would fail it)
+    if st=$(squeue -h -j "$ids" -o '%T %r' 2>&1); then
+      [ -z "$st" ] && return 0
+      grep -qv 'DependencyNeverSatisfied' <<<"$st" || return 1
+    else
+      case $st in *"Invalid job id"*) return 0 ;; esac  # all finished long ago
+    fi
     sleep 0.3
   done
   return 1
