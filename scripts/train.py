@@ -20,16 +20,58 @@ Two modes:
                    and the rest (image attention, audio branch, fusion, classifier)
                    trains on them.  The exported checkpoint is a complete model.
 
-Deterministic for a given --seed and thread count.  Needs /usr/bin/python3 (Debian's
+Pretrained start: --init-image FILE loads torchvision's efficientnet_b0 ImageNet
+state_dict (the file torchvision downloads, e.g. efficientnet_b0_rwightman-*.pth, keys
+features.0.0.weight ... classifier.1.bias; the user brings it, nothing is downloaded)
+into the image branch; its ImageNet classifier is left out (the branch ends at the
+pooled 1280-d feature) and its BatchNorm statistics are kept (--freeze-image then does
+not re-estimate them).  --freeze-image-epochs N trains with the image branch frozen
+(weights and BatchNorm statistics fixed, its features cached as in --freeze-image) for
+the first N epochs and unfreezes it after; --image-lr sets its learning rate apart.
+
+Speed: the thread count is set once, for PyTorch and OpenBLAS alike, before either
+starts; --conv auto (the default) times one training step of the model with oneDNN
+(torch.backends.mkldnn) and with PyTorch's native convolutions on this CPU and keeps
+the faster (the probe runs on a copy, so the weights and the random stream are not
+touched).  Progress lines give each epoch's time, seconds per clip and the ETA.
+
+Deterministic for a given --seed, thread count and convolution path (--conv onednn or
+native: under auto, a loaded machine can tip the probe the other way).  Needs /usr/bin/python3 (Debian's
 torch).  -o model.h5 writes model.h5 (through scripts/export-checkpoint.py) and the
 state_dict beside it as model.pt; -o STEM without .h5 writes STEM.h5 and STEM.pt.
 """
 import argparse
+import copy
 import ctypes
 import os
 import subprocess
 import sys
 import time
+
+
+def threads_from_argv(argv, default=2):
+    """--threads N from the command line, read before numpy and torch load: OpenBLAS
+    and OpenMP size their pools from the environment when they start."""
+    for i, a in enumerate(argv):
+        try:
+            if a == "--threads" and i + 1 < len(argv):
+                return max(1, int(argv[i + 1]))
+            if a.startswith("--threads="):
+                return max(1, int(a.split("=", 1)[1]))
+        except ValueError:
+            break  # argparse reports it
+    return default
+
+
+if __name__ == "__main__":
+    # One owner of parallelism: PyTorch's OpenMP pool runs N threads; OpenBLAS, which
+    # PyTorch's native convolutions call from inside that pool, runs one (N x N
+    # threads on N cores was slower).  OpenBLAS's kernels for this CPU kind, as
+    # scripts/pipeline.mk sets (Debian's OpenBLAS misdetects newer Xeons).
+    _n = str(threads_from_argv(sys.argv[1:]))
+    os.environ.setdefault("OMP_NUM_THREADS", _n)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
 
 import h5py
 import numpy as np
@@ -38,7 +80,50 @@ import torch.nn as nn
 
 HERE = os.path.dirname(os.path.realpath(__file__))  # the real folder, also when run through a link
 sys.path.insert(0, HERE)
-from reference_model import MultimodalAttentionFusion  # noqa: E402
+from reference_model import MultimodalAttentionFusion, load_state_dict_file  # noqa: E402
+
+# The ImageNet head of torchvision's efficientnet_b0 (Dropout, Linear(1280, 1000)): in
+# the file, not in the image branch, which ends at the pooled feature.
+IMAGENET_HEAD = ("classifier.1.weight", "classifier.1.bias")
+
+
+def short_list(keys, n=3):
+    keys = sorted(keys)
+    return ", ".join(keys[:n]) + (", ... (%d in all)" % len(keys) if len(keys) > n else "")
+
+
+def load_image_init(encoder, path):
+    """torchvision's efficientnet_b0 state_dict file -> the image branch, or SystemExit
+    with what does not fit: keys missing from the file, keys the branch does not have,
+    tensors of another shape.  BatchNorm's num_batches_tracked may be absent (older
+    files), as torchvision's own loading allows."""
+    try:
+        sd = load_state_dict_file(path)
+    except Exception as e:  # torch.load raises many kinds for a file that is not one
+        sys.exit("train.py: --init-image '%s': cannot read a state_dict: %s" % (path, e))
+    own = encoder.state_dict()
+    if sd and all(k.startswith("img_encoder.") for k in sd):
+        sys.exit("train.py: --init-image '%s': a whole MultimodalAttentionFusion state_dict "
+                 "(keys img_encoder.*), not torchvision's efficientnet_b0 one" % path)
+    given = {k: v for k, v in sd.items() if k not in IMAGENET_HEAD}
+    missing = [k for k in own if k not in given and not k.endswith(".num_batches_tracked")]
+    unexpected = [k for k in given if k not in own]
+    shapes = ["%s %s, want %s" % (k, tuple(given[k].shape), tuple(own[k].shape))
+              for k in own if k in given and given[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        why = []
+        if missing:
+            why.append("%d keys missing (%s)" % (len(missing), short_list(missing)))
+        if unexpected:
+            why.append("%d unexpected keys (%s)" % (len(unexpected), short_list(unexpected)))
+        if shapes:
+            why.append("%d tensors of another shape (%s)" % (len(shapes), short_list(shapes, 2)))
+        sys.exit("train.py: --init-image '%s': not torchvision's efficientnet_b0 state_dict: %s"
+                 % (path, "; ".join(why)))
+    for k, v in own.items():
+        if k in given:
+            v.copy_(given[k].to(v.dtype))
+    return len(given)
 
 
 def keep_heap_mapped():
@@ -133,6 +218,41 @@ def forward_frozen(model, feats, mel, ids):
     return model.classifier(model.fusion(x))
 
 
+def pick_conv(model, store, idx, choice):
+    """Sets torch.backends.mkldnn.enabled for the whole run.  auto: one training step
+    (forward, loss, backward) of a copy of the model in eval mode (no dropout, no
+    BatchNorm update, so neither the weights nor the random stream move) on two
+    training clips at half resolution, once to warm up and twice timed per path; the
+    faster path's best time wins.  Returns (name, {name: seconds})."""
+    if choice != "auto":
+        torch.backends.mkldnn.enabled = choice == "onednn"
+        return choice, {}
+    probe = copy.deepcopy(model).eval()
+    img, mel, y, _ = store.batch(idx[:2])
+    img = nn.functional.interpolate(img, scale_factor=0.5, mode="bilinear", align_corners=False)
+    loss_fn = nn.CrossEntropyLoss()
+    times = {}
+    for name in ("onednn", "native"):
+        torch.backends.mkldnn.enabled = name == "onednn"
+        best = float("inf")
+        for rep in range(3):
+            t = time.perf_counter()
+            loss_fn(probe(img, mel), y).backward()
+            if rep:
+                best = min(best, time.perf_counter() - t)
+            probe.zero_grad(set_to_none=True)
+        times[name] = best
+    pick = min(times, key=times.get)
+    torch.backends.mkldnn.enabled = pick == "onednn"
+    return pick, times
+
+
+def clock(seconds):
+    seconds = int(round(seconds))
+    return "%d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60) if seconds >= 3600 \
+        else "%d:%02d" % (seconds // 60, seconds % 60)
+
+
 def evaluate(model, store, idx, batch, feats=None):
     if len(idx) == 0:
         return float("nan")
@@ -157,12 +277,29 @@ def main():
     ap.add_argument("--weight-decay", type=float, default=1e-5)
     ap.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2,
+                    help="threads for PyTorch (OpenBLAS runs one inside them); set once")
+    ap.add_argument("--conv", choices=["auto", "onednn", "native"], default="auto",
+                    help="convolution path: oneDNN, PyTorch's native one, or auto = the faster "
+                         "on this CPU by a short timed probe (default)")
     ap.add_argument("--audio-attention", choices=["replace", "scale"], default=None,
                     help="default: the store config's model.audio_attention")
     ap.add_argument("--freeze-image", action="store_true", help="fast mode (see above)")
+    ap.add_argument("--init-image", metavar="FILE",
+                    help="start the image branch from torchvision's efficientnet_b0 state_dict "
+                         "(ImageNet weights; see above)")
+    ap.add_argument("--freeze-image-epochs", type=int, default=0, metavar="N",
+                    help="image branch frozen for the first N epochs, trained after (default 0)")
+    ap.add_argument("--image-lr", type=float, default=None,
+                    help="learning rate of the image branch (default: --lr)")
     ap.add_argument("-q", "--quiet", action="store_true")
     a = ap.parse_args()
+    if a.epochs < 1 or a.batch < 2:
+        ap.error("--epochs wants 1 or more, --batch 2 or more")
+    if not 0 <= a.freeze_image_epochs <= a.epochs:
+        ap.error("--freeze-image-epochs wants 0 to --epochs (%d)" % a.epochs)
+    if a.freeze_image and a.freeze_image_epochs:
+        ap.error("--freeze-image freezes every epoch; --freeze-image-epochs N only the first N")
 
     keep_heap_mapped()
     torch.manual_seed(a.seed)
@@ -171,6 +308,10 @@ def main():
     store = Store(a.features)
     attention = a.audio_attention or store.cfg.get("model.audio_attention", "replace")
     model = MultimodalAttentionFusion(num_classes=len(store.class_names), audio_attention=attention)
+    if a.init_image:
+        n = load_image_init(model.img_encoder, a.init_image)
+        if not a.quiet:
+            print("train.py: image branch from %s (%d tensors)" % (a.init_image, n), file=sys.stderr)
 
     train_idx = np.flatnonzero(store.splits == "train")
     val_idx = np.flatnonzero(store.splits == "val")
@@ -178,24 +319,47 @@ def main():
         sys.exit("train.py: %s: no clips in the train split" % a.features)
     log = (lambda *x: None) if a.quiet else (lambda *x: print("train.py:", *x, file=sys.stderr, flush=True))
 
+    t = time.time()
+    conv, probe_times = pick_conv(model, store, train_idx, a.conv)
+    if probe_times:
+        log("convolutions: %s (probe: oneDNN %.3fs, native %.3fs a step, %.1fs in all)" % (
+            conv, probe_times["onednn"], probe_times["native"], time.time() - t))
+
     feats = None
-    if a.freeze_image:
+    frozen = a.freeze_image or a.freeze_image_epochs > 0
+    if frozen:
         t = time.time()
-        reestimate_bn(model, store, train_idx, a.batch)
+        if not a.init_image:  # random weights: statistics of this data; ImageNet's kept
+            reestimate_bn(model, store, train_idx, a.batch)
+        model.img_encoder.eval()
         feats = image_features(model, store, np.concatenate([train_idx, val_idx]), a.batch)
         for p in model.img_encoder.parameters():
             p.requires_grad_(False)
         log("image features of %d clips in %.1fs" % (len(feats), time.time() - t))
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=a.weight_decay)
+    # Every parameter that will ever train is in the optimiser from the start: one
+    # frozen for now has no gradient, and AdamW leaves it (and its state) alone.
+    enc_ids = {id(p) for p in model.img_encoder.parameters()}
+    rest = [p for p in model.parameters() if id(p) not in enc_ids]
+    groups = [{"params": rest}]
+    if not a.freeze_image:
+        groups.append({"params": list(model.img_encoder.parameters()),
+                       "lr": a.lr if a.image_lr is None else a.image_lr})
+    params = [p for g in groups for p in g["params"]]
+    opt = torch.optim.AdamW(groups, lr=a.lr, weight_decay=a.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.epochs)
     loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(a.seed)
     bar = not a.quiet and sys.stderr.isatty()  # a redrawn bar on a terminal, epoch lines always
+    t_train, n_seen = 0.0, 0  # training time (not the val passes), clips trained on
     for epoch in range(a.epochs):
+        if feats is not None and not a.freeze_image and epoch == a.freeze_image_epochs:
+            feats = None  # unfreeze: the image branch trains from here on
+            for p in model.img_encoder.parameters():
+                p.requires_grad_(True)
+            log("epoch %d: image branch unfrozen" % (epoch + 1))
         model.train()
-        if a.freeze_image:
+        if feats is not None:
             model.img_encoder.eval()
         perm = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
         total, right, t = 0.0, 0, time.time()
@@ -215,16 +379,27 @@ def main():
             if bar:
                 done = min(s + a.batch, len(perm))
                 fill = 30 * done // len(perm)
-                sys.stderr.write("\rtrain.py: epoch %d/%d [%s%s] %d/%d" % (
-                    epoch + 1, a.epochs, "#" * fill, "." * (30 - fill), done, len(perm)))
+                left = (time.time() - t) / done * (len(perm) - done + (a.epochs - epoch - 1) * len(perm))
+                sys.stderr.write("\rtrain.py: epoch %d/%d [%s%s] %d/%d ETA %s " % (
+                    epoch + 1, a.epochs, "#" * fill, "." * (30 - fill), done, len(perm), clock(left)))
                 sys.stderr.flush()
         sched.step()
+        took = time.time() - t
+        n_seen += len(perm)
+        t_train += took
         if bar:
             sys.stderr.write("\r")
         if not a.quiet:  # train acc: of the epoch's own batches, in train mode, as they went
-            log("epoch %d/%d loss %.4f train acc %.3f val acc %.3f (%.1fs)" % (
+            # ETA from this epoch's pace: frozen and unfrozen epochs differ
+            left = took * (a.epochs - epoch - 1)
+            if feats is not None and not a.freeze_image and epoch + 1 < a.freeze_image_epochs:
+                left = None  # unfrozen epochs to come run at another pace
+            log("epoch %d/%d loss %.4f train acc %.3f val acc %.3f (%.1fs, %.4f s/clip%s)" % (
                 epoch + 1, a.epochs, total / len(train_idx), right / len(train_idx),
-                evaluate(model, store, val_idx, a.batch, feats), time.time() - t))
+                evaluate(model, store, val_idx, a.batch, feats), took, took / len(perm),
+                ", ETA %s" % clock(left) if left is not None and epoch + 1 < a.epochs else ""))
+    log("trained %d epochs of %d clips in %.1fs: %.4f s per clip-epoch (%s convolutions, %d threads)"
+        % (a.epochs, len(train_idx), t_train, t_train / max(n_seen, 1), conv, a.threads))
 
     model.eval()
     stem = a.out[:-3] if a.out.endswith(".h5") else a.out

@@ -29,7 +29,8 @@ def store(tmp_path_factory):
 
 
 def train(store, out, *args):
-    p = subprocess.run(["/usr/bin/python3", TRAIN, store, "-o", str(out), "--threads", "1", *args],
+    p = subprocess.run(["/usr/bin/python3", TRAIN, store, "-o", str(out), "--threads", "1",
+                        "--conv", "onednn", *args],  # a fixed path: auto may tip either way
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     return p
