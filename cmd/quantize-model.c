@@ -227,6 +227,10 @@ int main(int argc, char **argv)
         rc = cli.exit_code;
         goto done;
     }
+    if (cli.shard_n != 1 || cli.keep_going || cli.failures_path) {
+        rc = rvt_cli_usage_error(&cli, "--shard, --keep-going and --failures do not apply to quantize-model");
+        goto done;
+    }
     if (optind != argc - 1) {
         rc = rvt_cli_usage_error(&cli, optind >= argc ? "missing MODEL.h5" : "more than one MODEL.h5");
         goto done;
@@ -250,17 +254,9 @@ int main(int argc, char **argv)
             printf("%s\n", keys[i]);
         goto done;
     }
-    if (!out) {
-        size_t len = strlen(in);
-        if (!(out_owned = malloc(len + 16))) {
-            rvt_error_set(&err, RVT_ENOMEM, "out of memory");
-            goto fail;
-        }
-        if (len > 3 && !strcmp(in + len - 3, ".h5"))
-            snprintf(out_owned, len + 16, "%.*s-int8.h5", (int)(len - 3), in);
-        else
-            snprintf(out_owned, len + 16, "%s-int8.h5", in);
-        out = out_owned;
+    if (!out && !(out = out_owned = rvt_quantize_default_output(in))) {
+        rvt_error_set(&err, RVT_ENOMEM, "out of memory");
+        goto fail;
     }
     if (rvt_cli_check_outputs(&cli, RVT_PATHS(out), RVT_PATHS(in, ca.features)) == RVT_CLI_EXIT) {
         rc = cli.exit_code;

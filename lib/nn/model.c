@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/config.h"
-#include "nn/checkpoint.h"
+#include "store/checkpoint.h"
 #include "nn/layer.h"
 #include "nn/model.h"
 

@@ -87,6 +87,10 @@ int rvt_checkpoint_plan(const char *in, const struct rvt_quantize_opts *opts, ch
                         int *n, struct rvt_error *err);
 void rvt_quantize_keys_free(char **keys, int n);
 
+/* The default output of `in`: "-int8" before its ".h5" (else "-int8.h5" appended);
+ * malloc'ed, NULL when out of memory. */
+char *rvt_quantize_default_output(const char *in);
+
 int rvt_checkpoint_quantize(const char *in, const char *out, const struct rvt_quantize_opts *opts,
                             struct rvt_quantize_report *rep, struct rvt_error *err);
 

@@ -1,3 +1,4 @@
+/* checkpoint_read.c: the checkpoint reader (checkpoint.h). */
 #include "core/common.h"
 
 #include <errno.h>
@@ -7,8 +8,9 @@
 #include <string.h>
 #include <hdf5.h>
 
-#include "nn/checkpoint.h"
 #include "core/inputs.h"
+#include "store/checkpoint.h"
+#include "store/checkpoint_internal.h"
 
 struct key {
     char *name;
@@ -484,6 +486,51 @@ int rvt_ckpt_read_i8(struct rvt_ckpt *c, const char *key, int rank, const int64_
                      int8_t *dst, struct rvt_error *err)
 {
     return read_any(c, key, rank, dims, H5T_NATIVE_SCHAR, RVT_CKPT_INT8, dst, err);
+}
+
+size_t rvt_ckpt_count(const struct rvt_ckpt *c)
+{
+    return c->n_keys;
+}
+
+const char *rvt_ckpt_key(const struct rvt_ckpt *c, size_t i)
+{
+    return i < c->n_keys ? c->keys[i].name : NULL;
+}
+
+int rvt_ckpt_shape(const struct rvt_ckpt *c, const char *key, int *rank, int64_t *dims,
+                   struct rvt_error *err)
+{
+    hid_t did = -1, sp = -1;
+    hsize_t fd[RVT_CKPT_MAX_RANK];
+    char why[256];
+    int r = -1, i, ret = 0;
+
+    did = H5Dopen2(c->file, key, H5P_DEFAULT);
+    if (did >= 0)
+        sp = H5Dget_space(did);
+    if (sp >= 0)
+        r = H5Sget_simple_extent_ndims(sp);
+    if (r < 0 || r > RVT_CKPT_MAX_RANK || H5Sget_simple_extent_dims(sp, fd, NULL) < 0) {
+        ret = rvt_error_set(err, RVT_EFORMAT, "%s: cannot read dataset '%s': %s", c->path, key,
+                            r > RVT_CKPT_MAX_RANK ? "rank above 8" : h5_reason(why));
+        goto done;
+    }
+    *rank = r;
+    for (i = 0; i < r; i++)
+        dims[i] = (int64_t)fd[i];
+done:
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (did >= 0)
+        H5Dclose(did);
+    return ret;
+}
+
+/* For the writer (checkpoint_write.c): the open file. */
+hid_t rvti_ckpt_file(const struct rvt_ckpt *c)
+{
+    return c->file;
 }
 
 int rvt_ckpt_check_unused(const struct rvt_ckpt *c, struct rvt_error *err)
