@@ -55,7 +55,7 @@ int rvt_stft_init(struct rvt_stft *s, int n_fft, enum rvt_fft_precision precisio
     s->fn = (void *)fn;
     rvt_stft_kernels_ref(&s->k);
     if (rvt_cpu_isa() >= RVT_ISA_AVX2)
-        rvti_stft_kernels_avx2(&s->k);
+        rvt_stft_kernels_avx2(&s->k);
     /* +1 complex of slack: the float RDFT of FFmpeg 5.1 leaves the Nyquist
      * bin's imaginary part unwritten (we zero it ourselves) */
     s->in = av_mallocz(n_fft * elem + 64);

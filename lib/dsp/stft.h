@@ -82,7 +82,7 @@ const char *rvt_fft_precision_name(enum rvt_fft_precision p);
 
 /* The kernel sets (for tests and benchmarks); _avx2 needs AVX2 + FMA. */
 void rvt_stft_kernels_ref(struct rvt_stft_kernels *k);
-void rvti_stft_kernels_avx2(struct rvt_stft_kernels *k);
+void rvt_stft_kernels_avx2(struct rvt_stft_kernels *k);
 int rvt_fft_precision_parse(const char *s, enum rvt_fft_precision *p);
 
 #endif

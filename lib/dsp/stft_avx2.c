@@ -87,7 +87,7 @@ static void cpow_f64_avx2(float *power, const double *c, int n)
         power[b] = rvt_cabs2f_numpy((float)c[2 * b], (float)c[2 * b + 1]);
 }
 
-void rvti_stft_kernels_avx2(struct rvt_stft_kernels *k)
+void rvt_stft_kernels_avx2(struct rvt_stft_kernels *k)
 {
     k->window_f64 = window_f64_avx2;
     k->window_f32 = window_f32_avx2;

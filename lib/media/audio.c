@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "media/audio.h"
+#include "media/audio_internal.h"
 #include "core/inputs.h"
 
 void rvt_audio_init(struct rvt_audio *a)

@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "media/audio.h"
+#include "media/audio_internal.h"
 
 #define MAX_CHANNELS 1024
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "media/audio.h"
+#include "media/audio_internal.h"
 
 #define CHUNK_FRAMES 8192
 #define MAX_CHANNELS 1024

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "store/checkpoint_internal.h"
-#include "store/h5io.h"
+#include "store/h5io_internal.h"
 
 #define MAX_ATTR_BYTES (1 << 24)
 

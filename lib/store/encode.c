@@ -14,7 +14,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "store/h5io.h"
+#include "store/h5io_internal.h"
 #include "store/store.h"
 
 void rvt_store_chunk_release(struct rvt_store_chunk *c)

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/h5io.h"
+#include "store/h5io_internal.h"
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 

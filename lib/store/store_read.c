@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "store/h5io.h"
+#include "store/h5io_internal.h"
 #include "store/store.h"
 #include "core/inputs.h"
 

@@ -19,7 +19,7 @@
 #include "core/config.h"
 #include "core/hash.h"
 #include "core/log.h"
-#include "store/h5io.h"
+#include "store/h5io_internal.h"
 #include "store/store.h"
 
 #define ID_FIELD "clips/id"

@@ -239,7 +239,7 @@ static void test_stft_kernels(void)
     }
     rvt_stft_kernels_ref(&ref);
     rvt_stft_kernels_ref(&simd);
-    rvti_stft_kernels_avx2(&simd);
+    rvt_stft_kernels_avx2(&simd);
     srand(11);
     for (i = 0; i < 2 * N; i++) {
         /* magnitudes over 60 decades, exact zeros and ties mixed in */

@@ -1,11 +1,11 @@
 /*
- * h5io.h: what store_write.c and store_read.c share (library-internal, rvti_).
+ * h5io_internal.h: what the HDF5 files of lib/store share (private, rvti_).
  *
  * Every HDF5 call of the library goes through lib/store, on the thread that owns
  * the writer or reader: Debian's libhdf5 is built without thread safety.
  */
-#ifndef RVT_STORE_H5IO_H
-#define RVT_STORE_H5IO_H
+#ifndef RVT_STORE_H5IO_INTERNAL_H
+#define RVT_STORE_H5IO_INTERNAL_H
 
 #include <hdf5.h>
 
