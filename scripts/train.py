@@ -167,10 +167,20 @@ class Store:
         self.class_names = [as_str(c) for c in self.f.attrs["class_names"]]
         self.labels = self.f["clips/label"][:].astype(np.int64)
         self.splits = np.array([as_str(s) for s in self.f["clips/split"][:]])
+        self.actors = self.f["clips/actor"][:].astype(np.int64) if "clips/actor" in self.f else None
         mean = [float(v) for v in self.cfg["image.mean"].strip("[]").split(",")]
         std = [float(v) for v in self.cfg["image.std"].strip("[]").split(",")]
         self.mean = torch.tensor(mean).view(1, 3, 1, 1)
         self.std = torch.tensor(std).view(1, 3, 1, 1)
+
+    def fold_splits(self, k, i):
+        """ravdess-index's --folds K --fold I rule on the store's actors: actor a is in
+        fold (a - 1) mod K; fold I is test, fold (I + 1) mod K val, the rest train.
+        One store then serves every fold (scripts/experiment)."""
+        if self.actors is None:
+            sys.exit("train.py: --folds: the store has no clips/actor column")
+        fold = (self.actors - 1) % k
+        self.splits = np.where(fold == i, "test", np.where(fold == (i + 1) % k, "val", "train"))
 
     def batch(self, idx, images=True):
         idx = np.sort(np.asarray(idx))
@@ -292,12 +302,19 @@ def main():
                     help="image branch frozen for the first N epochs, trained after (default 0)")
     ap.add_argument("--image-lr", type=float, default=None,
                     help="learning rate of the image branch (default: --lr)")
+    ap.add_argument("--folds", type=int, default=0, metavar="K",
+                    help="ignore the store's splits: deal actors into K >= 3 folds as "
+                         "ravdess-index --folds does (actor a in fold (a-1) mod K)")
+    ap.add_argument("--fold", type=int, default=0, metavar="I",
+                    help="with --folds: fold I is test, fold I+1 mod K val, the rest train")
     ap.add_argument("-q", "--quiet", action="store_true")
     a = ap.parse_args()
     if a.epochs < 1 or a.batch < 2:
         ap.error("--epochs wants 1 or more, --batch 2 or more")
     if not 0 <= a.freeze_image_epochs <= a.epochs:
         ap.error("--freeze-image-epochs wants 0 to --epochs (%d)" % a.epochs)
+    if a.folds and not (a.folds >= 3 and 0 <= a.fold < a.folds):
+        ap.error("--folds wants K >= 3 and --fold 0 to K-1")
     if a.freeze_image and a.freeze_image_epochs:
         ap.error("--freeze-image freezes every epoch; --freeze-image-epochs N only the first N")
 
@@ -306,6 +323,8 @@ def main():
     np.random.seed(a.seed)
     torch.set_num_threads(a.threads)
     store = Store(a.features)
+    if a.folds:
+        store.fold_splits(a.folds, a.fold)
     attention = a.audio_attention or store.cfg.get("model.audio_attention", "replace")
     model = MultimodalAttentionFusion(num_classes=len(store.class_names), audio_attention=attention)
     if a.init_image:
