@@ -15,6 +15,7 @@ CC      ?= cc
 SAN     ?=
 OPT     ?= -O2
 V       ?= 0
+NPROC   ?= $(shell nproc 2>/dev/null || echo 2)
 Q       := $(if $(filter 1,$(V)),,@)
 
 PKGS := libavformat libavcodec libavutil libswscale libswresample hdf5 zlib sndfile soxr openblas yaml-0.1
@@ -89,7 +90,7 @@ sample: deps
 	@scripts/make-sample-dataset.sh -q
 
 test: deps
-	@$(MAKE) --no-print-directory tools tests
+	@$(MAKE) --no-print-directory -j$(NPROC) tools tests
 	@$(MAKE) --no-print-directory sample
 	@RVT_BIN=$(abspath $(BIN)) RVT_BUILD=$(abspath $(BUILD)) tests/run.sh
 

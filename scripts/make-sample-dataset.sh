@@ -38,11 +38,12 @@ layout=merged
 jobs=2
 quiet=0
 video_only=0
+check=0
 
 usage() {
     cat <<EOF
 Usage: scripts/make-sample-dataset.sh [--actors N] [--out DIR] [--layout L] [-j N]
-                                      [--video-only] [-q] [--help]
+                                      [--video-only] [-q] [--check] [--help]
 
 Write a deterministic RAVDESS-shaped speech corpus: 60 clips per actor, each a
 01-01-*.mp4 (H.264+AAC, 1280x720) and a 03-01-*.wav (48 kHz 16-bit mono).
@@ -56,6 +57,8 @@ Write a deterministic RAVDESS-shaped speech corpus: 60 clips per actor, each a
   --video-only    also write the 02-01-*.mp4 video-only files (no audio track)
   -j N            clips made in parallel (default 2); never changes the bytes
   -q              no progress output
+  --check         write nothing; exit 0 when OUT is up to date for these
+                  parameters, 1 when a run would (re)make it
   -h, --help      this help
 
 An existing OUT made with the same parameters by the same script is left as it
@@ -79,6 +82,7 @@ while [ $# -gt 0 ]; do
         --jobs=*) jobs=${1#*=}; shift ;;
         --video-only) video_only=1; shift ;;
         -q|--quiet) quiet=1; shift ;;
+        --check) check=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -117,6 +121,10 @@ stamp_name=.sample-stamp
 if [ -f "$out/$stamp_name" ] && [ "$(cat "$out/$stamp_name")" = "$stamp" ]; then
     say "$out is up to date"
     exit 0
+fi
+if [ "$check" = 1 ]; then
+    say "$out is not up to date"
+    exit 1
 fi
 if [ -e "$out" ] || [ -L "$out" ]; then
     # Only ever replace what this script made (or an empty directory).

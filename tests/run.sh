@@ -7,7 +7,9 @@
 # "1..0 # SKIP reason" count as skipped, not passed; pytest's skips likewise.  Each
 # skip's reason is printed under its file's line.  A test program that exits non-zero
 # without printing "not ok", or prints no result at all, counts one failure.
-# Each file's line ends with its wall time.
+# Each file's line ends with its wall time and CPU time (user + sys, all its processes).  RVT_TEST_JOBS files run at once (default
+# 2: most files are single-threaded Python or shell); the slowest known files start
+# first, and each file's line prints when it finishes.
 # RVT_TESTS="pat1 pat2 ..." runs only the files whose name (unit/test_x, e2e/test_x,
 # parity/test_x) contains one of the patterns; RVT_TESTS_EXCLUDE="name ..." leaves out
 # the files of exactly these names (e.g. parity/test_model, not test_model_ops).
@@ -32,8 +34,8 @@ pass=0 fail=0 skip=0 failed_names=()
 report() {
   pass=$(($pass + $3)); fail=$(($fail + $4)); skip=$(($skip + $5))
   [ "$4" -eq 0 ] || failed_names+=("$1")
-  printf '%-44s %3d passed, %d failed, %d skipped %6.1f s%s\n' "$1" "$3" "$4" "$5" \
-    "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')" \
+  printf '%-44s %3d passed, %d failed, %d skipped %6.1f s (cpu %5.1f s)%s\n' "$1" "$3" "$4" "$5" \
+    "$elapsed" "${cpu:-0}" \
     "$([ "$4" -eq 0 ] || echo "   (log: $2)")"
   [ -z "$6" ] || printf '%s\n' "$6" | sed 's/^/    skip: /'
 }
@@ -78,29 +80,87 @@ want() {
   return 1
 }
 
+# The files to run: "NAME KIND PATH LOG" lines, the slow ones first (so that two
+# workers finish together), then the rest in their usual order.
+SLOW_FIRST="parity/test_int8 parity/test_train e2e/test_bad_store e2e/test_sample_dataset
+  e2e/test_fuzz parity/test_model e2e/test_write_faults e2e/test_pack e2e/test_readme
+  e2e/test_bad_io parity/test_frames e2e/test_chain parity/test_store"
+list=()
 for t in "$RVT_BUILD"/tests/test_*; do
   [ -x "$t" ] || continue
-  n=unit/$(basename "$t"); want "$n" || continue
-  log=$logdir/$(basename "$t").log
-  t0=$(date +%s.%N)
-  "$t" >"$log" 2>&1; count_tap "$n" "$log" $?
+  n=unit/$(basename "$t"); want "$n" && list+=("$n unit $t $logdir/$(basename "$t").log")
 done
-
 for t in tests/e2e/*.sh; do
   [ -f "$t" ] || continue
-  n=e2e/$(basename "$t" .sh); want "$n" || continue
-  log=$logdir/e2e-$(basename "$t" .sh).log
-  t0=$(date +%s.%N)
-  bash "$t" >"$log" 2>&1; count_tap "$n" "$log" $?
+  n=e2e/$(basename "$t" .sh); want "$n" && list+=("$n e2e $t $logdir/e2e-$(basename "$t" .sh).log")
 done
-
 for t in tests/parity/test_*.py; do
   [ -f "$t" ] || continue
-  n=parity/$(basename "$t" .py); want "$n" || continue
-  log=$logdir/parity-$(basename "$t" .py).log
+  n=parity/$(basename "$t" .py); want "$n" && list+=("$n parity $t $logdir/parity-$(basename "$t" .py).log")
+done
+ordered=()
+for s in $SLOW_FIRST; do
+  for e in "${list[@]}"; do [ "${e%% *}" = "$s" ] && ordered+=("$e"); done
+done
+for e in "${list[@]}"; do
+  case " $(echo $SLOW_FIRST) " in *" ${e%% *} "*) ;; *) ordered+=("$e") ;; esac
+done
+
+# run_one KIND PATH LOG: runs one file; its exit code and wall time go to LOG.rc
+run_one() {
+  local t0 rc
   t0=$(date +%s.%N)
-  /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider "$t" >"$log" 2>&1
-  count_pytest "$n" "$log" $?
+  case $1 in
+    unit) "$2" >"$3" 2>&1 ;;
+    e2e) bash "$2" >"$3" 2>&1 ;;
+    parity) /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider "$2" >"$3" 2>&1 ;;
+  esac
+  rc=$?
+  # wall time, and the CPU time (user + sys) of the file's processes: the second line
+  # of `times` ("XmY.YYYs XmY.YYYs") in this subshell, which runs nothing else
+  # (redirected, not piped: a pipe would run `times` in a new process)
+  times >"$3.times"
+  echo "$rc $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')" \
+       "$(sed -n 2p "$3.times" | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, p, "m");
+            s += p[1] * 60 + p[2] } print s }')" >"$3.rc"
+  rm -f "$3.times"
+}
+
+# collect ENTRY: counts a finished file and prints its line
+collect() {
+  local n kind path log rc
+  read -r n kind path log <<<"$1"
+  read -r rc elapsed cpu <"$log.rc" || { rc=1 elapsed=0 cpu=0; }
+  rm -f "$log.rc"
+  case $kind in
+    parity) count_pytest "$n" "$log" "$rc" ;;
+    *) count_tap "$n" "$log" "$rc" ;;
+  esac
+}
+
+# RVT_TEST_JOBS files at a time (default 2); lines print as files finish
+jobs_max=${RVT_TEST_JOBS:-2}
+declare -A running=()
+reap() {  # waits for one running file to finish and collects it
+  local done_pid= p
+  if ! wait -n -p done_pid 2>/dev/null && [ -z "$done_pid" ]; then
+    for p in "${!running[@]}"; do collect "${running[$p]}"; unset "running[$p]"; done
+    return
+  fi
+  [ -n "${running[$done_pid]:-}" ] || return 0
+  collect "${running[$done_pid]}"; unset "running[$done_pid]"
+}
+for e in "${ordered[@]}"; do
+  while [ ${#running[@]} -ge "$jobs_max" ]; do
+    reap
+  done
+  read -r n kind path log <<<"$e"
+  rm -f "$log.rc"
+  run_one "$kind" "$path" "$log" &
+  running[$!]=$e
+done
+while [ ${#running[@]} -gt 0 ]; do
+  reap
 done
 
 if [ ${#failed_names[@]} -gt 0 ]; then

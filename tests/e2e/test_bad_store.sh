@@ -15,13 +15,20 @@ pack-h5 --print-config --set image.width=32 --set image.height=32 >"$T/cfg.yaml"
 $PY "$RVT_ROOT/scripts/store_gen.py" --out "$T/s" --clips 8 --hw 32 --config "$T/cfg.yaml" >/dev/null
 ok $? "fixtures: index.csv, frames.h5, mel.h5 of 8 clips"
 
-# bad copies: NAME SOURCE PYTHON (f is the copy, opened r+)
-mk() {
-  cp "$2" "$T/b/$1" && $PY - "$T/b/$1" "$3" <<'PYEOF'
-import sys, h5py, numpy as np
-f = h5py.File(sys.argv[1], "r+")
-exec(sys.argv[2])
-f.close()
+# bad copies: NAME SOURCE PYTHON (f is the copy, opened r+); listed by mk, made by
+# mk_all in one Python process (one start of h5py instead of thirty)
+: >"$T/mk.list"
+mk() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$T/mk.list"; }
+mk_all() {
+  $PY - "$T/b" "$T/mk.list" <<'PYEOF'
+import shutil, sys, h5py, numpy as np
+out, spec = sys.argv[1], sys.argv[2]
+for line in open(spec):
+    name, src, code = line.rstrip("\n").split("\t")
+    shutil.copyfile(src, out + "/" + name)
+    f = h5py.File(out + "/" + name, "r+")
+    exec(code)
+    f.close()
 PYEOF
 }
 F=$T/features.h5 M=$T/model.h5 FR=$T/s/frames.h5 ME=$T/s/mel.h5
@@ -55,7 +62,7 @@ mk fr_pts.h5 "$FR" 'd = f["frame_pts"][:].astype("f4"); del f["frame_pts"]; f["f
 mk fr_ptsk.h5 "$FR" 'd = np.zeros((f["frame_pts"].shape[0], 2)); del f["frame_pts"]; f["frame_pts"] = d'
 mk me_nomf.h5 "$ME" 'del f["mel_frames"]'
 mk me_i16.h5 "$ME" 'd = f["mel"][:].astype("i2"); del f["mel"]; f["mel"] = d'
-head -n 1 "$T/s/index.csv" >"$T/b/empty.csv"
+head -n 1 "$T/s/index.csv" >"$T/b/empty.csv" && mk_all
 ok $? "bad copies made"
 
 B=$T/b O=$T/o

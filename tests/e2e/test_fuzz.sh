@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Fuzzing smoke (CI): builds the libFuzzer targets of tests/fuzz (skips when clang
 # or libFuzzer is missing), runs each from its seed corpus for FUZZ_SMOKE_SECONDS
-# (default 8), then every kept crashing input of tests/fuzz/regress/T/ once.
+# (default 4), then every kept crashing input of tests/fuzz/regress/T/ once.
 # `make fuzz` is the long run.
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-secs=${FUZZ_SMOKE_SECONDS:-8}
+secs=${FUZZ_SMOKE_SECONDS:-4}
 tmp=$(mktmp); trap 'rm -rf "$tmp"' EXIT
 
 tests/fuzz/fuzz.sh build >"$tmp/build.log" 2>&1; rc=$?

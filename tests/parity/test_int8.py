@@ -1,9 +1,9 @@
 """int8: quantize-model against NumPy/PyTorch, and its refusals (schemas/checkpoint-int8.md).
 
-The checkpoints here are small synthetic model.h5 files with the real key names (the
+The checkpoints here are whole synthetic model.h5 files of random weights (the
 quantizer decides by name and shape), so these tests need no trained model.  The
 network-level accuracy test (int8 vs fp32 vs PyTorch quantized) is at the end: it uses the
-demo's trained checkpoint and store, and makes them when they are missing.
+demo's trained checkpoint and store (`make demo`), and skips, saying so, without them.
 """
 import hashlib
 import os
@@ -245,9 +245,11 @@ def test_refusals(tmp):
 
 def _trained():
     """A trained checkpoint and its feature store: RVT_INT8_MODEL / RVT_INT8_FEATURES, or
-    the outputs of `make demo` (build/demo/model.h5, build/demo/features.h5), made here
-    through scripts/pipeline.mk as the demo makes them (about three minutes: train.py
-    trains every weight on the sample corpus) when they are missing."""
+    the outputs of `make demo` (build/demo/model.h5 and features.h5, 15 epochs of every
+    weight).  Without them the test skips: training one here costs about three minutes
+    of CI's fifteen, and a shorter training gives a model whose agreement says little
+    (4 epochs: a constant classifier; --freeze-image: random image features, int8
+    agreement 0.954 where the trained model gives 1.000)."""
     m = os.environ.get("RVT_INT8_MODEL")
     f = os.environ.get("RVT_INT8_FEATURES")
     if m and f:
@@ -258,12 +260,8 @@ def _trained():
     out = os.path.join(ROOT, "build", "demo")
     m, f = os.path.join(out, "model.h5"), os.path.join(out, "features.h5")
     if not (os.path.exists(m) and os.path.exists(f)):
-        if not os.path.isdir(os.path.join(ROOT, "data", "sample", "Actor_01")):
-            pytest.skip("no sample corpus (make sample) and no RVT_INT8_MODEL")
-        p = subprocess.run(["make", "--no-print-directory", "-s", "-C", ROOT, "-f",
-                            "scripts/pipeline.mk", "CORPUS=data/sample", "OUT=build/demo",
-                            "BIN=" + BIN, "model"], capture_output=True, text=True)
-        assert p.returncode == 0, p.stdout + p.stderr
+        pytest.skip("no trained checkpoint: run `make demo` first (build/demo/model.h5) or "
+                    "set RVT_INT8_MODEL and RVT_INT8_FEATURES")
     return m, f
 
 
@@ -382,6 +380,8 @@ def test_accuracy_int8_vs_fp32(tmp_path):
     if os.path.isdir(out):
         with open(os.path.join(out, "int8-accuracy.txt"), "w") as f:
             f.write(report + "\n")
+    # agreement means something only on a model that learnt (chance is 1/7 here)
+    assert acc32 >= 0.5, "the checkpoint did not learn; agreement would be vacuous\n" + report
     # the targets (issue 8), on the default int8 model
     acc8, agree, p8 = got["ours int8 dynamic (default layers)"]
     assert "int8" in p8.stderr, "run-model does not say it ran int8"
