@@ -31,12 +31,25 @@ static struct noted *g_in; /* owned, g_n used of g_cap */
 static size_t g_n, g_cap;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static bool still_there(const struct noted *n);
+
 static int add(const struct stat *st, bool link, const char *path)
 {
     size_t i;
     for (i = 0; i < g_n; i++)
-        if (g_in[i].dev == st->st_dev && g_in[i].ino == st->st_ino && g_in[i].link == link)
+        if (g_in[i].dev == st->st_dev && g_in[i].ino == st->st_ino && g_in[i].link == link) {
+            char *p;
+            if (!strcmp(g_in[i].path, path) || still_there(&g_in[i]))
+                return 0;
+            /* the file noted under that name is gone and its inode now belongs to this
+             * one (tmpfs reuses them at once): note this name, else the stale entry
+             * would hide the new input from rvt_output_check */
+            if (!(p = strdup(path)))
+                return RVT_ENOMEM;
+            free(g_in[i].path);
+            g_in[i].path = p;
             return 0;
+        }
     if (g_n >= RVT_INPUTS_MAX)
         return RVT_ELIMIT;
     if (g_n == g_cap) {

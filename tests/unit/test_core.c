@@ -333,6 +333,16 @@ static void test_inputs(void)
     unlink(lnk);
     unlink(hard);
     unlink(out);
+    /* the noted name is gone and its inode lives on under another name (as when a
+     * new file gets a freed inode): reading the new name makes it the input */
+    rvt_inputs_reset();
+    OK(rvt_input_check(in, &err) == 0 && link(in, hard) == 0 && unlink(in) == 0 &&
+           rvt_output_check(hard, &err) == 0,
+       "a noted name that is gone is no input");
+    OK(rvt_input_check(hard, &err) == 0 && rvt_output_check(hard, &err) == RVT_EINVAL &&
+           strstr(err.msg, "hard.csv"),
+       "the same inode read under a new name is the input: %s", err.msg);
+    unlink(hard);
     rvt_inputs_reset();
 }
 
