@@ -2,8 +2,8 @@
 # Every tool's --help in the one style: the sections NAME, SYNOPSIS, DESCRIPTION,
 # OPTIONS, EXIT STATUS, EXAMPLES in this order, each once; the NAME line names the
 # tool; only options that apply are listed (no "does not apply" notes); exit
-# status 3 is documented when --keep-going is listed.  A tool whose source
-# still uses the old composite RVT_CLI_HELP block is a skip that says so.
+# status 3 is documented when --keep-going is listed; a tool that reads no config
+# keys (it refuses --set) lists neither --set nor --config.
 . tests/lib.sh
 T=$(mktmp)
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$T"' EXIT
