@@ -34,8 +34,10 @@ static const char usage[] =
     "  portable C (RVT_ISA=ref|avx2|avx512 lowers the level), GEMMs on OpenBLAS.\n"
     "\n"
     "  Each clip is computed on its own: the output is byte-identical whatever -j and\n"
-    "  --batch.  A clip that cannot be read, or whose mel values or logits are not\n"
-    "  finite (schemas/numbers.md), is an error, or with -k a skip.\n"
+    "  --batch.  -j N runs N clips (or batches) at once; with fewer of them than N\n"
+    "  (one clip, -j 2) the spare threads share each clip's layers instead.  A clip\n"
+    "  that cannot be read, or whose mel values or logits are not finite\n"
+    "  (schemas/numbers.md), is an error, or with -k a skip.\n"
     "\n"
     "  Unless -q, the last stderr line gives the time of the network apart from the\n"
     "  store reads, summed over the worker threads and divided by the clips written:\n"
@@ -150,7 +152,7 @@ int main(int argc, char **argv)
               st.n_failed ? "; some skipped (see the failures CSV)" : "");
     rvt_infof("%zu clips, forward %.3f ms/clip, io %.3f ms/clip, %d threads", n,
               n ? st.t_fwd * 1e3 / (double)n : 0.0, n ? st.t_io * 1e3 / (double)n : 0.0,
-              st.n_workers);
+              st.n_workers * RVT_MAX(1, st.n_workers ? cli.jobs / st.n_workers : 1));
     rc = st.n_failed ? RVT_EXIT_SKIPPED : RVT_EXIT_OK;
 out:
     rvt_cli_release(&cli);

@@ -40,15 +40,48 @@ void rvt_nn_dense_set_observer(rvt_nn_dense_observer_fn fn, void *ctx)
     g_observer_ctx = ctx;
 }
 
-static void epilogue(const struct rvt_nn_dense *l, float *y, size_t ldy, size_t n_cols,
-                     double *sums)
+bool rvt_nn_dense_observed(void)
+{
+    return g_observer != NULL;
+}
+
+/* bias + activation of rows [o0, o1), columns [p0, p1) */
+static void epilogue(const struct rvt_nn_dense *l, float *y, size_t ldy, int o0, int o1,
+                     size_t p0, size_t p1, double *sums)
 {
     const struct rvt_nn_kernels *k = rvt_nn_kernels();
     int o;
 
-    for (o = 0; o < l->n_out; o++)
-        k->bias_act(y + (size_t)o * ldy, n_cols, l->bias ? l->bias[o] : 0.0f, l->act,
+    for (o = o0; o < o1 && p1 > p0; o++)
+        k->bias_act(y + (size_t)o * ldy + p0, p1 - p0, l->bias ? l->bias[o] : 0.0f, l->act,
                     sums ? &sums[o] : NULL);
+}
+
+/* Whether a call runs on a team of more than one thread. */
+static bool teamed(const struct rvt_nn_par *par)
+{
+    return par && par->nth > 1;
+}
+
+/*
+ * fp32 products run as one cblas_sgemm call on the team's first thread, never split:
+ * OpenBLAS's results depend on the shape of a call (its small-matrix and edge kernels:
+ * measured on 0.3.21, splitting a GEMM into 2-4 row or column blocks changes the last
+ * bits of some layers, with Haswell kernels of most), so a split would make a team's
+ * output differ from one thread's; and a fixed split that one thread makes too costs
+ * it 5-18 % (2 blocks) to 16-87 % (8 blocks) more time per layer (OpenBLAS re-packs
+ * the shared operand for every call).  The int8 products split exactly (qdense.h).
+ */
+/* The epilogue of an fp32 product, rows shared out after the GEMM (a row's sum stays in
+ * one thread, in order). */
+static void f32_epilogue(const struct rvt_nn_dense *l, float *y, size_t ldy, size_t n_cols,
+                         double *sums, const struct rvt_nn_par *par)
+{
+    size_t o0, o1;
+
+    rvt_nn_par_sync(par);
+    rvt_nn_par_range(par, (size_t)l->n_out, 1, &o0, &o1);
+    epilogue(l, y, ldy, (int)o0, (int)o1, 0, n_cols, sums);
 }
 
 /* The int8 path: nn/qdense.h (NaN/Inf in a column -> NaN outputs in that column), with
@@ -70,13 +103,16 @@ static void i8_post(void *ctx, int o, size_t p, float *y, size_t n)
 }
 
 static void dense_forward_i8(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
-                             size_t ldy, size_t n_cols, float *scratch, double *sums)
+                             size_t ldy, size_t n_cols, float *scratch, double *sums,
+                             const struct rvt_nn_par *par)
 {
     struct i8_post c = {.l = l, .k = rvt_nn_kernels(), .sums = sums};
     int o;
 
     assert(l->q_prep); /* rvt_nn_dense_prepare_i8 */
     if (n_cols == 1 && ldx == 1 && ldy == 1) {
+        if (!rvt_nn_par_first(par)) /* a vector: one thread */
+            return;
         /* a vector: bias in the GEMM, then the activation over all of y (+0.0f, the
          * same values as the planar path's bias_act of each output) */
         rvt_qdense_forward_vec(l->q_prep, x, y, l->bias, scratch);
@@ -86,25 +122,39 @@ static void dense_forward_i8(const struct rvt_nn_dense *l, const float *x, size_
             sums[o] = y[o];
         return;
     }
-    rvt_qdense_forward(l->q_prep, x, ldx, y, ldy, n_cols, scratch, i8_post, &c);
+    rvt_qdense_forward_par(l->q_prep, x, ldx, false, y, ldy, n_cols, scratch, i8_post, &c,
+                           sums != NULL, par);
 }
 
 void rvt_nn_dense_forward(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
                           size_t ldy, size_t n_cols, float *scratch, double *sums)
 {
+    rvt_nn_dense_forward_par(l, x, ldx, y, ldy, n_cols, scratch, sums, NULL);
+}
+
+void rvt_nn_dense_forward_par(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
+                              size_t ldy, size_t n_cols, float *scratch, double *sums,
+                              const struct rvt_nn_par *par)
+{
+    assert(!(g_observer && teamed(par))); /* calibration runs one thread */
     if (g_observer)
         g_observer(g_observer_ctx, l, x, (size_t)l->n_in, n_cols, ldx);
     if (l->wtype == RVT_NN_WEIGHT_I8) {
-        dense_forward_i8(l, x, ldx, y, ldy, n_cols, scratch, sums); /* epilogue fused */
+        dense_forward_i8(l, x, ldx, y, ldy, n_cols, scratch, sums, par); /* epilogue fused */
         return;
     }
-    if (n_cols == 1) /* a vector: sgemm would pack all of W for one column */
+    if (n_cols == 1) { /* a vector: sgemm would pack all of W for one column */
+        if (!rvt_nn_par_first(par))
+            return;
         cblas_sgemv(CblasRowMajor, CblasNoTrans, l->n_out, l->n_in, 1.0f, l->w, l->n_in, x,
                     (int)ldx, 0.0f, y, (int)ldy);
-    else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->n_out, (int)n_cols, l->n_in,
-                    1.0f, l->w, l->n_in, x, (int)ldx, 0.0f, y, (int)ldy);
-    epilogue(l, y, ldy, n_cols, sums);
+        epilogue(l, y, ldy, 0, l->n_out, 0, 1, sums);
+        return;
+    }
+    if (rvt_nn_par_first(par))
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->n_out, (int)n_cols, l->n_in, 1.0f,
+                    l->w, l->n_in, x, (int)ldx, 0.0f, y, (int)ldy);
+    f32_epilogue(l, y, ldy, n_cols, sums, par);
 }
 
 static bool single_plane(const struct rvt_nn_conv *l)
@@ -116,31 +166,50 @@ static bool single_plane(const struct rvt_nn_conv *l)
 void rvt_nn_dense_forward_yt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
                              size_t ldy, size_t n_cols, float *scratch)
 {
+    rvt_nn_dense_forward_yt_par(l, x, ldx, y, ldy, n_cols, scratch, NULL);
+}
+
+void rvt_nn_dense_forward_yt_par(const struct rvt_nn_dense *l, const float *x, size_t ldx,
+                                 float *y, size_t ldy, size_t n_cols, float *scratch,
+                                 const struct rvt_nn_par *par)
+{
+    assert(!(g_observer && teamed(par)));
     if (g_observer)
         g_observer(g_observer_ctx, l, x, (size_t)l->n_in, n_cols, ldx);
     if (l->wtype == RVT_NN_WEIGHT_I8) {
         assert(l->q_prep); /* rvt_nn_dense_prepare_i8 */
-        rvt_qdense_forward_yt(l->q_prep, x, ldx, y, ldy, n_cols, scratch);
+        rvt_qdense_forward_yt_par(l->q_prep, x, ldx, y, ldy, n_cols, scratch, par);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)n_cols, l->n_out, l->n_in, 1.0f, x,
-                (int)ldx, l->w, l->n_in, 0.0f, y, (int)ldy);
+    if (rvt_nn_par_first(par))
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)n_cols, l->n_out, l->n_in, 1.0f,
+                    x, (int)ldx, l->w, l->n_in, 0.0f, y, (int)ldy);
 }
 
 void rvt_nn_dense_forward_xt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
                              size_t ldy, size_t n_cols, float *scratch, double *sums)
 {
+    rvt_nn_dense_forward_xt_par(l, x, ldx, y, ldy, n_cols, scratch, sums, NULL);
+}
+
+void rvt_nn_dense_forward_xt_par(const struct rvt_nn_dense *l, const float *x, size_t ldx,
+                                 float *y, size_t ldy, size_t n_cols, float *scratch,
+                                 double *sums, const struct rvt_nn_par *par)
+{
+    assert(!(g_observer && teamed(par)));
     if (g_observer) /* x: n_cols rows of n_in */
         g_observer(g_observer_ctx, l, x, n_cols, (size_t)l->n_in, ldx);
     if (l->wtype == RVT_NN_WEIGHT_I8) {
         struct i8_post c = {.l = l, .k = rvt_nn_kernels(), .sums = sums};
         assert(l->q_prep);
-        rvt_qdense_forward_xt(l->q_prep, x, ldx, y, ldy, n_cols, scratch, i8_post, &c);
+        rvt_qdense_forward_par(l->q_prep, x, ldx, true, y, ldy, n_cols, scratch, i8_post, &c,
+                               sums != NULL, par);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->n_out, (int)n_cols, l->n_in, 1.0f,
-                l->w, l->n_in, x, (int)ldx, 0.0f, y, (int)ldy);
-    epilogue(l, y, ldy, n_cols, sums);
+    if (rvt_nn_par_first(par))
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->n_out, (int)n_cols, l->n_in, 1.0f,
+                    l->w, l->n_in, x, (int)ldx, 0.0f, y, (int)ldy);
+    f32_epilogue(l, y, ldy, n_cols, sums, par);
 }
 
 size_t rvt_nn_conv_scratch(const struct rvt_nn_conv *l, int h, int w)
@@ -162,17 +231,34 @@ size_t rvt_nn_conv_scratch(const struct rvt_nn_conv *l, int h, int w)
 void rvt_nn_conv_forward(const struct rvt_nn_conv *l, const float *x, int h, int w, float *y,
                          float *scratch, double *sums)
 {
+    rvt_nn_conv_forward_par(l, x, h, w, y, scratch, scratch, sums, NULL);
+}
+
+/* im2col of channels [c0, c1) (the rows of those channels' taps) */
+static void im2col_part(const struct rvt_nn_conv *l, const float *x, int h, int w, float *col,
+                        int oh, int ow, const struct rvt_nn_par *par)
+{
+    size_t n = (size_t)oh * ow, kk = (size_t)l->k * l->k, c0, c1, c;
+
+    rvt_nn_par_range(par, (size_t)l->c_in, 1, &c0, &c1);
+    for (c = c0; c < c1; c++)
+        rvt_nn_im2col(x + c * h * w, 1, h, w, l->k, l->stride, l->pad, col + c * kk * n, oh, ow);
+}
+
+void rvt_nn_conv_forward_par(const struct rvt_nn_conv *l, const float *x, int h, int w, float *y,
+                             float *scratch, float *own, double *sums,
+                             const struct rvt_nn_par *par)
+{
     int oh = rvt_nn_out_size(h, l->k, l->stride, l->pad);
     int ow = rvt_nn_out_size(w, l->k, l->stride, l->pad);
-    size_t n = (size_t)oh * ow;
+    size_t n = (size_t)oh * ow, c0, c1, c;
 
     if (l->depthwise) {
         const struct rvt_nn_kernels *k = rvt_nn_kernels();
-        int c;
-        for (c = 0; c < l->c_in; c++) {
-            double s = k->dwconv(x + (size_t)c * h * w, h, w, l->dw_w + (size_t)c * l->k * l->k,
-                                 l->k, l->stride, l->pad, l->dw_bias[c], l->act,
-                                 y + (size_t)c * n, oh, ow, scratch);
+        rvt_nn_par_range(par, (size_t)l->c_in, 1, &c0, &c1);
+        for (c = c0; c < c1; c++) {
+            double s = k->dwconv(x + c * h * w, h, w, l->dw_w + c * l->k * l->k, l->k, l->stride,
+                                 l->pad, l->dw_bias[c], l->act, y + c * n, oh, ow, own);
             if (sums)
                 sums[c] = s;
         }
@@ -180,25 +266,32 @@ void rvt_nn_conv_forward(const struct rvt_nn_conv *l, const float *x, int h, int
         /* one input plane (the audio branch's first conv): c_out direct k x k
          * convolutions of it, cheaper than im2col + a K = k*k GEMM */
         const struct rvt_nn_kernels *k = rvt_nn_kernels();
-        int o;
-        for (o = 0; o < l->c_out; o++) {
-            double s = k->dwconv(x, h, w, l->gemm.w + (size_t)o * l->k * l->k, l->k, l->stride,
-                                 l->pad, l->gemm.bias ? l->gemm.bias[o] : 0.0f, l->gemm.act,
-                                 y + (size_t)o * n, oh, ow, scratch);
+        rvt_nn_par_range(par, (size_t)l->c_out, 1, &c0, &c1);
+        for (c = c0; c < c1; c++) {
+            double s = k->dwconv(x, h, w, l->gemm.w + c * l->k * l->k, l->k, l->stride, l->pad,
+                                 l->gemm.bias ? l->gemm.bias[c] : 0.0f, l->gemm.act, y + c * n,
+                                 oh, ow, own);
             if (sums)
-                sums[o] = s;
+                sums[c] = s;
         }
     } else if (l->k == 1 && l->stride == 1 && l->pad == 0) {
-        rvt_nn_dense_forward(&l->gemm, x, n, y, n, n, scratch, sums);
+        rvt_nn_dense_forward_par(&l->gemm, x, n, y, n, n, scratch, sums, par);
     } else {
-        rvt_nn_im2col(x, l->c_in, h, w, l->k, l->stride, l->pad, scratch, oh, ow);
-        rvt_nn_dense_forward(&l->gemm, scratch, n, y, n, n,
-                             scratch + (size_t)l->c_in * l->k * l->k * n, sums);
+        im2col_part(l, x, h, w, scratch, oh, ow, par);
+        rvt_nn_par_sync(par);
+        rvt_nn_dense_forward_par(&l->gemm, scratch, n, y, n, n,
+                                 scratch + (size_t)l->c_in * l->k * l->k * n, sums, par);
     }
 }
 
 void rvt_nn_conv_forward_yt(const struct rvt_nn_conv *l, const float *x, int h, int w, float *y,
                             float *scratch)
+{
+    rvt_nn_conv_forward_yt_par(l, x, h, w, y, scratch, NULL);
+}
+
+void rvt_nn_conv_forward_yt_par(const struct rvt_nn_conv *l, const float *x, int h, int w,
+                                float *y, float *scratch, const struct rvt_nn_par *par)
 {
     int oh = rvt_nn_out_size(h, l->k, l->stride, l->pad);
     int ow = rvt_nn_out_size(w, l->k, l->stride, l->pad);
@@ -206,12 +299,13 @@ void rvt_nn_conv_forward_yt(const struct rvt_nn_conv *l, const float *x, int h, 
 
     assert(!l->depthwise && !single_plane(l));
     if (l->k == 1 && l->stride == 1 && l->pad == 0) {
-        rvt_nn_dense_forward_yt(&l->gemm, x, n, y, (size_t)l->c_out, n, scratch);
+        rvt_nn_dense_forward_yt_par(&l->gemm, x, n, y, (size_t)l->c_out, n, scratch, par);
         return;
     }
-    rvt_nn_im2col(x, l->c_in, h, w, l->k, l->stride, l->pad, scratch, oh, ow);
-    rvt_nn_dense_forward_yt(&l->gemm, scratch, n, y, (size_t)l->c_out, n,
-                            scratch + (size_t)l->c_in * l->k * l->k * n);
+    im2col_part(l, x, h, w, scratch, oh, ow, par);
+    rvt_nn_par_sync(par);
+    rvt_nn_dense_forward_yt_par(&l->gemm, scratch, n, y, (size_t)l->c_out, n,
+                                scratch + (size_t)l->c_in * l->k * l->k * n, par);
 }
 
 void rvt_nn_dense_release(struct rvt_nn_dense *l)

@@ -47,6 +47,7 @@
 
 #include "core/common.h"
 #include "nn/ops.h"
+#include "nn/team.h"
 
 enum rvt_nn_wtype {
     RVT_NN_WEIGHT_F32 = 0,
@@ -138,6 +139,32 @@ void rvt_nn_conv_forward(const struct rvt_nn_conv *l, const float *x, int h, int
  */
 void rvt_nn_conv_forward_yt(const struct rvt_nn_conv *l, const float *x, int h, int w, float *y,
                             float *scratch);
+
+/*
+ * Team variants (nn/team.h): every thread of the team calls with the same arguments and
+ * computes its share (the same bits as one thread: int8 products split by positions or
+ * rows, fp32 ones run whole on the first thread, their epilogue split by rows); on
+ * return only that share of y (and sums) is written, so sync before reading them.  scratch is shared by the team (the
+ * int8 path's packed activations, im2col); `own` is this thread's (the padded plane of
+ * a depthwise or single-plane conv, rvt_nn_conv_scratch floats).  par NULL: one thread.
+ * Not with a calibration observer set (it sees whole tensors only).
+ */
+void rvt_nn_dense_forward_par(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
+                              size_t ldy, size_t n_cols, float *scratch, double *sums,
+                              const struct rvt_nn_par *par);
+void rvt_nn_dense_forward_yt_par(const struct rvt_nn_dense *l, const float *x, size_t ldx,
+                                 float *y, size_t ldy, size_t n_cols, float *scratch,
+                                 const struct rvt_nn_par *par);
+void rvt_nn_dense_forward_xt_par(const struct rvt_nn_dense *l, const float *x, size_t ldx,
+                                 float *y, size_t ldy, size_t n_cols, float *scratch,
+                                 double *sums, const struct rvt_nn_par *par);
+void rvt_nn_conv_forward_par(const struct rvt_nn_conv *l, const float *x, int h, int w, float *y,
+                             float *scratch, float *own, double *sums,
+                             const struct rvt_nn_par *par);
+void rvt_nn_conv_forward_yt_par(const struct rvt_nn_conv *l, const float *x, int h, int w,
+                                float *y, float *scratch, const struct rvt_nn_par *par);
+/* Whether a calibration observer is set (forwards then run one thread). */
+bool rvt_nn_dense_observed(void);
 
 /* Frees what the layer owns (q_prep); the weights belong to the model. */
 void rvt_nn_dense_release(struct rvt_nn_dense *l);

@@ -9,6 +9,7 @@
 #include "store/checkpoint.h"
 #include "nn/layer.h"
 #include "nn/model.h"
+#include "nn/team.h"
 
 /* BatchNorm eps of every BN in the network (torch defaults; torchvision's
  * efficientnet_b0 uses nn.BatchNorm2d's default, unlike the V2 models' 1e-3). */
@@ -51,6 +52,7 @@ struct chattn {
 /* Buffer sizes (floats) of one session, from walking the graph at load. */
 struct plan {
     size_t x0, io, exp, dwo, scr, vec;
+    size_t own; /* a thread's own scratch (a depthwise conv's padded plane) */
     size_t pad; /* the padded channels-last input of a depthwise conv */
 };
 
@@ -555,6 +557,7 @@ static void make_plan(struct rvt_model *m)
             macs += (double)b->c_exp * b->c_in * hw;
         }
         p->scr = RVT_MAX(p->scr, rvt_nn_conv_scratch(&b->dw, h, w));
+        p->own = RVT_MAX(p->own, rvt_nn_conv_scratch(&b->dw, h, w));
         if (b->cl)
             p->pad = RVT_MAX(p->pad, (size_t)b->c_exp * (h + b->k - 1) * (w + b->k - 1));
         macs += (double)b->c_exp * b->k * b->k * oh * ow;
@@ -577,6 +580,7 @@ static void make_plan(struct rvt_model *m)
     macs += 2.0 * N_IMG * (N_IMG / 8);
     /* audio: conv1 -> exp, maxpool -> dwo, conv2 -> io */
     p->scr = RVT_MAX(p->scr, rvt_nn_conv_scratch(&m->a_conv1, nm, nf));
+    p->own = RVT_MAX(p->own, rvt_nn_conv_scratch(&m->a_conv1, nm, nf));
     p->exp = RVT_MAX(p->exp, (size_t)32 * nm * nf);
     macs += 32.0 * 9 * nm * nf;
     p->dwo = RVT_MAX(p->dwo, (size_t)32 * (nm / 2) * (nf / 2));
@@ -832,6 +836,8 @@ struct rvt_nn_session {
     double *sums;                    /* plan.vec */
     float *feat;                     /* [max_batch][N_FEAT] */
     float *hid;                      /* [N_HID] */
+    struct rvt_nn_team *team;        /* threads of one clip, or NULL */
+    float *own[RVT_NN_TEAM_MAX];     /* each thread's own scratch; own[0] = scr */
     void *mem;
     rvt_nn_trace_fn trace;
     void *trace_ctx;
@@ -883,15 +889,57 @@ int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, s
         base += (sizes[i] + 15) / 16 * 16 * sizeof(float);
     }
     s->sums = (double *)base;
+    s->own[0] = s->scr;
     s->bytes = total;
     *out = s;
     return 0;
 }
 
+int rvt_nn_session_set_threads(struct rvt_nn_session *s, int n, struct rvt_error *err)
+{
+    int i, ret;
+
+    rvt_nn_team_free(&s->team);
+    for (i = 1; i < RVT_NN_TEAM_MAX; i++) {
+        free(s->own[i]);
+        s->own[i] = NULL;
+    }
+    if (n < 1 || n > RVT_NN_TEAM_MAX)
+        return rvt_error_set(err, RVT_EINVAL, "%d threads for one clip: want 1-%d", n,
+                             RVT_NN_TEAM_MAX);
+    if (n == 1)
+        return 0;
+    for (i = 1; i < n; i++) {
+        s->own[i] = aligned_alloc(64, (s->m->plan.own + 64 + 15) / 16 * 16 * sizeof(float));
+        if (!s->own[i]) {
+            ret = rvt_error_set(err, RVT_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    if ((ret = rvt_nn_team_new(&s->team, n, err)) >= 0)
+        return 0;
+fail:
+    for (i = 1; i < n; i++) {
+        free(s->own[i]);
+        s->own[i] = NULL;
+    }
+    return ret;
+}
+
+struct rvt_nn_team *rvt_nn_session_team(struct rvt_nn_session *s)
+{
+    return s->team;
+}
+
 void rvt_nn_session_free(struct rvt_nn_session **sp)
 {
+    int i;
+
     if (!*sp)
         return;
+    rvt_nn_team_free(&(*sp)->team);
+    for (i = 1; i < RVT_NN_TEAM_MAX; i++)
+        free((*sp)->own[i]);
     free((*sp)->tbuf);
     free((*sp)->mem);
     free(*sp);
@@ -947,36 +995,57 @@ static void attn_mlp(struct rvt_nn_session *s, const struct chattn *a, const flo
     rvt_nn_dense_forward(&a->fc2, s->v4, 1, y, 1, 1, s->scr, NULL);
 }
 
+/*
+ * The forward below is run by every thread of the session's team at once (nn/team.h;
+ * par NULL: one thread): each takes its share of a layer (channel slices of 16 for the
+ * channels-last kernels, planes for the planar ones, positions or rows of a GEMM, see
+ * layer.h) and `sync` separates a layer from the next one that reads its output.  The
+ * small serial parts (squeeze-excitation vectors, attention, head) run on thread 0
+ * (`first`).  Shares never change how a value is computed: the same bits whatever the
+ * team size.  Tracing runs one thread (see rvt_model_forward).
+ */
+#define sync() rvt_nn_par_sync(par)
+
 /* The image branch of one clip: frame (uint8 HWC) -> feat[0..1279]. */
-static void image_forward(struct rvt_nn_session *s, size_t clip, const uint8_t *frame, float *feat)
+static void image_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par, size_t clip,
+                          const uint8_t *frame, float *feat)
 {
     const struct rvt_model *m = s->m;
     const struct rvt_nn_kernels *k = rvt_nn_kernels();
+    const bool first = rvt_nn_par_first(par);
+    float *own = s->own[par ? par->ith : 0];
     int h = m->info.image_h, w = m->info.image_w, c, i, oh, ow;
-    size_t hw = (size_t)h * w, j;
+    size_t hw = (size_t)h * w, j, j0, j1;
     float *a = s->a, *b = s->b, *t;
     bool stem_cl;
     char name[64];
 
     /* ToTensor + Normalize: (u / 255 - mean) / std in float32, from the table
      * the model made at load (the same operations, so the same bits) */
+    rvt_nn_par_range(par, hw, 64, &j0, &j1);
     for (c = 0; c < 3; c++) {
         const float *lut = m->norm[c];
         float *xc = s->x0 + (size_t)c * hw;
-        for (j = 0; j < hw; j++)
+        for (j = j0; j < j1; j++)
             xc[j] = lut[frame[3 * j + c]];
     }
+    sync();
     TRACE("image", s->x0, 3, h, w);
     stem_cl = m->n_blocks > 0 && !m->blocks[0].expand && m->blocks[0].cl && k->dwconv_cl;
     if (stem_cl) /* the first block runs channels-last: the stem's output goes there raw */
-        rvt_nn_conv_forward_yt(&m->stem, s->x0, h, w, s->e, s->scr);
+        rvt_nn_conv_forward_yt_par(&m->stem, s->x0, h, w, s->e, s->scr, par);
     else
-        rvt_nn_conv_forward(&m->stem, s->x0, h, w, a, s->scr, NULL);
+        rvt_nn_conv_forward_par(&m->stem, s->x0, h, w, a, s->scr, own, NULL, par);
+    sync();
     h = rvt_nn_out_size(h, 3, 2, 1);
     w = rvt_nn_out_size(w, 3, 2, 1);
     if (stem_cl) {
         int pad = m->blocks[0].k / 2;
-        k->pad_act_cl(s->e, h, w, 32, pad, m->stem.gemm.bias, m->stem.gemm.act, s->pad);
+        rvt_nn_par_range(par, 32, RVT_NN_CL_BLOCK, &j0, &j1);
+        if (j1 > j0)
+            k->pad_act_cl(s->e, h, w, 32, (int)j0, (int)j1, pad, m->stem.gemm.bias,
+                          m->stem.gemm.act, s->pad);
+        sync();
         if (s->trace)
             trace_cl(s, clip, "img.features.0", s->pad, 32, h, w, pad);
     } else {
@@ -995,65 +1064,93 @@ static void image_forward(struct rvt_nn_session *s, size_t clip, const uint8_t *
              * padded copy (without an expand the stem made it), depthwise on 16
              * channels a vector, project from [n][c_exp] */
             int pad = bl->k / 2, hp = h + 2 * pad, wp = w + 2 * pad;
+            size_t c0, c1;
+            rvt_nn_par_range(par, (size_t)bl->c_exp, RVT_NN_CL_BLOCK, &c0, &c1);
             if (bl->expand) {
-                rvt_nn_dense_forward_yt(&bl->expand_l, a, hw, s->e, (size_t)bl->c_exp, hw, s->scr);
-                k->pad_act_cl(s->e, h, w, bl->c_exp, pad, bl->expand_l.bias, bl->expand_l.act,
-                              s->pad);
+                rvt_nn_dense_forward_yt_par(&bl->expand_l, a, hw, s->e, (size_t)bl->c_exp, hw,
+                                            s->scr, par);
+                sync();
+                if (c1 > c0)
+                    k->pad_act_cl(s->e, h, w, bl->c_exp, (int)c0, (int)c1, pad,
+                                  bl->expand_l.bias, bl->expand_l.act, s->pad);
+                sync();
             }
             if (s->trace && bl->expand) {
                 snprintf(name, sizeof(name), "img.features.%d.%d.expand", bl->stage, bl->index);
                 trace_cl(s, clip, name, s->pad, bl->c_exp, h, w, pad);
             }
-            k->dwconv_cl(s->pad, hp, wp, bl->c_exp, bl->dw_w_cl, bl->k, bl->stride,
-                         bl->dw.dw_bias, bl->dw.act, s->d, oh, ow, s->sums);
+            if (c1 > c0)
+                k->dwconv_cl(s->pad, hp, wp, bl->c_exp, (int)c0, (int)c1, bl->dw_w_cl, bl->k,
+                             bl->stride, bl->dw.dw_bias, bl->dw.act, s->d, oh, ow, s->sums);
+            sync();
             if (s->trace) {
                 snprintf(name, sizeof(name), "img.features.%d.%d.dw", bl->stage, bl->index);
                 trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
             }
-            for (c = 0; c < bl->c_exp; c++)
-                s->v1[c] = (float)(s->sums[c] / (double)n);
-            rvt_nn_dense_forward(&bl->se1, s->v1, 1, s->v2, 1, 1, s->scr, NULL);
-            rvt_nn_dense_forward(&bl->se2, s->v2, 1, s->v3, 1, 1, s->scr, NULL);
-            k->scale_cl(s->d, n, bl->c_exp, s->v3);
+            if (first) {
+                for (c = 0; c < bl->c_exp; c++)
+                    s->v1[c] = (float)(s->sums[c] / (double)n);
+                rvt_nn_dense_forward(&bl->se1, s->v1, 1, s->v2, 1, 1, s->scr, NULL);
+                rvt_nn_dense_forward(&bl->se2, s->v2, 1, s->v3, 1, 1, s->scr, NULL);
+            }
+            sync();
+            rvt_nn_par_range(par, n, 1, &j0, &j1);
+            if (j1 > j0)
+                k->scale_cl(s->d + j0 * bl->c_exp, j1 - j0, bl->c_exp, s->v3);
+            sync();
             if (s->trace) {
                 snprintf(name, sizeof(name), "img.features.%d.%d.se", bl->stage, bl->index);
                 trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
             }
-            rvt_nn_dense_forward_xt(&bl->project, s->d, (size_t)bl->c_exp, b, n, n, s->scr, NULL);
+            rvt_nn_dense_forward_xt_par(&bl->project, s->d, (size_t)bl->c_exp, b, n, n, s->scr,
+                                        NULL, par);
+            sync();
             goto projected;
         }
         if (bl->expand) {
-            rvt_nn_dense_forward(&bl->expand_l, a, hw, s->e, hw, hw, s->scr, NULL);
+            rvt_nn_dense_forward_par(&bl->expand_l, a, hw, s->e, hw, hw, s->scr, NULL, par);
+            sync();
             src = s->e;
             if (s->trace) {
                 snprintf(name, sizeof(name), "img.features.%d.%d.expand", bl->stage, bl->index);
                 TRACE(name, s->e, bl->c_exp, h, w);
             }
         }
-        rvt_nn_conv_forward(&bl->dw, src, h, w, s->d, s->scr, s->sums);
+        rvt_nn_conv_forward_par(&bl->dw, src, h, w, s->d, s->scr, own, s->sums, par);
+        sync();
         if (s->trace) {
             snprintf(name, sizeof(name), "img.features.%d.%d.dw", bl->stage, bl->index);
             TRACE(name, s->d, bl->c_exp, oh, ow);
         }
         /* squeeze-excitation: mean -> fc1 SiLU -> fc2 sigmoid -> scale the planes */
-        for (c = 0; c < bl->c_exp; c++)
-            s->v1[c] = (float)(s->sums[c] / (double)n);
-        rvt_nn_dense_forward(&bl->se1, s->v1, 1, s->v2, 1, 1, s->scr, NULL);
-        rvt_nn_dense_forward(&bl->se2, s->v2, 1, s->v3, 1, 1, s->scr, NULL);
-        for (c = 0; c < bl->c_exp; c++)
-            k->scale(s->d + (size_t)c * n, n, s->v3[c]);
+        if (first) {
+            for (c = 0; c < bl->c_exp; c++)
+                s->v1[c] = (float)(s->sums[c] / (double)n);
+            rvt_nn_dense_forward(&bl->se1, s->v1, 1, s->v2, 1, 1, s->scr, NULL);
+            rvt_nn_dense_forward(&bl->se2, s->v2, 1, s->v3, 1, 1, s->scr, NULL);
+        }
+        sync();
+        rvt_nn_par_range(par, (size_t)bl->c_exp, 1, &j0, &j1);
+        for (j = j0; j < j1; j++)
+            k->scale(s->d + j * n, n, s->v3[j]);
+        sync();
         if (s->trace) {
             snprintf(name, sizeof(name), "img.features.%d.%d.se", bl->stage, bl->index);
             TRACE(name, s->d, bl->c_exp, oh, ow);
         }
-        rvt_nn_dense_forward(&bl->project, s->d, n, b, n, n, s->scr, NULL);
+        rvt_nn_dense_forward_par(&bl->project, s->d, n, b, n, n, s->scr, NULL, par);
+        sync();
     projected:
         if (s->trace) {
             snprintf(name, sizeof(name), "img.features.%d.%d.project", bl->stage, bl->index);
             TRACE(name, b, bl->c_out, oh, ow);
         }
-        if (bl->residual) /* stochastic depth is identity in eval */
-            k->add(b, a, (size_t)bl->c_out * n);
+        if (bl->residual) { /* stochastic depth is identity in eval */
+            rvt_nn_par_range(par, (size_t)bl->c_out * n, 64, &j0, &j1);
+            if (j1 > j0)
+                k->add(b + j0, a + j0, j1 - j0);
+            sync();
+        }
         if (s->trace) {
             snprintf(name, sizeof(name), "img.features.%d.%d", bl->stage, bl->index);
             TRACE(name, b, bl->c_out, oh, ow);
@@ -1065,71 +1162,116 @@ static void image_forward(struct rvt_nn_session *s, size_t clip, const uint8_t *
         w = ow;
     }
     hw = (size_t)h * w;
-    rvt_nn_dense_forward(&m->head, a, hw, s->e, hw, hw, s->scr, s->sums);
+    rvt_nn_dense_forward_par(&m->head, a, hw, s->e, hw, hw, s->scr, s->sums, par);
+    sync();
     TRACE("img.features.8", s->e, N_IMG, h, w);
-    for (c = 0; c < N_IMG; c++)
-        feat[c] = (float)(s->sums[c] / (double)hw);
-    TRACE("img.avgpool", feat, N_IMG, 1, 1);
-    /* ChannelAttention(1280) of a 1x1 map: avg- and max-pool are both feat, so
-     * the two branches give the same vector and their sum is exactly 2x one */
-    attn_mlp(s, &m->img_attn, feat, s->v1);
-    for (c = 0; c < N_IMG; c++)
-        feat[c] = feat[c] * (s->v1[c] + s->v1[c]);
-    TRACE("img.attn", feat, N_IMG, 1, 1);
+    if (first) {
+        for (c = 0; c < N_IMG; c++)
+            feat[c] = (float)(s->sums[c] / (double)hw);
+        TRACE("img.avgpool", feat, N_IMG, 1, 1);
+        /* ChannelAttention(1280) of a 1x1 map: avg- and max-pool are both feat, so
+         * the two branches give the same vector and their sum is exactly 2x one */
+        attn_mlp(s, &m->img_attn, feat, s->v1);
+        for (c = 0; c < N_IMG; c++)
+            feat[c] = feat[c] * (s->v1[c] + s->v1[c]);
+        TRACE("img.attn", feat, N_IMG, 1, 1);
+    }
+    sync();
 }
 
 /* The audio branch of one clip: mel [n_mels][n_frames] -> feat[0..63]. */
-static void audio_forward(struct rvt_nn_session *s, size_t clip, const float *mel, float *feat)
+static void audio_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par, size_t clip,
+                          const float *mel, float *feat)
 {
     const struct rvt_model *m = s->m;
     const struct rvt_nn_kernels *k = rvt_nn_kernels();
+    const bool first = rvt_nn_par_first(par);
+    float *own = s->own[par ? par->ith : 0];
     int h = m->info.n_mels, w = m->info.n_frames, ph = h / 2, pw = w / 2, c;
-    size_t pn = (size_t)ph * pw;
+    size_t pn = (size_t)ph * pw, c0, c1, j;
 
-    rvt_nn_conv_forward(&m->a_conv1, mel, h, w, s->e, s->scr, NULL);
+    rvt_nn_conv_forward_par(&m->a_conv1, mel, h, w, s->e, s->scr, own, NULL, par);
+    sync();
     TRACE("audio.2", s->e, 32, h, w);
-    rvt_nn_maxpool2(s->e, 32, h, w, s->d);
+    rvt_nn_par_range(par, 32, 1, &c0, &c1);
+    if (c1 > c0)
+        rvt_nn_maxpool2(s->e + c0 * h * w, (int)(c1 - c0), h, w, s->d + c0 * pn);
+    sync();
     TRACE("audio.3", s->d, 32, ph, pw);
-    rvt_nn_plane_mean(s->d, 32, pn, s->v1);
-    rvt_nn_plane_max(s->d, 32, pn, s->v2);
-    attn_mlp(s, &m->a_attn, s->v1, s->v3);
-    attn_mlp(s, &m->a_attn, s->v2, s->v1);
-    for (c = 0; c < 32; c++)
-        s->v2[c] = s->v3[c] + s->v1[c];
-    if (m->audio_scale) {
+    if (first) {
+        rvt_nn_plane_mean(s->d, 32, pn, s->v1);
+        rvt_nn_plane_max(s->d, 32, pn, s->v2);
+        attn_mlp(s, &m->a_attn, s->v1, s->v3);
+        attn_mlp(s, &m->a_attn, s->v2, s->v1);
         for (c = 0; c < 32; c++)
-            k->scale(s->d + (size_t)c * pn, pn, s->v2[c]);
+            s->v2[c] = s->v3[c] + s->v1[c];
+    }
+    sync();
+    if (m->audio_scale) {
+        for (j = c0; j < c1; j++)
+            k->scale(s->d + j * pn, pn, s->v2[j]);
+        sync();
         TRACE("audio.4", s->d, 32, ph, pw);
-        rvt_nn_conv_forward(&m->a_conv2, s->d, ph, pw, s->a, s->scr, s->sums);
+        rvt_nn_conv_forward_par(&m->a_conv2, s->d, ph, pw, s->a, s->scr, own, s->sums, par);
+        sync();
         TRACE("audio.5", s->a, N_AUD, ph, pw);
-        for (c = 0; c < N_AUD; c++)
-            feat[c] = (float)(s->sums[c] / (double)pn);
-    } else {
+        if (first)
+            for (c = 0; c < N_AUD; c++)
+                feat[c] = (float)(s->sums[c] / (double)pn);
+    } else if (first) {
         /* the seed's ChannelAttention returns its weights: the conv sees [32,1,1] */
         TRACE("audio.4", s->v2, 32, 1, 1);
         rvt_nn_conv_forward(&m->a_conv2, s->v2, 1, 1, feat, s->scr, NULL);
         TRACE("audio.5", feat, N_AUD, 1, 1);
     }
-    TRACE("audio.feat", feat, N_AUD, 1, 1);
+    if (first)
+        TRACE("audio.feat", feat, N_AUD, 1, 1);
+    sync();
 }
 
-void rvt_model_forward(struct rvt_nn_session *s, size_t n, const uint8_t *frames, const float *mel,
-                       float *logits)
+struct forward_args {
+    struct rvt_nn_session *s;
+    size_t n;
+    const uint8_t *frames;
+    const float *mel;
+    float *logits;
+};
+
+static void forward_clips(void *ctx, const struct rvt_nn_par *par)
 {
+    const struct forward_args *f = ctx;
+    struct rvt_nn_session *s = f->s;
     const struct rvt_model *m = s->m;
     size_t fsz = (size_t)m->info.image_h * m->info.image_w * 3;
     size_t msz = (size_t)m->info.n_mels * m->info.n_frames, clip;
     int nc = m->info.n_classes;
 
-    assert(n <= s->max_batch);
-    for (clip = 0; clip < n; clip++) {
+    for (clip = 0; clip < f->n; clip++) {
         float *feat = s->feat + clip * N_FEAT;
-        image_forward(s, clip, frames + clip * fsz, feat);
-        audio_forward(s, clip, mel + clip * msz, feat + N_IMG);
+        image_forward(s, par, clip, f->frames + clip * fsz, feat);
+        audio_forward(s, par, clip, f->mel + clip * msz, feat + N_IMG);
         /* head, one clip at a time so the result does not depend on the batch */
-        rvt_nn_dense_forward(&m->fusion, feat, 1, s->hid, 1, 1, s->scr, NULL);
-        TRACE("fusion", s->hid, N_HID, 1, 1);
-        rvt_nn_dense_forward(&m->classifier, s->hid, 1, logits + clip * nc, 1, 1, s->scr, NULL);
-        TRACE("logits", logits + clip * nc, nc, 1, 1);
+        if (rvt_nn_par_first(par)) {
+            rvt_nn_dense_forward(&m->fusion, feat, 1, s->hid, 1, 1, s->scr, NULL);
+            TRACE("fusion", s->hid, N_HID, 1, 1);
+            rvt_nn_dense_forward(&m->classifier, s->hid, 1, f->logits + clip * nc, 1, 1, s->scr,
+                                 NULL);
+            TRACE("logits", f->logits + clip * nc, nc, 1, 1);
+        }
+        sync(); /* the next clip reuses the scratch */
     }
+}
+
+#undef sync
+
+void rvt_model_forward(struct rvt_nn_session *s, size_t n, const uint8_t *frames, const float *mel,
+                       float *logits)
+{
+    struct forward_args f = {s, n, frames, mel, logits};
+
+    assert(n <= s->max_batch);
+    if (s->team && !s->trace && !rvt_nn_dense_observed())
+        rvt_nn_team_run(s->team, forward_clips, &f);
+    else
+        forward_clips(&f, NULL);
 }

@@ -37,18 +37,21 @@
  * depthwise conv reads, 16 channels a vector, and the project GEMM reads them
  * transposed), which keeps every vector lane busy on 7x7 and 14x14 planes.
  *
- * Clips are computed one at a time through the network, so a clip's logits do not depend on the batch it came in: the same
- * inputs give the same bits whatever the batch size or the number of sessions
- * running in parallel, as long as OpenBLAS runs single-threaded (its threads
- * split a GEMM differently, which changes the last bits; run-model never uses
- * them) and the same sgemm kernels are selected.
+ * Clips are computed one at a time through the network, so a clip's logits do not
+ * depend on the batch it came in: the same inputs give the same bits whatever the batch
+ * size, the number of sessions running in parallel or the threads of a session
+ * (rvt_nn_session_set_threads: threads share out every layer but the fp32 GEMMs, which
+ * run whole on one of them, as OpenBLAS's bits depend on the shape of a call; OpenBLAS
+ * itself runs single-threaded, as its own threads would split a GEMM differently), as
+ * long as the same sgemm kernels are selected.
  *
  * Memory: every activation buffer a session needs is planned at load and
  * allocated once by rvt_nn_session_new (about 17 MB per session for 224x224
  * frames, independent of the batch except 6 KB per clip); forward never allocates.
  *
  * Thread rules: a model is immutable after load and may be shared by threads;
- * a session is used by one thread at a time (one per worker).
+ * a session is used by one thread at a time (one per worker), which may bring its own
+ * helper threads (rvt_nn_session_set_threads).
  */
 #ifndef RVT_NN_MODEL_H
 #define RVT_NN_MODEL_H
@@ -106,6 +109,16 @@ int rvt_model_check_classes(const struct rvt_model *m, const char *const *names,
 int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, size_t max_batch,
                        struct rvt_error *err);
 void rvt_nn_session_free(struct rvt_nn_session **s);
+/*
+ * Single-clip latency: n threads (1..16, the caller's included) compute each clip
+ * together (nn/team.h), with the same bits as one thread.  n - 1 threads are started
+ * and live until the session is freed or the next call; 1 stops them.  Forwards with
+ * a trace or a calibration observer run on the caller's thread alone.
+ */
+int rvt_nn_session_set_threads(struct rvt_nn_session *s, int n, struct rvt_error *err);
+/* The session's team (nn/team.h, for its profile), NULL with one thread. */
+struct rvt_nn_team *rvt_nn_session_team(struct rvt_nn_session *s);
+
 /* Bytes of activation memory the session holds. */
 size_t rvt_nn_session_bytes(const struct rvt_nn_session *s);
 

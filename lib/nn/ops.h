@@ -80,14 +80,18 @@ typedef void (*rvt_nn_add_fn)(float *y, const float *x, size_t n);
  *              on the padded input (no bounds); wt is [k*k][c] (tap-major); sums[ch]
  *              (double) gets the sum of y over the pixels
  * scale_cl:    x[p][ch] *= g[ch] for n pixels
+ *
+ * pad_act_cl and dwconv_cl compute only channels [c0, c1) (multiples of
+ * RVT_NN_CL_BLOCK, c the row stride as above): threads of one clip split a layer by
+ * channel slices, and a channel's values and sum do not depend on the slice.
  */
 #define RVT_NN_CL_BLOCK 16
 
-typedef void (*rvt_nn_pad_act_cl_fn)(const float *x, int h, int w, int c, int pad,
-                                     const float *bias, enum rvt_nn_act act, float *xp);
-typedef void (*rvt_nn_dwconv_cl_fn)(const float *xp, int hp, int wp, int c, const float *wt,
-                                    int k, int stride, const float *bias, enum rvt_nn_act act,
-                                    float *y, int oh, int ow, double *sums);
+typedef void (*rvt_nn_pad_act_cl_fn)(const float *x, int h, int w, int c, int c0, int c1,
+                                     int pad, const float *bias, enum rvt_nn_act act, float *xp);
+typedef void (*rvt_nn_dwconv_cl_fn)(const float *xp, int hp, int wp, int c, int c0, int c1,
+                                    const float *wt, int k, int stride, const float *bias,
+                                    enum rvt_nn_act act, float *y, int oh, int ow, double *sums);
 typedef void (*rvt_nn_scale_cl_fn)(float *x, size_t n, int c, const float *g);
 
 struct rvt_nn_kernels {
@@ -114,11 +118,11 @@ double rvt_nn_dwconv_ref(const float *x, int h, int w, const float *wt, int k, i
 void rvt_nn_bias_act_ref(float *x, size_t n, float bias, enum rvt_nn_act act, double *sum);
 void rvt_nn_scale_ref(float *x, size_t n, float s);
 void rvt_nn_add_ref(float *y, const float *x, size_t n);
-void rvt_nn_pad_act_cl_ref(const float *x, int h, int w, int c, int pad, const float *bias,
-                           enum rvt_nn_act act, float *xp);
-void rvt_nn_dwconv_cl_ref(const float *xp, int hp, int wp, int c, const float *wt, int k,
-                          int stride, const float *bias, enum rvt_nn_act act, float *y, int oh,
-                          int ow, double *sums);
+void rvt_nn_pad_act_cl_ref(const float *x, int h, int w, int c, int c0, int c1, int pad,
+                           const float *bias, enum rvt_nn_act act, float *xp);
+void rvt_nn_dwconv_cl_ref(const float *xp, int hp, int wp, int c, int c0, int c1,
+                          const float *wt, int k, int stride, const float *bias,
+                          enum rvt_nn_act act, float *y, int oh, int ow, double *sums);
 void rvt_nn_scale_cl_ref(float *x, size_t n, int c, const float *g);
 
 /* Scalar activation, as the _ref kernels compute it (libm expf). */

@@ -179,8 +179,8 @@ void rvt_nn_plane_max(const float *x, int c, size_t n, float *max)
     }
 }
 
-void rvt_nn_pad_act_cl_ref(const float *x, int h, int w, int c, int pad, const float *bias,
-                           enum rvt_nn_act act, float *xp)
+void rvt_nn_pad_act_cl_ref(const float *x, int h, int w, int c, int c0, int c1, int pad,
+                           const float *bias, enum rvt_nn_act act, float *xp)
 {
     int wp = w + 2 * pad, hp = h + 2 * pad, r, q, ch;
 
@@ -190,24 +190,24 @@ void rvt_nn_pad_act_cl_ref(const float *x, int h, int w, int c, int pad, const f
             int iy = r - pad, ix = q - pad;
             bool in = iy >= 0 && iy < h && ix >= 0 && ix < w;
             const float *sx = in ? x + ((size_t)iy * w + ix) * c : NULL;
-            for (ch = 0; ch < c; ch++)
+            for (ch = c0; ch < c1; ch++)
                 d[ch] = in ? rvt_nn_act1(sx[ch] + bias[ch], act) : 0.0f;
         }
 }
 
-void rvt_nn_dwconv_cl_ref(const float *xp, int hp, int wp, int c, const float *wt, int k,
-                          int stride, const float *bias, enum rvt_nn_act act, float *y, int oh,
-                          int ow, double *sums)
+void rvt_nn_dwconv_cl_ref(const float *xp, int hp, int wp, int c, int c0, int c1,
+                          const float *wt, int k, int stride, const float *bias,
+                          enum rvt_nn_act act, float *y, int oh, int ow, double *sums)
 {
     int oy, ox, ky, kx, ch;
 
     (void)hp;
-    for (ch = 0; ch < c; ch++)
+    for (ch = c0; ch < c1; ch++)
         sums[ch] = 0.0;
     for (oy = 0; oy < oh; oy++)
         for (ox = 0; ox < ow; ox++) {
             float *d = y + ((size_t)oy * ow + ox) * c;
-            for (ch = 0; ch < c; ch++) {
+            for (ch = c0; ch < c1; ch++) {
                 float acc = 0.0f;
                 for (ky = 0; ky < k; ky++)
                     for (kx = 0; kx < k; kx++)

@@ -60,26 +60,32 @@ size_t rvt_qdense_scratch(int n_in, size_t n_cols)
  * Quantizes X (rows: X^T, n_cols rows of n_in) into the scratch and fills g's
  * activation fields: one map per column, or the static map for all (per_pos: repeated
  * for every column, as gemm_t wants a map per position).  RVT_EINVAL when a column
- * held NaN or Inf (its outputs become NaN).
+ * held NaN or Inf (its outputs become NaN).  With a team each thread packs its blocks
+ * of 16 positions (a position's bytes and map do not depend on the others); the caller
+ * syncs before the GEMM reads them.
  */
 static int quantize(const struct rvt_qdense *q, const struct rvt_qgemm_kernels *kr,
                     const float *x, size_t ldx, size_t n_cols, bool rows, bool per_pos,
-                    void *scratch, struct rvt_qgemm_args *g)
+                    void *scratch, struct rvt_qgemm_args *g, const struct rvt_nn_par *par)
 {
     uint8_t *xp = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *scale = (float *)(xp + rvt_qx_bytes(n_cols, q->w.k));
     int32_t *zero = (int32_t *)(scale + n_cols);
     int ret = 0;
-    size_t j;
+    size_t j, p0, p1;
 
     g->w = &q->w;
     g->xp = xp;
     g->n_pos = n_cols;
-    rvt_qx_clear_tail(xp, n_cols, q->w.k);
+    rvt_nn_par_range(par, n_cols, RVT_QGEMM_PB, &p0, &p1);
+    if (p1 == n_cols && p1 > p0) /* the thread of the last block */
+        rvt_qx_clear_tail(xp, n_cols, q->w.k);
     if (q->is_static) {
         /* one map for the layer: the calibrated range */
-        (rows ? kr->pack_rows : kr->pack_planes)(x, q->w.k, n_cols, ldx, q->xq.inv_scale,
-                                                 q->xq.zero, xp, 0, q->w.k_pad);
+        if (p1 > p0)
+            (rows ? kr->pack_rows : kr->pack_planes)(x + (rows ? p0 * ldx : p0), q->w.k,
+                                                     p1 - p0, ldx, q->xq.inv_scale, q->xq.zero,
+                                                     xp, p0, q->w.k_pad);
         if (!per_pos) {
             g->group = n_cols;
             g->out_gs = 0;
@@ -87,15 +93,15 @@ static int quantize(const struct rvt_qdense *q, const struct rvt_qgemm_kernels *
             g->x_zero = &q->xq.zero;
             return 0;
         }
-        for (j = 0; j < n_cols; j++) {
+        for (j = p0; j < p1; j++) {
             scale[j] = q->xq.scale;
             zero[j] = q->xq.zero;
         }
-    } else {
+    } else if (p1 > p0) {
         /* one map per column (pixel): NaN/Inf columns get scale NaN -> NaN outputs */
-        (rows ? kr->quant_rows : kr->quant_cols)(x, q->w.k, n_cols, ldx, scale, zero, xp, 0,
-                                                 q->w.k_pad);
-        for (j = 0; j < n_cols; j++)
+        (rows ? kr->quant_rows : kr->quant_cols)(x + (rows ? p0 * ldx : p0), q->w.k, p1 - p0,
+                                                 ldx, scale + p0, zero + p0, xp, p0, q->w.k_pad);
+        for (j = p0; j < p1; j++)
             if (isnan(scale[j]))
                 ret = RVT_EINVAL;
     }
@@ -109,13 +115,16 @@ static int quantize(const struct rvt_qdense *q, const struct rvt_qgemm_kernels *
 /* Y = W X into channels-first rows, from X (rows false) or X^T (rows true). */
 static int forward(const struct rvt_qdense *q, const float *x, size_t ldx, bool rows, float *y,
                    size_t ldy, size_t n_cols, void *scratch,
-                   void (*post)(void *ctx, int o, size_t p, float *y, size_t n), void *post_ctx)
+                   void (*post)(void *ctx, int o, size_t p, float *y, size_t n), void *post_ctx,
+                   bool split_rows, const struct rvt_nn_par *par)
 {
     const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
-    struct rvt_qgemm_args g = {.out = y, .out_cs = ldy, .post = post, .post_ctx = post_ctx};
-    int ret = quantize(q, kr, x, ldx, n_cols, rows, false, scratch, &g);
+    struct rvt_qgemm_args g = {.out = y, .out_cs = ldy, .post = post, .post_ctx = post_ctx,
+                               .split_rows = split_rows};
+    int ret = quantize(q, kr, x, ldx, n_cols, rows, false, scratch, &g, par);
 
-    kr->gemm(&g, 0, 1);
+    rvt_nn_par_sync(par);
+    kr->gemm(&g, par ? par->ith : 0, par ? par->nth : 1);
     return ret;
 }
 
@@ -124,7 +133,7 @@ int rvt_qdense_forward(const struct rvt_qdense *q, const float *x, size_t ldx, f
                        void (*post)(void *ctx, int o, size_t p, float *y, size_t n),
                        void *post_ctx)
 {
-    return forward(q, x, ldx, false, y, ldy, n_cols, scratch, post, post_ctx);
+    return forward(q, x, ldx, false, y, ldy, n_cols, scratch, post, post_ctx, false, NULL);
 }
 
 int rvt_qdense_forward_xt(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
@@ -132,20 +141,36 @@ int rvt_qdense_forward_xt(const struct rvt_qdense *q, const float *x, size_t ldx
                           void (*post)(void *ctx, int o, size_t p, float *y, size_t n),
                           void *post_ctx)
 {
-    return forward(q, x, ldx, true, y, ldy, n_cols, scratch, post, post_ctx);
+    return forward(q, x, ldx, true, y, ldy, n_cols, scratch, post, post_ctx, false, NULL);
+}
+
+int rvt_qdense_forward_par(const struct rvt_qdense *q, const float *x, size_t ldx, bool xt,
+                           float *y, size_t ldy, size_t n_cols, void *scratch,
+                           void (*post)(void *ctx, int o, size_t p, float *y, size_t n),
+                           void *post_ctx, bool split_rows, const struct rvt_nn_par *par)
+{
+    return forward(q, x, ldx, xt, y, ldy, n_cols, scratch, post, post_ctx, split_rows, par);
+}
+
+int rvt_qdense_forward_yt_par(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
+                              size_t ldy, size_t n_cols, void *scratch,
+                              const struct rvt_nn_par *par)
+{
+    const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
+    struct rvt_qgemm_args g = {.out = y, .act = RVT_QACT_NONE};
+    int ret = quantize(q, kr, x, ldx, n_cols, false, true, scratch, &g, par);
+
+    g.out_cs = 1;
+    g.out_gs = ldy;
+    rvt_nn_par_sync(par);
+    kr->gemm_t(&g, par ? par->ith : 0, par ? par->nth : 1);
+    return ret;
 }
 
 int rvt_qdense_forward_yt(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
                           size_t ldy, size_t n_cols, void *scratch)
 {
-    const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
-    struct rvt_qgemm_args g = {.out = y, .act = RVT_QACT_NONE};
-    int ret = quantize(q, kr, x, ldx, n_cols, false, true, scratch, &g);
-
-    g.out_cs = 1;
-    g.out_gs = ldy;
-    kr->gemm_t(&g, 0, 1);
-    return ret;
+    return rvt_qdense_forward_yt_par(q, x, ldx, y, ldy, n_cols, scratch, NULL);
 }
 
 int rvt_qdense_forward_vec(const struct rvt_qdense *q, const float *x, float *y,
@@ -154,7 +179,7 @@ int rvt_qdense_forward_vec(const struct rvt_qdense *q, const float *x, float *y,
     const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
     struct rvt_qgemm_args g = {.out = y, .bias = bias, .act = RVT_QACT_NONE};
     /* one row of n_in: the row kernels, vectorised along the vector */
-    int ret = quantize(q, kr, x, (size_t)q->w.k, 1, true, true, scratch, &g);
+    int ret = quantize(q, kr, x, (size_t)q->w.k, 1, true, true, scratch, &g, NULL);
 
     g.out_cs = 1;
     g.out_gs = (size_t)q->w.n;

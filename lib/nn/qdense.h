@@ -35,6 +35,7 @@
 #include "core/common.h"
 #include "nn/qgemm.h"
 #include "nn/quant.h"
+#include "nn/team.h"
 
 struct rvt_qdense {
     struct rvt_qweights w;
@@ -86,5 +87,21 @@ int rvt_qdense_forward_xt(const struct rvt_qdense *q, const float *x, size_t ldx
                           size_t ldy, size_t n_cols, void *scratch,
                           void (*post)(void *ctx, int o, size_t p, float *y, size_t n),
                           void *post_ctx);
+
+/*
+ * The same products computed by a team (nn/team.h): every thread calls with the same
+ * arguments; each quantizes its blocks of positions into the shared scratch, syncs,
+ * and computes its part of the GEMM (the same bits as one thread).  On return only
+ * this thread's part of y is written: sync before reading y.  xt: x is X^T, as
+ * rvt_qdense_forward_xt.  split_rows: the threads split output rows only (a post that
+ * sums along rows then sees the runs of one thread: struct rvt_qgemm_args.split_rows).
+ */
+int rvt_qdense_forward_par(const struct rvt_qdense *q, const float *x, size_t ldx, bool xt,
+                           float *y, size_t ldy, size_t n_cols, void *scratch,
+                           void (*post)(void *ctx, int o, size_t p, float *y, size_t n),
+                           void *post_ctx, bool split_rows, const struct rvt_nn_par *par);
+int rvt_qdense_forward_yt_par(const struct rvt_qdense *q, const float *x, size_t ldx, float *y,
+                              size_t ldy, size_t n_cols, void *scratch,
+                              const struct rvt_nn_par *par);
 
 #endif

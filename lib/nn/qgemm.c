@@ -108,14 +108,14 @@ void rvt_qx_clear_tail(uint8_t *xp, size_t n_pos, int k)
         memset(xp + (n_pos / RVT_QGEMM_PB) * blk, 0, blk);
 }
 
-void rvti_qgemm_split(int n, size_t n_blocks, int mr, int ith, int nth, int *o0, int *o1,
-                      size_t *b0, size_t *b1)
+void rvti_qgemm_split(int n, size_t n_blocks, int mr, bool rows_only, int ith, int nth, int *o0,
+                      int *o1, size_t *b0, size_t *b1)
 {
     int tiles = (n + mr - 1) / mr;
 
     assert(nth >= 1 && ith >= 0 && ith < nth);
-    if (n_blocks >= (size_t)nth * 4 || (n_blocks >= (size_t)nth && n_blocks >= (size_t)tiles) ||
-        tiles < 2) {
+    if (!rows_only && (n_blocks >= (size_t)nth * 4 ||
+                       (n_blocks >= (size_t)nth && n_blocks >= (size_t)tiles) || tiles < 2)) {
         /* position blocks: (n + nth - 1) / nth each */
         size_t per = (n_blocks + nth - 1) / nth;
         *o0 = 0;

@@ -144,6 +144,10 @@ struct rvt_qgemm_args {
      */
     void (*post)(void *ctx, int o, size_t p, float *y, size_t n);
     void *post_ctx;
+    /* gemm: threads split output rows only, never positions, so that every row's runs
+     * of post are those of one thread, in the order and lengths of nth = 1 (a post that
+     * sums along rows, e.g. for an average pool, then gives the same bits) */
+    bool split_rows;
 };
 
 /*
@@ -203,9 +207,10 @@ extern const struct rvt_qgemm_kernels rvti_qgemm_avx512;
 
 /* The part of the tile grid that ith of nth computes: output rows [*o0, *o1) and
  * position blocks [*b0, *b1) (of 16).  mr: the kernel's row tile; splits stay
- * tile-aligned.  Positions are split when there are enough blocks, else rows. */
-void rvti_qgemm_split(int n, size_t n_blocks, int mr, int ith, int nth, int *o0, int *o1,
-                      size_t *b0, size_t *b1);
+ * tile-aligned.  Positions are split when there are enough blocks, else rows;
+ * rows_only: always rows (struct rvt_qgemm_args.split_rows). */
+void rvti_qgemm_split(int n, size_t n_blocks, int mr, bool rows_only, int ith, int nth, int *o0,
+                      int *o1, size_t *b0, size_t *b1);
 
 /* Index of X[p, k] in packed activations. */
 static inline size_t rvti_qx_index(size_t p, int k, int k_pad)

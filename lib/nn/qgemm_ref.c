@@ -17,7 +17,7 @@ static void gemm_ref(const struct rvt_qgemm_args *g, int ith, int nth)
 
     assert((g->c != NULL) != (g->out != NULL));
     assert(!g->post || (g->out && (g->group >= g->n_pos || (g->group == 1 && g->out_gs == 1))));
-    rvti_qgemm_split(w->n, n_blocks, 1, ith, nth, &o0, &o1, &b0, &b1);
+    rvti_qgemm_split(w->n, n_blocks, 1, g->split_rows, ith, nth, &o0, &o1, &b0, &b1);
     p1 = RVT_MIN(g->n_pos, b1 * RVT_QGEMM_PB);
     for (o = o0; o < o1; o++) {
         const int8_t *wr = w->w + (size_t)o * w->k_pad;

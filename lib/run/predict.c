@@ -165,6 +165,11 @@ static int predict(struct app *A, const struct rvt_run_opts *ro_in, struct rvt_r
         struct worker *wk = &A->workers[w];
         if ((ret = rvt_nn_session_new(&wk->sess, A->m, batch, err)) < 0)
             goto done;
+        /* fewer work items than -j (one clip, -j 2): the spare threads share the
+         * workers' clips (the same bits: nn/model.h) */
+        if ((ret = rvt_nn_session_set_threads(wk->sess, RVT_MAX(1, ro.jobs / A->n_workers),
+                                              err)) < 0)
+            goto done;
         wk->frames = malloc(batch * fsz);
         wk->clip_frames = A->k_frames > 1 ? malloc((size_t)A->k_frames * fsz) : NULL;
         wk->mel = malloc(batch * info->n_mels * info->n_frames * sizeof(float));

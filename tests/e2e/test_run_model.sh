@@ -54,6 +54,18 @@ run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/fifo" -q; rc=$?; wait
 ok $? "a FIFO (or /dev/null) as the output is written in place, not replaced"
 run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/p1.csv" -j 1 --batch 1 -q
 cmp -s "$T/p.csv" "$T/p1.csv"; ok $? "same bytes with -j 1 --batch 1"
+# 2 val clips, -j 4: 2 workers of 2 threads each sharing a clip's layers (nn/team.h)
+run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/v1.csv" --split val -j 1 -q &&
+  run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/v4.csv" --split val -j 4 2>"$T/err" &&
+  cmp -s "$T/v1.csv" "$T/v4.csv" && grep -q ", 4 threads$" "$T/err"
+ok $? "threads sharing a clip (-j 4, 2 clips) give the same bytes as -j 1"
+$PY "$FIX" model "$T/model-s.h5" scale && quantize-model -q "$T/model-s.h5" -o "$T/model-s8.h5" &&
+  (for m in model-s model-s8; do
+    run-model -m "$T/$m.h5" -F "$T/features.h5" -o "$T/s1.csv" --logits "$T/l1.csv" --split val -j 1 -q &&
+      run-model -m "$T/$m.h5" -F "$T/features.h5" -o "$T/s3.csv" --logits "$T/l3.csv" --split val -j 5 -q &&
+      cmp -s "$T/s1.csv" "$T/s3.csv" && cmp -s "$T/l1.csv" "$T/l3.csv" || exit 1
+  done)
+ok $? "the same with audio attention 'scale', fp32 and int8 (-j 5: uneven shares)"
 run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/val.csv" --split val -q
 [ "$(wc -l <"$T/val.csv")" -eq 3 ] && ! cut -d, -f2 "$T/val.csv" | tail -n +2 | grep -vqx val
 ok $? "--split val keeps the val clips"

@@ -33,6 +33,7 @@
 #include "core/cpu.h"
 #include "nn/layer.h"
 #include "nn/model.h"
+#include "nn/team.h"
 #include "nn/ops.h"
 #include "../tap.h"
 
@@ -487,7 +488,7 @@ static void test_cl(void)
                 b1[ch] = frand();
                 g[ch] = 1 + frand();
             }
-            pad_act(x, h, w, c, pad, b0, RVT_NN_ACT_SILU, xp);
+            pad_act(x, h, w, c, 0, c, pad, b0, RVT_NN_ACT_SILU, xp);
             for (i = 0; i < hp * wp; i++) {
                 int iy = i / wp - pad, ix = i % wp - pad;
                 for (ch = 0; ch < c; ch++) {
@@ -499,7 +500,22 @@ static void test_cl(void)
                         badp++;
                 }
             }
-            dw(xp, hp, wp, c, wt, k, s, b1, RVT_NN_ACT_SILU, y, oh, ow, sums);
+            dw(xp, hp, wp, c, 0, c, wt, k, s, b1, RVT_NN_ACT_SILU, y, oh, ow, sums);
+            {
+                /* in two channel slices (how threads split a layer): the same bits */
+                int cm = c / 32 * 16;
+                float *xq = malloc((size_t)hp * wp * c * sizeof(float)), *yq = malloc(ny * sizeof(float));
+                double *sq = malloc((size_t)c * sizeof(double));
+                pad_act(x, h, w, c, cm, c, pad, b0, RVT_NN_ACT_SILU, xq);
+                pad_act(x, h, w, c, 0, cm, pad, b0, RVT_NN_ACT_SILU, xq);
+                dw(xq, hp, wp, c, cm, c, wt, k, s, b1, RVT_NN_ACT_SILU, yq, oh, ow, sq);
+                dw(xq, hp, wp, c, 0, cm, wt, k, s, b1, RVT_NN_ACT_SILU, yq, oh, ow, sq);
+                OK(!memcmp(xq, xp, (size_t)hp * wp * c * sizeof(float)) && !memcmp(yq, y, ny * sizeof(float)) &&
+                       !memcmp(sq, sums, (size_t)c * sizeof(double)),
+                   "channels-last %s c%d %dx%d k%d s%d: slices [0,%d) [%d,%d) give the same bits", name, c,
+                   h, w, k, s, cm, cm, c);
+                free(xq), free(yq), free(sq);
+            }
             for (ch = 0; ch < c; ch++) {
                 double rs = 0;
                 for (oy = 0; oy < oh; oy++)
@@ -766,8 +782,9 @@ static void time_dwconv(void)
                     int c = layers[l][0], h = layers[l][1], k = layers[l][2], s = layers[l][3];
                     int o = rvt_nn_out_size(h, k, s, k / 2), n;
                     for (n = 0; n < layers[l][4]; n++) {
-                        kt->pad_act_cl(cx, h, h, c, k / 2, cb, RVT_NN_ACT_SILU, cp);
-                        kt->dwconv_cl(cp, h + k - 1, h + k - 1, c, cw, k, s, cb, RVT_NN_ACT_SILU, cy, o, o, cs);
+                        kt->pad_act_cl(cx, h, h, c, 0, c, k / 2, cb, RVT_NN_ACT_SILU, cp);
+                        kt->dwconv_cl(cp, h + k - 1, h + k - 1, c, 0, c, cw, k, s, cb, RVT_NN_ACT_SILU, cy, o,
+                                      o, cs);
                     }
                 }
             t0 = (cpu_s() - t0) / reps;
@@ -826,10 +843,110 @@ done:
     return ret;
 }
 
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Single-clip latency (scripts/bench-kernels): one session of 1 thread and one of
+ * `threads`, forwarding the first clip of frames.npy / mel.npy (uint8 [n][h][w][3],
+ * float32 [n][mels][frames]: real-looking inputs, as random noise makes denormals) one
+ * clip at a time, interleaved in `rounds` rounds of 8 clips; prints each one's median
+ * wall ms per clip and their ratio, the CPU time of one thread against the team's
+ * critical path (nn/team.h profile: what a loaded machine's wall time cannot show),
+ * and checks that both give the same bits.
+ *   test_nn latency model.h5 frames.npy mel.npy rounds threads
+ */
+static int run_latency(char **argv)
+{
+    struct rvt_error err = {0};
+    struct rvt_model *m = NULL;
+    struct rvt_nn_session *s[2] = {NULL, NULL};
+    const struct rvt_model_info *info;
+    int rounds = atoi(argv[5]), threads = atoi(argv[6]), r, k, j, ret = 1;
+    struct npy fr, mel;
+    float *logits[2] = {NULL, NULL};
+    double *t[2] = {NULL, NULL}, med[2], cpu1 = 0, crit = 0, cpun = 0;
+
+    memset(&fr, 0, sizeof(fr));
+    memset(&mel, 0, sizeof(mel));
+    rvt_blas_set_threads(1); /* the team owns the cores, as in run-model */
+    if (rounds < 1 || rvt_model_load(&m, argv[2], &err) < 0 ||
+        rvt_nn_session_new(&s[0], m, 1, &err) < 0 || rvt_nn_session_new(&s[1], m, 1, &err) < 0 ||
+        rvt_nn_session_set_threads(s[1], threads, &err) < 0) {
+        fprintf(stderr, "test_nn: %s\n", err.msg);
+        goto done;
+    }
+    info = rvt_model_get_info(m);
+    if (npy_read(argv[3], &fr) < 0 || !fr.u8 || npy_read(argv[4], &mel) < 0 || mel.u8 ||
+        fr.rank != 4 || mel.rank != 3 || fr.dims[1] != info->image_h ||
+        fr.dims[2] != info->image_w || mel.dims[1] != info->n_mels || mel.dims[2] != info->n_frames) {
+        fprintf(stderr, "test_nn: bad inputs\n");
+        goto done;
+    }
+    logits[0] = malloc(info->n_classes * sizeof(float));
+    logits[1] = malloc(info->n_classes * sizeof(float));
+    t[0] = malloc((size_t)rounds * sizeof(double));
+    t[1] = malloc((size_t)rounds * sizeof(double));
+    if (!logits[0] || !logits[1] || !t[0] || !t[1])
+        goto done;
+    for (k = 0; k < 2; k++)
+        rvt_model_forward(s[k], 1, fr.data, mel.data, logits[k]); /* warm up */
+    if (rvt_nn_session_team(s[1]))
+        rvt_nn_team_profile(rvt_nn_session_team(s[1]), true);
+    for (r = 0; r < rounds; r++)
+        for (k = 0; k < 2; k++) {
+            double t0 = now_s(), c0 = thread_cpu_s();
+            for (j = 0; j < 8; j++)
+                rvt_model_forward(s[k], 1, fr.data, mel.data, logits[k]);
+            t[k][r] = (now_s() - t0) / 8;
+            if (k == 0)
+                cpu1 += thread_cpu_s() - c0;
+        }
+    for (k = 0; k < 2; k++) {
+        qsort(t[k], (size_t)rounds, sizeof(double), cmp_double);
+        med[k] = t[k][rounds / 2];
+    }
+    if (rvt_nn_session_team(s[1]))
+        rvt_nn_team_profile_get(rvt_nn_session_team(s[1]), &crit, &cpun);
+    else
+        crit = cpun = cpu1;
+    cpu1 /= 8.0 * rounds;
+    crit /= 8.0 * rounds;
+    cpun /= 8.0 * rounds;
+    printf("single clip, %s, wall (median): 1 thread %.3f ms, %d threads %.3f ms (%.2fx); cpu: 1 "
+           "thread %.3f ms, %d threads %.3f ms, critical path %.3f ms (%.2fx); same bits: %s\n",
+           info->format, med[0] * 1e3, threads, med[1] * 1e3, med[1] / med[0], cpu1 * 1e3,
+           threads, cpun * 1e3, crit * 1e3, crit / cpu1,
+           memcmp(logits[0], logits[1], info->n_classes * sizeof(float)) ? "NO" : "yes");
+    ret = memcmp(logits[0], logits[1], info->n_classes * sizeof(float)) ? 1 : 0;
+done:
+    free(fr.data);
+    free(mel.data);
+    for (k = 0; k < 2; k++) {
+        free(logits[k]);
+        free(t[k]);
+        rvt_nn_session_free(&s[k]);
+    }
+    rvt_model_free(&m);
+    return ret;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 5 && !strcmp(argv[1], "bench"))
         return run_bench(argv);
+    if (argc == 7 && !strcmp(argv[1], "latency"))
+        return run_latency(argv);
     if (argc == 2 && !strcmp(argv[1], "time")) { /* scripts/bench-kernels: timings only, no checks */
         time_dwconv();
         return 0;

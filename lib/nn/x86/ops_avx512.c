@@ -292,8 +292,23 @@ static double dwconv_avx512(const float *x, int h, int w, const float *wt, int k
 
 /* ---- channels-last kernels (see ops.h) ---- */
 
-static void pad_act_cl_avx512(const float *x, int h, int w, int c, int pad, const float *bias,
-                              enum rvt_nn_act act, float *xp)
+/* d[q * c + c0 .. c1) = 0 for q < n pixels */
+static inline void zero_slices(float *d, size_t n, int c, int c0, int c1)
+{
+    size_t q;
+    int ch;
+
+    if (c0 == 0 && c1 == c) {
+        zero_floats(d, n * (size_t)c);
+        return;
+    }
+    for (q = 0; q < n; q++)
+        for (ch = c0; ch < c1; ch += 16)
+            _mm512_storeu_ps(d + q * (size_t)c + ch, _mm512_setzero_ps());
+}
+
+static void pad_act_cl_avx512(const float *x, int h, int w, int c, int c0, int c1, int pad,
+                              const float *bias, enum rvt_nn_act act, float *xp)
 {
     int wp = w + 2 * pad, hp = h + 2 * pad, r, q, ch;
     size_t row = (size_t)wp * c;
@@ -302,18 +317,18 @@ static void pad_act_cl_avx512(const float *x, int h, int w, int c, int pad, cons
         float *d = xp + (size_t)r * row;
         const float *sx = x + (size_t)(r - pad) * w * c;
         if (r < pad || r >= h + pad) {
-            zero_floats(d, row);
+            zero_slices(d, (size_t)wp, c, c0, c1);
             continue;
         }
-        zero_floats(d, (size_t)pad * c);
+        zero_slices(d, (size_t)pad, c, c0, c1);
         for (q = 0; q < w; q++) {
             const float *a = sx + (size_t)q * c;
             float *o = d + (size_t)(q + pad) * c;
-            for (ch = 0; ch < c; ch += 16)
+            for (ch = c0; ch < c1; ch += 16)
                 _mm512_storeu_ps(o + ch, act512(_mm512_add_ps(_mm512_loadu_ps(a + ch),
                                                               _mm512_loadu_ps(bias + ch)), act));
         }
-        zero_floats(d + (size_t)(w + pad) * c, (size_t)pad * c);
+        zero_slices(d + (size_t)(w + pad) * c, (size_t)pad, c, c0, c1);
     }
 }
 
@@ -328,16 +343,16 @@ static void pad_act_cl_avx512(const float *x, int h, int w, int c, int pad, cons
  * double in row order, as before, so the results are the same bits.
  */
 static inline __attribute__((always_inline)) void
-dwcl(const float *xp, int wp, int c, const float *wt, int K, int S, const float *bias,
-     enum rvt_nn_act act, float *y, int oh, int ow, double *sums)
+dwcl(const float *xp, int wp, int c, int c0, int c1, const float *wt, int K, int S,
+     const float *bias, enum rvt_nn_act act, float *y, int oh, int ow, double *sums)
 {
     const size_t cs = (size_t)c, step = (size_t)S * cs;
     int cv, oy, ox, t;
 
-    for (cv = 0; cv < c; cv += 8)
+    for (cv = c0; cv < c1; cv += 8)
         _mm512_storeu_pd(sums + cv, _mm512_setzero_pd());
     for (oy = 0; oy < oh; oy++) {
-        for (cv = 0; cv < c; cv += 16) {
+        for (cv = c0; cv < c1; cv += 16) {
             __m512 wv[25], b = _mm512_loadu_ps(bias + cv);
             const float *r = xp + (size_t)oy * S * wp * cs + cv;
             float *yr = y + (size_t)oy * ow * cs + cv;
@@ -400,20 +415,20 @@ dwcl(const float *xp, int wp, int c, const float *wt, int K, int S, const float 
     }
 }
 
-static void dwconv_cl_avx512(const float *xp, int hp, int wp, int c, const float *wt, int k,
-                             int stride, const float *bias, enum rvt_nn_act act, float *y, int oh,
-                             int ow, double *sums)
+static void dwconv_cl_avx512(const float *xp, int hp, int wp, int c, int c0, int c1,
+                             const float *wt, int k, int stride, const float *bias,
+                             enum rvt_nn_act act, float *y, int oh, int ow, double *sums)
 {
     if (k == 3 && stride == 1)
-        dwcl(xp, wp, c, wt, 3, 1, bias, act, y, oh, ow, sums);
+        dwcl(xp, wp, c, c0, c1, wt, 3, 1, bias, act, y, oh, ow, sums);
     else if (k == 3 && stride == 2)
-        dwcl(xp, wp, c, wt, 3, 2, bias, act, y, oh, ow, sums);
+        dwcl(xp, wp, c, c0, c1, wt, 3, 2, bias, act, y, oh, ow, sums);
     else if (k == 5 && stride == 1)
-        dwcl(xp, wp, c, wt, 5, 1, bias, act, y, oh, ow, sums);
+        dwcl(xp, wp, c, c0, c1, wt, 5, 1, bias, act, y, oh, ow, sums);
     else if (k == 5 && stride == 2)
-        dwcl(xp, wp, c, wt, 5, 2, bias, act, y, oh, ow, sums);
+        dwcl(xp, wp, c, c0, c1, wt, 5, 2, bias, act, y, oh, ow, sums);
     else
-        rvt_nn_dwconv_cl_ref(xp, hp, wp, c, wt, k, stride, bias, act, y, oh, ow, sums);
+        rvt_nn_dwconv_cl_ref(xp, hp, wp, c, c0, c1, wt, k, stride, bias, act, y, oh, ow, sums);
 }
 
 static void scale_cl_avx512(float *x, size_t n, int c, const float *g)

@@ -143,7 +143,7 @@ static void gemm_avx2(const struct rvt_qgemm_args *g, int ith, int nth)
 
     assert((g->c != NULL) != (g->out != NULL));
     assert(!g->post || (g->out && (g->group >= g->n_pos || (g->group == 1 && g->out_gs == 1))));
-    rvti_qgemm_split(g->w->n, n_blocks, MR, ith, nth, &o0, &o1, &b0, &b1);
+    rvti_qgemm_split(g->w->n, n_blocks, MR, g->split_rows, ith, nth, &o0, &o1, &b0, &b1);
     for (pb = b0; pb < b1; pb++) {
         for (o = o0; o + MR <= o1; o += MR)
             tile_2(g, o, pb);
