@@ -186,6 +186,36 @@ void rvt_nn_dense_forward_yt_par(const struct rvt_nn_dense *l, const float *x, s
                     x, (int)ldx, l->w, l->n_in, 0.0f, y, (int)ldy);
 }
 
+/* The int8 epilogue's act for a layer's act, or -1 */
+static int qact_of(enum rvt_nn_act act)
+{
+    switch (act) {
+    case RVT_NN_ACT_NONE: return RVT_QACT_NONE;
+    case RVT_NN_ACT_RELU: return RVT_QACT_RELU;
+    case RVT_NN_ACT_SILU: return RVT_QACT_SILU;
+    default: return -1;
+    }
+}
+
+bool rvt_nn_dense_yt_pad_ok(const struct rvt_nn_dense *l)
+{
+    return l->wtype == RVT_NN_WEIGHT_I8 && rvt_qgemm_kernels_get()->isa == RVT_ISA_AVX512 &&
+           qact_of(l->act) >= 0;
+}
+
+void rvt_nn_dense_forward_yt_pad_par(const struct rvt_nn_dense *l, const float *x, size_t ldx,
+                                     float *y, size_t ldy, size_t n_cols, size_t row_w,
+                                     size_t row_skip, float *scratch,
+                                     const struct rvt_nn_par *par)
+{
+    assert(rvt_nn_dense_yt_pad_ok(l) && l->q_prep);
+    assert(!(g_observer && teamed(par)));
+    if (g_observer)
+        g_observer(g_observer_ctx, l, x, (size_t)l->n_in, n_cols, ldx);
+    rvt_qdense_forward_yt_act_par(l->q_prep, x, ldx, y, ldy, n_cols, l->bias,
+                                  (enum rvt_qact)qact_of(l->act), row_w, row_skip, scratch, par);
+}
+
 void rvt_nn_dense_forward_xt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
                              size_t ldy, size_t n_cols, float *scratch, double *sums)
 {

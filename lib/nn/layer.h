@@ -163,6 +163,21 @@ void rvt_nn_conv_forward_par(const struct rvt_nn_conv *l, const float *x, int h,
                              const struct rvt_nn_par *par);
 void rvt_nn_conv_forward_yt_par(const struct rvt_nn_conv *l, const float *x, int h, int w,
                                 float *y, float *scratch, const struct rvt_nn_par *par);
+/*
+ * The expand of a channels-last MBConv block written straight into the inside of the
+ * depthwise conv's padded input: y = act(W X + bias) as rows of n_out channels (like
+ * rvt_nn_dense_forward_yt), position p at row p + (p / row_w) * row_skip of y (row_skip
+ * = the padded map's side borders; the caller zeroes the borders).  The bits of
+ * rvt_nn_dense_forward_yt + the AVX-512 pad_act_cl (the same operations, fused into the
+ * int8 GEMM's epilogue while the values are in registers: one pass over the expanded
+ * tensor less).  Only for layers rvt_nn_dense_yt_pad_ok accepts: int8 ones on AVX-512
+ * with act NONE, RELU or SILU (fp32: OpenBLAS has no epilogue).  Team rules as above.
+ */
+bool rvt_nn_dense_yt_pad_ok(const struct rvt_nn_dense *l);
+void rvt_nn_dense_forward_yt_pad_par(const struct rvt_nn_dense *l, const float *x, size_t ldx,
+                                     float *y, size_t ldy, size_t n_cols, size_t row_w,
+                                     size_t row_skip, float *scratch,
+                                     const struct rvt_nn_par *par);
 /* Whether a calibration observer is set (forwards then run one thread). */
 bool rvt_nn_dense_observed(void);
 

@@ -1006,6 +1006,24 @@ static void attn_mlp(struct rvt_nn_session *s, const struct chattn *a, const flo
  */
 #define sync() rvt_nn_par_sync(par)
 
+/* The borders of a padded channels-last map [(h + 2 pad)][(w + 2 pad)][c] = 0: its
+ * padded rows shared out among the team. */
+static void zero_border(float *xp, int h, int w, int c, int pad, const struct rvt_nn_par *par)
+{
+    size_t wp = (size_t)(w + 2 * pad), row = wp * c, r, r0, r1;
+
+    rvt_nn_par_range(par, (size_t)(h + 2 * pad), 1, &r0, &r1);
+    for (r = r0; r < r1; r++) {
+        float *d = xp + r * row;
+        if (r < (size_t)pad || r >= (size_t)(h + pad)) {
+            memset(d, 0, row * sizeof(float));
+        } else {
+            memset(d, 0, (size_t)pad * c * sizeof(float));
+            memset(d + (size_t)(w + pad) * c, 0, (size_t)pad * c * sizeof(float));
+        }
+    }
+}
+
 /* The image branch of one clip: frame (uint8 HWC) -> feat[0..1279]. */
 static void image_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par, size_t clip,
                           const uint8_t *frame, float *feat)
@@ -1067,12 +1085,22 @@ static void image_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par
             size_t c0, c1;
             rvt_nn_par_range(par, (size_t)bl->c_exp, RVT_NN_CL_BLOCK, &c0, &c1);
             if (bl->expand) {
-                rvt_nn_dense_forward_yt_par(&bl->expand_l, a, hw, s->e, (size_t)bl->c_exp, hw,
-                                            s->scr, par);
-                sync();
-                if (c1 > c0)
-                    k->pad_act_cl(s->e, h, w, bl->c_exp, (int)c0, (int)c1, pad,
-                                  bl->expand_l.bias, bl->expand_l.act, s->pad);
+                /* int8 (AVX-512): bias + SiLU in the GEMM's epilogue, written straight
+                 * inside the padded map (the same bits as the two passes below) */
+                if (rvt_nn_dense_yt_pad_ok(&bl->expand_l)) {
+                    zero_border(s->pad, h, w, bl->c_exp, pad, par);
+                    rvt_nn_dense_forward_yt_pad_par(&bl->expand_l, a, hw,
+                                                    s->pad + ((size_t)pad * wp + pad) * bl->c_exp,
+                                                    (size_t)bl->c_exp, hw, (size_t)w,
+                                                    (size_t)(2 * pad), s->scr, par);
+                } else {
+                    rvt_nn_dense_forward_yt_par(&bl->expand_l, a, hw, s->e, (size_t)bl->c_exp,
+                                                hw, s->scr, par);
+                    sync();
+                    if (c1 > c0)
+                        k->pad_act_cl(s->e, h, w, bl->c_exp, (int)c0, (int)c1, pad,
+                                      bl->expand_l.bias, bl->expand_l.act, s->pad);
+                }
                 sync();
             }
             if (s->trace && bl->expand) {

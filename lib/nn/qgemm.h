@@ -110,6 +110,9 @@ int rvt_qweights_set(struct rvt_qweights *q, const int8_t *q8, const float *scal
 enum rvt_qact {
     RVT_QACT_NONE = 0,
     RVT_QACT_RELU = 1, /* v > 0 ? v : +0 (NaN -> 0) */
+    RVT_QACT_SILU = 2, /* gemm_t only: v * sigmoid(v) as the level's nn/ops.h kernels
+                          compute it (pad_act_cl's bits on AVX-512; libm's expf in the
+                          others): the one result whose bits differ between levels */
 };
 
 /*
@@ -148,6 +151,10 @@ struct rvt_qgemm_args {
      * of post are those of one thread, in the order and lengths of nth = 1 (a post that
      * sums along rows, e.g. for an average pool, then gives the same bits) */
     bool split_rows;
+    /* gemm_t: positions are pixels of rows of row_w, and out leaves row_skip positions
+     * after each row (the side borders of a padded map: the stores skip them):
+     * position p is stored at position p + (p / row_w) * row_skip.  row_w 0: none. */
+    size_t row_w, row_skip;
 };
 
 /*
@@ -156,7 +163,7 @@ struct rvt_qgemm_args {
  *   gemm_t:      gemm for a channels-last output: the same results, bit for bit, for
  *                args with out set, group 1 (a map per position), out_cs 1 (out_gs:
  *                floats from one position to the next, >= n), bias or none, act NONE or
- *                RELU, no post.
+ *                RELU, no post; also act SILU and row_w (see the args).
  *                gemm computes that layout with scattered stores; gemm_t holds 16
  *                output channels of one position in a vector (broadcasting that
  *                position's activations, the packed weights wt), so every store is
@@ -291,12 +298,16 @@ static inline float rvti_qgemm_epi1(int32_t acc, int32_t zero, int32_t wsum, flo
         v = v + bias[o];
     if (act == RVT_QACT_RELU)
         v = v > 0.0f ? v : 0.0f;
+    else if (act == RVT_QACT_SILU)
+        v = v / (1.0f + expf(-v)); /* nn/ops_ref.c rvt_nn_act1 */
     return v;
 }
 
 /* Address of out(o, p). */
 static inline float *rvti_qgemm_out(const struct rvt_qgemm_args *g, int o, size_t p)
 {
+    if (g->row_w) /* gemm_t's padded rows (group 1) */
+        return g->out + (p + p / g->row_w * g->row_skip) * g->out_gs + (size_t)o * g->out_cs;
     return g->out + (p / g->group) * g->out_gs + (size_t)o * g->out_cs + p % g->group;
 }
 

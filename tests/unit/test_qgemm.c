@@ -25,6 +25,7 @@
 #include "nn/qgemm.h"
 #include "nn/qcalib.h"
 #include "nn/qdense.h"
+#include "nn/ops.h"
 #include "nn/quant.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -827,6 +828,52 @@ static void bench(void)
     free(fb);
 }
 
+/*
+ * The int8 expand of a channels-last block fused with the padded copy (qdense.h
+ * rvt_qdense_forward_yt_act_par): bias + SiLU in gemm_t's epilogue, stored inside a
+ * padded map, must give the bits of the raw gemm_t followed by pad_act_cl (the AVX-512
+ * one on AVX-512, where the model fuses them; else the portable one, whose libm SiLU
+ * the portable epilogue repeats), and leave the borders alone.
+ */
+static void test_yt_pad(void)
+{
+    enum { NO = 48, NI = 37, H = 5, W = 7, PAD = 2, HP = H + 2 * PAD, WP = W + 2 * PAD };
+    const struct rvt_nn_kernels *nk = rvt_qgemm_kernels_get()->isa == RVT_ISA_AVX512
+                                          ? rvt_nn_kernels_for(RVT_ISA_AVX512)
+                                          : NULL;
+    rvt_nn_pad_act_cl_fn pad_act = nk ? nk->pad_act_cl : rvt_nn_pad_act_cl_ref;
+    float *w = malloc(sizeof(float) * NO * NI), *x = malloc(sizeof(float) * NI * H * W);
+    float *raw = malloc(sizeof(float) * H * W * NO), *want = malloc(sizeof(float) * HP * WP * NO);
+    float *got = calloc(HP * WP * NO, sizeof(float)), sw[NO], bias[NO];
+    int8_t *wq = malloc(NO * NI);
+    struct rvt_qdense *q = NULL;
+    struct rvt_error err = {0};
+    char *scratch = malloc(rvt_qdense_scratch(NI, H * W));
+    int i, ret;
+
+    for (i = 0; i < NO * NI; i++)
+        w[i] = rndf() * 0.3f;
+    for (i = 0; i < NI * H * W; i++)
+        x[i] = rndf() * 3.0f;
+    for (i = 0; i < NO; i++)
+        bias[i] = rndf();
+    rvt_quant_weights(w, NO, NI, wq, sw, NULL, &err);
+    ret = rvt_qdense_new(&q, wq, sw, NO, NI, NULL, &err);
+    OK(ret == 0, "yt_pad: qdense_new");
+    if (ret == 0) {
+        rvt_qdense_forward_yt(q, x, H * W, raw, NO, H * W, scratch);
+        pad_act(raw, H, W, NO, 0, NO, PAD, bias, RVT_NN_ACT_SILU, want);
+        rvt_qdense_forward_yt_act_par(q, x, H * W, got + ((size_t)PAD * WP + PAD) * NO, NO, H * W,
+                                      bias, RVT_QACT_SILU, W, 2 * PAD, scratch, NULL);
+        OK(!memcmp(got, want, sizeof(float) * HP * WP * NO),
+           "yt_pad %s: bias + SiLU fused into gemm_t, stored inside the padded map = gemm_t + "
+           "pad_act_cl, bit for bit, borders untouched",
+           rvt_isa_name(rvt_qgemm_kernels_get()->isa));
+    }
+    rvt_qdense_free(q);
+    free(w), free(x), free(raw), free(want), free(got), free(wq), free(scratch);
+}
+
 int main(int argc, char **argv)
 {
     /* n (output channels), k, positions, positions per sample */
@@ -854,6 +901,7 @@ int main(int argc, char **argv)
     test_quant();
     test_weights_errors();
     test_qdense();
+    test_yt_pad();
     test_qcalib();
     return tap_done();
 }

@@ -9,63 +9,7 @@
 
 #include "nn/ops.h"
 
-/*
- * exp(-v) for float lanes, the core of SiLU and sigmoid: -v clamped to [-87.34, 88.38]
- * (2^n stays a normal float; a NaN passes through), Cody-Waite reduction
- * -v = n ln2 + r with |r| <= ln2/2 (ln2 split in two, the low part carries the
- * rounding), then exp(r) = 1 + r (c1 + r (c2 + ... + r c5)), scaled by 2^n with
- * vscalefps.  The coefficients minimise the relative error on [-ln2/2, ln2/2]
- * (Lawson's iteration on 4001 Chebyshev nodes, scripts/fit-exp.py); in float32 with
- * FMAs the result is within 1.3 ulp of exp.  16 vector operations for a SiLU where a
- * Taylor-style degree-7 exp(x) of -v took 21.
- * ref: Cephes Math Library, expf.c (S. L. Moshier): the reduction and the clamps.
- */
-/* scripts/fit-exp.py */
-#define EXP_C1 9.999997020e-01f
-#define EXP_C2 4.999915063e-01f
-#define EXP_C3 1.666763574e-01f
-#define EXP_C4 4.189793020e-02f
-#define EXP_C5 8.290315047e-03f
-
-static inline __m512 expneg512(__m512 v)
-{
-    __m512 n, r, p;
-
-    v = _mm512_max_ps(_mm512_set1_ps(-88.3762626647949f), v); /* NaN is the 2nd operand: kept */
-    v = _mm512_min_ps(_mm512_set1_ps(87.3365447504f), v);
-    n = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(-1.44269504088896341f)),
-                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm512_fnmsub_ps(n, _mm512_set1_ps(0.693359375f), v); /* -v - n ln2_hi */
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    p = _mm512_set1_ps(EXP_C5);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_C1));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
-
-/* 1 / d for d >= 1: the 14-bit estimate and one Newton step (relative error below
- * 2^-26 before rounding; cheaper than vdivps, whose throughput limits SiLU). */
-static inline __m512 recip512(__m512 d)
-{
-    __m512 r = _mm512_rcp14_ps(d);
-    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(1.0f)), r);
-}
-
-static inline __m512 act512(__m512 v, enum rvt_nn_act act)
-{
-    const __m512 one = _mm512_set1_ps(1.0f);
-
-    switch (act) {
-    case RVT_NN_ACT_NONE: return v;
-    case RVT_NN_ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
-    case RVT_NN_ACT_SILU: return _mm512_mul_ps(v, recip512(_mm512_add_ps(one, expneg512(v))));
-    case RVT_NN_ACT_SIGMOID: return recip512(_mm512_add_ps(one, expneg512(v)));
-    }
-    return v;
-}
+#include "nn/x86/act_avx512.h"
 
 /* acc += the 16 lanes of v, in double. */
 static inline __m512d acc_pd(__m512d acc, __m512 v)

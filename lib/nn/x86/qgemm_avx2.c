@@ -143,6 +143,7 @@ static void gemm_avx2(const struct rvt_qgemm_args *g, int ith, int nth)
 
     assert((g->c != NULL) != (g->out != NULL));
     assert(!g->post || (g->out && (g->group >= g->n_pos || (g->group == 1 && g->out_gs == 1))));
+    assert(g->act != RVT_QACT_SILU && !g->row_w); /* gemm_t's */
     rvti_qgemm_split(g->w->n, n_blocks, MR, g->split_rows, ith, nth, &o0, &o1, &b0, &b1);
     for (pb = b0; pb < b1; pb++) {
         for (o = o0; o + MR <= o1; o += MR)
@@ -291,6 +292,16 @@ static void quant_cols_avx2(const float *x, int k, size_t n, size_t ldx, float *
     rvti_qgemm_quant_cols_span(x, k, i, n, ldx, scale, zero, xp, p0, k_pad);
 }
 
+/* gemm serves gemm_t's layout; the SiLU and the padded rows of the channels-last path
+ * (which runs on AVX-512 only) go to the portable kernel */
+static void gemm_t_avx2(const struct rvt_qgemm_args *g, int ith, int nth)
+{
+    if (g->act == RVT_QACT_SILU || g->row_w)
+        rvti_qgemm_ref.gemm_t(g, ith, nth);
+    else
+        gemm_avx2(g, ith, nth);
+}
+
 const struct rvt_qgemm_kernels rvti_qgemm_avx2 = {
     .isa = RVT_ISA_AVX2,
     .gemm = gemm_avx2,
@@ -299,7 +310,7 @@ const struct rvt_qgemm_kernels rvti_qgemm_avx2 = {
     .quant_cols = quant_cols_avx2,
     /* the channels-last path runs on AVX-512 only (nn/ops.h): gemm serves its layout
      * here, and the row kernels are the portable ones */
-    .gemm_t = gemm_avx2,
+    .gemm_t = gemm_t_avx2,
     .pack_rows = rvti_qgemm_pack_rows_ref,
     .quant_rows = rvti_qgemm_quant_rows_ref,
 };

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "nn/qgemm.h"
+#include "nn/x86/act_avx512.h"
 
 #define MR 6
 #define NBK 4
@@ -168,6 +169,7 @@ static void gemm_avx512(const struct rvt_qgemm_args *g, int ith, int nth)
 
     assert((g->c != NULL) != (g->out != NULL));
     assert(!g->post || (g->out && (g->group >= g->n_pos || (g->group == 1 && g->out_gs == 1))));
+    assert(g->act != RVT_QACT_SILU && !g->row_w); /* gemm_t's */
     rvti_qgemm_split(g->w->n, n_blocks, MR, g->split_rows, ith, nth, &o0, &o1, &b0, &b1);
     /* position panels outer: one panel of 64 positions stays in L1/L2 while every
      * output channel passes over it */
@@ -354,6 +356,14 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
                 acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], xb, wv[c]);
         }
     }
+    float *dst[MP_T];
+#pragma GCC unroll 8
+    for (r = 0; r < mp; r++) {
+        size_t q = p + (size_t)r;
+        if (g->row_w)
+            q += q / g->row_w * g->row_skip;
+        dst[r] = g->out + q * g->out_gs;
+    }
 #pragma GCC unroll 8
     for (c = 0; c < nob; c++) {
         int o = (ob + c) * 16, left = w->n - o;
@@ -372,7 +382,9 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
                 v = _mm512_add_ps(v, b);
             if (g->act == RVT_QACT_RELU)
                 v = _mm512_max_ps(v, _mm512_setzero_ps());
-            _mm512_mask_storeu_ps(g->out + q * g->out_gs + o, m, v);
+            else if (g->act == RVT_QACT_SILU) /* pad_act_cl's act512(v + bias) */
+                v = act512(v, RVT_NN_ACT_SILU);
+            _mm512_mask_storeu_ps(dst[r] + o, m, v);
         }
     }
 }
@@ -403,7 +415,7 @@ static void gemm_t_avx512(const struct rvt_qgemm_args *g, int ith, int nth)
     int n_ob = (g->w->n + 15) / 16, ob;
 
     assert(g->out && !g->c && !g->post && g->group == 1 && g->out_cs == 1);
-    assert(g->act == RVT_QACT_NONE || g->act == RVT_QACT_RELU);
+    assert(g->act == RVT_QACT_NONE || g->act == RVT_QACT_RELU || g->act == RVT_QACT_SILU);
     p0 = RVT_MIN(g->n_pos, (size_t)ith * per);
     p1 = RVT_MIN(g->n_pos, p0 + per);
     /* output-channel panels outer: their weights (64 channels x k) stay in L1 while
