@@ -152,7 +152,7 @@ int main(int argc, char **argv)
               st.n_failed ? "; some skipped (see the failures CSV)" : "");
     rvt_infof("%zu clips, forward %.3f ms/clip, io %.3f ms/clip, %d threads", n,
               n ? st.t_fwd * 1e3 / (double)n : 0.0, n ? st.t_io * 1e3 / (double)n : 0.0,
-              st.n_workers * RVT_MAX(1, st.n_workers ? cli.jobs / st.n_workers : 1));
+              st.n_threads);
     rc = st.n_failed ? RVT_EXIT_SKIPPED : RVT_EXIT_OK;
 out:
     rvt_cli_release(&cli);

@@ -14,6 +14,7 @@
 #include "eval/predictions.h"
 #include "nn/feed.h"
 #include "nn/model.h"
+#include "nn/team.h"
 #include "nn/ops.h"
 #include "run/predict.h"
 
@@ -166,9 +167,9 @@ static int predict(struct app *A, const struct rvt_run_opts *ro_in, struct rvt_r
         if ((ret = rvt_nn_session_new(&wk->sess, A->m, batch, err)) < 0)
             goto done;
         /* fewer work items than -j (one clip, -j 2): the spare threads share the
-         * workers' clips (the same bits: nn/model.h) */
-        if ((ret = rvt_nn_session_set_threads(wk->sess, RVT_MAX(1, ro.jobs / A->n_workers),
-                                              err)) < 0)
+         * workers' clips (the same bits: nn/model.h), at most RVT_NN_TEAM_MAX a clip */
+        st->n_threads = A->n_workers * RVT_MAX(1, RVT_MIN(RVT_NN_TEAM_MAX, ro.jobs / A->n_workers));
+        if ((ret = rvt_nn_session_set_threads(wk->sess, st->n_threads / A->n_workers, err)) < 0)
             goto done;
         wk->frames = malloc(batch * fsz);
         wk->clip_frames = A->k_frames > 1 ? malloc((size_t)A->k_frames * fsz) : NULL;

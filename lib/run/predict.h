@@ -34,6 +34,7 @@ struct rvt_predict_opts {
 struct rvt_predict_stats {
     size_t n_done;      /* clips written */
     int n_workers;
+    int n_threads;      /* workers x the threads sharing each worker's clips */
     int n_failed;       /* clips skipped (keep_going) */
     double seconds;     /* wall time of the run */
     double cpu;         /* CPU seconds of the run (every thread) */

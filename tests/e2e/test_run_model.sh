@@ -59,6 +59,9 @@ run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/v1.csv" --split val -j 1 -
   run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/v4.csv" --split val -j 4 2>"$T/err" &&
   cmp -s "$T/v1.csv" "$T/v4.csv" && grep -q ", 4 threads$" "$T/err"
 ok $? "threads sharing a clip (-j 4, 2 clips) give the same bytes as -j 1"
+run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/v256.csv" --split val -j 256 -q &&
+  cmp -s "$T/v1.csv" "$T/v256.csv"
+ok $? "-j 256 on 2 clips: teams capped at 16 threads, the same bytes"
 $PY "$FIX" model "$T/model-s.h5" scale && quantize-model -q "$T/model-s.h5" -o "$T/model-s8.h5" &&
   (for m in model-s model-s8; do
     run-model -m "$T/$m.h5" -F "$T/features.h5" -o "$T/s1.csv" --logits "$T/l1.csv" --split val -j 1 -q &&
