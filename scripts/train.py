@@ -64,9 +64,9 @@ def threads_from_argv(argv, default=2):
 
 
 if __name__ == "__main__":
-    # One owner of parallelism: PyTorch's OpenMP pool runs N threads; OpenBLAS, which
-    # PyTorch's native convolutions call from inside that pool, runs one (N x N
-    # threads on N cores was slower).  OpenBLAS's kernels for this CPU kind, as
+    # One owner of parallelism per call path: PyTorch's OpenMP pool runs N threads;
+    # OpenBLAS, which PyTorch's native convolutions call from inside that pool, runs
+    # one (else N x N threads contend for N cores).  OpenBLAS's kernels for this CPU kind, as
     # scripts/pipeline.mk sets (Debian's OpenBLAS misdetects newer Xeons).
     _n = str(threads_from_argv(sys.argv[1:]))
     os.environ.setdefault("OMP_NUM_THREADS", _n)
