@@ -232,7 +232,7 @@ def pick_conv(model, store, idx, choice):
     """Sets torch.backends.mkldnn.enabled for the whole run.  auto: training steps
     (forward, loss, backward) of a copy of the model in eval mode (no dropout, no
     BatchNorm update, so neither the weights nor the random stream move) on two
-    training clips with the image at 96 x 96 pixels: per path one step to warm up,
+    training clips with the image at 64 x 64 pixels: per path one step to warm up,
     then the best of two timed; a path whose warm-up already took 3 times the other's
     best is not timed further (on a loaded machine native steps ran 80 s).  The
     faster path wins.  Returns (name, {name: seconds})."""
@@ -241,7 +241,7 @@ def pick_conv(model, store, idx, choice):
         return choice, {}
     probe = copy.deepcopy(model).eval()
     img, mel, y, _ = store.batch(idx[:2])
-    img = nn.functional.interpolate(img, size=(96, 96), mode="bilinear", align_corners=False)
+    img = nn.functional.interpolate(img, size=(64, 64), mode="bilinear", align_corners=False)
     loss_fn = nn.CrossEntropyLoss()
     times = {}
     for name in ("onednn", "native"):
