@@ -193,33 +193,17 @@ static int read_strings(struct rvt_ckpt *c, const char *name, hid_t aid, hid_t t
                         char **out, struct rvt_error *err)
 {
     hid_t mt = -1, sp = -1;
-    char why[256], *fixed = NULL, **vl = NULL;
+    char why[256], *fixed = NULL, **vl;
     size_t i, size;
+    bool var = H5Tis_variable_str(tid) > 0;
     int ret = 0;
 
+    /* one buffer and one read, in memory as pointers (variable length) or fixed cells */
     mt = H5Tcopy(H5T_C_S1);
     H5Tset_cset(mt, H5Tget_cset(tid));
-    if (H5Tis_variable_str(tid) > 0) {
+    if (var) {
         H5Tset_size(mt, H5T_VARIABLE);
-        vl = calloc(n, sizeof(*vl));
-        if (!vl) {
-            ret = rvt_error_set(err, RVT_ENOMEM, "out of memory");
-            goto done;
-        }
-        if (H5Aread(aid, mt, vl) < 0) {
-            ret = rvt_error_set(err, RVT_EFORMAT, "%s: cannot read attribute '%s': %s", c->path,
-                                name, h5_reason(why));
-            goto done;
-        }
-        for (i = 0; i < n && !ret; i++) {
-            const char *s = vl[i] ? vl[i] : "";
-            if (strlen(s) > RVT_CKPT_MAX_ATTR)
-                ret = rvt_error_set(err, RVT_ELIMIT, "%s: attribute '%s' is too long", c->path, name);
-            else if (!(out[i] = strdup(s)))
-                ret = rvt_error_set(err, RVT_ENOMEM, "out of memory");
-        }
-        sp = H5Aget_space(aid);
-        H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, vl);
+        size = sizeof(char *);
     } else {
         size = H5Tget_size(tid);
         if (size == 0 || size > RVT_CKPT_MAX_ATTR) {
@@ -228,33 +212,33 @@ static int read_strings(struct rvt_ckpt *c, const char *name, hid_t aid, hid_t t
         }
         H5Tset_size(mt, size);
         H5Tset_strpad(mt, H5T_STR_NULLPAD);
-        fixed = calloc(n, size + 1);
-        if (!fixed) {
+    }
+    if (!(fixed = calloc(n, size + 1))) {
+        ret = rvt_error_set(err, RVT_ENOMEM, "out of memory");
+        goto done;
+    }
+    vl = (char **)fixed;
+    if (H5Aread(aid, mt, fixed) < 0) {
+        ret = rvt_error_set(err, RVT_EFORMAT, "%s: cannot read attribute '%s': %s", c->path, name,
+                            h5_reason(why));
+        goto done;
+    }
+    for (i = 0; i < n && !ret; i++) {
+        const char *s = var ? (vl[i] ? vl[i] : "") : NULL;
+        if (var && strlen(s) > RVT_CKPT_MAX_ATTR)
+            ret = rvt_error_set(err, RVT_ELIMIT, "%s: attribute '%s' is too long", c->path, name);
+        else if (!(out[i] = var ? strdup(s) : strndup(fixed + i * size, size)))
             ret = rvt_error_set(err, RVT_ENOMEM, "out of memory");
-            goto done;
-        }
-        if (H5Aread(aid, mt, fixed) < 0) {
-            ret = rvt_error_set(err, RVT_EFORMAT, "%s: cannot read attribute '%s': %s", c->path,
-                                name, h5_reason(why));
-            goto done;
-        }
-        for (i = 0; i < n && !ret; i++) {
-            char *s = malloc(size + 1);
-            if (!s) {
-                ret = rvt_error_set(err, RVT_ENOMEM, "out of memory");
-                break;
-            }
-            memcpy(s, fixed + i * size, size);
-            s[size] = '\0';
-            out[i] = s;
-        }
+    }
+    if (var) {
+        sp = H5Aget_space(aid);
+        H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, vl);
     }
 done:
     if (sp >= 0)
         H5Sclose(sp);
     if (mt >= 0)
         H5Tclose(mt);
-    free(vl);
     free(fixed);
     return ret;
 }
