@@ -143,10 +143,6 @@ void rvt_nn_maxpool2(const float *x, int c, int h, int w, float *y);
 void rvt_nn_plane_mean(const float *x, int c, size_t n, float *mean);
 void rvt_nn_plane_max(const float *x, int c, size_t n, float *max);
 
-#if defined(__x86_64__) || defined(__i386__)
-/* SIMD twins (x86/ops_avx2.c, x86/ops_avx512.c); library-internal. */
-extern const struct rvt_nn_kernels rvti_nn_kernels_avx2;
-extern const struct rvt_nn_kernels rvti_nn_kernels_avx512;
-#endif
+/* The SIMD twins' tables (rvti_) are in ops_internal.h. */
 
 #endif

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/cpu.h"
-#include "nn/ops.h"
+#include "nn/ops_internal.h"
 
 const char *rvt_nn_act_name(enum rvt_nn_act act)
 {

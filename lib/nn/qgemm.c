@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/qgemm.h"
+#include "nn/qgemm_internal.h"
 
 void rvt_qweights_init(struct rvt_qweights *q)
 {

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "nn/qgemm.h"
+#include "nn/qgemm_internal.h"
 
 static void gemm_ref(const struct rvt_qgemm_args *g, int ith, int nth)
 {

@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "nn/quant.h"
+#include "nn/qgemm_internal.h"
 
 int rvt_quant_weights(const float *w, int n, int k, int8_t *q, float *scale, int *n_zero,
                       struct rvt_error *err)

@@ -22,7 +22,7 @@
 
 #include "../tap.h"
 #include "core/cpu.h"
-#include "nn/qgemm.h"
+#include "nn/qgemm_internal.h"
 #include "nn/qcalib.h"
 #include "nn/qdense.h"
 #include "nn/ops.h"

@@ -8,7 +8,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "nn/ops.h"
+#include "nn/ops_internal.h"
 
 /* exp(x), 8 lanes; see exp512 in ops_avx512.c (Cephes expf reduction and
  * polynomial; 2^n built in the exponent field, n in [-126, 127] after the clamp). */

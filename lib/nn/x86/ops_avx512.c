@@ -7,7 +7,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "nn/ops.h"
+#include "nn/ops_internal.h"
 
 #include "nn/x86/act_avx512.h"
 

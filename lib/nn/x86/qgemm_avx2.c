@@ -16,7 +16,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "nn/qgemm.h"
+#include "nn/qgemm_internal.h"
 
 #define MR 2
 

@@ -16,7 +16,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "nn/qgemm.h"
+#include "nn/qgemm_internal.h"
 #include "nn/x86/act_avx512.h"
 
 #define MR 6
