@@ -99,8 +99,9 @@ asan: deps
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" test
 
 demo: deps
-	@$(MAKE) --no-print-directory tools
-	@scripts/demo.sh
+	@echo "demo: building the tools (make -j$(NPROC) tools)"
+	@DEMO_T0=$$(date +%s.%N); $(MAKE) --no-print-directory -j$(NPROC) tools && \
+	  DEMO_T0=$$DEMO_T0 scripts/demo.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory tools tests

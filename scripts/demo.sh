@@ -6,12 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${DEMO_OUT:-build/demo}
-T0=$(date +%s.%N)
-scripts/make-sample-dataset.sh -q
+T0=${DEMO_T0:-$(date +%s.%N)}
+echo "demo: the sample corpus is synthetic (espeak-ng speech, drawn faces): its accuracy says nothing about RAVDESS"
+echo "demo: sample corpus (data/sample, 240 clips; made once, about two minutes)"
+scripts/make-sample-dataset.sh
 mkdir -p "$OUT"
 step() {
   local what=$1; shift
   local t0=$(date +%s.%N)
+  printf -- '-- %s ...\n' "$what"
   make --no-print-directory -s -f scripts/pipeline.mk CORPUS=data/sample OUT="$OUT" "$@"
   printf '== %-34s %6.1f s\n' "$what" "$(awk -v a="$t0" -v b="$(date +%s.%N)" "BEGIN{print b-a}")"
 }
