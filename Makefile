@@ -119,7 +119,7 @@ man: $(MANS)
 
 $(BUILD)/man/%.1: $(BIN)/% scripts/help2man.py
 	@mkdir -p $(@D)
-	$(Q)$(BIN)/$* --help | python3 scripts/help2man.py $* $(VERSION) >$@.tmp && mv $@.tmp $@
+	$(Q)$(BIN)/$* --help | /usr/bin/python3 scripts/help2man.py $* $(VERSION) >$@.tmp && mv $@.tmp $@
 
 # The tools and their man pages; configs and schemas; the Python side (scripts/*.py in
 # share/ravdess-tools/scripts, which finds configs/ beside it) with ravdess-train and

@@ -44,9 +44,9 @@ ok $? "configs, schemas and the Python scripts are installed"
 ok $? "ravdess-train and ravdess-export-checkpoint run from the install (their modules found)"
 
 # help2man.py refuses an empty help, and a section-less help still makes a page
-printf '' | python3 "$root/scripts/help2man.py" x 1 >/dev/null 2>&1; rc=$?
+printf '' | /usr/bin/python3 "$root/scripts/help2man.py" x 1 >/dev/null 2>&1; rc=$?
 [ $rc -ne 0 ]; ok $? "help2man.py: empty help is an error (exit $rc)"
-printf 'Usage: old [OPTIONS]\n\nDoes things.\n' | python3 "$root/scripts/help2man.py" old 1 >"$T/old.1" &&
+printf 'Usage: old [OPTIONS]\n\nDoes things.\n' | /usr/bin/python3 "$root/scripts/help2man.py" old 1 >"$T/old.1" &&
   LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$T/old.1" 2>&1 | grep -q "Usage: old"
 ok $? "help2man.py: a help without sections becomes one DESCRIPTION"
 done_testing
