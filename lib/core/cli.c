@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <csv.h>
-#include <hdf5.h>
 #include <limits.h>
 #include <sndfile.h>
 #include <soxr.h>
@@ -24,6 +23,7 @@
 #include "core/inputs.h"
 #include "core/log.h"
 #include "core/pool.h"
+#include "store/store.h" /* rvt_store_hdf5_version only, weak */
 
 /*
  * Weak references: --version names the libraries a tool links, but must not by
@@ -36,7 +36,7 @@
 #pragma weak avcodec_version
 #pragma weak swscale_version
 #pragma weak swresample_version
-#pragma weak H5get_libversion
+#pragma weak rvt_store_hdf5_version
 #pragma weak sf_version_string
 #pragma weak soxr_version
 
@@ -295,7 +295,6 @@ static void print_lav(const char *name, unsigned v)
 
 void rvt_cli_print_version(const char *program)
 {
-    unsigned maj, min, rel;
     const char *blas_env = getenv("OPENBLAS_CORETYPE");
 
     printf("%s (ravdess-tools) %s\n", program, RVT_VERSION);
@@ -310,9 +309,10 @@ void rvt_cli_print_version(const char *program)
     if (swresample_version)
         print_lav("libswresample", swresample_version());
     putchar('\n');
-    if (H5get_libversion) {
-        H5get_libversion(&maj, &min, &rel);
-        printf("HDF5 %u.%u.%u, ", maj, min, rel);
+    if (rvt_store_hdf5_version) {
+        char h5[48];
+        rvt_store_hdf5_version(h5, sizeof(h5));
+        printf("%s, ", h5);
     }
     if (sf_version_string)
         printf("%s, ", sf_version_string());

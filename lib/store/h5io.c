@@ -196,3 +196,10 @@ size_t rvt_store_field_bytes(const struct rvt_store_field *f)
         n *= (size_t)f->dims[k];
     return n;
 }
+
+void rvt_store_hdf5_version(char *buf, size_t size)
+{
+    unsigned maj = 0, min = 0, rel = 0;
+    H5get_libversion(&maj, &min, &rel);
+    snprintf(buf, size, "HDF5 %u.%u.%u", maj, min, rel);
+}

@@ -108,6 +108,10 @@ int rvt_store_commit(struct rvt_store_writer *w, struct rvt_error *err);
 void rvt_store_abort(struct rvt_store_writer *w);
 void rvt_store_free(struct rvt_store_writer **w); /* aborts if not committed */
 
+/* "HDF5 1.10.8" from the linked library, for --version (lib/core/cli.c
+ * refers to it weakly, so tools that store nothing do not link HDF5). */
+void rvt_store_hdf5_version(char *buf, size_t size);
+
 int rvt_store_open(struct rvt_store_reader **out, const char *path, struct rvt_error *err);
 size_t rvt_store_count(const struct rvt_store_reader *r);
 const char *rvt_store_id(const struct rvt_store_reader *r, size_t i);
