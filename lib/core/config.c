@@ -158,6 +158,8 @@ static const struct rule rules[] = {
     {"image.frames", RULE_INT, 1, 256, NULL, 0},
     {"image.pick", RULE_PREFIX, 0, 0, "middle uniform times=", 0},
     {"image.crop", RULE_PREFIX, 0, 0, "none center box=", 0},
+    {"image.convert", RULE_ENUM, 0, 0, "accurate opencv pyav ffmpeg", 0},
+    {"image.resize", RULE_ENUM, 0, 0, "pil opencv", 0},
     {"image.mean", RULE_NUMS, -1e6, 1e6, NULL, 3},
     {"image.std", RULE_NUMS, 1e-12, 1e6, NULL, 3},
     {"audio.sr", RULE_INT, 1000, 768000, NULL, 0},

@@ -101,18 +101,36 @@ struct rvt_crop {
     int x, y, w, h; /* RVT_CROP_BOX */
 };
 
+/* Step 6, YUV -> RGB: whose conversion the frames reproduce (image.convert;
+ * schemas/frames.md has what each does and how far apart they are). */
+enum rvt_convert_mode {
+    RVT_CONVERT_ACCURATE, /* libswscale RVT_VIDEO_SWS_FLAGS_TEXT (the default) */
+    RVT_CONVERT_OPENCV,   /* cv2.VideoCapture + read() (FFmpeg backend), as RGB */
+    RVT_CONVERT_PYAV,     /* PyAV frame.to_ndarray(format="rgb24") */
+    RVT_CONVERT_FFMPEG,   /* the ffmpeg CLI's -pix_fmt rgb24 with default flags */
+};
+
+/* Step 8, the resize (image.resize). */
+enum rvt_resize_mode {
+    RVT_RESIZE_PIL,    /* PIL Image.resize BILINEAR, antialiased (torchvision Resize; default) */
+    RVT_RESIZE_OPENCV, /* cv2.resize INTER_LINEAR, no antialiasing */
+};
+
 struct rvt_frames_opts {
     int n_frames;        /* K, 1..RVT_FRAMES_MAX */
     struct rvt_pick pick;
     struct rvt_crop crop;
+    enum rvt_convert_mode convert;
+    enum rvt_resize_mode resize;
     int out_w, out_h;    /* 1..RVT_VIDEO_MAX_SIZE */
     int threads;         /* decoder threads (frame threading when > 1) */
     bool full_decode;    /* tests/bench: decode from the first packet, skip nothing */
 };
 
-/* Defaults: K = 1, middle, no crop, 224x224, 1 thread. */
+/* Defaults: K = 1, middle, no crop, 224x224, accurate convert, PIL resize, 1 thread. */
 void rvt_frames_opts_init(struct rvt_frames_opts *o);
-/* Reads image.frames, image.pick, image.crop, image.width, image.height. */
+/* Reads image.frames, image.pick, image.crop, image.width, image.height,
+ * image.convert, image.resize. */
 int rvt_frames_opts_from_config(struct rvt_frames_opts *o, const struct rvt_config *cfg,
                                 struct rvt_error *err);
 /* Checks K against pick (times= needs exactly K times), sizes, box. */
@@ -124,6 +142,13 @@ size_t rvt_frames_bytes(const struct rvt_frames_opts *o);
 int rvt_pick_parse(struct rvt_pick *p, const char *spec, struct rvt_error *err);
 /* "none" | "center" | "box=x,y,w,h" (w, h > 0). */
 int rvt_crop_parse(struct rvt_crop *c, const char *spec, struct rvt_error *err);
+/* "accurate" | "opencv" | "pyav" | "ffmpeg" (the config words). */
+int rvt_convert_parse(const char *name, enum rvt_convert_mode *m, struct rvt_error *err);
+/* The config word of m (a static string; "?" for a value out of range). */
+const char *rvt_convert_name(enum rvt_convert_mode m);
+/* "pil" | "opencv". */
+int rvt_resize_parse(const char *name, enum rvt_resize_mode *m, struct rvt_error *err);
+const char *rvt_resize_name(enum rvt_resize_mode m);
 /* "224" (square) | "WxH". */
 int rvt_size_parse(const char *spec, int *w, int *h, struct rvt_error *err);
 

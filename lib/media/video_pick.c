@@ -80,6 +80,42 @@ int rvt_pick_parse(struct rvt_pick *p, const char *spec, struct rvt_error *err)
     return 0;
 }
 
+static const char *const convert_names[] = {"accurate", "opencv", "pyav", "ffmpeg"};
+static const char *const resize_names[] = {"pil", "opencv"};
+
+int rvt_convert_parse(const char *name, enum rvt_convert_mode *m, struct rvt_error *err)
+{
+    size_t i;
+    for (i = 0; i < sizeof(convert_names) / sizeof(*convert_names); i++)
+        if (!strcmp(name, convert_names[i])) {
+            *m = (enum rvt_convert_mode)i;
+            return 0;
+        }
+    return rvt_error_set(err, RVT_EINVAL,
+                         "bad convert '%s': want accurate, opencv, pyav or ffmpeg", name);
+}
+
+const char *rvt_convert_name(enum rvt_convert_mode m)
+{
+    return (unsigned)m < sizeof(convert_names) / sizeof(*convert_names) ? convert_names[m] : "?";
+}
+
+int rvt_resize_parse(const char *name, enum rvt_resize_mode *m, struct rvt_error *err)
+{
+    size_t i;
+    for (i = 0; i < sizeof(resize_names) / sizeof(*resize_names); i++)
+        if (!strcmp(name, resize_names[i])) {
+            *m = (enum rvt_resize_mode)i;
+            return 0;
+        }
+    return rvt_error_set(err, RVT_EINVAL, "bad resize '%s': want pil or opencv", name);
+}
+
+const char *rvt_resize_name(enum rvt_resize_mode m)
+{
+    return (unsigned)m < sizeof(resize_names) / sizeof(*resize_names) ? resize_names[m] : "?";
+}
+
 int rvt_crop_parse(struct rvt_crop *c, const char *spec, struct rvt_error *err)
 {
     char *end;
@@ -145,6 +181,10 @@ int rvt_frames_opts_check(const struct rvt_frames_opts *o, struct rvt_error *err
         o->out_h > RVT_VIDEO_MAX_SIZE)
         return rvt_error_set(err, RVT_EINVAL, "image size %dx%d is out of range 1-%d", o->out_w,
                              o->out_h, RVT_VIDEO_MAX_SIZE);
+    /* NEEDSWORK: the client modes land one by one (issue 17) */
+    if (o->convert != RVT_CONVERT_ACCURATE || o->resize != RVT_RESIZE_PIL)
+        return rvt_error_set(err, RVT_EUNSUPPORTED, "convert %s with resize %s is not implemented yet",
+                             rvt_convert_name(o->convert), rvt_resize_name(o->resize));
     if (o->threads < 1 || o->threads > 64)
         return rvt_error_set(err, RVT_EINVAL, "decoder threads must be 1-64, got %d",
                              o->threads);
@@ -154,7 +194,7 @@ int rvt_frames_opts_check(const struct rvt_frames_opts *o, struct rvt_error *err
 int rvt_frames_opts_from_config(struct rvt_frames_opts *o, const struct rvt_config *cfg,
                                 struct rvt_error *err)
 {
-    const char *pick, *crop;
+    const char *pick, *crop, *convert, *resize;
     long k, w, h;
     int ret;
 
@@ -163,7 +203,9 @@ int rvt_frames_opts_from_config(struct rvt_frames_opts *o, const struct rvt_conf
         (ret = rvt_config_get_int(cfg, "image.width", &w, err)) < 0 ||
         (ret = rvt_config_get_int(cfg, "image.height", &h, err)) < 0 ||
         (ret = rvt_config_get_str(cfg, "image.pick", &pick, err)) < 0 ||
-        (ret = rvt_config_get_str(cfg, "image.crop", &crop, err)) < 0)
+        (ret = rvt_config_get_str(cfg, "image.crop", &crop, err)) < 0 ||
+        (ret = rvt_config_get_str(cfg, "image.convert", &convert, err)) < 0 ||
+        (ret = rvt_config_get_str(cfg, "image.resize", &resize, err)) < 0)
         return ret;
     if (k < 1 || k > RVT_FRAMES_MAX)
         return rvt_error_set(err, RVT_EINVAL, "image.frames must be 1 to %d, got %ld",
@@ -175,7 +217,9 @@ int rvt_frames_opts_from_config(struct rvt_frames_opts *o, const struct rvt_conf
     o->out_w = (int)w;
     o->out_h = (int)h;
     if ((ret = rvt_pick_parse(&o->pick, pick, err)) < 0 ||
-        (ret = rvt_crop_parse(&o->crop, crop, err)) < 0)
+        (ret = rvt_crop_parse(&o->crop, crop, err)) < 0 ||
+        (ret = rvt_convert_parse(convert, &o->convert, err)) < 0 ||
+        (ret = rvt_resize_parse(resize, &o->resize, err)) < 0)
         return rvt_error_prefix(err, "image");
     /* times= with the default single frame: one frame per listed time */
     if (o->pick.mode == RVT_PICK_TIMES && o->n_frames == 1)

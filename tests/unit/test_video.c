@@ -123,6 +123,22 @@ static void test_crop(void)
     OK(rvt_crop_parse(&c, "box=1,2,3", &err) < 0, "box with 3 numbers refused");
     OK(rvt_crop_parse(&c, "box=1,2,3,4,", &err) < 0, "box trailing comma refused");
     OK(rvt_crop_parse(&c, "middle", &err) < 0, "unknown crop refused");
+    {
+        enum rvt_convert_mode cm;
+        enum rvt_resize_mode rm;
+        int m, ok = 1;
+        for (m = RVT_CONVERT_ACCURATE; m <= RVT_CONVERT_FFMPEG; m++)
+            ok &= rvt_convert_parse(rvt_convert_name((enum rvt_convert_mode)m), &cm, &err) == 0 &&
+                  (int)cm == m;
+        for (m = RVT_RESIZE_PIL; m <= RVT_RESIZE_OPENCV; m++)
+            ok &= rvt_resize_parse(rvt_resize_name((enum rvt_resize_mode)m), &rm, &err) == 0 &&
+                  (int)rm == m;
+        OK(ok, "convert and resize names parse back to their modes");
+        OK(rvt_convert_parse("bicubic", &cm, &err) < 0 && strstr(err.msg, "'bicubic'") &&
+               rvt_resize_parse("area", &rm, &err) < 0 && strstr(err.msg, "'area'"),
+           "unknown convert and resize names refused, named");
+        OK(!strcmp(rvt_convert_name((enum rvt_convert_mode)99), "?"), "out-of-range name is ?");
+    }
     OK(rvt_size_parse("224", &w, &h, &err) == 0 && w == 224 && h == 224, "size 224");
     OK(rvt_size_parse("320x180", &w, &h, &err) == 0 && w == 320 && h == 180, "size 320x180");
     OK(rvt_size_parse("0", &w, &h, &err) < 0 && rvt_size_parse("3x", &w, &h, &err) < 0 &&
