@@ -8,6 +8,7 @@
 
 #include "core/cpu.h"
 #include "dsp/stft.h"
+#include "dsp/stft_internal.h"
 
 const char *rvt_fft_precision_name(enum rvt_fft_precision p)
 {
@@ -53,9 +54,7 @@ int rvt_stft_init(struct rvt_stft *s, int n_fft, enum rvt_fft_precision precisio
     }
     s->tx = tx;
     s->fn = (void *)fn;
-    rvt_stft_kernels_ref(&s->k);
-    if (rvt_cpu_isa() >= RVT_ISA_AVX2)
-        rvt_stft_kernels_avx2(&s->k);
+    s->k = rvt_stft_kernels();
     /* +1 complex of slack: the float RDFT of FFmpeg 5.1 leaves the Nyquist
      * bin's imaginary part unwritten (we zero it ourselves) */
     s->in = av_mallocz(n_fft * elem + 64);
@@ -124,12 +123,26 @@ static void cpow_f32_ref(float *power, const float *c, int n)
         power[b] = rvt_cabs2f_numpy(c[2 * b], c[2 * b + 1]);
 }
 
-void rvt_stft_kernels_ref(struct rvt_stft_kernels *k)
+static const struct rvt_stft_kernels kernels_ref = {
+    RVT_ISA_REF, window_f64_ref, window_f32_ref, cpow_f64_ref, cpow_f32_ref,
+};
+
+const struct rvt_stft_kernels *rvt_stft_kernels_for(enum rvt_isa isa)
 {
-    k->window_f64 = window_f64_ref;
-    k->window_f32 = window_f32_ref;
-    k->cpow_f64 = cpow_f64_ref;
-    k->cpow_f32 = cpow_f32_ref;
+    if (isa > rvt_cpu_isa())
+        return NULL;
+    switch (isa) {
+    case RVT_ISA_REF: return &kernels_ref;
+    case RVT_ISA_AVX2: /* no AVX-512 twin: its level runs the AVX2 kernels */
+    case RVT_ISA_AVX512: return &rvti_stft_kernels_avx2;
+    }
+    return NULL;
+}
+
+const struct rvt_stft_kernels *rvt_stft_kernels(void)
+{
+    const struct rvt_stft_kernels *k = rvt_stft_kernels_for(rvt_cpu_isa());
+    return k ? k : &kernels_ref;
 }
 
 /* The frame's samples y[start + k] exist for k in [*lo, *hi); zeros elsewhere. */
@@ -157,21 +170,21 @@ void rvt_stft_power_frame(struct rvt_stft *s, const double *window, const float 
     if (s->precision == RVT_FFT_FLOAT) {
         float *in = s->in, *out = s->out;
         memset(in, 0, lo * sizeof(float));
-        s->k.window_f32(in + lo, window + lo, y + start + lo, hi - lo);
+        s->k->window_f32(in + lo, window + lo, y + start + lo, hi - lo);
         memset(in + hi, 0, (nf - hi) * sizeof(float));
         fn(s->tx, out, in, sizeof(float));
         out[1] = 0.0f;                  /* DC and Nyquist are real */
         out[2 * (nb - 1) + 1] = 0.0f;
-        s->k.cpow_f32(power, out, nb);
+        s->k->cpow_f32(power, out, nb);
     } else {
         double *in = s->in, *out = s->out;
         memset(in, 0, lo * sizeof(double));
-        s->k.window_f64(in + lo, window + lo, y + start + lo, hi - lo);
+        s->k->window_f64(in + lo, window + lo, y + start + lo, hi - lo);
         memset(in + hi, 0, (nf - hi) * sizeof(double));
         fn(s->tx, out, in, sizeof(double));
         out[1] = 0.0;
         out[2 * (nb - 1) + 1] = 0.0;
         /* librosa stores the rfft as complex64, then np.abs(.) ** 2 */
-        s->k.cpow_f64(power, out, nb);
+        s->k->cpow_f64(power, out, nb);
     }
 }

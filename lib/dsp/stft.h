@@ -31,17 +31,22 @@
 
 #include "core/common.h"
 
+#include "core/cpu.h"
+
 enum rvt_fft_precision {
     RVT_FFT_DOUBLE = 0, /* AV_TX_DOUBLE_RDFT: librosa's arithmetic */
     RVT_FFT_FLOAT = 1,  /* AV_TX_FLOAT_RDFT: faster, quiet bins less exact */
 };
 
 /*
- * Frame kernels around the FFT, portable C (_ref) and AVX2 (_avx2); every
- * variant gives bit-identical results (each step is one IEEE-rounded operation
- * in both), and rvt_stft_init picks the best one rvt_cpu_isa() allows.
+ * Frame kernels around the FFT, portable C (_ref) and AVX2; every level gives
+ * bit-identical results (each step is one IEEE-rounded operation in both).
+ * rvt_stft_kernels() is the table for the level rvt_cpu_isa() allows (RVT_ISA=ref
+ * forces _ref), rvt_stft_kernels_for(isa) one level's or NULL (tests); the tables
+ * are constant.  rvt_stft_init takes rvt_stft_kernels().
  */
 struct rvt_stft_kernels {
+    enum rvt_isa isa;
     /* dst[k] = w[k] * (double)y[k], k < n */
     void (*window_f64)(double *dst, const double *w, const float *y, int n);
     /* dst[k] = (float)(w[k] * (double)y[k]) */
@@ -51,13 +56,16 @@ struct rvt_stft_kernels {
     void (*cpow_f32)(float *power, const float *c, int n);
 };
 
+const struct rvt_stft_kernels *rvt_stft_kernels(void);
+const struct rvt_stft_kernels *rvt_stft_kernels_for(enum rvt_isa isa);
+
 struct rvt_stft {
     int n_fft, n_bins;             /* n_bins = n_fft / 2 + 1 */
     enum rvt_fft_precision precision;
     void *tx;                      /* AVTXContext *, owned */
     void *fn;                      /* av_tx_fn */
     void *in, *out;                /* av_malloc'd transform buffers, owned */
-    struct rvt_stft_kernels k;     /* chosen by rvt_stft_init */
+    const struct rvt_stft_kernels *k; /* rvt_stft_kernels() */
 };
 
 /* n_fft: even, 16 .. 65536.  RVT_EINVAL / RVT_ENOMEM / RVT_EUNSUPPORTED (av_tx). */
@@ -80,9 +88,6 @@ float rvt_cabs2f_numpy(float re, float im);
 
 const char *rvt_fft_precision_name(enum rvt_fft_precision p);
 
-/* The kernel sets (for tests and benchmarks); _avx2 needs AVX2 + FMA. */
-void rvt_stft_kernels_ref(struct rvt_stft_kernels *k);
-void rvt_stft_kernels_avx2(struct rvt_stft_kernels *k);
 int rvt_fft_precision_parse(const char *s, enum rvt_fft_precision *p);
 
 #endif

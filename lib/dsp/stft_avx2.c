@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include "dsp/stft.h"
+#include "dsp/stft_internal.h"
 
 static void window_f64_avx2(double *dst, const double *w, const float *y, int n)
 {
@@ -87,10 +88,6 @@ static void cpow_f64_avx2(float *power, const double *c, int n)
         power[b] = rvt_cabs2f_numpy((float)c[2 * b], (float)c[2 * b + 1]);
 }
 
-void rvt_stft_kernels_avx2(struct rvt_stft_kernels *k)
-{
-    k->window_f64 = window_f64_avx2;
-    k->window_f32 = window_f32_avx2;
-    k->cpow_f64 = cpow_f64_avx2;
-    k->cpow_f32 = cpow_f32_avx2;
-}
+const struct rvt_stft_kernels rvti_stft_kernels_avx2 = {
+    RVT_ISA_AVX2, window_f64_avx2, window_f32_avx2, cpow_f64_avx2, cpow_f32_avx2,
+};

@@ -105,7 +105,7 @@ int rvt_video_reader_create(struct rvt_video_reader **out, const struct rvt_fram
     if (!r)
         return rvt_error_set(err, RVT_ENOMEM, "out of memory");
     r->o = *o;
-    r->resize = rvt_resize_rgb24_kernel();
+    r->resize = rvt_resize_kernels()->rgb24;
     r->frame = av_frame_alloc();
     r->rot = av_frame_alloc();
     if (!r->frame || !r->rot) {

@@ -66,6 +66,8 @@
 #define RVT_MEDIA_VIDEO_H
 
 #include "core/common.h"
+
+#include "core/cpu.h"
 #include "core/config.h"
 
 #define RVT_FRAMES_MAX 256                     /* K cap */
@@ -218,10 +220,15 @@ typedef void (*rvt_resize_rgb24_fn)(const struct rvt_resize_plan *p, const uint8
                                     size_t src_stride, uint8_t *dst, uint8_t *tmp);
 void rvt_resize_rgb24_ref(const struct rvt_resize_plan *p, const uint8_t *src, size_t src_stride,
                           uint8_t *dst, uint8_t *tmp);
-void rvt_resize_rgb24_avx2(const struct rvt_resize_plan *p, const uint8_t *src,
-                           size_t src_stride, uint8_t *dst, uint8_t *tmp); /* RVT_ISA_AVX2 */
-/* The best kernel for this CPU: rvt_cpu_isa() (RVT_ISA=ref forces _ref). */
-rvt_resize_rgb24_fn rvt_resize_rgb24_kernel(void);
+/* The kernel table, the shape of every SIMD family (docs/architecture.md):
+ * rvt_resize_kernels() for this CPU's rvt_cpu_isa() (RVT_ISA=ref forces _ref),
+ * rvt_resize_kernels_for(isa) one level's or NULL (tests); constant tables. */
+struct rvt_resize_kernels {
+    enum rvt_isa isa;
+    rvt_resize_rgb24_fn rgb24;
+};
+const struct rvt_resize_kernels *rvt_resize_kernels(void);
+const struct rvt_resize_kernels *rvt_resize_kernels_for(enum rvt_isa isa);
 
 /* What rvt_video_extract saw, for logs, tests and benchmarks. */
 struct rvt_video_info {

@@ -15,4 +15,7 @@ void rvti_resize_h_pixels(const struct rvt_resize_axis *a, const uint8_t *in, in
 void rvti_resize_v_bytes(const struct rvt_resize_plan *p, const uint8_t *vin, size_t vin_stride,
                          int vin_first, int yy, int i0, int i1, uint8_t *out);
 
+/* video_resize_avx2.c's table (RVT_ISA_AVX2). */
+extern const struct rvt_resize_kernels rvti_resize_kernels_avx2;
+
 #endif

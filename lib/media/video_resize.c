@@ -209,7 +209,22 @@ void rvt_resize_rgb24_ref(const struct rvt_resize_plan *p, const uint8_t *src, s
         rvti_resize_v_bytes(p, vin, vin_stride, vin_first, yy, 0, (int)row, dst + yy * row);
 }
 
-rvt_resize_rgb24_fn rvt_resize_rgb24_kernel(void)
+static const struct rvt_resize_kernels kernels_ref = {RVT_ISA_REF, rvt_resize_rgb24_ref};
+
+const struct rvt_resize_kernels *rvt_resize_kernels_for(enum rvt_isa isa)
 {
-    return rvt_cpu_isa() >= RVT_ISA_AVX2 ? rvt_resize_rgb24_avx2 : rvt_resize_rgb24_ref;
+    if (isa > rvt_cpu_isa())
+        return NULL;
+    switch (isa) {
+    case RVT_ISA_REF: return &kernels_ref;
+    case RVT_ISA_AVX2: /* no AVX-512 twin: its level runs the AVX2 kernel */
+    case RVT_ISA_AVX512: return &rvti_resize_kernels_avx2;
+    }
+    return NULL;
+}
+
+const struct rvt_resize_kernels *rvt_resize_kernels(void)
+{
+    const struct rvt_resize_kernels *k = rvt_resize_kernels_for(rvt_cpu_isa());
+    return k ? k : &kernels_ref;
 }

@@ -75,8 +75,8 @@ static void vertical_row(const struct rvt_resize_plan *p, const uint8_t *vin, si
         rvti_resize_v_bytes(p, vin, vin_stride, vin_first, yy, i, row, out);
 }
 
-void rvt_resize_rgb24_avx2(const struct rvt_resize_plan *p, const uint8_t *src,
-                           size_t src_stride, uint8_t *dst, uint8_t *tmp)
+static void resize_rgb24_avx2(const struct rvt_resize_plan *p, const uint8_t *src,
+                              size_t src_stride, uint8_t *dst, uint8_t *tmp)
 {
     const uint8_t *vin = src;
     size_t vin_stride = src_stride, row = (size_t)p->out_w * 3;
@@ -98,3 +98,5 @@ void rvt_resize_rgb24_avx2(const struct rvt_resize_plan *p, const uint8_t *src,
     for (y = 0; y < p->out_h; y++)
         vertical_row(p, vin, vin_stride, vin_first, y, dst + (size_t)y * row);
 }
+
+const struct rvt_resize_kernels rvti_resize_kernels_avx2 = {RVT_ISA_AVX2, resize_rgb24_avx2};

@@ -199,7 +199,7 @@ static int qact_of(enum rvt_nn_act act)
 
 bool rvt_nn_dense_yt_pad_ok(const struct rvt_nn_dense *l)
 {
-    return l->wtype == RVT_NN_WEIGHT_I8 && rvt_qgemm_kernels_get()->isa == RVT_ISA_AVX512 &&
+    return l->wtype == RVT_NN_WEIGHT_I8 && rvt_qgemm_kernels()->isa == RVT_ISA_AVX512 &&
            qact_of(l->act) >= 0;
 }
 

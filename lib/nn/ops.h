@@ -3,8 +3,9 @@
  *
  * Every kernel has a portable `_ref` version in ops_ref.c; x86/ops_avx2.c and
  * x86/ops_avx512.c hold SIMD twins.  rvt_nn_kernels() returns the table for the
- * level rvt_cpu_isa() chose (RVT_ISA=ref|avx2|avx512 forces a lower one), filled
- * once and read-only after.  Kernels never allocate and never fail: callers pass
+ * level rvt_cpu_isa() chose (RVT_ISA=ref|avx2|avx512 forces a lower one); the
+ * tables are constant.  rvt_nn_kernels_for(isa) gives one level's (tests).  Every
+ * SIMD family of the library has this shape (docs/architecture.md).  Kernels never allocate and never fail: callers pass
  * output and scratch memory.  A kernel's SIMD twins agree with `_ref` to a few ulps
  * (exp is a polynomial there; summation orders differ), see tests/unit/test_nn.c.
  *
@@ -19,6 +20,8 @@
 #define RVT_NN_OPS_H
 
 #include "core/common.h"
+
+#include "core/cpu.h"
 
 enum rvt_nn_act {
     RVT_NN_ACT_NONE = 0,
@@ -95,7 +98,7 @@ typedef void (*rvt_nn_dwconv_cl_fn)(const float *xp, int hp, int wp, int c, int 
 typedef void (*rvt_nn_scale_cl_fn)(float *x, size_t n, int c, const float *g);
 
 struct rvt_nn_kernels {
-    const char *name; /* "ref", "avx2", "avx512" */
+    enum rvt_isa isa;
     rvt_nn_dwconv_fn dwconv;
     rvt_nn_bias_act_fn bias_act;
     rvt_nn_scale_fn scale;
@@ -108,8 +111,9 @@ struct rvt_nn_kernels {
 
 /* The table for this CPU (see top of file). */
 const struct rvt_nn_kernels *rvt_nn_kernels(void);
-/* The table of one level, or NULL when the CPU lacks it (tests compare them). */
-const struct rvt_nn_kernels *rvt_nn_kernels_for(int isa);
+/* The table of one level, or NULL when this CPU (or RVT_ISA) does not allow it
+ * (tests compare them). */
+const struct rvt_nn_kernels *rvt_nn_kernels_for(enum rvt_isa isa);
 
 /* Portable kernels (ops_ref.c). */
 double rvt_nn_dwconv_ref(const float *x, int h, int w, const float *wt, int k, int stride,

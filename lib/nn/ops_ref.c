@@ -230,15 +230,13 @@ void rvt_nn_scale_cl_ref(float *x, size_t n, int c, const float *g)
 }
 
 static const struct rvt_nn_kernels kernels_ref = {
-    "ref", rvt_nn_dwconv_ref, rvt_nn_bias_act_ref, rvt_nn_scale_ref, rvt_nn_add_ref,
+    RVT_ISA_REF, rvt_nn_dwconv_ref, rvt_nn_bias_act_ref, rvt_nn_scale_ref, rvt_nn_add_ref,
     NULL, NULL, NULL,
 };
 
-const struct rvt_nn_kernels *rvt_nn_kernels_for(int isa)
+const struct rvt_nn_kernels *rvt_nn_kernels_for(enum rvt_isa isa)
 {
-    enum rvt_isa have = rvt_cpu_isa();
-
-    if (isa > (int)have)
+    if (isa > rvt_cpu_isa())
         return NULL;
 #if defined(__x86_64__) || defined(__i386__)
     if (isa == RVT_ISA_AVX512)

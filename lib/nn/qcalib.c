@@ -108,7 +108,7 @@ static struct layer *find(struct rvt_qcalib *c, const char *key)
 void rvt_qcalib_observe(struct rvt_qcalib *c, const char *key, const float *x, int k, size_t n,
                         size_t ldx)
 {
-    const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
+    const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels();
     struct layer *l = key ? find(c, key) : NULL;
     int i;
 

@@ -118,7 +118,7 @@ static int forward(const struct rvt_qdense *q, const float *x, size_t ldx, bool 
                    void (*post)(void *ctx, int o, size_t p, float *y, size_t n), void *post_ctx,
                    bool split_rows, const struct rvt_nn_par *par)
 {
-    const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
+    const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels();
     struct rvt_qgemm_args g = {.out = y, .out_cs = ldy, .post = post, .post_ctx = post_ctx,
                                .split_rows = split_rows};
     int ret = quantize(q, kr, x, ldx, n_cols, rows, false, scratch, &g, par);
@@ -165,7 +165,7 @@ int rvt_qdense_forward_yt_act_par(const struct rvt_qdense *q, const float *x, si
                                   enum rvt_qact act, size_t row_w, size_t row_skip,
                                   void *scratch, const struct rvt_nn_par *par)
 {
-    const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
+    const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels();
     struct rvt_qgemm_args g = {.out = y, .bias = bias, .act = act, .row_w = row_w,
                                .row_skip = row_skip};
     int ret = quantize(q, kr, x, ldx, n_cols, false, true, scratch, &g, par);
@@ -186,7 +186,7 @@ int rvt_qdense_forward_yt(const struct rvt_qdense *q, const float *x, size_t ldx
 int rvt_qdense_forward_vec(const struct rvt_qdense *q, const float *x, float *y,
                            const float *bias, void *scratch)
 {
-    const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
+    const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels();
     struct rvt_qgemm_args g = {.out = y, .bias = bias, .act = RVT_QACT_NONE};
     /* one row of n_in: the row kernels, vectorised along the vector */
     int ret = quantize(q, kr, x, (size_t)q->w.k, 1, true, true, scratch, &g, NULL);

@@ -2,7 +2,6 @@
 #include "core/common.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,31 +131,20 @@ void rvti_qgemm_split(int n, size_t n_blocks, int mr, bool rows_only, int ith, i
     }
 }
 
-/* Written once under pthread_once; read-only after. */
-static const struct rvt_qgemm_kernels *g_best;
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-
 const struct rvt_qgemm_kernels *rvt_qgemm_kernels_for(enum rvt_isa isa)
 {
     if (isa > rvt_cpu_isa())
         return NULL;
     switch (isa) {
-    case RVT_ISA_REF: return &rvti_qgemm_ref;
-    case RVT_ISA_AVX2: return &rvti_qgemm_avx2;
-    case RVT_ISA_AVX512: return &rvti_qgemm_avx512;
+    case RVT_ISA_REF: return &rvti_qgemm_kernels_ref;
+    case RVT_ISA_AVX2: return &rvti_qgemm_kernels_avx2;
+    case RVT_ISA_AVX512: return &rvti_qgemm_kernels_avx512;
     }
     return NULL;
 }
 
-static void pick(void)
+const struct rvt_qgemm_kernels *rvt_qgemm_kernels(void)
 {
-    g_best = rvt_qgemm_kernels_for(rvt_cpu_isa());
-    if (!g_best)
-        g_best = &rvti_qgemm_ref;
-}
-
-const struct rvt_qgemm_kernels *rvt_qgemm_kernels_get(void)
-{
-    pthread_once(&g_once, pick);
-    return g_best;
+    const struct rvt_qgemm_kernels *k = rvt_qgemm_kernels_for(rvt_cpu_isa());
+    return k ? k : &rvti_qgemm_kernels_ref;
 }

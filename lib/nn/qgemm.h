@@ -34,7 +34,7 @@
  *   struct rvt_qweights w;                                // at model load
  *   rvt_qweights_init(&w);
  *   ret = rvt_qweights_set(&w, q8, scale, c_out, c_in, &err);
- *   const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_get();
+ *   const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels();
  *   kr->minmax(x, (size_t)c_in * hw, &lo, &hi);           // dynamic activation range
  *   ret = rvt_quant_params(lo, hi, &qp, &err);            // quant.h
  *   rvt_qx_clear_tail(xp, hw, c_in);
@@ -200,9 +200,9 @@ struct rvt_qgemm_kernels {
                        uint8_t *xp, size_t p0, int k_pad);
 };
 
-/* The best level for this CPU (rvt_cpu_isa(), so RVT_ISA=ref|avx2 lowers it).
- * Filled once (thread-safe), read-only after. */
-const struct rvt_qgemm_kernels *rvt_qgemm_kernels_get(void);
+/* The best level for this CPU (rvt_cpu_isa(), so RVT_ISA=ref|avx2 lowers it); the
+ * tables are constant.  The shape of every SIMD family (see nn/ops.h). */
+const struct rvt_qgemm_kernels *rvt_qgemm_kernels(void);
 /* The kernels of one level, or NULL when this CPU (or RVT_ISA) does not allow it. */
 const struct rvt_qgemm_kernels *rvt_qgemm_kernels_for(enum rvt_isa isa);
 

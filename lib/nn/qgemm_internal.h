@@ -9,9 +9,9 @@
 #include "nn/qgemm.h"
 
 
-extern const struct rvt_qgemm_kernels rvti_qgemm_ref;
-extern const struct rvt_qgemm_kernels rvti_qgemm_avx2;
-extern const struct rvt_qgemm_kernels rvti_qgemm_avx512;
+extern const struct rvt_qgemm_kernels rvti_qgemm_kernels_ref;
+extern const struct rvt_qgemm_kernels rvti_qgemm_kernels_avx2;
+extern const struct rvt_qgemm_kernels rvti_qgemm_kernels_avx512;
 
 /* The part of the tile grid that ith of nth computes: output rows [*o0, *o1) and
  * position blocks [*b0, *b1) (of 16).  mr: the kernel's row tile; splits stay

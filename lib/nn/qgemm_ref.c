@@ -128,7 +128,7 @@ static void quant_cols_ref(const float *x, int k, size_t n, size_t ldx, float *s
     rvti_qgemm_quant_cols_span(x, k, 0, n, ldx, scale, zero, xp, p0, k_pad);
 }
 
-const struct rvt_qgemm_kernels rvti_qgemm_ref = {
+const struct rvt_qgemm_kernels rvti_qgemm_kernels_ref = {
     .isa = RVT_ISA_REF,
     .gemm = gemm_ref,
     .minmax = minmax_ref,

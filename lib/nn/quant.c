@@ -65,7 +65,7 @@ void rvt_quant_range(const struct rvt_qgemm_kernels *kr, const float *x, int k, 
     int c;
 
     if (!kr)
-        kr = rvt_qgemm_kernels_get();
+        kr = rvt_qgemm_kernels();
     if (ldx == n) {
         if (n && k)
             kr->minmax(x, n * k, &l, &h);
@@ -92,7 +92,7 @@ int rvt_quant_planes(const struct rvt_qgemm_kernels *kr, const float *x, int k, 
     int ret;
 
     if (!kr)
-        kr = rvt_qgemm_kernels_get();
+        kr = rvt_qgemm_kernels();
     rvt_quant_range(kr, x, k, n, ldx, &lo, &hi);
     if (!n || !k)
         lo = hi = 0.0f;

@@ -60,7 +60,7 @@ void rvt_quant_range(const struct rvt_qgemm_kernels *kr, const float *x, int k, 
  * Dynamic quantization of one sample's channels-first tensor: k planes of n values
  * (plane c at x + c * ldx) -> packed positions p0..p0+n-1 of xp (qgemm.h), with
  * rvt_quant_range, rvt_quant_params and kr->pack_planes.  *p receives the map.
- * RVT_EINVAL on NaN/inf in x.  kr NULL: rvt_qgemm_kernels_get().
+ * RVT_EINVAL on NaN/inf in x.  kr NULL: rvt_qgemm_kernels().
  */
 int rvt_quant_planes(const struct rvt_qgemm_kernels *kr, const float *x, int k, size_t n,
                      size_t ldx, uint8_t *xp, size_t p0, int k_pad, struct rvt_qparams *p,

@@ -226,7 +226,7 @@ int rvt_run_predict(const struct rvt_predict_opts *po, const struct rvt_run_opts
     rvt_infof("%s: %s %s (%d int8 layers), %d classes, audio attention %s, %.1f M MACs a clip; "
               "kernels %s, OpenBLAS %s", po->model_path, A.info->architecture, A.info->format,
               A.info->n_int8_layers, A.info->n_classes, A.info->audio_attention,
-              st->macs * 1e-6, rvt_nn_kernels()->name, rvt_blas_corename());
+              st->macs * 1e-6, rvt_isa_name(rvt_nn_kernels()->isa), rvt_blas_corename());
     if ((ret = predict(&A, ro, &run, st, err)) < 0)
         goto done;
     st->n_workers = A.n_workers;

@@ -224,7 +224,8 @@ static void test_stft(void)
 /* Every kernel variant against _ref: bit-identical on random and special inputs. */
 static void test_stft_kernels(void)
 {
-    struct rvt_stft_kernels ref, simd;
+    const struct rvt_stft_kernels *ref = rvt_stft_kernels_for(RVT_ISA_REF);
+    const struct rvt_stft_kernels *simd = rvt_stft_kernels_for(RVT_ISA_AVX2);
     enum { N = 1031 };
     double *c64 = malloc(2 * N * sizeof(double)), *w = malloc(N * sizeof(double));
     double *d1 = malloc(N * sizeof(double)), *d2 = malloc(N * sizeof(double));
@@ -233,13 +234,12 @@ static void test_stft_kernels(void)
     float *f1 = malloc(N * sizeof(float)), *f2 = malloc(N * sizeof(float));
     int i, n;
 
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
-        printf("ok %d - # SKIP no AVX2\n", ++tap_n);
+    OK(ref && ref->isa == RVT_ISA_REF && rvt_stft_kernels()->isa <= rvt_cpu_isa(),
+       "stft dispatch: ref table, best level within rvt_cpu_isa()");
+    if (!simd) {
+        printf("ok %d - # SKIP no AVX2 (or RVT_ISA below it)\n", ++tap_n);
         goto done;
     }
-    rvt_stft_kernels_ref(&ref);
-    rvt_stft_kernels_ref(&simd);
-    rvt_stft_kernels_avx2(&simd);
     srand(11);
     for (i = 0; i < 2 * N; i++) {
         /* magnitudes over 60 decades, exact zeros and ties mixed in */
@@ -252,20 +252,20 @@ static void test_stft_kernels(void)
         y[i] = (float)((rand() / (double)RAND_MAX) - 0.5);
     }
     for (n = N - 8; n <= N; n++) { /* every tail length */
-        ref.cpow_f64(p1, c64, n);
-        simd.cpow_f64(p2, c64, n);
+        ref->cpow_f64(p1, c64, n);
+        simd->cpow_f64(p2, c64, n);
         if (memcmp(p1, p2, n * sizeof(float)))
             break;
-        ref.cpow_f32(p1, c32, n);
-        simd.cpow_f32(p2, c32, n);
+        ref->cpow_f32(p1, c32, n);
+        simd->cpow_f32(p2, c32, n);
         if (memcmp(p1, p2, n * sizeof(float)))
             break;
-        ref.window_f64(d1, w, y, n);
-        simd.window_f64(d2, w, y, n);
+        ref->window_f64(d1, w, y, n);
+        simd->window_f64(d2, w, y, n);
         if (memcmp(d1, d2, n * sizeof(double)))
             break;
-        ref.window_f32(f1, w, y, n);
-        simd.window_f32(f2, w, y, n);
+        ref->window_f32(f1, w, y, n);
+        simd->window_f32(f2, w, y, n);
         if (memcmp(f1, f2, n * sizeof(float)))
             break;
     }
@@ -274,10 +274,10 @@ static void test_stft_kernels(void)
         const int reps = 2000;
         double t0 = rvt_now(), t1, t2;
         for (i = 0; i < reps; i++)
-            ref.cpow_f64(p1, c64, 1025);
+            ref->cpow_f64(p1, c64, 1025);
         t1 = rvt_now();
         for (i = 0; i < reps; i++)
-            simd.cpow_f64(p2, c64, 1025);
+            simd->cpow_f64(p2, c64, 1025);
         t2 = rvt_now();
         printf("# cpow_f64 1025 bins: ref %.2f us, avx2 %.2f us\n", (t1 - t0) / reps * 1e6,
                (t2 - t1) / reps * 1e6);

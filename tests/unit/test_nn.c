@@ -402,7 +402,7 @@ static void test_dwconv(void)
     int isa, si;
 
     for (isa = RVT_ISA_REF; isa <= RVT_ISA_AVX512; isa++) {
-        const struct rvt_nn_kernels *kt = rvt_nn_kernels_for(isa);
+        const struct rvt_nn_kernels *kt = rvt_nn_kernels_for((enum rvt_isa)isa);
         if (!kt)
             continue;
         for (si = 0; si < (int)RVT_ARRAY_SIZE(shapes); si++) {
@@ -438,7 +438,7 @@ static void test_dwconv(void)
                     worst = fmax(worst, fabs(y[oy * ow + ox] - ex) / (tol > 0 ? tol : 1));
                 }
             OK(!bad && fabs(sum - esum) <= 1e-5 * (1 + fabs(esum)) + 1e-6 * oh * ow,
-               "dwconv %s %dx%d k%d s%d %s: %d bad, worst %.2f of tolerance", kt->name, h, w, k, s,
+               "dwconv %s %dx%d k%d s%d %s: %d bad, worst %.2f of tolerance", rvt_isa_name(kt->isa), h, w, k, s,
                rvt_nn_act_name(act), bad, worst);
             free(x);
             free(y);
@@ -460,11 +460,11 @@ static void test_cl(void)
 
     for (isa = RVT_ISA_REF - 1; isa <= RVT_ISA_AVX512; isa++) {
         /* isa -1: the _ref functions themselves */
-        const struct rvt_nn_kernels *kt = isa < 0 ? NULL : rvt_nn_kernels_for(isa);
+        const struct rvt_nn_kernels *kt = isa < 0 ? NULL : rvt_nn_kernels_for((enum rvt_isa)isa);
         rvt_nn_pad_act_cl_fn pad_act = isa < 0 ? rvt_nn_pad_act_cl_ref : kt ? kt->pad_act_cl : NULL;
         rvt_nn_dwconv_cl_fn dw = isa < 0 ? rvt_nn_dwconv_cl_ref : kt ? kt->dwconv_cl : NULL;
         rvt_nn_scale_cl_fn scale = isa < 0 ? rvt_nn_scale_cl_ref : kt ? kt->scale_cl : NULL;
-        const char *name = isa < 0 ? "ref" : kt ? kt->name : "";
+        const char *name = isa < 0 ? "ref" : kt ? rvt_isa_name(kt->isa) : "";
         if (!pad_act || !dw || !scale)
             continue;
         for (si = 0; si < (int)RVT_ARRAY_SIZE(shapes); si++) {
@@ -556,7 +556,7 @@ static void test_bias_act(void)
     size_t n = 1003, i;
 
     for (isa = RVT_ISA_REF; isa <= RVT_ISA_AVX512; isa++) {
-        const struct rvt_nn_kernels *kt = rvt_nn_kernels_for(isa);
+        const struct rvt_nn_kernels *kt = rvt_nn_kernels_for((enum rvt_isa)isa);
         if (!kt)
             continue;
         for (a = 0; a < 4; a++) {
@@ -574,7 +574,7 @@ static void test_bias_act(void)
             kt->bias_act(x, n, b, (enum rvt_nn_act)a, &sum);
             kt->bias_act(x2, n, b, (enum rvt_nn_act)a, NULL); /* no sum: the same values */
             OK(!memcmp(x, x2, n * sizeof(float)), "bias_act %s %s without the sum: same values",
-               kt->name, rvt_nn_act_name((enum rvt_nn_act)a));
+               rvt_isa_name(kt->isa), rvt_nn_act_name((enum rvt_nn_act)a));
             free(x2);
             /* absolute 1e-30: below exp's clamp (x < -87) SiLU gives ~x e^-87.3
              * instead of x e^x, both invisible next to any other term */
@@ -582,7 +582,7 @@ static void test_bias_act(void)
                 if (!(fabs(x[i] - ref[i]) <= 8 * eps * fabs(ref[i]) + 1e-30)) /* NaN is bad */
                     bad++;
             OK(!bad && fabs(sum - esum) <= 1e-6 * (1 + fabs(esum)), "bias_act %s %s: %d bad",
-               kt->name, rvt_nn_act_name((enum rvt_nn_act)a), bad);
+               rvt_isa_name(kt->isa), rvt_nn_act_name((enum rvt_nn_act)a), bad);
             free(x);
             free(ref);
         }
@@ -751,7 +751,7 @@ static void time_dwconv(void)
     for (i = 0; i < 25; i++)
         wt[i] = frand();
     for (isa = RVT_ISA_REF; isa <= RVT_ISA_AVX512; isa++) {
-        const struct rvt_nn_kernels *kt = rvt_nn_kernels_for(isa);
+        const struct rvt_nn_kernels *kt = rvt_nn_kernels_for((enum rvt_isa)isa);
         double t0, macs = 0;
         if (!kt)
             continue;
@@ -766,7 +766,7 @@ static void time_dwconv(void)
             }
         t0 = (cpu_s() - t0) / reps;
         printf("# dwconv %s, every depthwise layer of EfficientNet-B0 + SiLU: %.2f ms (cpu) an image, %.1f GMAC/s\n",
-               kt->name, t0 * 1e3, macs / reps / t0 * 1e-9);
+               rvt_isa_name(kt->isa), t0 * 1e3, macs / reps / t0 * 1e-9);
         if (kt->dwconv_cl) {
             /* the channels-last path: pad + bias + SiLU of the input, then the conv */
             size_t big = (size_t)116 * 116 * 96;
@@ -789,7 +789,7 @@ static void time_dwconv(void)
                 }
             t0 = (cpu_s() - t0) / reps;
             printf("# dwconv %s channels-last (incl. pad + SiLU of the input): %.2f ms (cpu) an image, %.1f GMAC/s\n",
-                   kt->name, t0 * 1e3, macs / reps / t0 * 1e-9);
+                   rvt_isa_name(kt->isa), t0 * 1e3, macs / reps / t0 * 1e-9);
             free(cx), free(cp), free(cy), free(cw), free(cb), free(cs);
         }
     }
@@ -832,7 +832,7 @@ static int run_bench(char **argv)
     wall = (now_s() - t0) / (double)(n * reps);
     cpu = (cpu_s() - c0) / (double)(n * reps);
     printf("%.3f ms/clip wall, %.3f ms/clip cpu, %.1f GFLOP/s (cpu), kernels %s\n", wall * 1e3,
-           cpu * 1e3, 2 * rvt_model_macs(m) / cpu * 1e-9, rvt_nn_kernels()->name);
+           cpu * 1e3, 2 * rvt_model_macs(m) / cpu * 1e-9, rvt_isa_name(rvt_nn_kernels()->isa));
     ret = 0;
 done:
     free(frames);
@@ -955,7 +955,7 @@ int main(int argc, char **argv)
         return run_model(argc, argv);
     if (argc >= 3)
         return run_op(argc, argv);
-    printf("# kernels: %s\n", rvt_nn_kernels()->name);
+    printf("# kernels: %s\n", rvt_isa_name(rvt_nn_kernels()->isa));
     test_dwconv();
     test_cl();
     test_bias_act();

@@ -712,7 +712,7 @@ static void test_qdense(void)
             for (j = 0; j < NC; j++)
                 pl.ok &= pl.seen[o][j] == 1 && y2[o * LDY + j] == y[o * LDY + j] + 1.0f;
         OK(pl.ok, "post: every output seen once, in order, after it was final (level %s)",
-           rvt_isa_name(rvt_qgemm_kernels_get()->isa));
+           rvt_isa_name(rvt_qgemm_kernels()->isa));
     }
     rvt_qdense_free(q);
     rvt_qdense_free(NULL);
@@ -838,7 +838,7 @@ static void bench(void)
 static void test_yt_pad(void)
 {
     enum { NO = 48, NI = 37, H = 5, W = 7, PAD = 2, HP = H + 2 * PAD, WP = W + 2 * PAD };
-    const struct rvt_nn_kernels *nk = rvt_qgemm_kernels_get()->isa == RVT_ISA_AVX512
+    const struct rvt_nn_kernels *nk = rvt_qgemm_kernels()->isa == RVT_ISA_AVX512
                                           ? rvt_nn_kernels_for(RVT_ISA_AVX512)
                                           : NULL;
     rvt_nn_pad_act_cl_fn pad_act = nk ? nk->pad_act_cl : rvt_nn_pad_act_cl_ref;
@@ -868,7 +868,7 @@ static void test_yt_pad(void)
         OK(!memcmp(got, want, sizeof(float) * HP * WP * NO),
            "yt_pad %s: bias + SiLU fused into gemm_t, stored inside the padded map = gemm_t + "
            "pad_act_cl, bit for bit, borders untouched",
-           rvt_isa_name(rvt_qgemm_kernels_get()->isa));
+           rvt_isa_name(rvt_qgemm_kernels()->isa));
     }
     rvt_qdense_free(q);
     free(w), free(x), free(raw), free(want), free(got), free(wq), free(scratch);
@@ -886,12 +886,12 @@ int main(int argc, char **argv)
 
     rvt_blas_fix_coretype(argv);
     if (argc == 2 && !strcmp(argv[1], "time")) { /* scripts/bench-kernels: timings only, no checks */
-        printf("# kernel level: %s\n", rvt_isa_name(rvt_qgemm_kernels_get()->isa));
+        printf("# kernel level: %s\n", rvt_isa_name(rvt_qgemm_kernels()->isa));
         bench();
         return 0;
     }
-    printf("# kernel level: %s\n", rvt_isa_name(rvt_qgemm_kernels_get()->isa));
-    OK(rvt_qgemm_kernels_get()->isa == rvt_cpu_isa(), "dispatch picks rvt_cpu_isa()");
+    printf("# kernel level: %s\n", rvt_isa_name(rvt_qgemm_kernels()->isa));
+    OK(rvt_qgemm_kernels()->isa == rvt_cpu_isa(), "dispatch picks rvt_cpu_isa()");
     for (i = 0; i < RVT_ARRAY_SIZE(shapes); i++)
         test_shape(shapes[i].n, shapes[i].k, shapes[i].pos, shapes[i].group, 0);
     /* 255 * 127 everywhere: vpmaddubsw would saturate at 32767 per pair, int32 must not */

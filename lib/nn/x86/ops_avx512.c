@@ -388,6 +388,6 @@ static void scale_cl_avx512(float *x, size_t n, int c, const float *g)
 }
 
 const struct rvt_nn_kernels rvti_nn_kernels_avx512 = {
-    "avx512", dwconv_avx512, bias_act_avx512, scale_avx512, add_avx512,
+    RVT_ISA_AVX512, dwconv_avx512, bias_act_avx512, scale_avx512, add_avx512,
     pad_act_cl_avx512, dwconv_cl_avx512, scale_cl_avx512,
 };

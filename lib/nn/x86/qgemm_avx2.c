@@ -297,12 +297,12 @@ static void quant_cols_avx2(const float *x, int k, size_t n, size_t ldx, float *
 static void gemm_t_avx2(const struct rvt_qgemm_args *g, int ith, int nth)
 {
     if (g->act == RVT_QACT_SILU || g->row_w)
-        rvti_qgemm_ref.gemm_t(g, ith, nth);
+        rvti_qgemm_kernels_ref.gemm_t(g, ith, nth);
     else
         gemm_avx2(g, ith, nth);
 }
 
-const struct rvt_qgemm_kernels rvti_qgemm_avx2 = {
+const struct rvt_qgemm_kernels rvti_qgemm_kernels_avx2 = {
     .isa = RVT_ISA_AVX2,
     .gemm = gemm_avx2,
     .minmax = minmax_avx2,

@@ -564,7 +564,7 @@ static void quant_rows_avx512(const float *x, int k, size_t n, size_t ldx, float
     }
 }
 
-const struct rvt_qgemm_kernels rvti_qgemm_avx512 = {
+const struct rvt_qgemm_kernels rvti_qgemm_kernels_avx512 = {
     .isa = RVT_ISA_AVX512,
     .gemm = gemm_avx512,
     .minmax = minmax_avx512,
