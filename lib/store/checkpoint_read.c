@@ -168,23 +168,46 @@ int rvt_ckpt_has_attr(const struct rvt_ckpt *c, const char *name)
     return r > 0;
 }
 
-/* Opens attribute `name` of the root; its type class must be `cls`. */
-static int open_attr(struct rvt_ckpt *c, const char *name, H5T_class_t cls, hid_t *aid,
-                     hid_t *tid, struct rvt_error *err)
+/* One open root attribute: its id, type and dataspace (-1 when not open). */
+struct attr {
+    hid_t aid, tid, sp;
+    hssize_t n; /* elements */
+};
+
+static void close_attr(struct attr *a)
+{
+    if (a->sp >= 0)
+        H5Sclose(a->sp);
+    if (a->tid >= 0)
+        H5Tclose(a->tid);
+    if (a->aid >= 0)
+        H5Aclose(a->aid);
+}
+
+/* Opens attribute `name` of the root; its type class must be `cls`.  Whatever
+ * happens, close_attr(a) afterwards releases what was opened. */
+static int open_attr(struct rvt_ckpt *c, const char *name, H5T_class_t cls, struct attr *a,
+                     struct rvt_error *err)
 {
     char why[256];
 
-    *aid = *tid = -1;
+    a->aid = a->tid = a->sp = -1;
+    a->n = 0;
     if (!rvt_ckpt_has_attr(c, name))
         return rvt_error_set(err, RVT_EFORMAT, "%s: missing attribute '%s'", c->path, name);
-    *aid = H5Aopen(c->file, name, H5P_DEFAULT);
-    if (*aid < 0)
+    a->aid = H5Aopen(c->file, name, H5P_DEFAULT);
+    if (a->aid < 0)
         return rvt_error_set(err, RVT_EFORMAT, "%s: cannot read attribute '%s': %s", c->path,
                              name, h5_reason(why));
-    *tid = H5Aget_type(*aid);
-    if (*tid < 0 || H5Tget_class(*tid) != cls)
+    a->tid = H5Aget_type(a->aid);
+    if (a->tid < 0 || H5Tget_class(a->tid) != cls)
         return rvt_error_set(err, RVT_EFORMAT, "%s: attribute '%s' is not %s", c->path, name,
                              cls == H5T_STRING ? "a string" : "an integer");
+    a->sp = H5Aget_space(a->aid);
+    a->n = a->sp < 0 ? -1 : H5Sget_simple_extent_npoints(a->sp);
+    if (a->n < 0)
+        return rvt_error_set(err, RVT_EFORMAT, "%s: cannot read attribute '%s': %s", c->path,
+                             name, h5_reason(why));
     return 0;
 }
 
@@ -245,69 +268,43 @@ done:
 
 int rvt_ckpt_attr_str(struct rvt_ckpt *c, const char *name, char **out, struct rvt_error *err)
 {
-    hid_t aid = -1, tid = -1, sp = -1;
+    struct attr a;
     int ret;
 
     *out = NULL;
-    ret = open_attr(c, name, H5T_STRING, &aid, &tid, err);
-    if (ret < 0)
-        goto done;
-    sp = H5Aget_space(aid);
-    if (H5Sget_simple_extent_npoints(sp) != 1) {
+    ret = open_attr(c, name, H5T_STRING, &a, err);
+    if (ret == 0 && a.n != 1)
         ret = rvt_error_set(err, RVT_EFORMAT, "%s: attribute '%s' is not one string", c->path, name);
-        goto done;
-    }
-    ret = read_strings(c, name, aid, tid, 1, out, err);
-done:
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (tid >= 0)
-        H5Tclose(tid);
-    if (aid >= 0)
-        H5Aclose(aid);
+    if (ret == 0)
+        ret = read_strings(c, name, a.aid, a.tid, 1, out, err);
+    close_attr(&a);
     return ret;
 }
 
 int rvt_ckpt_attr_strings(struct rvt_ckpt *c, const char *name, char ***out, int *n,
                           struct rvt_error *err)
 {
-    hid_t aid = -1, tid = -1, sp = -1;
-    hssize_t np;
+    struct attr a;
     char **s = NULL;
     int ret;
 
     *out = NULL;
     *n = 0;
-    ret = open_attr(c, name, H5T_STRING, &aid, &tid, err);
-    if (ret < 0)
-        goto done;
-    sp = H5Aget_space(aid);
-    np = H5Sget_simple_extent_npoints(sp);
-    if (H5Sget_simple_extent_ndims(sp) > 1 || np < 1 || np > 4096) {
+    ret = open_attr(c, name, H5T_STRING, &a, err);
+    if (ret == 0 && (H5Sget_simple_extent_ndims(a.sp) > 1 || a.n < 1 || a.n > 4096))
         ret = rvt_error_set(err, RVT_EFORMAT, "%s: attribute '%s' is not a list of 1 to 4096 strings",
                             c->path, name);
-        goto done;
-    }
-    s = calloc((size_t)np, sizeof(*s));
-    if (!s) {
+    if (ret == 0 && !(s = calloc((size_t)a.n, sizeof(*s))))
         ret = rvt_error_set(err, RVT_ENOMEM, "out of memory");
-        goto done;
+    if (ret == 0)
+        ret = read_strings(c, name, a.aid, a.tid, (size_t)a.n, s, err);
+    if (ret == 0) {
+        *out = s;
+        *n = (int)a.n;
+    } else {
+        rvt_ckpt_strings_free(s, s ? (int)a.n : 0);
     }
-    ret = read_strings(c, name, aid, tid, (size_t)np, s, err);
-    if (ret < 0) {
-        rvt_ckpt_strings_free(s, (int)np);
-        s = NULL;
-        goto done;
-    }
-    *out = s;
-    *n = (int)np;
-done:
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (tid >= 0)
-        H5Tclose(tid);
-    if (aid >= 0)
-        H5Aclose(aid);
+    close_attr(&a);
     return ret;
 }
 
@@ -323,28 +320,17 @@ void rvt_ckpt_strings_free(char **s, int n)
 
 int rvt_ckpt_attr_int(struct rvt_ckpt *c, const char *name, long *out, struct rvt_error *err)
 {
-    hid_t aid = -1, tid = -1, sp = -1;
+    struct attr a;
     char why[256];
     int ret;
 
-    ret = open_attr(c, name, H5T_INTEGER, &aid, &tid, err);
-    if (ret < 0)
-        goto done;
-    sp = H5Aget_space(aid);
-    if (H5Sget_simple_extent_npoints(sp) != 1) {
+    ret = open_attr(c, name, H5T_INTEGER, &a, err);
+    if (ret == 0 && a.n != 1)
         ret = rvt_error_set(err, RVT_EFORMAT, "%s: attribute '%s' is not one integer", c->path, name);
-        goto done;
-    }
-    if (H5Aread(aid, H5T_NATIVE_LONG, out) < 0)
+    if (ret == 0 && H5Aread(a.aid, H5T_NATIVE_LONG, out) < 0)
         ret = rvt_error_set(err, RVT_EFORMAT, "%s: cannot read attribute '%s': %s", c->path, name,
                             h5_reason(why));
-done:
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (tid >= 0)
-        H5Tclose(tid);
-    if (aid >= 0)
-        H5Aclose(aid);
+    close_attr(&a);
     return ret;
 }
 
