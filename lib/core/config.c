@@ -672,6 +672,65 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(((const struct entry *const *)a)[0]->key, ((const struct entry *const *)b)[0]->key);
 }
 
+/* The entries under prefix, sorted by key (malloc'd; *n of them). */
+static const struct entry **sorted_under(const struct rvt_config *cfg, const char *prefix, int *n)
+{
+    const struct entry **v = malloc((cfg->n ? cfg->n : 1) * sizeof(*v));
+    size_t pl = strlen(prefix);
+    int i;
+
+    *n = 0;
+    if (!v)
+        return NULL;
+    for (i = 0; i < cfg->n; i++)
+        if (!strncmp(cfg->e[i].key, prefix, pl))
+            v[(*n)++] = &cfg->e[i];
+    qsort(v, *n, sizeof(*v), cmp_entry);
+    return v;
+}
+
+static bool same_value(const char *a, const char *b)
+{
+    char *ea, *eb;
+    double da, db;
+    if (!strcmp(a, b))
+        return true;
+    errno = 0;
+    da = strtod(a, &ea);
+    db = strtod(b, &eb);
+    return !errno && ea != a && eb != b && !*ea && !*eb && da == db;
+}
+
+int rvt_config_diff(const struct rvt_config *a, const struct rvt_config *b, const char *prefix,
+                    const char **key, const char **va, const char **vb)
+{
+    const struct entry **sa = NULL, **sb = NULL;
+    int na = 0, nb = 0, i = 0, j = 0, ret = 0;
+
+    sa = sorted_under(a, prefix, &na);
+    sb = sorted_under(b, prefix, &nb);
+    if (!sa || !sb) {
+        ret = RVT_ENOMEM;
+        goto done;
+    }
+    while (i < na || j < nb) {
+        int c = i >= na ? 1 : j >= nb ? -1 : strcmp(sa[i]->key, sb[j]->key);
+        if (c == 0 && same_value(sa[i]->value, sb[j]->value)) {
+            i++, j++;
+            continue;
+        }
+        *key = c <= 0 ? sa[i]->key : sb[j]->key;
+        *va = c <= 0 ? sa[i]->value : NULL;
+        *vb = c >= 0 ? sb[j]->value : NULL;
+        ret = 1;
+        break;
+    }
+done:
+    free(sa);
+    free(sb);
+    return ret;
+}
+
 /* Appends to a growing buffer; returns -1 on OOM. */
 static int app(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 {
@@ -712,18 +771,14 @@ static int app_scalar(char **buf, size_t *len, size_t *cap, const char *v, size_
 
 char *rvt_config_dump_prefix(const struct rvt_config *cfg, const char *prefix)
 {
-    const struct entry **sorted = NULL;
+    const struct entry **sorted;
     char *buf = NULL, prev[2048] = "";
-    size_t len = 0, cap = 0, pl = strlen(prefix);
+    size_t len = 0, cap = 0;
     int i, n = 0, fail = 0;
 
-    sorted = malloc((cfg->n ? cfg->n : 1) * sizeof(*sorted));
+    sorted = sorted_under(cfg, prefix, &n);
     if (!sorted)
         return NULL;
-    for (i = 0; i < cfg->n; i++)
-        if (!strncmp(cfg->e[i].key, prefix, pl))
-            sorted[n++] = &cfg->e[i];
-    qsort(sorted, n, sizeof(*sorted), cmp_entry);
     fail |= app(&buf, &len, &cap, "", 0);
     for (i = 0; i < n && !fail; i++) {
         const char *k = sorted[i]->key, *p = prev, *q = k;

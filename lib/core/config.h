@@ -68,6 +68,14 @@ int rvt_config_get_ints(const struct rvt_config *cfg, const char *key, long *out
 char *rvt_config_dump(const struct rvt_config *cfg);
 /* Canonical text of the keys under prefix ("audio."), "" prefix = all. */
 char *rvt_config_dump_prefix(const struct rvt_config *cfg, const char *prefix);
+/*
+ * The first key under prefix, in key order, where a and b differ: a key only
+ * one side has, or values that differ (numbers compare by value: "8000" equals
+ * "8000.0").  Returns 1 and points *key, *va, *vb into the configs (NULL for
+ * the side without the key), 0 when they agree, RVT_ENOMEM.
+ */
+int rvt_config_diff(const struct rvt_config *a, const struct rvt_config *b, const char *prefix,
+                    const char **key, const char **va, const char **vb);
 /* sha256 of rvt_config_dump, lower-case hex. */
 int rvt_config_sha256(const struct rvt_config *cfg, char hex[65], struct rvt_error *err);
 

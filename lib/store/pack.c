@@ -86,112 +86,26 @@ struct packer {
 
 /* ---- config comparison ---- */
 
-struct kv {
-    char key[256];
-    const char *val; /* into the dump text */
-    size_t val_len;
-};
-
-/* Parses a canonical dump (rvt_config_dump_prefix) into dotted keys, in order. */
-static int parse_dump(char *text, struct kv **out, int *n_out)
-{
-    struct kv *v = NULL;
-    int n = 0, cap = 0, depth;
-    char stack[16][128];
-    char *line = text, *nl;
-
-    for (; line && *line; line = nl ? nl + 1 : NULL) {
-        char *p = line, *colon;
-        int indent = 0;
-        nl = strchr(line, '\n');
-        if (nl)
-            *nl = '\0';
-        while (*p == ' ')
-            p++, indent++;
-        depth = indent / 2;
-        if (!*p || depth >= 16)
-            continue;
-        colon = strstr(p, ":");
-        if (!colon)
-            continue;
-        *colon = '\0';
-        snprintf(stack[depth], sizeof(stack[depth]), "%s", p);
-        if (!colon[1]) /* a map heading */
-            continue;
-        if (n == cap) {
-            struct kv *nv;
-            cap = cap ? 2 * cap : 64;
-            nv = realloc(v, cap * sizeof(*v));
-            if (!nv) {
-                free(v);
-                return RVT_ENOMEM;
-            }
-            v = nv;
-        }
-        {
-            int k;
-            size_t len = 0;
-            v[n].key[0] = '\0';
-            for (k = 0; k <= depth; k++)
-                len += snprintf(v[n].key + len, len < sizeof(v[n].key) ? sizeof(v[n].key) - len : 0,
-                                "%s%s", k ? "." : "", stack[k]);
-            v[n].val = colon + 2;
-            v[n].val_len = strlen(colon + 2);
-            n++;
-        }
-    }
-    *out = v;
-    *n_out = n;
-    return 0;
-}
-
-static bool same_value(const char *a, const char *b)
-{
-    char *ea, *eb;
-    double da, db;
-    if (!strcmp(a, b))
-        return true;
-    errno = 0;
-    da = strtod(a, &ea);
-    db = strtod(b, &eb);
-    return !errno && ea != a && eb != b && !*ea && !*eb && da == db;
-}
-
 int rvt_pack_config_diff(const char *text_a, const char *text_b, const char *prefix, char *key,
                          size_t key_n, char *a, char *b, size_t val_n, struct rvt_error *err)
 {
     struct rvt_config *ca = NULL, *cb = NULL;
-    char *da = NULL, *db = NULL;
-    struct kv *va = NULL, *vb = NULL;
-    int na = 0, nb = 0, i = 0, j = 0, ret = 0;
+    const char *k, *va, *vb;
+    int ret;
 
     if ((ret = rvt_config_new(&ca, err)) < 0 || (ret = rvt_config_new(&cb, err)) < 0 ||
         (ret = rvt_config_load_string(ca, text_a, strlen(text_a), "config", err)) < 0 ||
         (ret = rvt_config_load_string(cb, text_b, strlen(text_b), "config", err)) < 0)
         goto done;
-    da = rvt_config_dump_prefix(ca, prefix);
-    db = rvt_config_dump_prefix(cb, prefix);
-    if (!da || !db || parse_dump(da, &va, &na) < 0 || parse_dump(db, &vb, &nb) < 0) {
-        ret = rvt_error_set(err, RVT_ENOMEM, "out of memory");
-        goto done;
-    }
-    while (i < na || j < nb) {
-        int c = i >= na ? 1 : j >= nb ? -1 : strcmp(va[i].key, vb[j].key);
-        if (c == 0 && same_value(va[i].val, vb[j].val)) {
-            i++, j++;
-            continue;
-        }
-        snprintf(key, key_n, "%s", c <= 0 ? va[i].key : vb[j].key);
-        snprintf(a, val_n, "%s", c <= 0 ? va[i].val : "(absent)");
-        snprintf(b, val_n, "%s", c >= 0 ? vb[j].val : "(absent)");
-        ret = 1;
-        break;
+    ret = rvt_config_diff(ca, cb, prefix, &k, &va, &vb);
+    if (ret < 0) {
+        ret = rvt_error_set(err, ret, "out of memory");
+    } else if (ret == 1) {
+        snprintf(key, key_n, "%s", k);
+        snprintf(a, val_n, "%s", va ? va : "(absent)");
+        snprintf(b, val_n, "%s", vb ? vb : "(absent)");
     }
 done:
-    free(va);
-    free(vb);
-    free(da);
-    free(db);
     rvt_config_free(&ca);
     rvt_config_free(&cb);
     return ret;
