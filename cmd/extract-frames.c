@@ -8,6 +8,7 @@
 
 #include "core/cli.h"
 #include "core/log.h"
+#include "media/media.h"
 #include "run/frames.h"
 
 static const char usage[] =
@@ -149,7 +150,7 @@ int main(int argc, char **argv)
         rc = cli.exit_code;
         goto done;
     }
-    rvt_video_set_log_level(cli.log_level);
+    rvt_media_set_log_level(cli.log_level);
     if (optind != argc - 1) {
         rc = rvt_cli_usage_error(&cli, optind >= argc ? "missing INDEX.csv"
                                                        : "too many arguments");

@@ -7,6 +7,7 @@
 #include "core/cli.h"
 #include "core/log.h"
 #include "media/audio.h"
+#include "media/media.h"
 #include "run/mel.h"
 
 static const char usage[] =
@@ -159,7 +160,7 @@ int main(int argc, char **argv)
         exit_code = cli.exit_code;
         goto done;
     }
-    rvt_audio_log_init(cli.log_level);
+    rvt_media_set_log_level(cli.log_level);
     if (optind >= argc) {
         exit_code = rvt_cli_usage_error(&cli, "no input: give INDEX.csv or audio files");
         goto done;

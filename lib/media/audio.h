@@ -70,11 +70,4 @@ int rvt_audio_load(struct rvt_audio *a, const char *path, double max_seconds,
 
 const char *rvt_audio_decoder_name(enum rvt_audio_decoder d);
 
-/*
- * FFmpeg's own stderr logging for a tool that reports decode failures itself:
- * silent below RVT_LOG_DEBUG (-v), warnings at debug.  Sets FFmpeg's global log
- * level: call once from main before threads start.
- */
-void rvt_audio_log_init(int rvt_log_level);
-
 #endif

@@ -27,11 +27,6 @@
 
 #define MAX_CHANNELS 1024
 
-void rvt_audio_log_init(int rvt_log_level)
-{
-    av_log_set_level(rvt_log_level >= RVT_LOG_DEBUG ? AV_LOG_WARNING : AV_LOG_QUIET);
-}
-
 struct dec {
     struct rvt_audio *a;
     const char *path;

@@ -87,11 +87,6 @@ static const char *av_err(int e, char *buf, size_t n)
     return buf;
 }
 
-void rvt_video_set_log_level(int level)
-{
-    av_log_set_level(level >= RVT_LOG_DEBUG ? AV_LOG_WARNING : AV_LOG_QUIET);
-}
-
 int rvt_video_reader_create(struct rvt_video_reader **out, const struct rvt_frames_opts *o,
                             struct rvt_error *err)
 {

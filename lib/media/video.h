@@ -247,11 +247,6 @@ struct rvt_video_info {
 
 struct rvt_video_reader;
 
-/* FFmpeg's own log output: quiet at RVT_LOG_INFO and below (our errors already
- * carry libav*'s reason), warnings at RVT_LOG_DEBUG.  Process-wide: call once
- * from main before any thread starts. */
-void rvt_video_set_log_level(int rvt_log_level);
-
 int rvt_video_reader_create(struct rvt_video_reader **out, const struct rvt_frames_opts *o,
                             struct rvt_error *err);
 void rvt_video_reader_free(struct rvt_video_reader **r);

@@ -13,6 +13,7 @@
 
 #include "../tap.h"
 #include "core/cpu.h"
+#include "media/media.h"
 #include "media/video.h"
 
 static char tmpdir[256];
@@ -549,7 +550,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    rvt_video_set_log_level(0);
+    rvt_media_set_log_level(0);
     test_pick();
     test_crop();
     test_resize();
