@@ -18,7 +18,7 @@ V       ?= 0
 NPROC   ?= $(shell nproc 2>/dev/null || echo 2)
 Q       := $(if $(filter 1,$(V)),,@)
 
-PKGS := libavformat libavcodec libavutil libswscale libswresample hdf5 zlib sndfile soxr openblas yaml-0.1
+PKGS := libavformat libavcodec libavutil libswscale libswresample hdf5 zlib sndfile soxr openblas yaml-0.1 libjpeg
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lpthread -lm
 

@@ -8,6 +8,7 @@ PKGS=(
   build-essential pkg-config
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   libhdf5-dev hdf5-tools libsndfile1-dev libsoxr-dev libopenblas-dev libcsv-dev libyaml-dev
+  libjpeg62-turbo-dev
   ffmpeg espeak-ng sox libxml2-utils librsvg2-bin valgrind time bc man-db
   munge slurmctld slurmd slurm-client
   clang-14 libclang-rt-14-dev

@@ -160,6 +160,7 @@ static const struct rule rules[] = {
     {"image.crop", RULE_PREFIX, 0, 0, "none center box=", 0},
     {"image.convert", RULE_ENUM, 0, 0, "accurate opencv pyav ffmpeg", 0},
     {"image.resize", RULE_ENUM, 0, 0, "pil opencv", 0},
+    {"image.jpeg_quality", RULE_INT, 0, 100, NULL, 0},
     {"image.mean", RULE_NUMS, -1e6, 1e6, NULL, 3},
     {"image.std", RULE_NUMS, 1e-12, 1e6, NULL, 3},
     {"audio.sr", RULE_INT, 1000, 768000, NULL, 0},

@@ -14,6 +14,7 @@
 #include <libswscale/swscale.h>
 
 #include "core/log.h"
+#include "media/jpeg.h"
 #include "media/video.h"
 #include "core/inputs.h"
 
@@ -67,6 +68,8 @@ struct rvt_video_reader {
     bool have_plan;
     uint8_t *tmp;
     size_t tmp_cap;
+
+    struct rvt_jpeg *jpeg;         /* image.jpeg_quality > 0: the round trip's codec */
 };
 
 /* one clip's decoding state */
@@ -107,6 +110,10 @@ int rvt_video_reader_create(struct rvt_video_reader **out, const struct rvt_fram
         rvt_video_reader_free(&r);
         return rvt_error_set(err, RVT_ENOMEM, "out of memory");
     }
+    if (o->jpeg_quality > 0 && (ret = rvt_jpeg_create(&r->jpeg, err)) < 0) {
+        rvt_video_reader_free(&r);
+        return ret;
+    }
     *out = r;
     return 0;
 }
@@ -132,6 +139,7 @@ void rvt_video_reader_free(struct rvt_video_reader **rp)
     av_free(r->rgb);
     rvt_resize_plan_release(&r->plan);
     free(r->tmp);
+    rvt_jpeg_free(&r->jpeg);
     free(r);
     *rp = NULL;
 }
@@ -487,6 +495,9 @@ static int emit_frame(struct rvt_video_reader *r, struct clip *c, AVFrame *f, in
         }
         r->resize(&r->plan, crop, (size_t)r->rgb_stride, dst, r->tmp);
     }
+    if (o->jpeg_quality > 0 &&
+        (ret = rvt_jpeg_roundtrip(r->jpeg, dst, o->out_w, o->out_h, o->jpeg_quality, err)) < 0)
+        return rvt_error_prefix(err, "'%s'", c->path);
     for (k = first; k < o->n_frames; k++)
         if (!r->filled[k] && r->target_pts[k] == pts) {
             if (k != first)

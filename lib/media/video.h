@@ -42,6 +42,9 @@
  *              reproduced in integer arithmetic (rvt_resize_*): byte-identical to
  *              PIL Image.resize(..., BILINEAR), i.e. torchvision's Resize on a
  *              PIL image.
+ *   9. jpeg    with jpeg_quality 1..100, each output frame is saved as JPEG and
+ *              read back in memory, equal to PIL's save(..., "JPEG", quality=q)
+ *              then open().convert("RGB") (media/jpeg.h).
  *
  * Output: frames [K][out_h][out_w][3] uint8 RGB, pts_s [K] seconds
  * (pts * time_base, the stream clock ffprobe shows as pts_time).
@@ -125,6 +128,7 @@ struct rvt_frames_opts {
     enum rvt_convert_mode convert;
     enum rvt_resize_mode resize;
     int out_w, out_h;    /* 1..RVT_VIDEO_MAX_SIZE */
+    int jpeg_quality;    /* 0 = off; 1..100: JPEG round trip after the resize (media/jpeg.h) */
     int threads;         /* decoder threads (frame threading when > 1) */
     bool full_decode;    /* tests/bench: decode from the first packet, skip nothing */
 };
@@ -132,7 +136,7 @@ struct rvt_frames_opts {
 /* Defaults: K = 1, middle, no crop, 224x224, accurate convert, PIL resize, 1 thread. */
 void rvt_frames_opts_init(struct rvt_frames_opts *o);
 /* Reads image.frames, image.pick, image.crop, image.width, image.height,
- * image.convert, image.resize. */
+ * image.convert, image.resize, image.jpeg_quality. */
 int rvt_frames_opts_from_config(struct rvt_frames_opts *o, const struct rvt_config *cfg,
                                 struct rvt_error *err);
 /* Checks K against pick (times= needs exactly K times), sizes, box. */

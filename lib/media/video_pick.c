@@ -181,6 +181,9 @@ int rvt_frames_opts_check(const struct rvt_frames_opts *o, struct rvt_error *err
         o->out_h > RVT_VIDEO_MAX_SIZE)
         return rvt_error_set(err, RVT_EINVAL, "image size %dx%d is out of range 1-%d", o->out_w,
                              o->out_h, RVT_VIDEO_MAX_SIZE);
+    if (o->jpeg_quality < 0 || o->jpeg_quality > 100)
+        return rvt_error_set(err, RVT_EINVAL, "jpeg quality must be 0 (off) or 1-100, got %d",
+                             o->jpeg_quality);
     /* NEEDSWORK: the client modes land one by one (issue 17) */
     if (o->convert != RVT_CONVERT_ACCURATE || o->resize != RVT_RESIZE_PIL)
         return rvt_error_set(err, RVT_EUNSUPPORTED, "convert %s with resize %s is not implemented yet",
@@ -195,7 +198,7 @@ int rvt_frames_opts_from_config(struct rvt_frames_opts *o, const struct rvt_conf
                                 struct rvt_error *err)
 {
     const char *pick, *crop, *convert, *resize;
-    long k, w, h;
+    long k, w, h, q = 0;
     int ret;
 
     rvt_frames_opts_init(o);
@@ -207,6 +210,14 @@ int rvt_frames_opts_from_config(struct rvt_frames_opts *o, const struct rvt_conf
         (ret = rvt_config_get_str(cfg, "image.convert", &convert, err)) < 0 ||
         (ret = rvt_config_get_str(cfg, "image.resize", &resize, err)) < 0)
         return ret;
+    /* absent in configs older than the key: off */
+    if (rvt_config_get(cfg, "image.jpeg_quality") &&
+        (ret = rvt_config_get_int(cfg, "image.jpeg_quality", &q, err)) < 0)
+        return ret;
+    if (q < 0 || q > 100)
+        return rvt_error_set(err, RVT_EINVAL, "image.jpeg_quality must be 0 (off) or 1-100, got %ld",
+                             q);
+    o->jpeg_quality = (int)q;
     if (k < 1 || k > RVT_FRAMES_MAX)
         return rvt_error_set(err, RVT_EINVAL, "image.frames must be 1 to %d, got %ld",
                              RVT_FRAMES_MAX, k);
