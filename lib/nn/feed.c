@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "nn/feed.h"
+#include "store/recipe.h"
 
 /* The store's shapes, types, config and label set against the checkpoint's. */
 int rvt_feed_check(struct rvt_store_reader *r, const struct rvt_model *m,
@@ -16,9 +17,22 @@ int rvt_feed_check(struct rvt_store_reader *r, const struct rvt_model *m,
     struct rvt_store_field f;
     char *cfg = NULL, **names = NULL;
     size_t n_names = 0;
-    int ret;
+    struct rvt_recipe rc;
+    int ret, k;
 
-    /* the config first: its message names the key that differs */
+    /* the frame recipe first (store/recipe.h): frames made another way than the
+     * model's training frames are refused, naming the key */
+    rvt_recipe_init(&rc);
+    if ((ret = rvt_store_get_recipe(r, &rc, err)) < 0)
+        goto done;
+    if ((k = rvt_recipe_diff(&rc, info->recipe)) >= 0) {
+        ret = rvt_error_set(err, RVT_EMISMATCH,
+                            "features '%s' were made with %s=%s, model '%s' expects %s",
+                            features_path, rvt_recipe_key(k), rc.value[k], model_path,
+                            info->recipe->value[k]);
+        goto done;
+    }
+    /* then the rest of the config: its message names the key that differs */
     if ((ret = rvt_store_get_attr(r, "config", &cfg, err)) < 0)
         goto done;
     if ((ret = rvt_model_check_preprocessing(m, cfg, features_path, model_path, err)) < 0)
@@ -78,6 +92,7 @@ int rvt_feed_check(struct rvt_store_reader *r, const struct rvt_model *m,
         goto done;
     }
 done:
+    rvt_recipe_release(&rc);
     free(cfg);
     rvt_store_list_free(&names, n_names);
     return ret;

@@ -7,6 +7,7 @@
 
 #include "core/config.h"
 #include "store/checkpoint.h"
+#include "store/recipe.h"
 #include "nn/layer.h"
 #include "nn/model.h"
 #include "nn/team.h"
@@ -59,6 +60,7 @@ struct plan {
 struct rvt_model {
     struct rvt_model_info info;
     char *architecture, *format, *audio_attention, *preprocessing; /* owned */
+    struct rvt_recipe recipe;                                      /* owned */
     bool audio_scale;
     struct rvt_nn_conv stem; /* 3 -> 32, 3x3/2, SiLU */
     struct mbconv blocks[MAX_BLOCKS];
@@ -470,6 +472,10 @@ static int load_preprocessing(struct loader *L)
     if (ret < 0)
         goto done;
     info->preprocessing = L->m->preprocessing;
+    /* the frame recipe: defaults <- preprocessing <- the image.* attributes */
+    info->recipe = &L->m->recipe;
+    if ((ret = rvt_ckpt_get_recipe(L->c, L->m->preprocessing, &L->m->recipe, L->err)) < 0)
+        goto done;
     ret = rvt_config_new_default(&cfg, L->err);
     if (ret >= 0)
         ret = rvt_config_load_string(cfg, L->m->preprocessing, strlen(L->m->preprocessing),
@@ -734,6 +740,7 @@ void rvt_model_free(struct rvt_model **mp)
     free(m->format);
     free(m->audio_attention);
     free(m->preprocessing);
+    rvt_recipe_release(&m->recipe);
     free(m);
     *mp = NULL;
 }

@@ -71,12 +71,14 @@ struct rvt_model_info {
     float mean[3], std[3];       /* image.mean / image.std */
     int n_mels, n_frames;        /* audio.n_mels / audio.max_len */
     const char *preprocessing;   /* the checkpoint's preprocessing text (config YAML) */
+    const struct rvt_recipe *recipe; /* the frame recipe it was trained on (store/recipe.h) */
     size_t n_params;             /* numbers read from the file */
     int n_int8_layers;           /* dense layers running int8 */
 };
 
 struct rvt_model;
 struct rvt_nn_session;
+struct rvt_recipe;
 
 /* Reads and checks model.h5; on failure *out is NULL and err says why in one line
  * (file, key, expected and found shapes). */

@@ -12,6 +12,7 @@
 #include "nn/qcheckpoint.h"
 #include "nn/quant.h"
 #include "store/checkpoint.h"
+#include "store/recipe.h"
 
 static const char scheme_text[] =
     "weights int8 symmetric per output channel: scale = max|w| / 127, q = rint(w / scale) "
@@ -269,10 +270,34 @@ done:
 
 /* ---- writing ---- */
 
-/* Root attributes the int8 checkpoint sets itself. */
+/* Root attributes the int8 checkpoint sets itself (the frame recipe too: always
+ * written whole, also from an fp32 checkpoint older than its attributes). */
 static bool rewritten(const char *name)
 {
+    int i;
+    for (i = 0; i < RVT_RECIPE_N; i++)
+        if (!strcmp(name, rvt_recipe_key(i)))
+            return true;
     return !strcmp(name, "format") || !strncmp(name, "quant_", 6);
+}
+
+/* The source's frame recipe (defaults <- preprocessing <- attributes), written whole. */
+static int keep_recipe(struct rvt_ckpt_writer *dst, struct rvt_ckpt *c, struct rvt_error *err)
+{
+    struct rvt_recipe rc;
+    char *pre = NULL;
+    int ret = 0;
+
+    rvt_recipe_init(&rc);
+    if (rvt_ckpt_has_attr(c, "preprocessing"))
+        ret = rvt_ckpt_attr_str(c, "preprocessing", &pre, err);
+    if (ret >= 0)
+        ret = rvt_ckpt_get_recipe(c, pre, &rc, err);
+    if (ret >= 0)
+        ret = rvt_ckpt_set_recipe(dst, &rc, err);
+    rvt_recipe_release(&rc);
+    free(pre);
+    return ret;
 }
 
 static const struct rvt_quantize_range *find_range(const struct rvt_quantize_opts *o,
@@ -475,6 +500,7 @@ int rvt_checkpoint_quantize(const char *in, const char *out, const struct rvt_qu
         }
     }
     if ((ret = rvt_ckpt_copy_attrs(dst, s.c, rewritten, err)) < 0 ||
+        (ret = keep_recipe(dst, s.c, err)) < 0 ||
         (ret = set_attrs(dst, in, o, r, layers, n_layers, zero, n_zero, err)) < 0 ||
         (ret = rvt_ckpt_writer_save(dst, &at, out, err)) < 0 ||
         (ret = rvt_atomic_commit(&at, err)) < 0)

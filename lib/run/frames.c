@@ -10,6 +10,7 @@
 #include "core/pool.h"
 #include "core/log.h"
 #include "run/frames.h"
+#include "store/recipe.h"
 
 struct app {
     struct rvt_frames_opts o;
@@ -78,6 +79,13 @@ static int set_attrs(struct rvt_store_writer *sw, const struct rvt_frames_job *j
                                  "stream (limited when untagged), MPEG-2 chroma siting; equals "
                                  "ffmpeg -vf " RVT_VIDEO_CLI_FILTER " -pix_fmt rgb24",
                                  err);
+    if (ret >= 0) { /* the frame recipe, one attribute a key (store/recipe.h) */
+        struct rvt_recipe rc;
+        rvt_recipe_init(&rc);
+        if ((ret = rvt_recipe_from_config(&rc, job->cfg, err)) >= 0)
+            ret = rvt_store_set_recipe(sw, &rc, err);
+        rvt_recipe_release(&rc);
+    }
     if (ret >= 0)
         ret = rvt_store_set_attr(sw, "resize",
                                  "PIL Image.resize BILINEAR (antialiased), bit-exact integer "

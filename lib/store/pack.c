@@ -23,6 +23,7 @@
 #include "core/pool.h"
 #include "ravdess/index.h"
 #include "store/pack.h"
+#include "store/recipe.h"
 #include "store/store.h"
 
 #define MAX_INPUTS 4096
@@ -466,6 +467,36 @@ static const char *const col_names[N_COLS] = {
     "clips/split", "clips/video_path", "clips/audio_path",
 };
 
+/* The frames stores' recipe (recipe.h), the same in every shard, carried into the
+ * output (a store of mel alone has none). */
+static int set_recipe(struct packer *P, struct rvt_error *err)
+{
+    struct rvt_recipe a, b;
+    int gi, i, k, ret = 0;
+
+    rvt_recipe_init(&a);
+    rvt_recipe_init(&b);
+    for (gi = 0; gi < P->n_groups && ret >= 0; gi++) {
+        const struct group *g = &P->g[gi];
+        if (strcmp(g->kind, "frames"))
+            continue;
+        ret = rvt_store_get_recipe(g->in[0].r, &a, err);
+        for (i = 1; i < g->n_in && ret >= 0; i++) {
+            if ((ret = rvt_store_get_recipe(g->in[i].r, &b, err)) < 0)
+                break;
+            if ((k = rvt_recipe_diff(&a, &b)) >= 0)
+                ret = rvt_error_set(err, RVT_EMISMATCH, "frames '%s' were made with %s=%s, '%s' with %s",
+                                    g->in[0].path, rvt_recipe_key(k), a.value[k], g->in[i].path,
+                                    b.value[k]);
+        }
+        if (ret >= 0)
+            ret = rvt_store_set_recipe(P->w, &a, err);
+    }
+    rvt_recipe_release(&a);
+    rvt_recipe_release(&b);
+    return ret;
+}
+
 static int create_output(struct packer *P, struct rvt_error *err)
 {
     struct rvt_store_field f[N_COLS + 2 * MAX_GROUP_DS];
@@ -511,7 +542,7 @@ static int create_output(struct packer *P, struct rvt_error *err)
         (ret = rvt_store_set_attr(P->w, "index_file", base(P->o->index_path), err)) < 0)
         return ret;
     P->out_level = rvt_store_deflate(P->w);
-    return ret;
+    return set_recipe(P, err);
 }
 
 /* Provenance of the inputs: parallel lists, ordered by kind and shard. */
