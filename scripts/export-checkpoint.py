@@ -9,7 +9,11 @@ STATE_DICT is a .pt/.pth file holding a state_dict, or a dict with a 'state_dict
 file written follows schemas/checkpoint.md: one float32 dataset per state_dict key,
 named exactly as PyTorch names it (num_batches_tracked counters are left out: eval
 mode never reads them), and root attributes naming the architecture, the audio
-attention variant, the class names and the preprocessing the model expects.
+attention variant, the class names and the preprocessing the model expects,
+and the frame recipe it was trained on: one string attribute per key of
+RECIPE_KEYS (image.convert, image.resize, image.jpeg_quality, image.pick, image.crop,
+image.width, image.height, image.frames; schemas/checkpoint.md).  run-model refuses
+a feature store made with another recipe.
 
 The state_dict is first loaded into scripts/reference_model.py's model with
 strict=True, so a missing or unexpected key or a wrong shape fails here, naming it.
@@ -25,6 +29,13 @@ Options:
     --features FILE                   take the config from a feature store's "config"
                                       attribute instead (what the model was trained on)
     --set KEY=VALUE                   override one config key (repeatable)
+    --convert accurate|opencv|pyav|ffmpeg
+    --resize pil|opencv
+    --jpeg-quality Q                  the frame recipe the model was trained on
+                                      (image.convert, image.resize,
+                                      image.jpeg_quality; 0 = no JPEG round trip).
+                                      Default: the config's (with --features, the
+                                      store's recipe), else today's default recipe
 
 Exit status: 0 success, 1 bad input, 2 usage error.
 """
@@ -49,6 +60,15 @@ LABEL_SETS = {
 }
 # The config sections a checkpoint records as its preprocessing.
 PREPROCESSING_SECTIONS = ("image", "audio")
+# The frame recipe (lib/store/recipe.h): key -> the value of every file older than
+# the key (today's default recipe).
+RECIPE_KEYS = {
+    "image.convert": "accurate", "image.resize": "pil", "image.jpeg_quality": 0,
+    "image.pick": "middle", "image.crop": "none", "image.width": 224, "image.height": 224,
+    "image.frames": 1,
+}
+RECIPE_OPTIONS = {"convert": "image.convert", "resize": "image.resize",
+                  "jpeg_quality": "image.jpeg_quality"}
 
 
 def die(msg, code=1):
@@ -111,6 +131,26 @@ def load_config(args):
     return cfg
 
 
+def recipe_of(cfg, store=None):
+    """The frame recipe {key: text}: RECIPE_KEYS' values, then the config's, then
+    (with store) the store's recipe attributes, as run-model reads a store."""
+    r = {k: attr_text(cfg.get(k, v)) for k, v in RECIPE_KEYS.items()}
+    if store:
+        with h5py.File(store, "r") as f:
+            for k in RECIPE_KEYS:
+                if k in f.attrs:
+                    v = f.attrs[k]
+                    r[k] = v.decode() if isinstance(v, bytes) else str(v)
+    return r
+
+
+def attr_text(v):
+    """A config value as the C config holds it (its text)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
 def scalar_text(v):
     """A scalar as the C config's canonical dump writes it (quoted only when needed)."""
     if isinstance(v, bool):
@@ -154,10 +194,15 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def export(state_dict, out_path, class_names, audio_attention, preprocessing, source=None):
-    """Writes model.h5 (atomically: a temporary beside out_path, then rename)."""
+def export(state_dict, out_path, class_names, audio_attention, preprocessing, source=None,
+           recipe=None):
+    """Writes model.h5 (atomically: a temporary beside out_path, then rename).
+    recipe: {key: text} of RECIPE_KEYS; None = the one the preprocessing text gives."""
     import torch
     import reference_model as R
+
+    if recipe is None:
+        recipe = recipe_of(flatten(yaml.safe_load(preprocessing) or {}))
 
     if audio_attention not in R.AUDIO_ATTENTION_MODES:
         raise ValueError("audio_attention must be replace or scale, not %r" % audio_attention)
@@ -184,6 +229,8 @@ def export(state_dict, out_path, class_names, audio_attention, preprocessing, so
             f.attrs["preprocessing"] = preprocessing
             f.attrs["source"] = source["name"] if source else ""
             f.attrs["source_sha256"] = source["sha256"] if source else ""
+            for k in RECIPE_KEYS:
+                f.attrs[k] = recipe[k]
             for key in sorted(state_dict):
                 if key.endswith("num_batches_tracked"):
                     continue
@@ -216,7 +263,12 @@ def main(argv=None):
     g.add_argument("--config")
     g.add_argument("--features")
     ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--convert", choices=["accurate", "opencv", "pyav", "ffmpeg"])
+    ap.add_argument("--resize", choices=["pil", "opencv"])
+    ap.add_argument("--jpeg-quality", type=int, metavar="Q")
     args = ap.parse_args(argv)
+    if args.jpeg_quality is not None and not 0 <= args.jpeg_quality <= 100:
+        die("--jpeg-quality wants 0 (off) or 1-100, not %d" % args.jpeg_quality, 2)
 
     try:
         import reference_model as R
@@ -231,10 +283,17 @@ def main(argv=None):
                 die("unknown label set '%s'" % ls, 2)
             names = LABEL_SETS[ls]
         mode = args.audio_attention or cfg["model.audio_attention"]
+        recipe = recipe_of(cfg, args.features)
+        for opt, key in RECIPE_OPTIONS.items():
+            v = getattr(args, opt)
+            if v is not None:
+                recipe[key] = attr_text(v)
+                if key in cfg:  # the preprocessing text says the same
+                    cfg[key] = v
         sd = R.load_state_dict_file(args.state_dict)
         export(sd, args.output, names, mode, preprocessing_text(cfg),
                {"name": os.path.basename(args.state_dict),
-                "sha256": sha256_file(args.state_dict)})
+                "sha256": sha256_file(args.state_dict)}, recipe)
     except SystemExit:
         raise
     except (OSError, ValueError, RuntimeError, KeyError) as e:
