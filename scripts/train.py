@@ -4,7 +4,9 @@
 The seed's recipe: AdamW, a cosine learning-rate schedule over the epochs, gradient
 clipping, cross-entropy, on the train split.  Each epoch prints its mean loss, the
 accuracy of its own training batches (train mode, as the weights moved) and the val
-split's accuracy (eval mode; skipped with -q, the weights are the same either way).
+split's accuracy (eval mode, which leaves the weights and the random stream alone), and
+adds a line to STEM.history.csv (epoch, train and val loss and accuracy, learning rate,
+seconds; also with -q), which scripts/plot-history.py draws as SVG curves.
 
 Two modes:
   full (default)   every parameter trains, as the seed did.  EfficientNet-B0 forward
@@ -38,13 +40,14 @@ touched; --conv onednn skips it).  Progress lines give each epoch's time, second
 Deterministic for a given --seed, thread count and convolution path (--conv onednn or
 native: under auto, a loaded machine can tip the probe the other way).  Needs /usr/bin/python3 (Debian's
 torch).  -o model.h5 writes model.h5 (through scripts/export-checkpoint.py) and the
-state_dict beside it as model.pt; -o STEM without .h5 writes STEM.h5 and STEM.pt.
+state_dict beside it as model.pt (and model.history.csv); -o STEM without .h5 writes
+STEM.h5, STEM.pt and STEM.history.csv.
 """
 import argparse
 import copy
 import ctypes
+import importlib.util
 import os
-import subprocess
 import sys
 import time
 
@@ -270,16 +273,35 @@ def clock(seconds):
 
 
 def evaluate(model, store, idx, batch, feats=None):
+    """(mean cross-entropy, accuracy) of the clips in eval mode; (nan, nan) for none.
+    Eval mode draws no random numbers, so it leaves the training's stream alone."""
     if len(idx) == 0:
-        return float("nan")
+        return float("nan"), float("nan")
     model.eval()
-    correct = 0
+    correct, total = 0, 0.0
     with torch.no_grad():
         for s in range(0, len(idx), batch):
             img, mel, y, ids = store.batch(idx[s:s + batch], images=feats is None)
             logits = forward_frozen(model, feats, mel, ids) if feats else model(img, mel)
+            total += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
-    return correct / len(idx)
+    return total / len(idx), correct / len(idx)
+
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+
+
+def write_history(path, rows):
+    """STEM.history.csv: one line per finished epoch (HISTORY_COLUMNS; nan where there
+    is no val split), rewritten whole after each epoch through a temporary, so a
+    reader sees the epochs so far and never half a file.  scripts/plot-history.py
+    draws it."""
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        f.write(",".join(HISTORY_COLUMNS) + "\n")
+        for r in rows:
+            f.write("%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f\n" % r)
+    os.replace(tmp, path)
 
 
 def main():
@@ -377,6 +399,8 @@ def main():
     gen = torch.Generator().manual_seed(a.seed)
     bar = not a.quiet and sys.stderr.isatty()  # a redrawn bar on a terminal, epoch lines always
     t_train, n_seen = 0.0, 0  # training time (not the val passes), clips trained on
+    stem = a.out[:-3] if a.out.endswith(".h5") else a.out
+    history = []
     for epoch in range(a.epochs):
         if feats is not None and not a.freeze_image and epoch == a.freeze_image_epochs:
             feats = None  # unfreeze: the image branch trains from here on
@@ -387,6 +411,7 @@ def main():
         if feats is not None:
             model.img_encoder.eval()
         perm = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
+        lr = opt.param_groups[0]["lr"]  # this epoch's (the scheduler steps after it)
         total, right, t = 0.0, 0, time.time()
         for s in range(0, len(perm), a.batch):
             chunk = perm[s:s + a.batch]
@@ -414,25 +439,32 @@ def main():
         t_train += took
         if bar:
             sys.stderr.write("\r")
-        if not a.quiet:  # train acc: of the epoch's own batches, in train mode, as they went
+        # train loss and acc: of the epoch's own batches, in train mode, as they went
+        val_loss, val_acc = evaluate(model, store, val_idx, a.batch, feats)
+        history.append((epoch + 1, total / len(train_idx), right / len(train_idx), val_loss, val_acc,
+                        lr, took))
+        write_history(stem + ".history.csv", history)
+        if not a.quiet:
             # ETA from this epoch's pace: frozen and unfrozen epochs differ
             left = took * (a.epochs - epoch - 1)
             if feats is not None and not a.freeze_image and epoch + 1 < a.freeze_image_epochs:
                 left = None  # unfrozen epochs to come run at another pace
             log("epoch %d/%d loss %.4f train acc %.3f val acc %.3f (%.1fs, %.4f s/clip%s)" % (
                 epoch + 1, a.epochs, total / len(train_idx), right / len(train_idx),
-                evaluate(model, store, val_idx, a.batch, feats), took, took / len(perm),
+                val_acc, took, took / len(perm),
                 ", ETA %s" % clock(left) if left is not None and epoch + 1 < a.epochs else ""))
     log("trained %d epochs of %d clips in %.1fs: %.4f s per clip-epoch (%s convolutions, %d threads)"
         % (a.epochs, len(train_idx), t_train, t_train / max(n_seen, 1), conv, a.threads))
 
     model.eval()
-    stem = a.out[:-3] if a.out.endswith(".h5") else a.out
     torch.save(model.state_dict(), stem + ".pt")
-    cmd = [sys.executable, os.path.join(HERE, "export-checkpoint.py"), stem + ".pt", stem + ".h5",
-           "--audio-attention", attention, "--class-names", ",".join(store.class_names),
-           "--features", a.features]
-    subprocess.run(cmd, check=True)
+    # export-checkpoint.py in this process (its main, as its command line would run it):
+    # a second interpreter would load torch again, ~1.5 s of CPU
+    spec = importlib.util.spec_from_file_location("export_checkpoint", os.path.join(HERE, "export-checkpoint.py"))
+    export = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(export)
+    export.main([stem + ".pt", stem + ".h5", "--audio-attention", attention,
+                 "--class-names", ",".join(store.class_names), "--features", a.features])
     log("wrote %s.h5 and %s.pt" % (stem, stem))
 
 

@@ -1,12 +1,17 @@
 """scripts/experiment's fold rule, without training: train.py --folds K --fold I must
 give every clip the split ravdess-index --folds K --fold I gives it (one store serves
 all folds only if the two agree), and the driver's own split rewriting of predictions
-must agree with both.  The driver end to end trains a network per fold, too slow for
-a test; docs/reproduce.md shows a run."""
+must agree with both.  Then the driver end to end on a tiny corpus (3 actors x 2
+clips, 32 x 32 pixel frames, image branch frozen, 2 epochs): the report, and each
+fold's training curves (an SVG that parses as XML, one polyline per series, one point
+per epoch) drawn from train.py's history; a rerun trains nothing.  docs/reproduce.md
+shows a run on the whole sample corpus."""
 import csv
 import importlib.util
+import math
 import os
 import subprocess
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
@@ -62,3 +67,49 @@ def test_usage_errors(tmp_path):
         r = subprocess.run([EXPERIMENT, "-o", str(tmp_path / "o")] + args, capture_output=True, text=True)
         assert r.returncode == 2, (args, r.stderr)
     assert not (tmp_path / "o").exists()
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.mark.skipif(not os.path.isdir(SAMPLE), reason="no data/sample (make sample)")
+def test_driver_tiny(tmp_path):
+    corpus = tmp_path / "corpus"
+    for a in (1, 2, 3):   # K = 3: one actor a fold (test, val, train)
+        d = corpus / ("Actor_%02d" % a)
+        d.mkdir(parents=True)
+        for e in ("01", "05"):
+            for m in ("01", "03"):
+                name = "%s-01-%s-01-01-01-%02d.%s" % (m, e, a, "mp4" if m == "01" else "wav")
+                os.symlink(os.path.join(SAMPLE, d.name, name), d / name)
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("image:\n  width: 32\n  height: 32\n")
+    out = tmp_path / "x"
+    epochs = 2
+    cmd = [EXPERIMENT, "-k", "3", "-o", str(out), "-c", str(cfg), "-b", "10", "-t",
+           "--epochs %d --batch 2 --freeze-image --threads 1 --conv onednn" % epochs, str(corpus)]
+    env = dict(os.environ, BIN=BIN)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    report = (out / "report.md").read_text()
+    assert "| pooled |" in report and "| mean |" in report, report
+    for i in range(3):
+        with open(out / ("fold-%d" % i) / "history.csv", newline="") as f:
+            hist = list(csv.DictReader(f))
+        assert [int(h["epoch"]) for h in hist] == list(range(1, epochs + 1))
+        assert all(math.isfinite(float(h[c])) for h in hist for c in ("train_loss", "val_loss", "val_acc"))
+        svg = out / ("fold-%d" % i) / "curves.svg"
+        assert "](fold-%d/curves.svg)" % i in report
+        root = ET.parse(svg).getroot()
+        assert root.tag == SVG + "svg"
+        lines = {p.get("data-series"): p.get("points").split() for p in root.iter(SVG + "polyline")}
+        assert sorted(lines) == ["accuracy train", "accuracy val", "loss train", "loss val"], lines
+        for name, pts in lines.items():
+            assert len(pts) == epochs, (name, pts)
+            assert all(len(p.split(",")) == 2 for p in pts)
+    # resumable: a rerun trains nothing and keeps the curves
+    before = (out / "fold-0" / "curves.svg").stat().st_mtime_ns
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "train.py" not in r.stderr and "not retrained" in r.stderr, r.stderr
+    assert (out / "fold-0" / "curves.svg").stat().st_mtime_ns == before

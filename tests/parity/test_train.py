@@ -63,6 +63,11 @@ def test_seeded_and_deterministic(store, tmp_path, mode):
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
     assert same_checkpoints(tmp_path / "a.h5", tmp_path / "b.h5")
     assert not same_checkpoints(tmp_path / "a.h5", tmp_path / "c.h5")
+    # the history: one line an epoch, the same numbers with -q (all but the seconds)
+    ha, hb = [(tmp_path / (x + ".history.csv")).read_text().splitlines() for x in "ab"]
+    assert ha[0] == "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds" and len(ha) == epochs + 1
+    assert [r.rsplit(",", 1)[0] for r in ha] == [r.rsplit(",", 1)[0] for r in hb]
+    assert ["%.3f" % float(r.split(",")[4]) for r in ha[1:]] == [x.split(" val acc ")[1][:5] for x in lines]
     # the exported checkpoint holds the trained weights, named as PyTorch names them
     d = h5_datasets(tmp_path / "a.h5")
     assert all(np.array_equal(d[k], v.numpy()) for k, v in sa.items() if k in d)
@@ -94,11 +99,11 @@ def test_refuses_a_store_without_train_clips(tmp_path):
 
 
 def test_output_named_with_h5(store, tmp_path):
-    """-o model.h5 writes model.h5 (not model.h5.h5) and model.pt beside it, with the
+    """-o model.h5 writes model.h5 (not model.h5.h5), model.pt and model.history.csv beside it, with the
     same weights as the stem spelling -o model."""
     train(store, tmp_path / "model.h5", "--freeze-image", "--epochs", "1", "-q")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.h5", "model.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.h5", "model.history.csv", "model.pt"]
     (tmp_path / "stem").mkdir()
     train(store, tmp_path / "stem" / "model", "--freeze-image", "--epochs", "1", "-q")
-    assert sorted(p.name for p in (tmp_path / "stem").iterdir()) == ["model.h5", "model.pt"]
+    assert sorted(p.name for p in (tmp_path / "stem").iterdir()) == ["model.h5", "model.history.csv", "model.pt"]
     assert same_checkpoints(tmp_path / "model.h5", tmp_path / "stem" / "model.h5")
