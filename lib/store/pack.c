@@ -87,6 +87,31 @@ struct packer {
 
 /* ---- config comparison ---- */
 
+/*
+ * Both config texts over the built-in defaults, so that a store written before a
+ * key existed (image.convert, image.jpeg_quality, ...) has that key's default: what
+ * it was made with.  When a text has keys the defaults lack (another version's),
+ * both are read alone, their keys as they are.
+ */
+static int load_pair(struct rvt_config **ca, struct rvt_config **cb, const char *ta,
+                     const char *tb, struct rvt_error *err)
+{
+    struct rvt_error e2;
+    int ret;
+
+    if ((ret = rvt_config_new_default(ca, err)) < 0 || (ret = rvt_config_new_default(cb, err)) < 0)
+        return ret;
+    if (rvt_config_load_string(*ca, ta, strlen(ta), "config", &e2) >= 0 &&
+        rvt_config_load_string(*cb, tb, strlen(tb), "config", &e2) >= 0)
+        return 0;
+    rvt_config_free(ca);
+    rvt_config_free(cb);
+    if ((ret = rvt_config_new(ca, err)) < 0 || (ret = rvt_config_new(cb, err)) < 0 ||
+        (ret = rvt_config_load_string(*ca, ta, strlen(ta), "config", err)) < 0)
+        return ret;
+    return rvt_config_load_string(*cb, tb, strlen(tb), "config", err);
+}
+
 int rvt_pack_config_diff(const char *text_a, const char *text_b, const char *prefix, char *key,
                          size_t key_n, char *a, char *b, size_t val_n, struct rvt_error *err)
 {
@@ -94,9 +119,7 @@ int rvt_pack_config_diff(const char *text_a, const char *text_b, const char *pre
     const char *k, *va, *vb;
     int ret;
 
-    if ((ret = rvt_config_new(&ca, err)) < 0 || (ret = rvt_config_new(&cb, err)) < 0 ||
-        (ret = rvt_config_load_string(ca, text_a, strlen(text_a), "config", err)) < 0 ||
-        (ret = rvt_config_load_string(cb, text_b, strlen(text_b), "config", err)) < 0)
+    if ((ret = load_pair(&ca, &cb, text_a, text_b, err)) < 0)
         goto done;
     ret = rvt_config_diff(ca, cb, prefix, &k, &va, &vb);
     if (ret < 0) {

@@ -81,8 +81,11 @@ void rvt_pack_report_release(struct rvt_pack_report *rep);
 
 /*
  * First difference between two config texts on keys starting with prefix:
- * returns 1 and fills key / a / b ("(absent)" for a missing key), 0 when equal,
- * < 0 on a parse failure.  Numbers compare by value ("8000" == "8000.0").
+ * returns 1 and fills key / a / b, 0 when equal,
+ * < 0 on a parse failure.  Numbers compare by value ("8000" == "8000.0").  Each
+ * text is read over the built-in defaults, so a key it lacks (a store older than
+ * the key) has its default; a text with keys the defaults lack is read alone, and
+ * a key missing on one side then reads "(absent)".
  */
 int rvt_pack_config_diff(const char *text_a, const char *text_b, const char *prefix, char *key,
                          size_t key_n, char *a, char *b, size_t val_n, struct rvt_error *err);

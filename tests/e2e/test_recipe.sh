@@ -43,6 +43,25 @@ print("ok")
 EOF
 ok $? "frames and features stores hold the 8 recipe attributes, pack-h5 carried them ($(tail -1 "$T/attrs.out"))"
 
+# a frames store older than the recipe keys: config without them, no attributes
+cp "$T/frames.h5" "$T/frold.h5" && $PY - "$T/frold.h5" <<'EOF' &&
+import sys, h5py
+with h5py.File(sys.argv[1], "a") as f:
+    c = f.attrs["config"]
+    c = c.decode() if isinstance(c, bytes) else c
+    f.attrs["config"] = "\n".join(l for l in c.split("\n")
+                                  if l.split(":")[0].strip() not in ("convert", "resize", "jpeg_quality"))
+    for k in [k for k in f.attrs if k.startswith("image.")]:
+        del f.attrs[k]
+EOF
+  pack-h5 -i "$T/index.csv" -f "$T/frold.h5" -a "$T/mel.h5" -o "$T/fpold.h5" -q 2>"$T/err" &&
+  $PY - "$T/fpold.h5" <<'EOF'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    assert f.attrs["image.convert"] == "accurate" and f.attrs["image.jpeg_quality"] == "0"
+EOF
+ok $? "pack-h5 takes a frames store older than the recipe keys as the default recipe $(head -c 200 "$T/err")"
+
 # checkpoints: one state_dict exported with the default recipe, --jpeg-quality 50 and
 # --convert opencv; an "old" copy without the attributes; one process (torch loads once)
 $PY - "$T" "$FIX" "$EXPORT" <<'EOF' >"$T/export.out" 2>&1

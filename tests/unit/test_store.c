@@ -515,15 +515,22 @@ static void test_config_diff(void)
     char key[256], a[256], b[256];
     const char *x = "audio:\n  fmax: 8000\n  n_mels: 64\nimage:\n  width: 224\n";
     const char *y = "audio:\n  fmax: 8000.0\n  n_mels: 64\nimage:\n  width: 80\n";
-    const char *z = "audio:\n  fmax: 8000\n  n_mels: 64\n  top_db: 80\n";
+    const char *z = "audio:\n  fmax: 8000\n  n_mels: 64\n  top_db: 60\n";
+    const char *old = "audio:\n  fmax: 8000\n  n_mels: 64\n  top_db: 80\n";
+    const char *other = "audio:\n  fmax: 8000\n  n_mels: 64\n  novel_key: 1\n";
     OK(rvt_pack_config_diff(x, y, "audio.", key, sizeof(key), a, b, sizeof(a), &err) == 0,
        "numbers compare by value");
     OK(rvt_pack_config_diff(x, y, "image.", key, sizeof(key), a, b, sizeof(a), &err) == 1 &&
            !strcmp(key, "image.width") && !strcmp(a, "224") && !strcmp(b, "80"),
        "first differing key and both values");
     OK(rvt_pack_config_diff(x, z, "audio.", key, sizeof(key), a, b, sizeof(a), &err) == 1 &&
-           !strcmp(key, "audio.top_db") && !strcmp(a, "(absent)") && !strcmp(b, "80"),
-       "a key on one side only");
+           !strcmp(key, "audio.top_db") && !strcmp(a, "80") && !strcmp(b, "60"),
+       "a key on one side only takes its default on the other: %s %s %s", key, a, b);
+    OK(rvt_pack_config_diff(x, old, "audio.", key, sizeof(key), a, b, sizeof(a), &err) == 0,
+       "a key absent from an older store equals its default");
+    OK(rvt_pack_config_diff(other, x, "audio.", key, sizeof(key), a, b, sizeof(a), &err) == 1 &&
+           !strcmp(key, "audio.novel_key") && !strcmp(a, "1") && !strcmp(b, "(absent)"),
+       "a key the defaults lack: (absent) on the other side");
 }
 
 static bool skip_b(const char *name)
