@@ -53,6 +53,8 @@ static const char usage[] =
     "                       the centred square of the displayed picture; box is in\n"
     "                       displayed pixels (after rotation and sample aspect ratio)\n"
     "      --size N|WxH     output size (image.width, image.height; default 224)\n"
+    "      --jpeg-quality Q each frame saved as JPEG at quality 1-100 and read back,\n"
+    "                       as PIL does (image.jpeg_quality; default 0 = off)\n"
     "      --ppm DIR        also write every frame as DIR/ID_k.ppm (for eyes and\n"
     "                       debugging)\n"
     "      --full-decode    decode every frame of every clip from the first, skipping\n"
@@ -66,7 +68,7 @@ static const char usage[] =
     "  extract-frames --pick times=0.5,1.5 --size 112x112 index.csv -o f.h5\n"
     "  extract-frames --shard 0/4 -k index.csv -o frames.0.h5\n";
 
-enum { OPT_PICK = RVT_OPT_TOOL_BASE, OPT_CROP, OPT_SIZE, OPT_PPM, OPT_FULL_DECODE };
+enum { OPT_PICK = RVT_OPT_TOOL_BASE, OPT_CROP, OPT_SIZE, OPT_PPM, OPT_FULL_DECODE, OPT_JPEG };
 
 int main(int argc, char **argv)
 {
@@ -79,6 +81,7 @@ int main(int argc, char **argv)
         {"size", required_argument, NULL, OPT_SIZE},
         {"ppm", required_argument, NULL, OPT_PPM},
         {"full-decode", no_argument, NULL, OPT_FULL_DECODE},
+        {"jpeg-quality", required_argument, NULL, OPT_JPEG},
         {NULL, 0, NULL, 0},
     };
     struct rvt_cli cli;
@@ -137,6 +140,9 @@ int main(int argc, char **argv)
         }
         case OPT_PPM:
             run.ppm_dir = optarg;
+            break;
+        case OPT_JPEG:
+            rvt_cli_set(&cli, "image.jpeg_quality", optarg);
             break;
         case OPT_FULL_DECODE:
             full_decode = true;

@@ -73,7 +73,7 @@ def test_equals_pil(index, tmp_path, size, qualities):
     base, _ = extract(index, tmp_path / "q0.h5", *size)
     for q in qualities:
         ours, attrs = extract(index, tmp_path / f"q{q}.h5", *size,
-                              "--set", f"image.jpeg_quality={q}")
+                              "--jpeg-quality", str(q))
         assert ours.shape == base.shape
         for i in range(base.shape[0]):
             for k in range(base.shape[1]):
