@@ -6,6 +6,7 @@
 
 #include "nn/layer.h"
 #include "nn/qdense.h"
+#include "nn/sgemm.h"
 
 /* Scratch of the int8 path: the packed activations and their maps (nn/qdense.h). */
 size_t rvt_nn_dense_scratch(const struct rvt_nn_dense *l, size_t n_cols)
@@ -163,29 +164,6 @@ static bool single_plane(const struct rvt_nn_conv *l)
            l->stride <= 2 && l->pad < l->k;
 }
 
-void rvt_nn_dense_forward_yt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
-                             size_t ldy, size_t n_cols, float *scratch)
-{
-    rvt_nn_dense_forward_yt_par(l, x, ldx, y, ldy, n_cols, scratch, NULL);
-}
-
-void rvt_nn_dense_forward_yt_par(const struct rvt_nn_dense *l, const float *x, size_t ldx,
-                                 float *y, size_t ldy, size_t n_cols, float *scratch,
-                                 const struct rvt_nn_par *par)
-{
-    assert(!(g_observer && teamed(par)));
-    if (g_observer)
-        g_observer(g_observer_ctx, l, x, (size_t)l->n_in, n_cols, ldx);
-    if (l->wtype == RVT_NN_WEIGHT_I8) {
-        assert(l->q_prep); /* rvt_nn_dense_prepare_i8 */
-        rvt_qdense_forward_yt_par(l->q_prep, x, ldx, y, ldy, n_cols, scratch, par);
-        return;
-    }
-    if (rvt_nn_par_first(par))
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)n_cols, l->n_out, l->n_in, 1.0f,
-                    x, (int)ldx, l->w, l->n_in, 0.0f, y, (int)ldy);
-}
-
 /* The int8 epilogue's act for a layer's act, or -1 */
 static int qact_of(enum rvt_nn_act act)
 {
@@ -195,25 +173,6 @@ static int qact_of(enum rvt_nn_act act)
     case RVT_NN_ACT_SILU: return RVT_QACT_SILU;
     default: return -1;
     }
-}
-
-bool rvt_nn_dense_yt_pad_ok(const struct rvt_nn_dense *l)
-{
-    return l->wtype == RVT_NN_WEIGHT_I8 && rvt_qgemm_kernels()->isa == RVT_ISA_AVX512 &&
-           qact_of(l->act) >= 0;
-}
-
-void rvt_nn_dense_forward_yt_pad_par(const struct rvt_nn_dense *l, const float *x, size_t ldx,
-                                     float *y, size_t ldy, size_t n_cols, size_t row_w,
-                                     size_t row_skip, float *scratch,
-                                     const struct rvt_nn_par *par)
-{
-    assert(rvt_nn_dense_yt_pad_ok(l) && l->q_prep);
-    assert(!(g_observer && teamed(par)));
-    if (g_observer)
-        g_observer(g_observer_ctx, l, x, (size_t)l->n_in, n_cols, ldx);
-    rvt_qdense_forward_yt_act_par(l->q_prep, x, ldx, y, ldy, n_cols, l->bias,
-                                  (enum rvt_qact)qact_of(l->act), row_w, row_skip, scratch, par);
 }
 
 void rvt_nn_dense_forward_xt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
@@ -314,14 +273,55 @@ void rvt_nn_conv_forward_par(const struct rvt_nn_conv *l, const float *x, int h,
     }
 }
 
-void rvt_nn_conv_forward_yt(const struct rvt_nn_conv *l, const float *x, int h, int w, float *y,
-                            float *scratch)
+bool rvt_nn_dense_cl_ok(const struct rvt_nn_dense *l)
 {
-    rvt_nn_conv_forward_yt_par(l, x, h, w, y, scratch, NULL);
+    if (l->wtype == RVT_NN_WEIGHT_I8)
+        return l->q_prep && rvt_qgemm_kernels()->isa == RVT_ISA_AVX512 && qact_of(l->act) >= 0;
+    return l->wt_cl && rvt_sgemm_kernels()->isa == RVT_ISA_AVX512;
 }
 
-void rvt_nn_conv_forward_yt_par(const struct rvt_nn_conv *l, const float *x, int h, int w,
-                                float *y, float *scratch, const struct rvt_nn_par *par)
+void rvt_nn_dense_forward_cl_par(const struct rvt_nn_dense *l, const float *x, size_t x_ps,
+                                 size_t x_ks, float *y, size_t ldy, size_t n_cols, size_t row_w,
+                                 size_t row_skip, const float *res, size_t ld_res, float *scratch,
+                                 const struct rvt_nn_par *par)
+{
+    const int ith = par ? par->ith : 0, nth = par ? par->nth : 1;
+    size_t i0, i1, p;
+
+    assert(rvt_nn_dense_cl_ok(l) && (x_ks == 1 || x_ps == 1));
+    assert(!(g_observer && teamed(par)));
+    if (g_observer) {
+        if (x_ks == 1)
+            g_observer(g_observer_ctx, l, x, n_cols, (size_t)l->n_in, x_ps);
+        else
+            g_observer(g_observer_ctx, l, x, (size_t)l->n_in, n_cols, x_ks);
+    }
+    if (l->wtype == RVT_NN_WEIGHT_I8) {
+        rvt_qdense_forward_yt_act_par(l->q_prep, x, x_ks == 1 ? x_ps : x_ks, x_ks == 1, y, ldy,
+                                      n_cols, l->bias, (enum rvt_qact)qact_of(l->act), row_w,
+                                      row_skip, scratch, par);
+        if (!res)
+            return;
+        /* + R, positions shared out (the GEMM's split differs: sync first) */
+        rvt_nn_par_sync(par);
+        rvt_nn_par_range(par, n_cols, 1, &i0, &i1);
+        for (p = i0; p < i1; p++)
+            rvt_nn_kernels()->add(y + (p + (row_w ? p / row_w * row_skip : 0)) * ldy,
+                                  res + p * ld_res, (size_t)l->n_out);
+        return;
+    }
+    {
+        struct rvt_sgemm_args g = {.n = l->n_out, .k = l->n_in, .wt = l->wt_cl, .x = x,
+                                   .x_ps = x_ps, .x_ks = x_ks, .n_pos = n_cols, .y = y,
+                                   .ldy = ldy, .row_w = row_w, .row_skip = row_skip,
+                                   .bias = l->bias, .act = l->act, .res = res, .ld_res = ld_res};
+        rvt_sgemm_kernels()->gemm(&g, ith, nth);
+    }
+}
+
+void rvt_nn_conv_forward_cl_par(const struct rvt_nn_conv *l, const float *x, int h, int w,
+                                float *y, size_t ldy, size_t row_w, size_t row_skip,
+                                float *scratch, const struct rvt_nn_par *par)
 {
     int oh = rvt_nn_out_size(h, l->k, l->stride, l->pad);
     int ow = rvt_nn_out_size(w, l->k, l->stride, l->pad);
@@ -329,12 +329,13 @@ void rvt_nn_conv_forward_yt_par(const struct rvt_nn_conv *l, const float *x, int
 
     assert(!l->depthwise && !single_plane(l));
     if (l->k == 1 && l->stride == 1 && l->pad == 0) {
-        rvt_nn_dense_forward_yt_par(&l->gemm, x, n, y, (size_t)l->c_out, n, scratch, par);
+        rvt_nn_dense_forward_cl_par(&l->gemm, x, 1, n, y, ldy, n, row_w, row_skip, NULL, 0,
+                                    scratch, par);
         return;
     }
     im2col_part(l, x, h, w, scratch, oh, ow, par);
     rvt_nn_par_sync(par);
-    rvt_nn_dense_forward_yt_par(&l->gemm, scratch, n, y, (size_t)l->c_out, n,
+    rvt_nn_dense_forward_cl_par(&l->gemm, scratch, 1, n, y, ldy, n, row_w, row_skip, NULL, 0,
                                 scratch + (size_t)l->c_in * l->k * l->k * n, par);
 }
 

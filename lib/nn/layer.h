@@ -27,13 +27,14 @@
  * rvt_nn_dense_scratch(), which the session plans once for the largest call, so
  * the int8 path never allocates either.  Determinism: an output column may only
  * depend on its own input column and the per-call activation scale, so results do
- * not change with the batch size.  The channels-last MBConv path of nn/model.c
- * (rvt_nn_dense_forward_yt/_xt below) takes int8 layers too: qdense's transposed
+ * not change with the batch size.  The channels-last path of nn/model.c
+ * (rvt_nn_dense_forward_cl_par and _xt below) takes both kinds: fp32 layers run
+ * nn/sgemm.h on weights packed at load (wt_cl), int8 ones qdense's transposed
  * variants, whose channels-last GEMM (qgemm.h gemm_t) stores 16 output channels of a
  * pixel at once, and whose maps and bits are those of the planar call.
  * A hook that watches every dense layer's input (calibration) must watch these
- * two as well: in the channels-last path the fp32 expand and project layers go
- * through them (the project's input arrives transposed, [n_cols][n_in]).
+ * as well: in the channels-last path every layer of the image branch goes through
+ * them (the input arrives transposed, [n_cols][n_in], but for the stem's im2col).
  *
  * struct rvt_nn_conv is a k x k convolution: depthwise (groups = channels; the
  * direct kernels of nn/ops.h) or regular (groups = 1; im2col, then its `gemm`,
@@ -62,6 +63,8 @@ struct rvt_nn_dense {
     const float *w_scale;  /* I8: [n_out], BatchNorm folded */
     const float *bias;     /* [n_out] or NULL */
     enum rvt_nn_act act;
+    const float *wt_cl;    /* F32: the weights packed for nn/sgemm.h (model memory), or
+                              NULL: the layer does not run channels-last */
     void *q_prep;          /* I8: prepared data of the int8 kernels (owned, q_free) */
     void (*q_free)(void *);
     const char *key;       /* checkpoint weight key (model memory), for observers; or NULL */
@@ -79,7 +82,7 @@ int rvt_nn_dense_prepare_i8(struct rvt_nn_dense *l, const float *act_range, stru
  * Calibration hook (quantize-model --calibrate): when set, every dense forward (all of
  * rvt_nn_dense_forward*, whatever the layout) first shows fn the values of its input:
  * n_rows rows of n floats, row stride ldx: n_in x n_cols for the channels-first calls,
- * n_cols x n_in for the channels-last one (_xt).  Only the set of values is defined, as
+ * n_cols x n_in for the channels-last ones (_xt, _cl with x_ks 1).  Only the set of values is defined, as
  * a static range covers the whole tensor.  Process-wide and unsynchronised: set it before
  * any forward, run one thread, clear it with NULL.
  */
@@ -100,16 +103,10 @@ void rvt_nn_dense_forward(const struct rvt_nn_dense *l, const float *x, size_t l
                           size_t ldy, size_t n_cols, float *scratch, double *sums);
 
 /*
- * The channels-last variants of the MBConv path (nn/model.c):
- *   rvt_nn_dense_forward_yt:  Y^T (n_cols rows of n_out) = W X, no bias or activation
- *                             (the caller fuses them into its next pass)
- *   rvt_nn_dense_forward_xt:  Y = act(W X + bias) with X given as X^T (n_cols rows of
- *                             n_in, row stride ldx); sums as rvt_nn_dense_forward
- * fp32 hands the transposes to cblas_sgemm (its packing absorbs them); int8 runs
- * rvt_qdense_forward_yt/_xt in `scratch` (rvt_nn_dense_scratch floats).
+ * X given as X^T (n_cols rows of n_in, row stride ldx): Y = act(W X + bias) as
+ * rvt_nn_dense_forward (the int8 head of the channels-last path; fp32 hands the
+ * transpose to cblas_sgemm).
  */
-void rvt_nn_dense_forward_yt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
-                             size_t ldy, size_t n_cols, float *scratch);
 void rvt_nn_dense_forward_xt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
                              size_t ldy, size_t n_cols, float *scratch, double *sums);
 
@@ -133,17 +130,10 @@ void rvt_nn_conv_forward(const struct rvt_nn_conv *l, const float *x, int h, int
                          float *scratch, double *sums);
 
 /*
- * The same convolution (not depthwise) written channels-last and raw: y[p * c_out + o]
- * for output pixel p, before bias and activation (the caller fuses those into its next
- * pass).  Same scratch as rvt_nn_conv_forward.
- */
-void rvt_nn_conv_forward_yt(const struct rvt_nn_conv *l, const float *x, int h, int w, float *y,
-                            float *scratch);
-
-/*
  * Team variants (nn/team.h): every thread of the team calls with the same arguments and
  * computes its share (the same bits as one thread: int8 products split by positions or
- * rows, fp32 ones run whole on the first thread, their epilogue split by rows); on
+ * rows, fp32 OpenBLAS ones run whole on the first thread, their epilogue split by rows,
+ * fp32 nn/sgemm.h ones (_cl) split by tiles); on
  * return only that share of y (and sums) is written, so sync before reading them.  scratch is shared by the team (the
  * int8 path's packed activations, im2col); `own` is this thread's (the padded plane of
  * a depthwise or single-plane conv, rvt_nn_conv_scratch floats).  par NULL: one thread.
@@ -152,32 +142,36 @@ void rvt_nn_conv_forward_yt(const struct rvt_nn_conv *l, const float *x, int h, 
 void rvt_nn_dense_forward_par(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
                               size_t ldy, size_t n_cols, float *scratch, double *sums,
                               const struct rvt_nn_par *par);
-void rvt_nn_dense_forward_yt_par(const struct rvt_nn_dense *l, const float *x, size_t ldx,
-                                 float *y, size_t ldy, size_t n_cols, float *scratch,
-                                 const struct rvt_nn_par *par);
 void rvt_nn_dense_forward_xt_par(const struct rvt_nn_dense *l, const float *x, size_t ldx,
                                  float *y, size_t ldy, size_t n_cols, float *scratch,
                                  double *sums, const struct rvt_nn_par *par);
 void rvt_nn_conv_forward_par(const struct rvt_nn_conv *l, const float *x, int h, int w, float *y,
                              float *scratch, float *own, double *sums,
                              const struct rvt_nn_par *par);
-void rvt_nn_conv_forward_yt_par(const struct rvt_nn_conv *l, const float *x, int h, int w,
-                                float *y, float *scratch, const struct rvt_nn_par *par);
+
 /*
- * The expand of a channels-last MBConv block written straight into the inside of the
- * depthwise conv's padded input: y = act(W X + bias) as rows of n_out channels (like
- * rvt_nn_dense_forward_yt), position p at row p + (p / row_w) * row_skip of y (row_skip
- * = the padded map's side borders; the caller zeroes the borders).  The bits of
- * rvt_nn_dense_forward_yt + the AVX-512 pad_act_cl (the same operations, fused into the
- * int8 GEMM's epilogue while the values are in registers: one pass over the expanded
- * tensor less).  Only for layers rvt_nn_dense_yt_pad_ok accepts: int8 ones on AVX-512
- * with act NONE, RELU or SILU (fp32: OpenBLAS has no epilogue).  Team rules as above.
+ * The channels-last path of nn/model.c (AVX-512), for layers rvt_nn_dense_cl_ok accepts:
+ *   Y(p, o) = act(sum_i W[o][i] X(p, i) + bias[o]) + R(p, o)
+ * X(p, i) = x[p * x_ps + i * x_ks] (channels-last: x_ps = its row stride, x_ks = 1;
+ * planar, e.g. im2col: x_ps = 1, x_ks = its row stride); Y(p, .) at
+ * y + (p + p / row_w * row_skip) * ldy: row_skip positions left after each row of row_w
+ * (the side borders of the padded map a depthwise conv reads; the caller zeroes them;
+ * row_w 0: none); R(p, o) = res[p * ld_res + o], or res NULL.
+ *   fp32 (wt_cl): nn/sgemm.h, bias, activation and R fused;
+ *   int8: qdense.h rvt_qdense_forward_yt_act_par (bias and act in the GEMM: act NONE,
+ *     RELU or SILU), then + R (the same operations).
+ * Team rules as the _par functions above; the calibration observer sees X.
  */
-bool rvt_nn_dense_yt_pad_ok(const struct rvt_nn_dense *l);
-void rvt_nn_dense_forward_yt_pad_par(const struct rvt_nn_dense *l, const float *x, size_t ldx,
-                                     float *y, size_t ldy, size_t n_cols, size_t row_w,
-                                     size_t row_skip, float *scratch,
-                                     const struct rvt_nn_par *par);
+bool rvt_nn_dense_cl_ok(const struct rvt_nn_dense *l);
+void rvt_nn_dense_forward_cl_par(const struct rvt_nn_dense *l, const float *x, size_t x_ps,
+                                 size_t x_ks, float *y, size_t ldy, size_t n_cols, size_t row_w,
+                                 size_t row_skip, const float *res, size_t ld_res, float *scratch,
+                                 const struct rvt_nn_par *par);
+/* A regular convolution the same way: im2col into scratch (rvt_nn_conv_scratch), then
+ * rvt_nn_dense_forward_cl_par of its gemm (no R), output pixels as positions. */
+void rvt_nn_conv_forward_cl_par(const struct rvt_nn_conv *l, const float *x, int h, int w,
+                                float *y, size_t ldy, size_t row_w, size_t row_skip,
+                                float *scratch, const struct rvt_nn_par *par);
 /* Whether a calibration observer is set (forwards then run one thread). */
 bool rvt_nn_dense_observed(void);
 

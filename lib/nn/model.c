@@ -10,6 +10,8 @@
 #include "store/recipe.h"
 #include "nn/layer.h"
 #include "nn/model.h"
+#include "nn/qgemm.h"
+#include "nn/sgemm.h"
 #include "nn/team.h"
 
 /* BatchNorm eps of every BN in the network (torch defaults; torchvision's
@@ -73,6 +75,7 @@ struct rvt_model {
     struct rvt_nn_dense fusion; /* 512 x 1344, BN folded, ReLU */
     struct rvt_nn_dense classifier;
     struct plan plan;
+    bool cl; /* the image branch runs channels-last (image_forward_cl) */
     float norm[3][256]; /* normalised value of each uint8 level, per channel */
     double macs;
     void **mem; /* every weight array, owned */
@@ -459,6 +462,58 @@ static int load_blocks(struct loader *L)
     return ret;
 }
 
+/* An fp32 layer's weights packed for nn/sgemm.h (the channels-last path). */
+static int pack_cl(struct loader *L, struct rvt_nn_dense *d)
+{
+    float *wt;
+
+    if (d->wtype != RVT_NN_WEIGHT_F32)
+        return 0;
+    wt = alloc_f32(L, rvt_sgemm_wt_floats(d->n_out, d->n_in));
+    if (!wt)
+        return RVT_ENOMEM;
+    rvt_sgemm_pack(d->w, d->n_out, d->n_in, wt, 0, d->n_out);
+    d->wt_cl = wt;
+    return 0;
+}
+
+/*
+ * Whether the image branch runs channels-last from the stem to the head (m->cl): with
+ * the AVX-512 kernels (the depthwise conv's channels-last kernel, nn/sgemm.h for fp32
+ * layers, qgemm's gemm_t for int8 ones), every block channels-last (bl->cl) and only
+ * the first without an expand.  Packs the fp32 layers' weights for it.
+ */
+static int prepare_cl(struct loader *L)
+{
+    struct rvt_model *m = L->m;
+    bool ok = rvt_nn_kernels()->dwconv_cl && rvt_sgemm_kernels()->isa == RVT_ISA_AVX512 &&
+              rvt_qgemm_kernels()->isa == RVT_ISA_AVX512 && m->n_blocks > 0;
+    int i, ret = 0;
+
+    for (i = 0; ok && i < m->n_blocks; i++)
+        ok = m->blocks[i].cl && (m->blocks[i].expand || i == 0);
+    if (!ok)
+        return 0;
+    for (i = 0; ret >= 0 && i < m->n_blocks; i++) {
+        if (m->blocks[i].expand)
+            ret = pack_cl(L, &m->blocks[i].expand_l);
+        if (ret >= 0)
+            ret = pack_cl(L, &m->blocks[i].project);
+    }
+    if (ret >= 0)
+        ret = pack_cl(L, &m->stem.gemm);
+    if (ret >= 0)
+        ret = pack_cl(L, &m->head);
+    if (ret < 0)
+        return ret;
+    for (i = 0; ok && i < m->n_blocks; i++)
+        ok = (!m->blocks[i].expand || rvt_nn_dense_cl_ok(&m->blocks[i].expand_l)) &&
+             rvt_nn_dense_cl_ok(&m->blocks[i].project);
+    m->cl = ok && rvt_nn_dense_cl_ok(&m->stem.gemm) &&
+            (m->head.wtype == RVT_NN_WEIGHT_I8 || rvt_nn_dense_cl_ok(&m->head));
+    return 0;
+}
+
 /* image.* and audio.* of the checkpoint's preprocessing text. */
 static int load_preprocessing(struct loader *L)
 {
@@ -690,6 +745,8 @@ int rvt_model_load(struct rvt_model **out, const char *path, struct rvt_error *e
     if (ret >= 0)
         ret = load_linear(&L, &m->classifier, "classifier", NULL, (int)n_classes, N_HID,
                           RVT_NN_ACT_NONE);
+    if (ret >= 0)
+        ret = prepare_cl(&L);
     if (ret >= 0)
         ret = rvt_ckpt_check_unused(L.c, err);
     if (ret < 0)
@@ -1031,22 +1088,15 @@ static void zero_border(float *xp, int h, int w, int c, int pad, const struct rv
     }
 }
 
-/* The image branch of one clip: frame (uint8 HWC) -> feat[0..1279]. */
-static void image_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par, size_t clip,
-                          const uint8_t *frame, float *feat)
+/* ToTensor + Normalize: (u / 255 - mean) / std in float32, from the table the model
+ * made at load (the same operations, so the same bits), into s->x0 (3 planes). */
+static void normalise(struct rvt_nn_session *s, const struct rvt_nn_par *par,
+                      const uint8_t *frame)
 {
     const struct rvt_model *m = s->m;
-    const struct rvt_nn_kernels *k = rvt_nn_kernels();
-    const bool first = rvt_nn_par_first(par);
-    float *own = s->own[par ? par->ith : 0];
-    int h = m->info.image_h, w = m->info.image_w, c, i, oh, ow;
-    size_t hw = (size_t)h * w, j, j0, j1;
-    float *a = s->a, *b = s->b, *t;
-    bool stem_cl;
-    char name[64];
+    size_t hw = (size_t)m->info.image_h * m->info.image_w, j, j0, j1;
+    int c;
 
-    /* ToTensor + Normalize: (u / 255 - mean) / std in float32, from the table
-     * the model made at load (the same operations, so the same bits) */
     rvt_nn_par_range(par, hw, 64, &j0, &j1);
     for (c = 0; c < 3; c++) {
         const float *lut = m->norm[c];
@@ -1054,94 +1104,199 @@ static void image_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par
         for (j = j0; j < j1; j++)
             xc[j] = lut[frame[3 * j + c]];
     }
+}
+
+/* The squeeze-excitation's vector of a block (thread 0): v3 = fc2(fc1(mean)), the mean
+ * of each of the c_exp channels from the depthwise conv's sums over n pixels. */
+static void se_vector(struct rvt_nn_session *s, const struct mbconv *bl, size_t n)
+{
+    int c;
+
+    for (c = 0; c < bl->c_exp; c++)
+        s->v1[c] = (float)(s->sums[c] / (double)n);
+    rvt_nn_dense_forward(&bl->se1, s->v1, 1, s->v2, 1, 1, s->scr, NULL);
+    rvt_nn_dense_forward(&bl->se2, s->v2, 1, s->v3, 1, 1, s->scr, NULL);
+}
+
+/* The head of the image branch from its output map's channel sums over hw pixels
+ * (thread 0): the average pool, then the channel attention. */
+static void image_tail(struct rvt_nn_session *s, size_t clip, size_t hw, float *feat)
+{
+    const struct rvt_model *m = s->m;
+    int c;
+
+    for (c = 0; c < N_IMG; c++)
+        feat[c] = (float)(s->sums[c] / (double)hw);
+    TRACE("img.avgpool", feat, N_IMG, 1, 1);
+    /* ChannelAttention(1280) of a 1x1 map: avg- and max-pool are both feat, so the two
+     * branches give the same vector and their sum is exactly 2x one */
+    attn_mlp(s, &m->img_attn, feat, s->v1);
+    for (c = 0; c < N_IMG; c++)
+        feat[c] = feat[c] * (s->v1[c] + s->v1[c]);
+    TRACE("img.attn", feat, N_IMG, 1, 1);
+}
+
+/*
+ * The image branch channels-last (m->cl, AVX-512): every activation map is
+ * [pixels][channels].  A block: the expand (bias + SiLU fused) writes the inside of the
+ * depthwise conv's padded input; the depthwise conv, 16 channels a vector; the
+ * squeeze-excitation scales its output; the project adds the residual in its epilogue.
+ * fp32 products are nn/sgemm.h's, so the team splits them too.  The same bits whether
+ * traced or observed (calibration).
+ */
+static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *par, size_t clip,
+                             const uint8_t *frame, float *feat)
+{
+    const struct rvt_model *m = s->m;
+    const struct rvt_nn_kernels *k = rvt_nn_kernels();
+    const bool first = rvt_nn_par_first(par);
+    int h = m->info.image_h, w = m->info.image_w, i;
+    float *a = s->a, *b = s->b, *t;
+    size_t j0, j1, hw, j;
+    char name[64];
+
+    normalise(s, par, frame);
     sync();
     TRACE("image", s->x0, 3, h, w);
-    stem_cl = m->n_blocks > 0 && !m->blocks[0].expand && m->blocks[0].cl && k->dwconv_cl;
-    if (stem_cl) /* the first block runs channels-last: the stem's output goes there raw */
-        rvt_nn_conv_forward_yt_par(&m->stem, s->x0, h, w, s->e, s->scr, par);
-    else
-        rvt_nn_conv_forward_par(&m->stem, s->x0, h, w, a, s->scr, own, NULL, par);
+    {
+        int oh = rvt_nn_out_size(h, 3, 2, 1), ow = rvt_nn_out_size(w, 3, 2, 1);
+        if (!m->blocks[0].expand) { /* straight into the first depthwise conv's input */
+            int pad = m->blocks[0].k / 2, wp = ow + 2 * pad;
+            zero_border(s->pad, oh, ow, 32, pad, par);
+            rvt_nn_conv_forward_cl_par(&m->stem, s->x0, h, w,
+                                       s->pad + ((size_t)pad * wp + pad) * 32, 32, (size_t)ow,
+                                       (size_t)(2 * pad), s->scr, par);
+            sync();
+            if (s->trace)
+                trace_cl(s, clip, "img.features.0", s->pad, 32, oh, ow, pad);
+        } else {
+            rvt_nn_conv_forward_cl_par(&m->stem, s->x0, h, w, a, 32, 0, 0, s->scr, par);
+            sync();
+            if (s->trace)
+                trace_cl(s, clip, "img.features.0", a, 32, oh, ow, 0);
+        }
+        h = oh;
+        w = ow;
+    }
+    for (i = 0; i < m->n_blocks; i++) {
+        const struct mbconv *bl = &m->blocks[i];
+        int pad = bl->k / 2, hp = h + 2 * pad, wp = w + 2 * pad;
+        int oh = rvt_nn_out_size(h, bl->k, bl->stride, pad);
+        int ow = rvt_nn_out_size(w, bl->k, bl->stride, pad);
+        size_t n = (size_t)oh * ow, c0, c1;
+        /* the residual in the project's epilogue (the same operations as the add after
+         * it, which tracing keeps to show the project's own output) */
+        const float *res = bl->residual && !s->trace ? a : NULL;
+        hw = (size_t)h * w;
+        rvt_nn_par_range(par, (size_t)bl->c_exp, RVT_NN_CL_BLOCK, &c0, &c1);
+        if (bl->expand) {
+            zero_border(s->pad, h, w, bl->c_exp, pad, par);
+            rvt_nn_dense_forward_cl_par(&bl->expand_l, a, (size_t)bl->c_in, 1,
+                                        s->pad + ((size_t)pad * wp + pad) * bl->c_exp,
+                                        (size_t)bl->c_exp, hw, (size_t)w, (size_t)(2 * pad), NULL,
+                                        0, s->scr, par);
+            sync();
+            if (s->trace) {
+                snprintf(name, sizeof(name), "img.features.%d.%d.expand", bl->stage, bl->index);
+                trace_cl(s, clip, name, s->pad, bl->c_exp, h, w, pad);
+            }
+        }
+        if (c1 > c0)
+            k->dwconv_cl(s->pad, hp, wp, bl->c_exp, (int)c0, (int)c1, bl->dw_w_cl, bl->k,
+                         bl->stride, bl->dw.dw_bias, bl->dw.act, s->d, oh, ow, s->sums);
+        sync();
+        if (s->trace) {
+            snprintf(name, sizeof(name), "img.features.%d.%d.dw", bl->stage, bl->index);
+            trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
+        }
+        if (first)
+            se_vector(s, bl, n);
+        sync();
+        rvt_nn_par_range(par, n, 1, &j0, &j1);
+        if (j1 > j0)
+            k->scale_cl(s->d + j0 * bl->c_exp, j1 - j0, bl->c_exp, s->v3);
+        sync();
+        if (s->trace) {
+            snprintf(name, sizeof(name), "img.features.%d.%d.se", bl->stage, bl->index);
+            trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
+        }
+        rvt_nn_dense_forward_cl_par(&bl->project, s->d, (size_t)bl->c_exp, 1, b,
+                                    (size_t)bl->c_out, n, 0, 0, res, (size_t)bl->c_out, s->scr,
+                                    par);
+        sync();
+        if (s->trace) {
+            snprintf(name, sizeof(name), "img.features.%d.%d.project", bl->stage, bl->index);
+            trace_cl(s, clip, name, b, bl->c_out, oh, ow, 0);
+            if (bl->residual)
+                k->add(b, a, n * (size_t)bl->c_out); /* stochastic depth is identity in eval */
+            snprintf(name, sizeof(name), "img.features.%d.%d", bl->stage, bl->index);
+            trace_cl(s, clip, name, b, bl->c_out, oh, ow, 0);
+        }
+        t = a;
+        a = b;
+        b = t;
+        h = oh;
+        w = ow;
+    }
+    hw = (size_t)h * w;
+    if (m->head.wtype == RVT_NN_WEIGHT_I8) {
+        /* int8: the planar output with the sums fused, as the planar path computes it */
+        rvt_nn_dense_forward_xt_par(&m->head, a, 320, s->e, hw, hw, s->scr, s->sums, par);
+        sync();
+        TRACE("img.features.8", s->e, N_IMG, h, w);
+    } else {
+        rvt_nn_dense_forward_cl_par(&m->head, a, 320, 1, s->e, N_IMG, hw, 0, 0, NULL, 0, s->scr,
+                                    par);
+        sync();
+        /* each channel's sum over the pixels in pixel order, in double */
+        rvt_nn_par_range(par, N_IMG, 16, &j0, &j1);
+        for (j = j0; j < j1; j++)
+            s->sums[j] = 0.0;
+        for (size_t p = 0; p < hw; p++)
+            for (j = j0; j < j1; j++)
+                s->sums[j] += (double)s->e[p * N_IMG + j];
+        sync();
+        if (s->trace)
+            trace_cl(s, clip, "img.features.8", s->e, N_IMG, h, w, 0);
+    }
+    if (first)
+        image_tail(s, clip, hw, feat);
+    sync();
+}
+
+/* The image branch of one clip: frame (uint8 HWC) -> feat[0..1279], planar (NCHW). */
+static void image_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par, size_t clip,
+                          const uint8_t *frame, float *feat)
+{
+    const struct rvt_model *m = s->m;
+    const struct rvt_nn_kernels *k = rvt_nn_kernels();
+    const bool first = rvt_nn_par_first(par);
+    float *own = s->own[par ? par->ith : 0];
+    int h = m->info.image_h, w = m->info.image_w, i, oh, ow;
+    size_t hw, j, j0, j1;
+    float *a = s->a, *b = s->b, *t;
+    char name[64];
+
+    if (m->cl) {
+        image_forward_cl(s, par, clip, frame, feat);
+        return;
+    }
+    normalise(s, par, frame);
+    sync();
+    TRACE("image", s->x0, 3, h, w);
+    rvt_nn_conv_forward_par(&m->stem, s->x0, h, w, a, s->scr, own, NULL, par);
     sync();
     h = rvt_nn_out_size(h, 3, 2, 1);
     w = rvt_nn_out_size(w, 3, 2, 1);
-    if (stem_cl) {
-        int pad = m->blocks[0].k / 2;
-        rvt_nn_par_range(par, 32, RVT_NN_CL_BLOCK, &j0, &j1);
-        if (j1 > j0)
-            k->pad_act_cl(s->e, h, w, 32, (int)j0, (int)j1, pad, m->stem.gemm.bias,
-                          m->stem.gemm.act, s->pad);
-        sync();
-        if (s->trace)
-            trace_cl(s, clip, "img.features.0", s->pad, 32, h, w, pad);
-    } else {
-        TRACE("img.features.0", a, 32, h, w);
-    }
+    TRACE("img.features.0", a, 32, h, w);
     for (i = 0; i < m->n_blocks; i++) {
         const struct mbconv *bl = &m->blocks[i];
         const float *src = a;
         size_t n;
-        hw = (size_t)h * w;
         oh = rvt_nn_out_size(h, bl->k, bl->stride, bl->k / 2);
         ow = rvt_nn_out_size(w, bl->k, bl->stride, bl->k / 2);
         n = (size_t)oh * ow;
-        if (bl->cl && k->dwconv_cl && (bl->expand || stem_cl)) {
-            /* channels-last: expand to [hw][c_exp] (raw), bias + SiLU fused into the
-             * padded copy (without an expand the stem made it), depthwise on 16
-             * channels a vector, project from [n][c_exp] */
-            int pad = bl->k / 2, hp = h + 2 * pad, wp = w + 2 * pad;
-            size_t c0, c1;
-            rvt_nn_par_range(par, (size_t)bl->c_exp, RVT_NN_CL_BLOCK, &c0, &c1);
-            if (bl->expand) {
-                /* int8 (AVX-512): bias + SiLU in the GEMM's epilogue, written straight
-                 * inside the padded map (the same bits as the two passes below) */
-                if (rvt_nn_dense_yt_pad_ok(&bl->expand_l)) {
-                    zero_border(s->pad, h, w, bl->c_exp, pad, par);
-                    rvt_nn_dense_forward_yt_pad_par(&bl->expand_l, a, hw,
-                                                    s->pad + ((size_t)pad * wp + pad) * bl->c_exp,
-                                                    (size_t)bl->c_exp, hw, (size_t)w,
-                                                    (size_t)(2 * pad), s->scr, par);
-                } else {
-                    rvt_nn_dense_forward_yt_par(&bl->expand_l, a, hw, s->e, (size_t)bl->c_exp,
-                                                hw, s->scr, par);
-                    sync();
-                    if (c1 > c0)
-                        k->pad_act_cl(s->e, h, w, bl->c_exp, (int)c0, (int)c1, pad,
-                                      bl->expand_l.bias, bl->expand_l.act, s->pad);
-                }
-                sync();
-            }
-            if (s->trace && bl->expand) {
-                snprintf(name, sizeof(name), "img.features.%d.%d.expand", bl->stage, bl->index);
-                trace_cl(s, clip, name, s->pad, bl->c_exp, h, w, pad);
-            }
-            if (c1 > c0)
-                k->dwconv_cl(s->pad, hp, wp, bl->c_exp, (int)c0, (int)c1, bl->dw_w_cl, bl->k,
-                             bl->stride, bl->dw.dw_bias, bl->dw.act, s->d, oh, ow, s->sums);
-            sync();
-            if (s->trace) {
-                snprintf(name, sizeof(name), "img.features.%d.%d.dw", bl->stage, bl->index);
-                trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
-            }
-            if (first) {
-                for (c = 0; c < bl->c_exp; c++)
-                    s->v1[c] = (float)(s->sums[c] / (double)n);
-                rvt_nn_dense_forward(&bl->se1, s->v1, 1, s->v2, 1, 1, s->scr, NULL);
-                rvt_nn_dense_forward(&bl->se2, s->v2, 1, s->v3, 1, 1, s->scr, NULL);
-            }
-            sync();
-            rvt_nn_par_range(par, n, 1, &j0, &j1);
-            if (j1 > j0)
-                k->scale_cl(s->d + j0 * bl->c_exp, j1 - j0, bl->c_exp, s->v3);
-            sync();
-            if (s->trace) {
-                snprintf(name, sizeof(name), "img.features.%d.%d.se", bl->stage, bl->index);
-                trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
-            }
-            rvt_nn_dense_forward_xt_par(&bl->project, s->d, (size_t)bl->c_exp, b, n, n, s->scr,
-                                        NULL, par);
-            sync();
-            goto projected;
-        }
+        hw = (size_t)h * w;
         if (bl->expand) {
             rvt_nn_dense_forward_par(&bl->expand_l, a, hw, s->e, hw, hw, s->scr, NULL, par);
             sync();
@@ -1158,12 +1313,8 @@ static void image_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par
             TRACE(name, s->d, bl->c_exp, oh, ow);
         }
         /* squeeze-excitation: mean -> fc1 SiLU -> fc2 sigmoid -> scale the planes */
-        if (first) {
-            for (c = 0; c < bl->c_exp; c++)
-                s->v1[c] = (float)(s->sums[c] / (double)n);
-            rvt_nn_dense_forward(&bl->se1, s->v1, 1, s->v2, 1, 1, s->scr, NULL);
-            rvt_nn_dense_forward(&bl->se2, s->v2, 1, s->v3, 1, 1, s->scr, NULL);
-        }
+        if (first)
+            se_vector(s, bl, n);
         sync();
         rvt_nn_par_range(par, (size_t)bl->c_exp, 1, &j0, &j1);
         for (j = j0; j < j1; j++)
@@ -1175,7 +1326,6 @@ static void image_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par
         }
         rvt_nn_dense_forward_par(&bl->project, s->d, n, b, n, n, s->scr, NULL, par);
         sync();
-    projected:
         if (s->trace) {
             snprintf(name, sizeof(name), "img.features.%d.%d.project", bl->stage, bl->index);
             TRACE(name, b, bl->c_out, oh, ow);
@@ -1200,17 +1350,8 @@ static void image_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par
     rvt_nn_dense_forward_par(&m->head, a, hw, s->e, hw, hw, s->scr, s->sums, par);
     sync();
     TRACE("img.features.8", s->e, N_IMG, h, w);
-    if (first) {
-        for (c = 0; c < N_IMG; c++)
-            feat[c] = (float)(s->sums[c] / (double)hw);
-        TRACE("img.avgpool", feat, N_IMG, 1, 1);
-        /* ChannelAttention(1280) of a 1x1 map: avg- and max-pool are both feat, so
-         * the two branches give the same vector and their sum is exactly 2x one */
-        attn_mlp(s, &m->img_attn, feat, s->v1);
-        for (c = 0; c < N_IMG; c++)
-            feat[c] = feat[c] * (s->v1[c] + s->v1[c]);
-        TRACE("img.attn", feat, N_IMG, 1, 1);
-    }
+    if (first)
+        image_tail(s, clip, hw, feat);
     sync();
 }
 

@@ -31,19 +31,21 @@
  *          1x1 input); "scale": map * w -> conv3x3(32->64) -> global average
  *   head   concat(1280 + 64) -> Linear+BN+ReLU (512) -> Linear (classes)
  *
- * Layout: NCHW planes, one image per GEMM; on AVX-512 the expanded tensors of an
- * MBConv block are channels-last instead ([pixels][channels]: the expand GEMM
- * writes them transposed, bias + SiLU are fused into the padded copy the
- * depthwise conv reads, 16 channels a vector, and the project GEMM reads them
- * transposed), which keeps every vector lane busy on 7x7 and 14x14 planes.
+ * Layout: NCHW planes, one image per GEMM; on AVX-512 the image branch is
+ * channels-last instead ([pixels][channels]) from the stem to the head: each GEMM
+ * (nn/sgemm.h for fp32, qgemm's gemm_t for int8) writes 16 output channels of a pixel
+ * a vector with its bias, activation and residual fused, the expand straight into the
+ * padded map the depthwise conv reads (16 channels a vector), which keeps every
+ * vector lane busy on 7x7 and 14x14 maps and lets a session's threads split every
+ * product (fp32 ones included).
  *
  * Clips are computed one at a time through the network, so a clip's logits do not
  * depend on the batch it came in: the same inputs give the same bits whatever the batch
  * size, the number of sessions running in parallel or the threads of a session
- * (rvt_nn_session_set_threads: threads share out every layer but the fp32 GEMMs, which
- * run whole on one of them, as OpenBLAS's bits depend on the shape of a call; OpenBLAS
- * itself runs single-threaded, as its own threads would split a GEMM differently), as
- * long as the same sgemm kernels are selected.
+ * (rvt_nn_session_set_threads: threads share out every layer but the OpenBLAS GEMMs of
+ * the planar path, which run whole on one of them, as OpenBLAS's bits depend on the
+ * shape of a call; OpenBLAS itself runs single-threaded, as its own threads would split
+ * a GEMM differently), as long as the same kernel level is selected.
  *
  * Memory: every activation buffer a session needs is planned at load and
  * allocated once by rvt_nn_session_new (about 17 MB per session for 224x224

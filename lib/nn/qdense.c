@@ -156,19 +156,19 @@ int rvt_qdense_forward_yt_par(const struct rvt_qdense *q, const float *x, size_t
                               size_t ldy, size_t n_cols, void *scratch,
                               const struct rvt_nn_par *par)
 {
-    return rvt_qdense_forward_yt_act_par(q, x, ldx, y, ldy, n_cols, NULL, RVT_QACT_NONE, 0, 0,
+    return rvt_qdense_forward_yt_act_par(q, x, ldx, false, y, ldy, n_cols, NULL, RVT_QACT_NONE, 0, 0,
                                          scratch, par);
 }
 
 int rvt_qdense_forward_yt_act_par(const struct rvt_qdense *q, const float *x, size_t ldx,
-                                  float *y, size_t ldy, size_t n_cols, const float *bias,
+                                  bool xt, float *y, size_t ldy, size_t n_cols, const float *bias,
                                   enum rvt_qact act, size_t row_w, size_t row_skip,
                                   void *scratch, const struct rvt_nn_par *par)
 {
     const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels();
     struct rvt_qgemm_args g = {.out = y, .bias = bias, .act = act, .row_w = row_w,
                                .row_skip = row_skip};
-    int ret = quantize(q, kr, x, ldx, n_cols, false, true, scratch, &g, par);
+    int ret = quantize(q, kr, x, ldx, n_cols, xt, true, scratch, &g, par);
 
     g.out_cs = 1;
     g.out_gs = ldy;

@@ -863,7 +863,7 @@ static void test_yt_pad(void)
     if (ret == 0) {
         rvt_qdense_forward_yt(q, x, H * W, raw, NO, H * W, scratch);
         pad_act(raw, H, W, NO, 0, NO, PAD, bias, RVT_NN_ACT_SILU, want);
-        rvt_qdense_forward_yt_act_par(q, x, H * W, got + ((size_t)PAD * WP + PAD) * NO, NO, H * W,
+        rvt_qdense_forward_yt_act_par(q, x, H * W, false, got + ((size_t)PAD * WP + PAD) * NO, NO, H * W,
                                       bias, RVT_QACT_SILU, W, 2 * PAD, scratch, NULL);
         OK(!memcmp(got, want, sizeof(float) * HP * WP * NO),
            "yt_pad %s: bias + SiLU fused into gemm_t, stored inside the padded map = gemm_t + "

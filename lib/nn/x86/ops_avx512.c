@@ -277,20 +277,72 @@ static void pad_act_cl_avx512(const float *x, int h, int w, int c, int c0, int c
 }
 
 /*
- * One output row, 16 channels at a time (the taps' weights in registers), output
- * pixels four at a time along the row (four independent FMA chains), the rest one by
- * one.  Rows outside, channel slices inside: the K input rows a row reads (K * wp * c
- * floats, at most ~300 KB in EfficientNet-B0) stay in L2 while every slice passes over
- * them; slices outside streamed the whole padded tensor (up to 5 MB) from L3 once per
- * 16 channels (measured: ~8 % more time in this kernel, perf over the 240 sample clips;
- * the FMAs, not memory, bound it either way).  Each channel's sum adds the rows' float sums in
- * double in row order, as before, so the results are the same bits.
+ * NX output pixels of a row, 16 channels (one vector), as NX independent FMA chains:
+ * enough of them (8) to keep both FMA ports busy through the FMA latency.  Each
+ * output's taps go in (ky, kx) order, as in rvt_nn_dwconv_cl_ref.  Stride 1 loads
+ * each input vector of a tap row once for all the chains that use it (NX + K - 1
+ * loads for NX * K FMAs); stride 2 loads per FMA.  Weights: K = 3 from registers
+ * (wv), K = 5 from memory (25 vectors and 8 chains would not fit in the registers).
+ * The outputs (act applied) are added to *rs in pixel order.
+ */
+static inline __attribute__((always_inline)) void
+dw_chunk(const float *p0, size_t wpc, size_t cs, const __m512 *wv, const float *wm, int K,
+         int S, int NX, __m512 b, enum rvt_nn_act act, float *yo, __m512 *rs)
+{
+    __m512 acc[8];
+    int i, ky, kx;
+
+#pragma GCC unroll 8
+    for (i = 0; i < NX; i++)
+        acc[i] = _mm512_setzero_ps();
+#pragma GCC unroll 5
+    for (ky = 0; ky < K; ky++) {
+        const float *pr = p0 + (size_t)ky * wpc;
+        if (S == 1) {
+            __m512 in[8 + 4];
+#pragma GCC unroll 12
+            for (i = 0; i < NX + K - 1; i++)
+                in[i] = _mm512_loadu_ps(pr + (size_t)i * cs);
+#pragma GCC unroll 5
+            for (kx = 0; kx < K; kx++) {
+                __m512 w = K == 3 ? wv[ky * K + kx] : _mm512_loadu_ps(wm + (size_t)(ky * K + kx) * cs);
+#pragma GCC unroll 8
+                for (i = 0; i < NX; i++)
+                    acc[i] = _mm512_fmadd_ps(w, in[i + kx], acc[i]);
+            }
+        } else {
+#pragma GCC unroll 5
+            for (kx = 0; kx < K; kx++) {
+                __m512 w = K == 3 ? wv[ky * K + kx] : _mm512_loadu_ps(wm + (size_t)(ky * K + kx) * cs);
+#pragma GCC unroll 8
+                for (i = 0; i < NX; i++)
+                    acc[i] = _mm512_fmadd_ps(
+                        w, _mm512_loadu_ps(pr + ((size_t)i * S + (size_t)kx) * cs), acc[i]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (i = 0; i < NX; i++) {
+        __m512 v = act512(_mm512_add_ps(acc[i], b), act);
+        _mm512_storeu_ps(yo + (size_t)i * cs, v);
+        *rs = _mm512_add_ps(*rs, v);
+    }
+}
+
+/*
+ * One output row, 16 channels at a time, output pixels eight at a time along the row
+ * (dw_chunk), then four, then one by one.  Rows outside, channel slices inside: the K
+ * input rows a row reads (K * wp * c floats, at most ~300 KB in EfficientNet-B0) stay
+ * in L2 while every slice passes over them; slices outside streamed the whole padded
+ * tensor (up to 5 MB) from L3 once per 16 channels (measured: ~8 % more time in this
+ * kernel, perf over the 240 sample clips).  Each channel's sum adds the rows' float
+ * sums in double in row order.
  */
 static inline __attribute__((always_inline)) void
 dwcl(const float *xp, int wp, int c, int c0, int c1, const float *wt, int K, int S,
      const float *bias, enum rvt_nn_act act, float *y, int oh, int ow, double *sums)
 {
-    const size_t cs = (size_t)c, step = (size_t)S * cs;
+    const size_t cs = (size_t)c, step = (size_t)S * cs, wpc = (size_t)wp * cs;
     int cv, oy, ox, t;
 
     for (cv = c0; cv < c1; cv += 8)
@@ -298,39 +350,17 @@ dwcl(const float *xp, int wp, int c, int c0, int c1, const float *wt, int K, int
     for (oy = 0; oy < oh; oy++) {
         for (cv = c0; cv < c1; cv += 16) {
             __m512 wv[25], b = _mm512_loadu_ps(bias + cv);
-            const float *r = xp + (size_t)oy * S * wp * cs + cv;
+            const float *r = xp + (size_t)oy * S * wpc + cv;
             float *yr = y + (size_t)oy * ow * cs + cv;
             __m512 rs = _mm512_setzero_ps();
             for (t = 0; t < K * K; t++)
                 wv[t] = _mm512_loadu_ps(wt + (size_t)t * cs + cv);
-            for (ox = 0; ox + 4 <= ow; ox += 4) {
-                const float *p0 = r + (size_t)ox * step;
-                __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, v;
-#pragma GCC unroll 5
-                for (int ky = 0; ky < K; ky++) {
-#pragma GCC unroll 5
-                    for (int kx = 0; kx < K; kx++) {
-                        const float *p = p0 + ((size_t)ky * wp + kx) * cs;
-                        __m512 w = wv[ky * K + kx];
-                        a0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(p), a0);
-                        a1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(p + step), a1);
-                        a2 = _mm512_fmadd_ps(w, _mm512_loadu_ps(p + 2 * step), a2);
-                        a3 = _mm512_fmadd_ps(w, _mm512_loadu_ps(p + 3 * step), a3);
-                    }
-                }
-                v = act512(_mm512_add_ps(a0, b), act);
-                _mm512_storeu_ps(yr + (size_t)ox * cs, v);
-                rs = _mm512_add_ps(rs, v);
-                v = act512(_mm512_add_ps(a1, b), act);
-                _mm512_storeu_ps(yr + (size_t)(ox + 1) * cs, v);
-                rs = _mm512_add_ps(rs, v);
-                v = act512(_mm512_add_ps(a2, b), act);
-                _mm512_storeu_ps(yr + (size_t)(ox + 2) * cs, v);
-                rs = _mm512_add_ps(rs, v);
-                v = act512(_mm512_add_ps(a3, b), act);
-                _mm512_storeu_ps(yr + (size_t)(ox + 3) * cs, v);
-                rs = _mm512_add_ps(rs, v);
-            }
+            for (ox = 0; ox + 8 <= ow; ox += 8)
+                dw_chunk(r + (size_t)ox * step, wpc, cs, wv, wt + cv, K, S, 8, b, act,
+                         yr + (size_t)ox * cs, &rs);
+            for (; ox + 4 <= ow; ox += 4)
+                dw_chunk(r + (size_t)ox * step, wpc, cs, wv, wt + cv, K, S, 4, b, act,
+                         yr + (size_t)ox * cs, &rs);
             for (; ox < ow; ox++) {
                 const float *p0 = r + (size_t)ox * step;
                 __m512 a0 = _mm512_setzero_ps(), a1 = a0, v;

@@ -1,0 +1,87 @@
+/* sgemm.c: weight packing, the portable kernel and the dispatch of sgemm.h. */
+#include "core/common.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "nn/sgemm_internal.h"
+
+void rvt_sgemm_pack(const float *w, int n, int k, float *wt, int o0, int o1)
+{
+    int n_pad = rvt_sgemm_n_pad(n), o, kk;
+
+    assert(o0 % 16 == 0 && o0 <= o1 && o1 <= n);
+    if (o1 == n)
+        o1 = n_pad;
+    for (o = o0; o < o1; o++) {
+        int b = o / RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - b * RVT_SGEMM_NB);
+        float *d = wt + (size_t)b * RVT_SGEMM_NB * k + (o - b * RVT_SGEMM_NB);
+        const float *row = w + (size_t)o * k;
+        if (o >= n) {
+            for (kk = 0; kk < k; kk++)
+                d[(size_t)kk * nb] = 0.0f;
+        } else {
+            for (kk = 0; kk < k; kk++)
+                d[(size_t)kk * nb] = row[kk];
+        }
+    }
+}
+
+/* W[o][kk] from the packed layout. */
+static inline float wt_at(const struct rvt_sgemm_args *g, int o, int kk)
+{
+    int b = o / RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, rvt_sgemm_n_pad(g->n) - b * RVT_SGEMM_NB);
+    return g->wt[(size_t)b * RVT_SGEMM_NB * g->k + (size_t)kk * nb + (o - b * RVT_SGEMM_NB)];
+}
+
+static void gemm_ref(const struct rvt_sgemm_args *g, int ith, int nth)
+{
+    size_t u0, u1, nt, u, p;
+    int o, kk;
+
+    rvti_sgemm_split(g, ith, nth, &u0, &u1, &nt);
+    for (u = u0; u < u1; u++) {
+        int ob = (int)(u / nt) * RVT_SGEMM_NB, oe = RVT_MIN(g->n, ob + RVT_SGEMM_NB);
+        size_t p0 = u % nt * RVTI_SGEMM_MR, p1 = RVT_MIN(g->n_pos, p0 + RVTI_SGEMM_MR);
+        for (p = p0; p < p1; p++) {
+            float *y = rvti_sgemm_yrow(g, p);
+            for (o = ob; o < oe; o++) {
+                float acc = 0.0f;
+                for (kk = 0; kk < g->k; kk++)
+                    acc = fmaf(g->x[p * g->x_ps + (size_t)kk * g->x_ks], wt_at(g, o, kk), acc);
+                if (g->bias)
+                    acc = acc + g->bias[o];
+                acc = rvt_nn_act1(acc, g->act);
+                if (g->res)
+                    acc = acc + g->res[p * g->ld_res + o];
+                y[o] = acc;
+            }
+        }
+    }
+}
+
+static const struct rvt_sgemm_kernels kernels_ref = {RVT_ISA_REF, gemm_ref};
+static const struct rvt_sgemm_kernels kernels_avx2 = {RVT_ISA_AVX2, gemm_ref};
+
+const struct rvt_sgemm_kernels *rvt_sgemm_kernels_for(enum rvt_isa isa)
+{
+    if (isa > rvt_cpu_isa())
+        return NULL;
+    switch (isa) {
+    case RVT_ISA_REF: return &kernels_ref;
+    case RVT_ISA_AVX2: return &kernels_avx2; /* no AVX2 twin */
+    case RVT_ISA_AVX512:
+#if defined(__x86_64__) || defined(__i386__)
+        return &rvti_sgemm_kernels_avx512;
+#else
+        return NULL;
+#endif
+    }
+    return NULL;
+}
+
+const struct rvt_sgemm_kernels *rvt_sgemm_kernels(void)
+{
+    const struct rvt_sgemm_kernels *k = rvt_sgemm_kernels_for(rvt_cpu_isa());
+    return k ? k : &kernels_ref;
+}

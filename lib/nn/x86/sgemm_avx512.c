@@ -1,0 +1,108 @@
+/*
+ * sgemm_avx512.c: sgemm.h's kernel on AVX-512.  A tile is 6 positions x up to 64
+ * output channels (4 vectors): 24 accumulators; each k step loads the block's (up to)
+ * 4 weight vectors and broadcasts the 6 positions' inputs, 24 FMAs for 10 loads.  Each
+ * lane is one output's chain of FMAs in k order, as gemm_ref computes it, so the
+ * products are the same bits; the epilogue adds the bias, applies act512 (the level's
+ * activation, x86/act_avx512.h), adds the residual and stores, masked on the last
+ * partial vector of a layer.
+ */
+#include "core/common.h"
+
+#include <immintrin.h>
+
+#include "nn/sgemm_internal.h"
+#include "nn/x86/act_avx512.h"
+
+#define MR RVTI_SGEMM_MR
+
+static inline __attribute__((always_inline)) void
+tile(const struct rvt_sgemm_args *g, size_t p0, int mr, int ob, int nb, int NV)
+{
+    const int k = g->k;
+    const float *wb = g->wt + (size_t)ob * k;
+    const float *xr[MR];
+    __m512 acc[MR][4];
+    int i, j, kk;
+
+    for (i = 0; i < MR; i++) {
+        xr[i] = g->x + (p0 + (size_t)(i < mr ? i : 0)) * g->x_ps;
+        for (j = 0; j < NV; j++)
+            acc[i][j] = _mm512_setzero_ps();
+    }
+    if (g->x_ks == 1) {
+        for (kk = 0; kk < k; kk++) {
+            const float *w = wb + (size_t)kk * nb;
+            __m512 wv[4];
+#pragma GCC unroll 4
+            for (j = 0; j < NV; j++)
+                wv[j] = _mm512_loadu_ps(w + 16 * j);
+#pragma GCC unroll 6
+            for (i = 0; i < MR; i++) {
+                __m512 xv = _mm512_set1_ps(xr[i][kk]);
+#pragma GCC unroll 4
+                for (j = 0; j < NV; j++)
+                    acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+            }
+        }
+    } else {
+        const size_t ks = g->x_ks;
+        for (kk = 0; kk < k; kk++) {
+            const float *w = wb + (size_t)kk * nb;
+            const size_t xo = (size_t)kk * ks;
+            __m512 wv[4];
+#pragma GCC unroll 4
+            for (j = 0; j < NV; j++)
+                wv[j] = _mm512_loadu_ps(w + 16 * j);
+#pragma GCC unroll 6
+            for (i = 0; i < MR; i++) {
+                __m512 xv = _mm512_set1_ps(xr[i][xo]);
+#pragma GCC unroll 4
+                for (j = 0; j < NV; j++)
+                    acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+            }
+        }
+    }
+    for (i = 0; i < mr; i++) {
+        size_t p = p0 + (size_t)i;
+        float *y = rvti_sgemm_yrow(g, p) + ob;
+        const float *r = g->res ? g->res + p * g->ld_res + ob : NULL;
+        for (j = 0; j < NV; j++) {
+            int left = g->n - ob - 16 * j;
+            __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+            __m512 v = acc[i][j];
+            if (g->bias)
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, g->bias + ob + 16 * j));
+            v = act512(v, g->act);
+            if (r)
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, r + 16 * j));
+            _mm512_mask_storeu_ps(y + 16 * j, m, v);
+        }
+    }
+}
+
+static void tile_nv(const struct rvt_sgemm_args *g, size_t p0, int mr, int ob, int nb)
+{
+    switch (nb / 16) {
+    case 4: tile(g, p0, mr, ob, nb, 4); break;
+    case 3: tile(g, p0, mr, ob, nb, 3); break;
+    case 2: tile(g, p0, mr, ob, nb, 2); break;
+    default: tile(g, p0, mr, ob, nb, 1); break;
+    }
+}
+
+static void gemm_avx512(const struct rvt_sgemm_args *g, int ith, int nth)
+{
+    const int n_pad = rvt_sgemm_n_pad(g->n);
+    size_t u0, u1, nt, u;
+
+    rvti_sgemm_split(g, ith, nth, &u0, &u1, &nt);
+    for (u = u0; u < u1; u++) {
+        int ob = (int)(u / nt) * RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - ob);
+        size_t p0 = u % nt * MR;
+        int mr = (int)RVT_MIN((size_t)MR, g->n_pos - p0);
+        tile_nv(g, p0, mr, ob, nb);
+    }
+}
+
+const struct rvt_sgemm_kernels rvti_sgemm_kernels_avx512 = {RVT_ISA_AVX512, gemm_avx512};
