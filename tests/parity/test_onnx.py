@@ -117,6 +117,8 @@ def test_fp32_logits_equal_run_model(work):
     import onnx
     path = os.path.join(work, "model.onnx")
     export_onnx(os.path.join(work, "model.h5"), "-o", path)
+    meta = {p.key: p.value for p in onnx.load(path).metadata_props}
+    assert meta["image.convert"] == "accurate" and meta["image.jpeg_quality"] == "0", meta
     g = onnx.load(path).graph
     assert [i.name for i in g.input] == ["image", "mel"] and [o.name for o in g.output] == ["logits"]
     for v in list(g.input) + list(g.output):
@@ -270,6 +272,18 @@ def test_int8_static_qdq(work):
     ort = ort_logits(work, path)
     keep = decided(ours)
     assert (ort.argmax(1) == ours.argmax(1))[keep].all(), (ort.argmax(1), ours.argmax(1))
+
+
+def test_frame_recipe_metadata():
+    """The recipe in the graph's metadata: attributes over preprocessing over defaults
+    (no ORT needed: the function alone)."""
+    loader = importlib.machinery.SourceFileLoader("export_onnx", os.path.join(ROOT, "scripts", "export-onnx"))
+    spec = importlib.util.spec_from_loader("export_onnx", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    r = mod.frame_recipe({"image.jpeg_quality": b"50", "preprocessing": "image:\n  width: 112\n"})
+    assert (r["image.jpeg_quality"], r["image.width"], r["image.resize"]) == ("50", "112", "pil"), r
+    assert len(r) == 8
 
 
 def test_not_a_checkpoint(work):
