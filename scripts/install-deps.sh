@@ -14,6 +14,7 @@ PKGS=(
   clang-14 libclang-rt-14-dev
   python3-torch python3-torchvision python3-h5py python3-sklearn python3-numpy
   python3-scipy python3-pil python3-pytest python3-yaml python3-onnx
+  python3-opencv python3-av
 )
 
 missing=()

@@ -59,9 +59,14 @@ struct rvt_video_reader {
     struct SwsContext *sws;        /* cached for (w, h, format, colorspace, range) */
     int sws_w, sws_h, sws_fmt, sws_cs, sws_range;
 
-    uint8_t *rgb;                  /* full-size RGB24, av_malloc'ed */
+    uint8_t *rgb;                  /* full-size RGB24 (opencv: BGR24 at coded size) */
     size_t rgb_cap;
     int rgb_stride;
+    uint8_t *rgb2;                 /* opencv: the displayed picture, RGB, rotated */
+    size_t rgb2_cap;
+
+    struct rvt_cv_resize_plan cv_plan; /* resize opencv: cached like plan */
+    bool have_cv_plan;
 
     struct rvt_resize_plan plan;   /* cached for (crop w, h) -> (out_w, out_h) */
     rvt_resize_rgb24_fn resize;    /* the kernel for this CPU */
@@ -137,7 +142,9 @@ void rvt_video_reader_free(struct rvt_video_reader **rp)
     av_frame_free(&r->rot);
     sws_freeContext(r->sws);
     av_free(r->rgb);
+    av_free(r->rgb2);
     rvt_resize_plan_release(&r->plan);
+    rvt_cv_resize_plan_release(&r->cv_plan);
     free(r->tmp);
     rvt_jpeg_free(&r->jpeg);
     free(r);
@@ -397,7 +404,9 @@ static int setup_sws(struct rvt_video_reader *r, const AVFrame *f, struct rvt_er
     av_opt_set_int(s, "dstw", f->width, 0);
     av_opt_set_int(s, "dsth", f->height, 0);
     av_opt_set_int(s, "dst_format", AV_PIX_FMT_RGB24, 0);
-    av_opt_set_int(s, "sws_flags", RVT_SWS_FLAGS, 0);
+    /* ffmpeg: the CLI's auto-inserted scale filter, its sws_flags default */
+    av_opt_set_int(s, "sws_flags",
+                   r->o.convert == RVT_CONVERT_FFMPEG ? SWS_BICUBIC : RVT_SWS_FLAGS, 0);
     /* MPEG-2 vertical chroma siting, as vf_scale sets for yuv420p input */
     if (f->format == AV_PIX_FMT_YUV420P)
         av_opt_set_int(s, "src_v_chr_pos", 128, 0);
@@ -422,6 +431,183 @@ static int setup_sws(struct rvt_video_reader *r, const AVFrame *f, struct rvt_er
     return 0;
 }
 
+static int grow_av(uint8_t **p, size_t *cap, size_t need, struct rvt_error *err)
+{
+    if (need <= *cap)
+        return 0;
+    av_free(*p);
+    *cap = 0;
+    if (!(*p = av_malloc(need)))
+        return rvt_error_set(err, RVT_ENOMEM, "out of memory");
+    *cap = need;
+    return 0;
+}
+
+/* A picture in RGB24: rows of w * 3 bytes, stride apart. */
+struct rgb_pic {
+    const uint8_t *data;
+    int stride, w, h;
+};
+
+/*
+ * opencv and pyav: libswscale as those clients call it, sws_getCachedContext
+ * with nothing but a flag (BT.601 matrix, limited range unless the format is
+ * yuvj*, default chroma siting); the frame's colour tags are not read.
+ *   opencv (4.6 cap_ffmpeg_impl.hpp, CvCapture_FFMPEG::retrieveFrame): SWS_BICUBIC
+ *     to BGR24 over the decoder's coded_width x coded_height, slice height the
+ *     frame's height, the displayed w x h kept; then cv::rotate by the display
+ *     matrix (CAP_PROP_ORIENTATION_AUTO is on by default).
+ *   pyav (10.0 VideoReformatter.reformat): SWS_BILINEAR to RGB24 at the frame's
+ *     size; no rotation.
+ * The destination stride holds whole groups of 8 pixels: libswscale's x86
+ * unscaled YUV->RGB writes 8 at a time and skips the last group when the
+ * stride is too small (neither client hits that).
+ */
+static int client_rgb(struct rvt_video_reader *r, struct clip *c, const AVFrame *f, int rotation,
+                      struct rgb_pic *pic, struct rvt_error *err)
+{
+    bool cv = r->o.convert == RVT_CONVERT_OPENCV;
+    int w = f->width, h = f->height, x, y;
+    int cw = w, ch = h;
+    uint8_t *dstp[4] = {0};
+    int dst_ls[4] = {0};
+
+    if (cv && c->dec->coded_width >= w && c->dec->coded_height >= h) {
+        cw = c->dec->coded_width;
+        ch = c->dec->coded_height;
+    }
+    r->sws = sws_getCachedContext(r->sws, cw, ch, f->format, cw, ch,
+                                  cv ? AV_PIX_FMT_BGR24 : AV_PIX_FMT_RGB24,
+                                  cv ? SWS_BICUBIC : SWS_BILINEAR, NULL, NULL, NULL);
+    r->sws_w = -1; /* setup_sws must not reuse it */
+    if (!r->sws)
+        return rvt_error_set(err, RVT_EUNSUPPORTED, "cannot convert %s %dx%d to RGB",
+                             av_get_pix_fmt_name(f->format), f->width, f->height);
+    r->rgb_stride = FFALIGN(FFALIGN(cw, 8) * 3, 64);
+    if (grow_av(&r->rgb, &r->rgb_cap, (size_t)r->rgb_stride * ch + 64, err) < 0)
+        return RVT_ENOMEM;
+    dstp[0] = r->rgb;
+    dst_ls[0] = r->rgb_stride;
+    if (sws_scale(r->sws, (const uint8_t *const *)f->data, f->linesize, 0, h, dstp, dst_ls) <= 0)
+        return rvt_error_set(err, RVT_EFORMAT, "RGB conversion failed");
+    if (!cv) {
+        *pic = (struct rgb_pic){r->rgb, r->rgb_stride, w, h};
+        return 0;
+    }
+    /* BGR -> RGB and OpenCV's turn, which goes the other way than the CLI's
+     * autorotate: a clip the CLI turns 90 degrees clockwise comes out of
+     * cap.read() turned 90 degrees counter-clockwise (tested) */
+    rotation = (360 - rotation) % 360;
+    {
+        bool swap = rotation == 90 || rotation == 270;
+        int dw = swap ? h : w, dh = swap ? w : h;
+        size_t ds = (size_t)dw * 3;
+        if (grow_av(&r->rgb2, &r->rgb2_cap, ds * dh + 64, err) < 0)
+            return RVT_ENOMEM;
+        for (y = 0; y < dh; y++) {
+            uint8_t *o = r->rgb2 + y * ds;
+            for (x = 0; x < dw; x++) {
+                int sx, sy;
+                const uint8_t *s;
+                if (rotation == 90)
+                    sx = y, sy = h - 1 - x;
+                else if (rotation == 270)
+                    sx = w - 1 - y, sy = x;
+                else if (rotation == 180)
+                    sx = w - 1 - x, sy = h - 1 - y;
+                else
+                    sx = x, sy = y;
+                s = r->rgb + (size_t)sy * r->rgb_stride + (size_t)sx * 3;
+                o[3 * x] = s[2];
+                o[3 * x + 1] = s[1];
+                o[3 * x + 2] = s[0];
+            }
+        }
+        *pic = (struct rgb_pic){r->rgb2, (int)ds, dw, dh};
+    }
+    return 0;
+}
+
+/* Step 6 (and 5): frame f as an RGB picture, the way image.convert says;
+ * *sar is turned with the picture. */
+static int to_rgb(struct rvt_video_reader *r, struct clip *c, AVFrame *f, AVRational *sar,
+                  struct rgb_pic *pic, struct rvt_error *err)
+{
+    uint8_t *dstp[4] = {0};
+    int dst_ls[4] = {0}, ret, rotation = c->rotation;
+
+    if (r->o.convert == RVT_CONVERT_PYAV)
+        rotation = 0; /* PyAV hands out the stored picture */
+    if (rotation && rotation != 180)
+        *sar = (AVRational){sar->den, sar->num};
+    if (r->o.convert == RVT_CONVERT_OPENCV || r->o.convert == RVT_CONVERT_PYAV)
+        return client_rgb(r, c, f, rotation, pic, err);
+    if (rotation) {
+        if ((ret = rotate_frame(r->rot, f, rotation, err)) < 0)
+            return ret;
+        f = r->rot;
+    }
+    if ((ret = setup_sws(r, f, err)) < 0)
+        return ret;
+    r->rgb_stride = FFALIGN(FFALIGN(f->width, 8) * 3, 64);
+    if (grow_av(&r->rgb, &r->rgb_cap, (size_t)r->rgb_stride * f->height + 64, err) < 0)
+        return RVT_ENOMEM;
+    dstp[0] = r->rgb;
+    dst_ls[0] = r->rgb_stride;
+    ret = sws_scale(r->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dstp,
+                    dst_ls);
+    if (ret != f->height)
+        return rvt_error_set(err, RVT_EFORMAT, "RGB conversion failed");
+    *pic = (struct rgb_pic){r->rgb, r->rgb_stride, f->width, f->height};
+    return 0;
+}
+
+/* Step 8: rect of pic resized into dst (out_w x out_h, packed). */
+static int resize_into(struct rvt_video_reader *r, const uint8_t *crop, int stride, int cw, int ch,
+                       uint8_t *dst, struct rvt_error *err)
+{
+    const struct rvt_frames_opts *o = &r->o;
+    size_t tmp_bytes;
+    int ret;
+
+    if (o->resize == RVT_RESIZE_OPENCV) {
+        if (!r->have_cv_plan || r->cv_plan.in_w != cw || r->cv_plan.in_h != ch) {
+            rvt_cv_resize_plan_release(&r->cv_plan);
+            r->have_cv_plan = false;
+            if ((ret = rvt_cv_resize_plan_init(&r->cv_plan, cw, ch, o->out_w, o->out_h, err)) < 0)
+                return ret;
+            r->have_cv_plan = true;
+        }
+        tmp_bytes = rvt_cv_resize_tmp_bytes(&r->cv_plan);
+    } else if (cw == o->out_w && ch == o->out_h) {
+        int y;
+        for (y = 0; y < ch; y++)
+            memcpy(dst + (size_t)y * o->out_w * 3, crop + (size_t)y * stride, (size_t)o->out_w * 3);
+        return 0;
+    } else {
+        if (!r->have_plan || r->plan.in_w != cw || r->plan.in_h != ch) {
+            rvt_resize_plan_release(&r->plan);
+            r->have_plan = false;
+            if ((ret = rvt_resize_plan_init(&r->plan, cw, ch, o->out_w, o->out_h, err)) < 0)
+                return ret;
+            r->have_plan = true;
+        }
+        tmp_bytes = r->plan.tmp_bytes;
+    }
+    if (tmp_bytes > r->tmp_cap) {
+        uint8_t *t = realloc(r->tmp, tmp_bytes);
+        if (!t)
+            return rvt_error_set(err, RVT_ENOMEM, "out of memory");
+        r->tmp = t;
+        r->tmp_cap = tmp_bytes;
+    }
+    if (o->resize == RVT_RESIZE_OPENCV)
+        rvt_cv_resize_rgb24(&r->cv_plan, crop, (size_t)stride, dst, (int32_t *)(void *)r->tmp);
+    else
+        r->resize(&r->plan, crop, (size_t)stride, dst, r->tmp);
+    return 0;
+}
+
 /* Converts, crops and resizes frame f into the outputs of every target with
  * pts `pts`. */
 static int emit_frame(struct rvt_video_reader *r, struct clip *c, AVFrame *f, int64_t pts,
@@ -429,10 +615,10 @@ static int emit_frame(struct rvt_video_reader *r, struct clip *c, AVFrame *f, in
 {
     const struct rvt_frames_opts *o = &r->o;
     AVRational sar;
-    size_t need, frame_bytes = (size_t)o->out_w * o->out_h * 3;
-    uint8_t *dst = NULL, *dstp[4] = {0};
-    int dst_ls[4] = {0}, rect[4], ret, k, first = -1;
-    const uint8_t *crop;
+    size_t frame_bytes = (size_t)o->out_w * o->out_h * 3;
+    uint8_t *dst = NULL;
+    int rect[4], ret, k, first = -1;
+    struct rgb_pic pic = {0};
 
     for (k = 0; k < o->n_frames; k++)
         if (!r->filled[k] && r->target_pts[k] == pts) {
@@ -442,59 +628,17 @@ static int emit_frame(struct rvt_video_reader *r, struct clip *c, AVFrame *f, in
     if (first < 0)
         return 0;
     sar = av_guess_sample_aspect_ratio(c->fmt, c->st, f);
-    if (c->rotation) {
-        if ((ret = rotate_frame(r->rot, f, c->rotation, err)) < 0)
-            return rvt_error_prefix(err, "'%s'", c->path);
-        f = r->rot;
-        if (c->rotation != 180)
-            sar = (AVRational){sar.den, sar.num};
-    }
+    if ((ret = to_rgb(r, c, f, &sar, &pic, err)) < 0)
+        return ret == RVT_ENOMEM ? ret : rvt_error_prefix(err, "'%s'", c->path);
     if (sar.num <= 0 || sar.den <= 0)
         sar = (AVRational){1, 1};
-    if ((ret = setup_sws(r, f, err)) < 0)
+    if ((ret = rvt_crop_rect(&o->crop, pic.w, pic.h, sar.num, sar.den, rect, err)) < 0)
         return rvt_error_prefix(err, "'%s'", c->path);
-    r->rgb_stride = FFALIGN(f->width * 3, 64);
-    need = (size_t)r->rgb_stride * f->height + 64;
-    if (need > r->rgb_cap) {
-        av_free(r->rgb);
-        r->rgb_cap = 0;
-        if (!(r->rgb = av_malloc(need)))
-            return rvt_error_set(err, RVT_ENOMEM, "out of memory");
-        r->rgb_cap = need;
-    }
-    dstp[0] = r->rgb;
-    dst_ls[0] = r->rgb_stride;
-    ret = sws_scale(r->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dstp,
-                    dst_ls);
-    if (ret != f->height)
-        return rvt_error_set(err, RVT_EFORMAT, "'%s': RGB conversion failed", c->path);
-    if ((ret = rvt_crop_rect(&o->crop, f->width, f->height, sar.num, sar.den, rect, err)) < 0)
-        return rvt_error_prefix(err, "'%s'", c->path);
-    crop = r->rgb + (size_t)rect[1] * r->rgb_stride + (size_t)rect[0] * 3;
     dst = c->frames + (size_t)first * frame_bytes;
-    if (rect[2] == o->out_w && rect[3] == o->out_h) {
-        int y;
-        for (y = 0; y < rect[3]; y++)
-            memcpy(dst + (size_t)y * o->out_w * 3, crop + (size_t)y * r->rgb_stride,
-                   (size_t)o->out_w * 3);
-    } else {
-        if (!r->have_plan || r->plan.in_w != rect[2] || r->plan.in_h != rect[3]) {
-            rvt_resize_plan_release(&r->plan);
-            r->have_plan = false;
-            if ((ret = rvt_resize_plan_init(&r->plan, rect[2], rect[3], o->out_w, o->out_h,
-                                            err)) < 0)
-                return ret;
-            r->have_plan = true;
-        }
-        if (r->plan.tmp_bytes > r->tmp_cap) {
-            uint8_t *t = realloc(r->tmp, r->plan.tmp_bytes);
-            if (!t)
-                return rvt_error_set(err, RVT_ENOMEM, "out of memory");
-            r->tmp = t;
-            r->tmp_cap = r->plan.tmp_bytes;
-        }
-        r->resize(&r->plan, crop, (size_t)r->rgb_stride, dst, r->tmp);
-    }
+    ret = resize_into(r, pic.data + (size_t)rect[1] * pic.stride + (size_t)rect[0] * 3, pic.stride,
+                      rect[2], rect[3], dst, err);
+    if (ret < 0)
+        return ret;
     if (o->jpeg_quality > 0 &&
         (ret = rvt_jpeg_roundtrip(r->jpeg, dst, o->out_w, o->out_h, o->jpeg_quality, err)) < 0)
         return rvt_error_prefix(err, "'%s'", c->path);
@@ -505,8 +649,8 @@ static int emit_frame(struct rvt_video_reader *r, struct clip *c, AVFrame *f, in
             r->filled[k] = true;
         }
     if (c->info) {
-        c->info->width = f->width;
-        c->info->height = f->height;
+        c->info->width = pic.w;
+        c->info->height = pic.h;
         c->info->sar_num = sar.num;
         c->info->sar_den = sar.den;
     }

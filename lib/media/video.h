@@ -234,6 +234,30 @@ struct rvt_resize_kernels {
 const struct rvt_resize_kernels *rvt_resize_kernels(void);
 const struct rvt_resize_kernels *rvt_resize_kernels_for(enum rvt_isa isa);
 
+/*
+ * OpenCV's cv2.resize(src, (out_w, out_h)) of 8-bit RGB, INTER_LINEAR (step 8
+ * with image.resize = opencv); lib/media/video_resize_cv.c has the rules.
+ * Byte-identical to OpenCV 4.6 on x86-64 (tests/parity/test_frames_modes.py).
+ */
+struct rvt_cv_resize_plan {
+    int in_w, in_h, out_w, out_h;
+    bool copy;       /* same size */
+    bool area2;      /* exact 2x downscale: OpenCV switches to INTER_AREA */
+    int *xofs;       /* owned; [out_w] left source pixel */
+    int16_t *alpha;  /* owned; [out_w][2] weights, 11-bit fixed point */
+    int *yofs;       /* owned; [out_h] upper source row (may be -1) */
+    int16_t *beta;   /* owned; [out_h][2] */
+};
+
+int rvt_cv_resize_plan_init(struct rvt_cv_resize_plan *p, int in_w, int in_h, int out_w,
+                            int out_h, struct rvt_error *err);
+void rvt_cv_resize_plan_release(struct rvt_cv_resize_plan *p);
+/* Scratch rvt_cv_resize_rgb24 needs: two rows of out_w * 3 int32. */
+size_t rvt_cv_resize_tmp_bytes(const struct rvt_cv_resize_plan *p);
+/* src: in_h rows of in_w * 3 bytes, src_stride apart; dst packed; never allocates. */
+void rvt_cv_resize_rgb24(const struct rvt_cv_resize_plan *p, const uint8_t *src,
+                         size_t src_stride, uint8_t *dst, int32_t *tmp);
+
 /* What rvt_video_extract saw, for logs, tests and benchmarks. */
 struct rvt_video_info {
     char codec[32];

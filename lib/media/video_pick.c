@@ -184,10 +184,6 @@ int rvt_frames_opts_check(const struct rvt_frames_opts *o, struct rvt_error *err
     if (o->jpeg_quality < 0 || o->jpeg_quality > 100)
         return rvt_error_set(err, RVT_EINVAL, "jpeg quality must be 0 (off) or 1-100, got %d",
                              o->jpeg_quality);
-    /* NEEDSWORK: the client modes land one by one (issue 17) */
-    if (o->convert != RVT_CONVERT_ACCURATE || o->resize != RVT_RESIZE_PIL)
-        return rvt_error_set(err, RVT_EUNSUPPORTED, "convert %s with resize %s is not implemented yet",
-                             rvt_convert_name(o->convert), rvt_resize_name(o->resize));
     if (o->threads < 1 || o->threads > 64)
         return rvt_error_set(err, RVT_EINVAL, "decoder threads must be 1-64, got %d",
                              o->threads);
