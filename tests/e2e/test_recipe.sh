@@ -18,8 +18,12 @@ ravdess-index "$SAMPLE" -o "$T/all.csv" -q && head -3 "$T/all.csv" >"$T/index.cs
   extract-mel "$T/index.csv" -o "$T/mel.h5" -q &&
   pack-h5 -i "$T/index.csv" -f "$T/frames.h5" -a "$T/mel.h5" -o "$T/f.h5" -q &&
   pack-h5 -i "$T/index.csv" -f "$T/frames50.h5" -a "$T/mel.h5" -o "$T/f50.h5" \
-    --set image.jpeg_quality=50 -q
-ok $? "two stores of two clips: the default recipe and image.jpeg_quality=50"
+    --set image.jpeg_quality=50 -q &&
+  extract-frames "$T/index.csv" -o "$T/framescv.h5" --set image.convert=opencv \
+    --set image.resize=opencv -q &&
+  pack-h5 -i "$T/index.csv" -f "$T/framescv.h5" -a "$T/mel.h5" -o "$T/fcv.h5" \
+    --set image.convert=opencv --set image.resize=opencv -q
+ok $? "stores of two clips: the default recipe, image.jpeg_quality=50, OpenCV's convert and resize"
 
 # the attributes, read with h5py
 $PY - "$T" <<'EOF' >"$T/attrs.out" 2>&1
@@ -37,6 +41,10 @@ for name in ("frames.h5", "f.h5"):
     assert a == want, (name, a)
 want["image.jpeg_quality"] = "50"
 for name in ("frames50.h5", "f50.h5"):
+    a = attrs(f"{t}/{name}")
+    assert a == want, (name, a)
+want.update({"image.jpeg_quality": "0", "image.convert": "opencv", "image.resize": "opencv"})
+for name in ("framescv.h5", "fcv.h5"):
     a = attrs(f"{t}/{name}")
     assert a == want, (name, a)
 print("ok")
@@ -79,6 +87,8 @@ torch.save(F.make_model(reest_inputs=8).state_dict(), f"{t}/m.pt")
 assert E.main([f"{t}/m.pt", f"{t}/m.h5", "--labels", "seed7"]) == 0
 assert E.main([f"{t}/m.pt", f"{t}/m50.h5", "--labels", "seed7", "--jpeg-quality", "50"]) == 0
 assert E.main([f"{t}/m.pt", f"{t}/mcv.h5", "--labels", "seed7", "--convert", "opencv"]) == 0
+assert E.main([f"{t}/m.pt", f"{t}/mcv2.h5", "--labels", "seed7", "--convert", "opencv",
+               "--resize", "opencv"]) == 0
 assert E.main([f"{t}/m.pt", f"{t}/mfeat.h5", "--features", f"{t}/f50.h5"]) == 0
 with h5py.File(f"{t}/m50.h5", "r") as f:
     assert f.attrs["image.jpeg_quality"] == "50" and f.attrs["image.convert"] == "accurate", dict(f.attrs)
@@ -109,6 +119,12 @@ bad_case 1 "features '$T/f50.h5' were made with image.jpeg_quality=50, model '$T
 BAD_INPUTS="$T/mcv.h5 $T/f.h5"
 bad_case 1 "features '$T/f.h5' were made with image.convert=accurate, model '$T/mcv.h5' expects opencv" \
   "a model trained on OpenCV's conversion: refused" run-model -m "$T/mcv.h5" -F "$T/f.h5" -o "$T/x.csv"
+run-model -m "$T/mcv2.h5" -F "$T/fcv.h5" -o "$T/pcv.csv" -q
+ok $? "frames of OpenCV's convert and resize, a model trained on them: runs"
+BAD_INPUTS="$T/mcv.h5 $T/fcv.h5"
+bad_case 1 "features '$T/fcv.h5' were made with image.resize=opencv, model '$T/mcv.h5' expects pil" \
+  "OpenCV's conversion but PIL's resize in the model: refused on the resize" \
+  run-model -m "$T/mcv.h5" -F "$T/fcv.h5" -o "$T/x.csv"
 BAD_INPUTS="$T/m50.h5 $T/fold.h5"
 bad_case 1 "features '$T/fold.h5' were made with image.jpeg_quality=0, model '$T/m50.h5' expects 50" \
   "a store older than the attributes is the default recipe, refused by a JPEG model" \
