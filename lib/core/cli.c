@@ -23,7 +23,6 @@
 #include "core/inputs.h"
 #include "core/log.h"
 #include "core/pool.h"
-#include "store/store.h" /* rvt_store_hdf5_version only, weak */
 
 /*
  * Weak references: --version names the libraries a tool links, but must not by
@@ -36,9 +35,18 @@
 #pragma weak avcodec_version
 #pragma weak swscale_version
 #pragma weak swresample_version
-#pragma weak rvt_store_hdf5_version
 #pragma weak sf_version_string
 #pragma weak soxr_version
+
+/*
+ * The same for the versions our upper layers report (lib/store: HDF5,
+ * lib/media: libjpeg).  Declared here rather than included: core includes no
+ * upper layer (docs/architecture.md), and a weak reference pulls nothing in.
+ */
+void rvt_store_hdf5_version(char *buf, size_t size); /* store/store.h */
+const char *rvt_jpeg_version(void);                  /* media/jpeg.h */
+#pragma weak rvt_store_hdf5_version
+#pragma weak rvt_jpeg_version
 
 void rvt_cli_init(struct rvt_cli *cli, const char *program, const char *usage)
 {
@@ -317,7 +325,9 @@ void rvt_cli_print_version(const char *program)
     if (sf_version_string)
         printf("%s, ", sf_version_string());
     if (soxr_version)
-        printf("libsoxr %s, ", soxr_version());
+        printf("%s, ", soxr_version()); /* "libsoxr-0.1.3" */
+    if (rvt_jpeg_version)
+        printf("%s, ", rvt_jpeg_version());
     printf("libyaml %s, libcsv %d.%d.%d\n", yaml_get_version_string(), CSV_MAJOR, CSV_MINOR,
            CSV_RELEASE);
     if (rvt_blas_linked())
