@@ -156,7 +156,7 @@ static const struct rule rules[] = {
     {"image.width", RULE_INT, 1, 16384, NULL, 0},
     {"image.height", RULE_INT, 1, 16384, NULL, 0},
     {"image.frames", RULE_INT, 1, 256, NULL, 0},
-    {"image.pick", RULE_PREFIX, 0, 0, "middle uniform times=", 0},
+    {"image.pick", RULE_PREFIX, 0, 0, "middle uniform times= cv-middle", 0},
     {"image.crop", RULE_PREFIX, 0, 0, "none center box=", 0},
     {"image.convert", RULE_ENUM, 0, 0, "accurate opencv pyav ffmpeg", 0},
     {"image.resize", RULE_ENUM, 0, 0, "pil opencv", 0},

@@ -39,6 +39,8 @@ struct rvt_video_reader {
     int64_t *pres_pts;             /* pres[i].pts, for rvt_pick_frames */
     size_t n_pres, cap_pres, cap_pres_pts;
 
+    struct rvt_pick cv_pick;       /* cv-middle: o.pick with this clip's target */
+
     /* the K targets */
     size_t pick[RVT_FRAMES_MAX];   /* index into pres_* */
     int64_t target_pts[RVT_FRAMES_MAX];
@@ -476,13 +478,22 @@ static int client_rgb(struct rvt_video_reader *r, struct clip *c, const AVFrame 
         cw = c->dec->coded_width;
         ch = c->dec->coded_height;
     }
-    r->sws = sws_getCachedContext(r->sws, cw, ch, f->format, cw, ch,
-                                  cv ? AV_PIX_FMT_BGR24 : AV_PIX_FMT_RGB24,
-                                  cv ? SWS_BICUBIC : SWS_BILINEAR, NULL, NULL, NULL);
-    r->sws_w = -1; /* setup_sws must not reuse it */
-    if (!r->sws)
-        return rvt_error_set(err, RVT_EUNSUPPORTED, "cannot convert %s %dx%d to RGB",
-                             av_get_pix_fmt_name(f->format), f->width, f->height);
+    /* our own cache key, not sws_getCachedContext's: that one compares the
+     * format after libswscale turned yuvj420p into yuv420p + full range, so a
+     * yuv420p clip after a yuvj420p one would reuse the full-range context */
+    if (!r->sws || r->sws_w != cw || r->sws_h != ch || r->sws_fmt != f->format ||
+        r->sws_cs != -2) {
+        sws_freeContext(r->sws);
+        r->sws = sws_getContext(cw, ch, f->format, cw, ch, cv ? AV_PIX_FMT_BGR24 : AV_PIX_FMT_RGB24,
+                                cv ? SWS_BICUBIC : SWS_BILINEAR, NULL, NULL, NULL);
+        if (!r->sws)
+            return rvt_error_set(err, RVT_EUNSUPPORTED, "cannot convert %s %dx%d to RGB",
+                                 av_get_pix_fmt_name(f->format), f->width, f->height);
+        r->sws_w = cw;
+        r->sws_h = ch;
+        r->sws_fmt = f->format;
+        r->sws_cs = -2; /* never a colorspace: setup_sws will not take it */
+    }
     r->rgb_stride = FFALIGN(FFALIGN(cw, 8) * 3, 64);
     if (grow_av(&r->rgb, &r->rgb_cap, (size_t)r->rgb_stride * ch + 64, err) < 0)
         return RVT_ENOMEM;
@@ -858,6 +869,29 @@ static int decode_targets(struct rvt_video_reader *r, struct clip *c, struct rvt
     return 0;
 }
 
+/*
+ * Where OpenCV 4.6 lands after cap.set(CAP_PROP_POS_FRAMES, CAP_PROP_FRAME_COUNT // 2)
+ * (cap_ffmpeg_impl.hpp: get_total_frames, get_fps, seek): the count is the
+ * header's nb_frames, else round(duration * fps); fps is av_guess_frame_rate;
+ * frame N is the one whose time from the first frame rounds to N / fps.  Here:
+ * the first frame's time plus N / fps, for the nearest frame.
+ */
+static double cv_middle_s(const struct clip *c, double first_s)
+{
+    double fps = av_q2d(av_guess_frame_rate(c->fmt, c->st, NULL)), dur;
+    int64_t total = c->st->nb_frames;
+
+    if (!(fps > 0))
+        fps = 1.0 / av_q2d(c->st->time_base);
+    if (total <= 0) {
+        dur = (double)c->fmt->duration / AV_TIME_BASE;
+        if (dur < 1e-6 && c->st->duration > 0)
+            dur = (double)c->st->duration * av_q2d(c->st->time_base);
+        total = (int64_t)floor(dur * fps + 0.5);
+    }
+    return first_s + (double)(total / 2) / fps;
+}
+
 /* pts * num / den correctly rounded (one division of exact integers) while
  * |pts * num| < 2^53, which covers days of video at any common time base. */
 static double ticks_to_s(int64_t pts, AVRational tb)
@@ -900,8 +934,13 @@ int rvt_video_extract(struct rvt_video_reader *r, const char *path, uint8_t *fra
     c.info->start_s = ticks_to_s(r->pres_pts[0], tb);
     c.info->end_s = ticks_to_s(end, tb);
 
-    ret = rvt_pick_frames(&r->o.pick, r->o.n_frames, r->pres_pts, r->n_pres, end,
-                          c.st->time_base.num, c.st->time_base.den, r->pick, err);
+    if (r->o.pick.mode == RVT_PICK_CV_MIDDLE) {
+        r->cv_pick = r->o.pick;
+        r->cv_pick.cv_target_s = cv_middle_s(&c, c.info->start_s);
+    }
+    ret = rvt_pick_frames(r->o.pick.mode == RVT_PICK_CV_MIDDLE ? &r->cv_pick : &r->o.pick,
+                          r->o.n_frames, r->pres_pts, r->n_pres, end, c.st->time_base.num,
+                          c.st->time_base.den, r->pick, err);
     if (ret < 0) {
         rvt_error_prefix(err, "'%s'", path);
         goto done;

@@ -87,12 +87,15 @@ enum rvt_pick_mode {
     RVT_PICK_MIDDLE,  /* the middle of the stream; K > 1: K consecutive frames around it */
     RVT_PICK_UNIFORM, /* K targets at the centres of K equal parts of the duration */
     RVT_PICK_TIMES,   /* explicit times in seconds (stream clock), one per frame */
+    RVT_PICK_CV_MIDDLE, /* OpenCV's cap.set(CAP_PROP_POS_FRAMES, CAP_PROP_FRAME_COUNT // 2):
+                         * the frame nearest first + (header count // 2) / fps; K > 1 as middle */
 };
 
 struct rvt_pick {
     enum rvt_pick_mode mode;
     int n_times;                    /* RVT_PICK_TIMES */
     double times_s[RVT_FRAMES_MAX]; /* RVT_PICK_TIMES, >= 0 */
+    double cv_target_s;             /* RVT_PICK_CV_MIDDLE: set per clip by rvt_video_extract */
 };
 
 enum rvt_crop_mode {
@@ -144,7 +147,7 @@ int rvt_frames_opts_check(const struct rvt_frames_opts *o, struct rvt_error *err
 /* Bytes of one clip's frames: K * out_h * out_w * 3. */
 size_t rvt_frames_bytes(const struct rvt_frames_opts *o);
 
-/* "middle" | "uniform" | "times=t1,t2,..." (seconds, >= 0, finite). */
+/* "middle" | "uniform" | "times=t1,t2,..." (seconds, >= 0, finite) | "cv-middle". */
 int rvt_pick_parse(struct rvt_pick *p, const char *spec, struct rvt_error *err);
 /* "none" | "center" | "box=x,y,w,h" (w, h > 0). */
 int rvt_crop_parse(struct rvt_crop *c, const char *spec, struct rvt_error *err);
@@ -164,10 +167,11 @@ int rvt_size_parse(const char *spec, int *w, int *h, struct rvt_error *err);
  *   end    the stream's end (last pts + last duration), same ticks
  *   idx    receives k indices into pts
  * Targets: middle = (pts[0] + end) / 2; uniform = pts[0] + (2i + 1)(end - pts[0]) / 2k;
- * times = t_i / tb.  Distances are exact for middle and uniform (integer
+ * times = t_i / tb; cv-middle = p->cv_target_s / tb (an error past `end`, like
+ * times).  Distances are exact for middle and uniform (integer
  * ticks); the earlier frame wins a tie.  A time after `end` is an error
  * (RVT_EINVAL, "requested time 5.000 s is past the end of the video (4.070 s)").
- * middle with k > 1 gives the k consecutive frames around the middle frame
+ * middle and cv-middle with k > 1 give the k consecutive frames around the frame
  * (one more after it than before when k is even), shifted to stay inside.
  */
 int rvt_pick_frames(const struct rvt_pick *p, int k, const int64_t *pts, size_t n, int64_t end,

@@ -59,9 +59,14 @@ int rvt_pick_parse(struct rvt_pick *p, const char *spec, struct rvt_error *err)
         p->mode = RVT_PICK_UNIFORM;
         return 0;
     }
+    if (!strcmp(spec, "cv-middle")) {
+        p->mode = RVT_PICK_CV_MIDDLE;
+        return 0;
+    }
     if (strncmp(spec, "times=", 6) != 0)
         return rvt_error_set(err, RVT_EINVAL,
-                             "bad pick '%s': want middle, uniform or times=t1,t2,...", spec);
+                             "bad pick '%s': want middle, uniform, times=t1,t2,... or cv-middle",
+                             spec);
     p->mode = RVT_PICK_TIMES;
     s = spec + 6;
     for (;;) {
@@ -273,9 +278,22 @@ int rvt_pick_frames(const struct rvt_pick *p, int k, const int64_t *pts, size_t 
     dur = (long double)end - first;
 
     switch (p->mode) {
-    case RVT_PICK_MIDDLE: {
-        size_t m = nearest(pts, n, 2, first + (long double)end);
-        long start = (long)m - (k - 1) / 2;
+    case RVT_PICK_MIDDLE:
+    case RVT_PICK_CV_MIDDLE: {
+        size_t m;
+        long start;
+        if (p->mode == RVT_PICK_MIDDLE) {
+            m = nearest(pts, n, 2, first + (long double)end);
+        } else {
+            double end_s = (double)(end * tb_num) / tb_den;
+            if (!(p->cv_target_s <= end_s))
+                return rvt_error_set(err, RVT_EINVAL,
+                                     "OpenCV's middle frame (%.3f s) is past the end of the video "
+                                     "(%.3f s): the header counts frames that do not play",
+                                     p->cv_target_s, end_s);
+            m = nearest(pts, n, 1, (long double)p->cv_target_s * tb_den / tb_num);
+        }
+        start = (long)m - (k - 1) / 2;
         if (start + k > (long)n)
             start = (long)n - k;
         if (start < 0)

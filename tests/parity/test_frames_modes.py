@@ -70,7 +70,7 @@ def display_size(path):
     return ((h, w) if rot and int(rot[0]) % 180 else (w, h)), (w, h)
 
 
-def extract(tmp, paths, convert, resize, size):
+def extract(tmp, paths, convert, resize, size, pick="middle"):
     """extract-frames on these clips (middle frame): frames [N, H, W, 3], pts [N]"""
     idx = os.path.join(tmp, "index.csv")
     with open(idx, "w") as f:
@@ -80,7 +80,8 @@ def extract(tmp, paths, convert, resize, size):
                     f"train,{v},\n")
     out = os.path.join(tmp, "o.h5")
     subprocess.run([TOOL, "-q", "-j", "2", idx, "-o", out, "--size", "%dx%d" % size,
-                    "--set", f"image.convert={convert}", "--set", f"image.resize={resize}"],
+                    "--set", f"image.convert={convert}", "--set", f"image.resize={resize}",
+                    "--pick", pick],
                    check=True)
     with h5py.File(out, "r") as f:
         return f["frames"][:, 0], f["frame_pts"][:, 0]
@@ -111,8 +112,12 @@ def clips(tmp_path_factory):
     ff(*src, *X264, "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_primaries", "bt709",
        "-color_trc", "bt709", p("bt709.mp4"))
     ff(*src, *X264, "-pix_fmt", "yuvj420p", "-color_range", "pc", p("full.mp4"))
+    # a header that counts frames that do not play: an edit list hides the pre-roll
+    ff("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30000/1001", "-frames:v", "40", *X264,
+       "-pix_fmt", "yuv420p", p("raw.mp4"))
+    ff("-ss", "0.2", "-i", p("raw.mp4"), "-c", "copy", p("pre.mp4"))
     out = {n: p(n + ".mp4") for n in ("base", "rot90", "rot270", "odd", "oddrot", "bt709",
-                                      "full")}
+                                      "full", "pre")}
     sample = sorted(
         os.path.join(dp, f) for dp, _, fs in os.walk(os.path.join(ROOT, "data", "sample"))
         for f in fs if f.startswith("01-") and f.endswith(".mp4"))
@@ -174,7 +179,8 @@ def diff(a, b):
     return f"{np.count_nonzero(d)} bytes differ, max {d.max()}, mean {d.mean():.4f}"
 
 
-NAMES = ["base", "rot90", "rot270", "odd", "oddrot", "bt709", "full", "sample0", "sampleN"]
+NAMES = ["base", "rot90", "rot270", "odd", "oddrot", "bt709", "full", "pre", "sample0",
+         "sampleN"]
 
 
 def need(clips, name):
@@ -228,3 +234,26 @@ def test_modes_differ_where_they_should(clips, runs):
     assert not np.array_equal(runs["opencv"]["rot90"][0], runs["ffmpeg"]["rot90"][0])
     assert not np.array_equal(runs[("pyav", "pil", SIZES[0])]["base"],
                               runs[("opencv", "opencv", SIZES[0])]["base"])
+
+
+def test_cv_middle_is_where_opencv_seeks(clips, tmp_path):
+    """--pick cv-middle: cap.set(CAP_PROP_POS_FRAMES, CAP_PROP_FRAME_COUNT // 2) then
+    cap.read(); on clips whose header count includes hidden pre-roll frames it is
+    not our middle."""
+    names = [n for n in ("pre", "base", "sample0", "sampleN") if n in clips]
+    size = (64, 48)
+    got, pts = extract(str(tmp_path), [clips[n] for n in names], "opencv", "opencv", size,
+                       "cv-middle")
+    mid, mid_pts = extract(str(tmp_path), [clips[n] for n in names], "opencv", "opencv", size)
+    for i, n in enumerate(names):
+        cap = cv2.VideoCapture(clips[n], cv2.CAP_FFMPEG)
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        cap.set(cv2.CAP_PROP_POS_FRAMES, count // 2)
+        ok, img = cap.read()
+        t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000
+        cap.release()
+        assert ok
+        assert abs(pts[i] - t) < 1e-4, (n, pts[i], t)
+        want = cv2.resize(img, size)[:, :, ::-1]
+        assert np.array_equal(got[i], want), f"{n}: {diff(got[i], want)}"
+    assert pts[0] > mid_pts[0], "pre.mp4: the header counts the hidden pre-roll"

@@ -32,6 +32,20 @@ static void test_pick(void)
     for (i = 0; i < 200; i++)
         pts[i] = (int64_t)i * 1001;
 
+    /* cv-middle: nearest the target the reader computed; K > 1 around it */
+    OK(rvt_pick_parse(&p, "cv-middle", &err) == 0 && p.mode == RVT_PICK_CV_MIDDLE,
+       "cv-middle parses");
+    p.cv_target_s = 64 * 1001 / 30000.0;
+    OK(rvt_pick_frames(&p, 1, pts, 120, 120 * 1001, 1, 30000, idx, &err) == 0 && idx[0] == 64,
+       "cv-middle takes the frame at its target (%zu)", idx[0]);
+    OK(rvt_pick_frames(&p, 3, pts, 120, 120 * 1001, 1, 30000, idx, &err) == 0 && idx[0] == 63 &&
+           idx[2] == 65,
+       "cv-middle K = 3 is the frames around it");
+    p.cv_target_s = 5.0;
+    OK(rvt_pick_frames(&p, 1, pts, 120, 120 * 1001, 1, 30000, idx, &err) < 0 &&
+           strstr(err.msg, "past the end"),
+       "cv-middle past the end is an error (%s)", err.msg);
+
     rvt_pick_parse(&p, "middle", &err);
     /* 122 frames: middle at 61 periods, exactly frame 61 */
     OK(rvt_pick_frames(&p, 1, pts, 122, 122 * 1001, 1, 30000, idx, &err) == 0 && idx[0] == 61,
