@@ -35,13 +35,17 @@
  *              tagged full), MPEG-2 chroma siting (src_v_chr_pos 128, as the
  *              CLI's scale filter sets for yuv420p).  Byte-identical to
  *              `ffmpeg ... -vf RVT_VIDEO_CLI_FILTER -pix_fmt rgb24`.
+ *              o.convert picks another client's conversion instead (opencv:
+ *              cv2.VideoCapture, with its own rotation after the conversion;
+ *              pyav: to_ndarray, no rotation; ffmpeg: the CLI's defaults).
  *   7. crop    struct rvt_crop: none (full frame), center (the centred square of
  *              the displayed picture, honouring the sample aspect ratio) or a
  *              box in displayed pixels.
  *   8. resize  to out_w x out_h with PIL's antialiased bilinear filter,
  *              reproduced in integer arithmetic (rvt_resize_*): byte-identical to
  *              PIL Image.resize(..., BILINEAR), i.e. torchvision's Resize on a
- *              PIL image.
+ *              PIL image; o.resize = opencv: cv2.resize INTER_LINEAR instead
+ *              (rvt_cv_resize_*).
  *   9. jpeg    with jpeg_quality 1..100, each output frame is saved as JPEG and
  *              read back in memory, equal to PIL's save(..., "JPEG", quality=q)
  *              then open().convert("RGB") (media/jpeg.h).
@@ -158,6 +162,10 @@ const char *rvt_convert_name(enum rvt_convert_mode m);
 /* "pil" | "opencv". */
 int rvt_resize_parse(const char *name, enum rvt_resize_mode *m, struct rvt_error *err);
 const char *rvt_resize_name(enum rvt_resize_mode m);
+/* One line saying what the mode does (a store's rgb_conversion / resize
+ * attribute); static strings. */
+const char *rvt_convert_describe(enum rvt_convert_mode m);
+const char *rvt_resize_describe(enum rvt_resize_mode m);
 /* "224" (square) | "WxH". */
 int rvt_size_parse(const char *spec, int *w, int *h, struct rvt_error *err);
 

@@ -121,6 +121,41 @@ const char *rvt_resize_name(enum rvt_resize_mode m)
     return (unsigned)m < sizeof(resize_names) / sizeof(*resize_names) ? resize_names[m] : "?";
 }
 
+const char *rvt_convert_describe(enum rvt_convert_mode m)
+{
+    switch (m) {
+    case RVT_CONVERT_ACCURATE:
+        return "libswscale " RVT_VIDEO_SWS_FLAGS_TEXT ", same size; matrix from the stream's "
+               "colorspace (BT.601 when untagged), range from the stream (limited when "
+               "untagged), MPEG-2 chroma siting; equals ffmpeg -vf " RVT_VIDEO_CLI_FILTER
+               " -pix_fmt rgb24";
+    case RVT_CONVERT_OPENCV:
+        return "as OpenCV 4.6 cv2.VideoCapture read(): libswscale bicubic to BGR24 at the coded "
+               "size, BT.601, range from the pixel format; OpenCV's turn of rotated clips; "
+               "stored as RGB";
+    case RVT_CONVERT_PYAV:
+        return "as PyAV frame.to_ndarray(format=\"rgb24\"): libswscale bilinear, BT.601, range "
+               "from the pixel format, no rotation";
+    case RVT_CONVERT_FFMPEG:
+        return "as the ffmpeg CLI's -pix_fmt rgb24 with default flags: libswscale bicubic, "
+               "matrix and range from the stream, autorotate";
+    }
+    return "?";
+}
+
+const char *rvt_resize_describe(enum rvt_resize_mode m)
+{
+    switch (m) {
+    case RVT_RESIZE_PIL:
+        return "PIL Image.resize BILINEAR (antialiased), bit-exact integer reimplementation; "
+               "crop before resize";
+    case RVT_RESIZE_OPENCV:
+        return "OpenCV 4.6 cv2.resize INTER_LINEAR (no antialiasing), bit-exact integer "
+               "reimplementation; crop before resize";
+    }
+    return "?";
+}
+
 int rvt_crop_parse(struct rvt_crop *c, const char *spec, struct rvt_error *err)
 {
     char *end;

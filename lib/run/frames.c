@@ -73,11 +73,7 @@ static int set_attrs(struct rvt_store_writer *sw, const struct rvt_frames_job *j
     int ret = rvt_store_set_provenance(sw, job->cfg, job->clips->sha256, ro->shard_i,
                                        ro->shard_n, err);
     if (ret >= 0)
-        ret = rvt_store_set_attr(sw, "rgb_conversion",
-                                 "libswscale " RVT_VIDEO_SWS_FLAGS_TEXT ", same size; matrix from "
-                                 "the stream's colorspace (BT.601 when untagged), range from the "
-                                 "stream (limited when untagged), MPEG-2 chroma siting; equals "
-                                 "ffmpeg -vf " RVT_VIDEO_CLI_FILTER " -pix_fmt rgb24",
+        ret = rvt_store_set_attr(sw, "rgb_conversion", rvt_convert_describe(job->opts.convert),
                                  err);
     if (ret >= 0) { /* the frame recipe, one attribute a key (store/recipe.h) */
         struct rvt_recipe rc;
@@ -87,10 +83,7 @@ static int set_attrs(struct rvt_store_writer *sw, const struct rvt_frames_job *j
         rvt_recipe_release(&rc);
     }
     if (ret >= 0)
-        ret = rvt_store_set_attr(sw, "resize",
-                                 "PIL Image.resize BILINEAR (antialiased), bit-exact integer "
-                                 "reimplementation; crop before resize",
-                                 err);
+        ret = rvt_store_set_attr(sw, "resize", rvt_resize_describe(job->opts.resize), err);
     return ret;
 }
 

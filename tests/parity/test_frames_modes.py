@@ -245,6 +245,9 @@ def test_cv_middle_is_where_opencv_seeks(clips, tmp_path):
     got, pts = extract(str(tmp_path), [clips[n] for n in names], "opencv", "opencv", size,
                        "cv-middle")
     mid, mid_pts = extract(str(tmp_path), [clips[n] for n in names], "opencv", "opencv", size)
+    with h5py.File(os.path.join(str(tmp_path), "o.h5"), "r") as f:  # says what made it
+        assert "OpenCV" in f.attrs["rgb_conversion"] and "cv2.resize" in f.attrs["resize"]
+        assert f.attrs["image.convert"] == "opencv" and f.attrs["image.resize"] == "opencv"
     for i, n in enumerate(names):
         cap = cv2.VideoCapture(clips[n], cv2.CAP_FFMPEG)
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
