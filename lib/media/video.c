@@ -445,6 +445,25 @@ static int grow_av(uint8_t **p, size_t *cap, size_t need, struct rvt_error *err)
     return 0;
 }
 
+/* Whether every plane of f's buffers holds `rows` rows (of the luma height). */
+static bool frame_has_rows(const AVFrame *f, int rows)
+{
+    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(f->format);
+    int p, n = av_pix_fmt_count_planes(f->format);
+
+    if (!d || n <= 0)
+        return false;
+    for (p = 0; p < n; p++) {
+        bool chroma = (p == 1 || p == 2) && !(d->flags & AV_PIX_FMT_FLAG_RGB);
+        int ph = chroma ? AV_CEIL_RSHIFT(rows, d->log2_chroma_h) : rows;
+        const AVBufferRef *b = av_frame_get_plane_buffer((AVFrame *)f, p);
+        if (!b || f->linesize[p] <= 0 || f->data[p] < b->data ||
+            (size_t)(f->data[p] - b->data) + (size_t)f->linesize[p] * ph > b->size)
+            return false;
+    }
+    return true;
+}
+
 /* A picture in RGB24: rows of w * 3 bytes, stride apart. */
 struct rgb_pic {
     const uint8_t *data;
@@ -499,8 +518,22 @@ static int client_rgb(struct rvt_video_reader *r, struct clip *c, const AVFrame 
         return RVT_ENOMEM;
     dstp[0] = r->rgb;
     dst_ls[0] = r->rgb_stride;
+    /* OpenCV passes the frame's h rows as a slice of a ch-row picture.  The
+     * unscaled 4:2:0/4:2:2 path converts them all; the scaled one (10-bit,
+     * 4:2:0 with an odd coded height, ...) holds back the last rows waiting
+     * for the rest of the picture, and OpenCV shows what its buffer kept from
+     * an earlier frame there.  We convert all ch rows when the decoder's
+     * buffers hold them (they do for padded codecs), which gives those rows
+     * from this frame, and else clear the picture so the output is defined. */
+    if (cv && ch > h) {
+        if (frame_has_rows(f, ch))
+            h = ch;
+        else
+            memset(r->rgb, 0, (size_t)r->rgb_stride * ch);
+    }
     if (sws_scale(r->sws, (const uint8_t *const *)f->data, f->linesize, 0, h, dstp, dst_ls) <= 0)
         return rvt_error_set(err, RVT_EFORMAT, "RGB conversion failed");
+    h = f->height;
     if (!cv) {
         *pic = (struct rgb_pic){r->rgb, r->rgb_stride, w, h};
         return 0;

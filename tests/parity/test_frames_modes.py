@@ -11,7 +11,7 @@
 
 Each must be byte-equal, at full size and resized, on generated clips (BT.709,
 full range (H.264 full range decodes as yuvj420p), odd sizes, rotation 90 / 270
-/ 180 on an odd size) and two sample-corpus clips.  The frame compared is the one
+/ 180 on an odd size, 10-bit, hidden pre-roll) and two sample-corpus clips.  The frame compared is the one
 extract-frames picks (the middle by timestamps); the client's frame is found by
 its index in ffprobe's frame list (the clients' own frame choice is in
 schemas/frames.md, not tested here).
@@ -112,12 +112,16 @@ def clips(tmp_path_factory):
     ff(*src, *X264, "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_primaries", "bt709",
        "-color_trc", "bt709", p("bt709.mp4"))
     ff(*src, *X264, "-pix_fmt", "yuvj420p", "-color_range", "pc", p("full.mp4"))
+    # 10-bit 4:2:0, 226x130 coded 240x144: libswscale's scaled path, which OpenCV
+    # feeds the frame as a slice of the coded picture
+    ff("-f", "lavfi", "-i", "testsrc2=size=226x130:rate=25", "-t", "1", *X264,
+       "-pix_fmt", "yuv420p10le", p("y10.mp4"))
     # a header that counts frames that do not play: an edit list hides the pre-roll
     ff("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30000/1001", "-frames:v", "40", *X264,
        "-pix_fmt", "yuv420p", p("raw.mp4"))
     ff("-ss", "0.2", "-i", p("raw.mp4"), "-c", "copy", p("pre.mp4"))
     out = {n: p(n + ".mp4") for n in ("base", "rot90", "rot270", "odd", "oddrot", "bt709",
-                                      "full", "pre")}
+                                      "full", "y10", "pre")}
     sample = sorted(
         os.path.join(dp, f) for dp, _, fs in os.walk(os.path.join(ROOT, "data", "sample"))
         for f in fs if f.startswith("01-") and f.endswith(".mp4"))
@@ -179,8 +183,8 @@ def diff(a, b):
     return f"{np.count_nonzero(d)} bytes differ, max {d.max()}, mean {d.mean():.4f}"
 
 
-NAMES = ["base", "rot90", "rot270", "odd", "oddrot", "bt709", "full", "pre", "sample0",
-         "sampleN"]
+NAMES = ["base", "rot90", "rot270", "odd", "oddrot", "bt709", "full", "y10", "pre",
+         "sample0", "sampleN"]
 
 
 def need(clips, name):
