@@ -1370,13 +1370,15 @@ static void audio_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par
     sync();
     TRACE("audio.2", s->e, 32, h, w);
     rvt_nn_par_range(par, 32, 1, &c0, &c1);
-    if (c1 > c0)
-        rvt_nn_maxpool2(s->e + c0 * h * w, (int)(c1 - c0), h, w, s->d + c0 * pn);
+    if (c1 > c0) {
+        /* the pool, then its planes' mean and max while they are in cache */
+        k->maxpool2(s->e + c0 * h * w, (int)(c1 - c0), h, w, s->d + c0 * pn);
+        rvt_nn_plane_mean(s->d + c0 * pn, (int)(c1 - c0), pn, s->v1 + c0);
+        rvt_nn_plane_max(s->d + c0 * pn, (int)(c1 - c0), pn, s->v2 + c0);
+    }
     sync();
     TRACE("audio.3", s->d, 32, ph, pw);
     if (first) {
-        rvt_nn_plane_mean(s->d, 32, pn, s->v1);
-        rvt_nn_plane_max(s->d, 32, pn, s->v2);
         attn_mlp(s, &m->a_attn, s->v1, s->v3);
         attn_mlp(s, &m->a_attn, s->v2, s->v1);
         for (c = 0; c < 32; c++)

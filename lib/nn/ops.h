@@ -97,6 +97,11 @@ typedef void (*rvt_nn_dwconv_cl_fn)(const float *xp, int hp, int wp, int c, int 
                                     enum rvt_nn_act act, float *y, int oh, int ow, double *sums);
 typedef void (*rvt_nn_scale_cl_fn)(float *x, size_t n, int c, const float *g);
 
+/* 2x2 max pool, stride 2, floor mode: x c x h x w -> y c x (h/2) x (w/2), each output
+ * max(max(x00, x01), max(x10, x11)) with max(a, b) = a > b ? a : b (so the levels give
+ * the same bits, NaN included). */
+typedef void (*rvt_nn_maxpool2_fn)(const float *x, int c, int h, int w, float *y);
+
 struct rvt_nn_kernels {
     enum rvt_isa isa;
     rvt_nn_dwconv_fn dwconv;
@@ -107,6 +112,7 @@ struct rvt_nn_kernels {
     rvt_nn_pad_act_cl_fn pad_act_cl;
     rvt_nn_dwconv_cl_fn dwconv_cl;
     rvt_nn_scale_cl_fn scale_cl;
+    rvt_nn_maxpool2_fn maxpool2;
 };
 
 /* The table for this CPU (see top of file). */
@@ -140,7 +146,7 @@ float rvt_nn_act1(float x, enum rvt_nn_act act);
 void rvt_nn_im2col(const float *x, int c, int h, int w, int k, int stride, int pad, float *col,
                    int oh, int ow);
 
-/* 2x2 max pool, stride 2, floor mode: x c x h x w -> y c x (h/2) x (w/2). */
+/* The portable 2x2 max pool (rvt_nn_maxpool2_fn). */
 void rvt_nn_maxpool2(const float *x, int c, int h, int w, float *y);
 
 /* Per-plane mean and max of c planes of n values (mean accumulated in double). */

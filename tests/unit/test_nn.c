@@ -720,6 +720,32 @@ static void test_pools(void)
                     bad++;
             }
     OK(!bad, "maxpool2 floor mode 5x7 -> 2x3");
+    {
+        /* every level's maxpool2 = the portable one, bit for bit, NaN and tails included */
+        static const int shapes[][3] = {{3, 64, 300}, {2, 5, 7}, {1, 9, 65}, {2, 2, 34}};
+        int isa, si;
+        for (isa = RVT_ISA_AVX2; isa <= RVT_ISA_AVX512; isa++) {
+            const struct rvt_nn_kernels *kt = rvt_nn_kernels_for((enum rvt_isa)isa);
+            int badk = 0;
+            if (!kt)
+                continue;
+            for (si = 0; si < 4; si++) {
+                int cc = shapes[si][0], h = shapes[si][1], w = shapes[si][2];
+                size_t n = (size_t)cc * h * w, no = (size_t)cc * (h / 2) * (w / 2), j;
+                float *xa = malloc(n * sizeof(float)), *ya = malloc(no * sizeof(float) + 4);
+                float *yb = malloc(no * sizeof(float) + 4);
+                for (j = 0; j < n; j++)
+                    xa[j] = j % 97 == 5 ? NAN : frand();
+                ya[no] = yb[no] = 7.0f;
+                rvt_nn_maxpool2(xa, cc, h, w, ya);
+                kt->maxpool2(xa, cc, h, w, yb);
+                badk += memcmp(ya, yb, (no + 1) * sizeof(float)) != 0;
+                free(xa), free(ya), free(yb);
+            }
+            OK(!badk, "maxpool2 %s == portable, bit for bit (NaN, tails; %d shapes differ)",
+               rvt_isa_name(kt->isa), badk);
+        }
+    }
     rvt_nn_plane_mean(x, 2, 35, mean);
     rvt_nn_plane_max(x, 2, 35, mx);
     for (c = 0; c < 2; c++) {

@@ -259,4 +259,5 @@ static double dwconv_avx2(const float *x, int h, int w, const float *wt, int k, 
 
 const struct rvt_nn_kernels rvti_nn_kernels_avx2 = {
     RVT_ISA_AVX2, dwconv_avx2, bias_act_avx2, scale_avx2, add_avx2, NULL, NULL, NULL,
+    rvt_nn_maxpool2,
 };

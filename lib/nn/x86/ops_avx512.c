@@ -417,7 +417,40 @@ static void scale_cl_avx512(float *x, size_t n, int c, const float *g)
     }
 }
 
+/* 16 outputs at a time: the 32 inputs of each row split into even and odd lanes, then
+ * the same three max operations as rvt_nn_maxpool2, in the same operand order. */
+static void maxpool2_avx512(const float *x, int c, int h, int w, float *y)
+{
+    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i od = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    int ci, oy, ox, oh = h / 2, ow = w / 2;
+
+    for (ci = 0; ci < c; ci++) {
+        const float *xp = x + (size_t)ci * h * w;
+        float *yp = y + (size_t)ci * oh * ow;
+        for (oy = 0; oy < oh; oy++) {
+            const float *r0 = xp + (size_t)(2 * oy) * w, *r1 = r0 + w;
+            float *d = yp + (size_t)oy * ow;
+            for (ox = 0; ox < ow; ox += 16) {
+                int n = RVT_MIN(16, ow - ox);
+                __mmask16 m = tail_mask((size_t)n);
+                __mmask16 mlo = tail_mask((size_t)RVT_MIN(16, 2 * n));
+                __mmask16 mhi = tail_mask((size_t)RVT_MAX(0, 2 * n - 16));
+                __m512 a0 = _mm512_maskz_loadu_ps(mlo, r0 + 2 * ox);
+                __m512 a1 = _mm512_maskz_loadu_ps(mhi, r0 + 2 * ox + 16);
+                __m512 b0 = _mm512_maskz_loadu_ps(mlo, r1 + 2 * ox);
+                __m512 b1 = _mm512_maskz_loadu_ps(mhi, r1 + 2 * ox + 16);
+                __m512 a = _mm512_max_ps(_mm512_permutex2var_ps(a0, ev, a1),
+                                         _mm512_permutex2var_ps(a0, od, a1));
+                __m512 b = _mm512_max_ps(_mm512_permutex2var_ps(b0, ev, b1),
+                                         _mm512_permutex2var_ps(b0, od, b1));
+                _mm512_mask_storeu_ps(d + ox, m, _mm512_max_ps(a, b));
+            }
+        }
+    }
+}
+
 const struct rvt_nn_kernels rvti_nn_kernels_avx512 = {
     RVT_ISA_AVX512, dwconv_avx512, bias_act_avx512, scale_avx512, add_avx512,
-    pad_act_cl_avx512, dwconv_cl_avx512, scale_cl_avx512,
+    pad_act_cl_avx512, dwconv_cl_avx512, scale_cl_avx512, maxpool2_avx512,
 };
