@@ -504,6 +504,25 @@ static int prepare_cl(struct loader *L)
         ret = pack_cl(L, &m->stem.gemm);
     if (ret >= 0)
         ret = pack_cl(L, &m->head);
+    /* the vector layers (squeeze-excitation, attention, head): nn/sgemm.h with one
+     * position (layer.c) */
+    for (i = 0; ret >= 0 && i < m->n_blocks; i++) {
+        ret = pack_cl(L, &m->blocks[i].se1);
+        if (ret >= 0)
+            ret = pack_cl(L, &m->blocks[i].se2);
+    }
+    if (ret >= 0)
+        ret = pack_cl(L, &m->img_attn.fc1);
+    if (ret >= 0)
+        ret = pack_cl(L, &m->img_attn.fc2);
+    if (ret >= 0)
+        ret = pack_cl(L, &m->a_attn.fc1);
+    if (ret >= 0)
+        ret = pack_cl(L, &m->a_attn.fc2);
+    if (ret >= 0)
+        ret = pack_cl(L, &m->fusion);
+    if (ret >= 0)
+        ret = pack_cl(L, &m->classifier);
     if (ret < 0)
         return ret;
     for (i = 0; ok && i < m->n_blocks; i++)

@@ -17,7 +17,7 @@
 #define MR RVTI_SGEMM_MR
 
 static inline __attribute__((always_inline)) void
-tile(const struct rvt_sgemm_args *g, size_t p0, int mr, int ob, int nb, int NV)
+tile(const struct rvt_sgemm_args *g, size_t p0, int mr, int ob, int nb, int NV, int RM)
 {
     const int k = g->k;
     const float *wb = g->wt + (size_t)ob * k;
@@ -25,8 +25,8 @@ tile(const struct rvt_sgemm_args *g, size_t p0, int mr, int ob, int nb, int NV)
     __m512 acc[MR][4];
     int i, j, kk;
 
-    for (i = 0; i < MR; i++) {
-        xr[i] = g->x + (p0 + (size_t)(i < mr ? i : 0)) * g->x_ps;
+    for (i = 0; i < RM; i++) {
+        xr[i] = g->x + (p0 + (size_t)i) * g->x_ps;
         for (j = 0; j < NV; j++)
             acc[i][j] = _mm512_setzero_ps();
     }
@@ -38,7 +38,7 @@ tile(const struct rvt_sgemm_args *g, size_t p0, int mr, int ob, int nb, int NV)
             for (j = 0; j < NV; j++)
                 wv[j] = _mm512_loadu_ps(w + 16 * j);
 #pragma GCC unroll 6
-            for (i = 0; i < MR; i++) {
+            for (i = 0; i < RM; i++) {
                 __m512 xv = _mm512_set1_ps(xr[i][kk]);
 #pragma GCC unroll 4
                 for (j = 0; j < NV; j++)
@@ -55,7 +55,7 @@ tile(const struct rvt_sgemm_args *g, size_t p0, int mr, int ob, int nb, int NV)
             for (j = 0; j < NV; j++)
                 wv[j] = _mm512_loadu_ps(w + 16 * j);
 #pragma GCC unroll 6
-            for (i = 0; i < MR; i++) {
+            for (i = 0; i < RM; i++) {
                 __m512 xv = _mm512_set1_ps(xr[i][xo]);
 #pragma GCC unroll 4
                 for (j = 0; j < NV; j++)
@@ -81,15 +81,28 @@ tile(const struct rvt_sgemm_args *g, size_t p0, int mr, int ob, int nb, int NV)
     }
 }
 
-static void tile_nv(const struct rvt_sgemm_args *g, size_t p0, int mr, int ob, int nb)
-{
-    switch (nb / 16) {
-    case 4: tile(g, p0, mr, ob, nb, 4); break;
-    case 3: tile(g, p0, mr, ob, nb, 3); break;
-    case 2: tile(g, p0, mr, ob, nb, 2); break;
-    default: tile(g, p0, mr, ob, nb, 1); break;
+/* RM rows of accumulators, all stored (a layer's last, partial tile of positions and
+ * the one-position calls of vector layers compute no spare rows). */
+#define TILE_NV(RM) \
+    static void tile_nv_##RM(const struct rvt_sgemm_args *g, size_t p0, int ob, int nb) \
+    { \
+        switch (nb / 16) { \
+        case 4: tile(g, p0, RM, ob, nb, 4, RM); break; \
+        case 3: tile(g, p0, RM, ob, nb, 3, RM); break; \
+        case 2: tile(g, p0, RM, ob, nb, 2, RM); break; \
+        default: tile(g, p0, RM, ob, nb, 1, RM); break; \
+        } \
     }
-}
+TILE_NV(1)
+TILE_NV(2)
+TILE_NV(3)
+TILE_NV(4)
+TILE_NV(5)
+TILE_NV(6)
+
+typedef void (*tile_nv_fn)(const struct rvt_sgemm_args *g, size_t p0, int ob, int nb);
+static const tile_nv_fn tiles[MR] = {tile_nv_1, tile_nv_2, tile_nv_3, tile_nv_4, tile_nv_5,
+                                     tile_nv_6};
 
 static void gemm_avx512(const struct rvt_sgemm_args *g, int ith, int nth)
 {
@@ -101,7 +114,7 @@ static void gemm_avx512(const struct rvt_sgemm_args *g, int ith, int nth)
         int ob = (int)(u / nt) * RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - ob);
         size_t p0 = u % nt * MR;
         int mr = (int)RVT_MIN((size_t)MR, g->n_pos - p0);
-        tile_nv(g, p0, mr, ob, nb);
+        tiles[mr - 1](g, p0, ob, nb);
     }
 }
 
