@@ -261,6 +261,52 @@ static double seconds(void)
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+/* OpenCV's resize: the cases it special-cases and the invariants of its
+ * weights (tests/parity/test_frames_modes.py checks the bytes against cv2). */
+static void test_resize_cv(void)
+{
+    struct rvt_error err = {0};
+    struct rvt_cv_resize_plan p;
+    uint8_t src[8 * 6 * 3], dst[8 * 6 * 3], flat[8 * 6 * 3];
+    int32_t tmp[2 * 3 * 300];
+    int i, ok = 1;
+
+    for (i = 0; i < (int)sizeof(src); i++)
+        src[i] = (uint8_t)(i * 37 + 11);
+    OK(rvt_cv_resize_plan_init(&p, 8, 6, 8, 6, &err) == 0 && p.copy, "same size is a copy");
+    rvt_cv_resize_rgb24(&p, src, 24, dst, tmp);
+    OK(!memcmp(src, dst, sizeof(src)), "the copy is exact");
+    rvt_cv_resize_plan_release(&p);
+
+    OK(rvt_cv_resize_plan_init(&p, 8, 6, 4, 3, &err) == 0 && p.area2, "exact 2x down is area");
+    rvt_cv_resize_rgb24(&p, src, 24, dst, tmp);
+    for (i = 0; i < 3; i++) /* output (1, 2), channel i: rows 4-5, columns 2-3 */
+        ok &= dst[(2 * 4 + 1) * 3 + i] == (src[(4 * 8 + 2) * 3 + i] + src[(4 * 8 + 3) * 3 + i] +
+                                           src[(5 * 8 + 2) * 3 + i] + src[(5 * 8 + 3) * 3 + i] +
+                                           2) / 4;
+    OK(ok, "area average rounds half up");
+    rvt_cv_resize_plan_release(&p);
+
+    memset(flat, 200, sizeof(flat));
+    OK(rvt_cv_resize_plan_init(&p, 8, 6, 300, 5, &err) == 0 && !p.copy && !p.area2,
+       "8x6 -> 300x5 is bilinear");
+    ok = 1;
+    for (i = 0; i < 300; i++)
+        ok &= p.xofs[i] >= 0 && p.xofs[i] <= 7 && p.alpha[2 * i] >= 0 && p.alpha[2 * i + 1] >= 0 &&
+              abs(p.alpha[2 * i] + p.alpha[2 * i + 1] - 2048) <= 1;
+    OK(ok, "weights are in range and sum to 2048 +- 1");
+    {
+        uint8_t big[300 * 5 * 3];
+        rvt_cv_resize_rgb24(&p, flat, 24, big, tmp);
+        ok = 1;
+        for (i = 0; i < (int)sizeof(big); i++)
+            ok &= abs(big[i] - 200) <= 1;
+        OK(ok, "a flat picture stays flat (within the weights' rounding)");
+    }
+    rvt_cv_resize_plan_release(&p);
+    rvt_cv_resize_plan_release(&p); /* released twice is fine */
+}
+
 /* Every kernel against _ref on random pictures: identical bytes (integer math). */
 static void test_resize_kernels(void)
 {
@@ -569,6 +615,7 @@ int main(void)
     test_crop();
     test_resize();
     test_resize_kernels();
+    test_resize_cv();
     test_decode();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
