@@ -295,14 +295,15 @@ bool rvt_nn_dense_cl_ok(const struct rvt_nn_dense *l)
 }
 
 void rvt_nn_dense_forward_cl_par(const struct rvt_nn_dense *l, const float *x, size_t x_ps,
-                                 size_t x_ks, float *y, size_t ldy, size_t n_cols, size_t row_w,
-                                 size_t row_skip, const float *res, size_t ld_res, float *scratch,
-                                 const struct rvt_nn_par *par)
+                                 size_t x_ks, const float *xs, float *y, size_t ldy, size_t n_cols,
+                                 size_t row_w, size_t row_skip, const float *res, size_t ld_res,
+                                 float *scratch, const struct rvt_nn_par *par)
 {
     const int ith = par ? par->ith : 0, nth = par ? par->nth : 1;
     size_t i0, i1, p;
 
     assert(rvt_nn_dense_cl_ok(l) && (x_ks == 1 || x_ps == 1));
+    assert(!xs || (x_ks == 1 && l->wtype == RVT_NN_WEIGHT_I8 && !g_observer));
     assert(!(g_observer && teamed(par)));
     if (g_observer) {
         if (x_ks == 1)
@@ -311,9 +312,9 @@ void rvt_nn_dense_forward_cl_par(const struct rvt_nn_dense *l, const float *x, s
             g_observer(g_observer_ctx, l, x, (size_t)l->n_in, n_cols, x_ks);
     }
     if (l->wtype == RVT_NN_WEIGHT_I8) {
-        rvt_qdense_forward_yt_act_par(l->q_prep, x, x_ks == 1 ? x_ps : x_ks, x_ks == 1, y, ldy,
-                                      n_cols, l->bias, (enum rvt_qact)qact_of(l->act), row_w,
-                                      row_skip, scratch, par);
+        rvt_qdense_forward_yt_act_par(l->q_prep, x, x_ks == 1 ? x_ps : x_ks, x_ks == 1, xs, y,
+                                      ldy, n_cols, l->bias, (enum rvt_qact)qact_of(l->act),
+                                      row_w, row_skip, scratch, par);
         if (!res)
             return;
         /* + R, positions shared out (the GEMM's split differs: sync first) */
@@ -343,14 +344,14 @@ void rvt_nn_conv_forward_cl_par(const struct rvt_nn_conv *l, const float *x, int
 
     assert(!l->depthwise && !single_plane(l));
     if (l->k == 1 && l->stride == 1 && l->pad == 0) {
-        rvt_nn_dense_forward_cl_par(&l->gemm, x, 1, n, y, ldy, n, row_w, row_skip, NULL, 0,
-                                    scratch, par);
+        rvt_nn_dense_forward_cl_par(&l->gemm, x, 1, n, NULL, y, ldy, n, row_w, row_skip, NULL,
+                                    0, scratch, par);
         return;
     }
     im2col_part(l, x, h, w, scratch, oh, ow, par);
     rvt_nn_par_sync(par);
-    rvt_nn_dense_forward_cl_par(&l->gemm, scratch, 1, n, y, ldy, n, row_w, row_skip, NULL, 0,
-                                scratch + (size_t)l->c_in * l->k * l->k * n, par);
+    rvt_nn_dense_forward_cl_par(&l->gemm, scratch, 1, n, NULL, y, ldy, n, row_w, row_skip, NULL,
+                                0, scratch + (size_t)l->c_in * l->k * l->k * n, par);
 }
 
 void rvt_nn_dense_release(struct rvt_nn_dense *l)

@@ -159,14 +159,16 @@ void rvt_nn_conv_forward_par(const struct rvt_nn_conv *l, const float *x, int h,
  * row_w 0: none); R(p, o) = res[p * ld_res + o], or res NULL.
  *   fp32 (wt_cl): nn/sgemm.h, bias, activation and R fused;
  *   int8: qdense.h rvt_qdense_forward_yt_act_par (bias and act in the GEMM: act NONE,
- *     RELU or SILU), then + R (the same operations).
+ *     RELU or SILU), then + R (the same operations); xs (channels-last X only, or NULL)
+ *     scales input i by xs[i] while quantizing (qgemm.h quant_rows: the bits of scaling
+ *     X first, one pass over X less).  fp32 takes no xs (NULL).
  * Team rules as the _par functions above; the calibration observer sees X.
  */
 bool rvt_nn_dense_cl_ok(const struct rvt_nn_dense *l);
 void rvt_nn_dense_forward_cl_par(const struct rvt_nn_dense *l, const float *x, size_t x_ps,
-                                 size_t x_ks, float *y, size_t ldy, size_t n_cols, size_t row_w,
-                                 size_t row_skip, const float *res, size_t ld_res, float *scratch,
-                                 const struct rvt_nn_par *par);
+                                 size_t x_ks, const float *xs, float *y, size_t ldy, size_t n_cols,
+                                 size_t row_w, size_t row_skip, const float *res, size_t ld_res,
+                                 float *scratch, const struct rvt_nn_par *par);
 /* A regular convolution the same way: im2col into scratch (rvt_nn_conv_scratch), then
  * rvt_nn_dense_forward_cl_par of its gemm (no R), output pixels as positions. */
 void rvt_nn_conv_forward_cl_par(const struct rvt_nn_conv *l, const float *x, int h, int w,

@@ -1206,11 +1206,15 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
         /* the residual in the project's epilogue (the same operations as the add after
          * it, which tracing keeps to show the project's own output) */
         const float *res = bl->residual && !s->trace ? a : NULL;
+        /* int8: the excitation's scale fused into the project's quantization (the same
+         * bits as scaling the map first, which fp32 and tracing do) */
+        const float *xs = bl->project.wtype == RVT_NN_WEIGHT_I8 && !s->trace &&
+                                  !rvt_nn_dense_observed() ? s->v3 : NULL;
         hw = (size_t)h * w;
         rvt_nn_par_range(par, (size_t)bl->c_exp, RVT_NN_CL_BLOCK, &c0, &c1);
         if (bl->expand) {
             zero_border(s->pad, h, w, bl->c_exp, pad, par);
-            rvt_nn_dense_forward_cl_par(&bl->expand_l, a, (size_t)bl->c_in, 1,
+            rvt_nn_dense_forward_cl_par(&bl->expand_l, a, (size_t)bl->c_in, 1, NULL,
                                         s->pad + ((size_t)pad * wp + pad) * bl->c_exp,
                                         (size_t)bl->c_exp, hw, (size_t)w, (size_t)(2 * pad), NULL,
                                         0, s->scr, par);
@@ -1231,15 +1235,17 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
         if (first)
             se_vector(s, bl, n);
         sync();
-        rvt_nn_par_range(par, n, 1, &j0, &j1);
-        if (j1 > j0)
-            k->scale_cl(s->d + j0 * bl->c_exp, j1 - j0, bl->c_exp, s->v3);
-        sync();
-        if (s->trace) {
-            snprintf(name, sizeof(name), "img.features.%d.%d.se", bl->stage, bl->index);
-            trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
+        if (!xs) {
+            rvt_nn_par_range(par, n, 1, &j0, &j1);
+            if (j1 > j0)
+                k->scale_cl(s->d + j0 * bl->c_exp, j1 - j0, bl->c_exp, s->v3);
+            sync();
+            if (s->trace) {
+                snprintf(name, sizeof(name), "img.features.%d.%d.se", bl->stage, bl->index);
+                trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
+            }
         }
-        rvt_nn_dense_forward_cl_par(&bl->project, s->d, (size_t)bl->c_exp, 1, b,
+        rvt_nn_dense_forward_cl_par(&bl->project, s->d, (size_t)bl->c_exp, 1, xs, b,
                                     (size_t)bl->c_out, n, 0, 0, res, (size_t)bl->c_out, s->scr,
                                     par);
         sync();
@@ -1264,8 +1270,8 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
         sync();
         TRACE("img.features.8", s->e, N_IMG, h, w);
     } else {
-        rvt_nn_dense_forward_cl_par(&m->head, a, 320, 1, s->e, N_IMG, hw, 0, 0, NULL, 0, s->scr,
-                                    par);
+        rvt_nn_dense_forward_cl_par(&m->head, a, 320, 1, NULL, s->e, N_IMG, hw, 0, 0, NULL, 0,
+                                    s->scr, par);
         sync();
         /* each channel's sum over the pixels in pixel order, in double */
         rvt_nn_par_range(par, N_IMG, 16, &j0, &j1);

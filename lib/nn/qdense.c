@@ -66,7 +66,8 @@ size_t rvt_qdense_scratch(int n_in, size_t n_cols)
  */
 static int quantize(const struct rvt_qdense *q, const struct rvt_qgemm_kernels *kr,
                     const float *x, size_t ldx, size_t n_cols, bool rows, bool per_pos,
-                    void *scratch, struct rvt_qgemm_args *g, const struct rvt_nn_par *par)
+                    const float *ks, void *scratch, struct rvt_qgemm_args *g,
+                    const struct rvt_nn_par *par)
 {
     uint8_t *xp = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *scale = (float *)(xp + rvt_qx_bytes(n_cols, q->w.k));
@@ -74,6 +75,7 @@ static int quantize(const struct rvt_qdense *q, const struct rvt_qgemm_kernels *
     int ret = 0;
     size_t j, p0, p1;
 
+    assert(!ks || rows); /* an input scale only for channels-last inputs */
     g->w = &q->w;
     g->xp = xp;
     g->n_pos = n_cols;
@@ -82,10 +84,12 @@ static int quantize(const struct rvt_qdense *q, const struct rvt_qgemm_kernels *
         rvt_qx_clear_tail(xp, n_cols, q->w.k);
     if (q->is_static) {
         /* one map for the layer: the calibrated range */
-        if (p1 > p0)
-            (rows ? kr->pack_rows : kr->pack_planes)(x + (rows ? p0 * ldx : p0), q->w.k,
-                                                     p1 - p0, ldx, q->xq.inv_scale, q->xq.zero,
-                                                     xp, p0, q->w.k_pad);
+        if (p1 > p0 && rows)
+            kr->pack_rows(x + p0 * ldx, q->w.k, p1 - p0, ldx, q->xq.inv_scale, q->xq.zero, xp, p0,
+                          q->w.k_pad, ks);
+        else if (p1 > p0)
+            kr->pack_planes(x + p0, q->w.k, p1 - p0, ldx, q->xq.inv_scale, q->xq.zero, xp, p0,
+                            q->w.k_pad);
         if (!per_pos) {
             g->group = n_cols;
             g->out_gs = 0;
@@ -99,8 +103,12 @@ static int quantize(const struct rvt_qdense *q, const struct rvt_qgemm_kernels *
         }
     } else if (p1 > p0) {
         /* one map per column (pixel): NaN/Inf columns get scale NaN -> NaN outputs */
-        (rows ? kr->quant_rows : kr->quant_cols)(x + (rows ? p0 * ldx : p0), q->w.k, p1 - p0,
-                                                 ldx, scale + p0, zero + p0, xp, p0, q->w.k_pad);
+        if (rows)
+            kr->quant_rows(x + p0 * ldx, q->w.k, p1 - p0, ldx, scale + p0, zero + p0, xp, p0,
+                           q->w.k_pad, ks);
+        else
+            kr->quant_cols(x + p0, q->w.k, p1 - p0, ldx, scale + p0, zero + p0, xp, p0,
+                           q->w.k_pad);
         for (j = p0; j < p1; j++)
             if (isnan(scale[j]))
                 ret = RVT_EINVAL;
@@ -121,7 +129,7 @@ static int forward(const struct rvt_qdense *q, const float *x, size_t ldx, bool 
     const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels();
     struct rvt_qgemm_args g = {.out = y, .out_cs = ldy, .post = post, .post_ctx = post_ctx,
                                .split_rows = split_rows};
-    int ret = quantize(q, kr, x, ldx, n_cols, rows, false, scratch, &g, par);
+    int ret = quantize(q, kr, x, ldx, n_cols, rows, false, NULL, scratch, &g, par);
 
     rvt_nn_par_sync(par);
     kr->gemm(&g, par ? par->ith : 0, par ? par->nth : 1);
@@ -156,19 +164,20 @@ int rvt_qdense_forward_yt_par(const struct rvt_qdense *q, const float *x, size_t
                               size_t ldy, size_t n_cols, void *scratch,
                               const struct rvt_nn_par *par)
 {
-    return rvt_qdense_forward_yt_act_par(q, x, ldx, false, y, ldy, n_cols, NULL, RVT_QACT_NONE, 0, 0,
-                                         scratch, par);
+    return rvt_qdense_forward_yt_act_par(q, x, ldx, false, NULL, y, ldy, n_cols, NULL,
+                                         RVT_QACT_NONE, 0, 0, scratch, par);
 }
 
 int rvt_qdense_forward_yt_act_par(const struct rvt_qdense *q, const float *x, size_t ldx,
-                                  bool xt, float *y, size_t ldy, size_t n_cols, const float *bias,
+                                  bool xt, const float *ks, float *y, size_t ldy, size_t n_cols,
+                                  const float *bias,
                                   enum rvt_qact act, size_t row_w, size_t row_skip,
                                   void *scratch, const struct rvt_nn_par *par)
 {
     const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels();
     struct rvt_qgemm_args g = {.out = y, .bias = bias, .act = act, .row_w = row_w,
                                .row_skip = row_skip};
-    int ret = quantize(q, kr, x, ldx, n_cols, xt, true, scratch, &g, par);
+    int ret = quantize(q, kr, x, ldx, n_cols, xt, true, ks, scratch, &g, par);
 
     g.out_cs = 1;
     g.out_gs = ldy;
@@ -189,7 +198,7 @@ int rvt_qdense_forward_vec(const struct rvt_qdense *q, const float *x, float *y,
     const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels();
     struct rvt_qgemm_args g = {.out = y, .bias = bias, .act = RVT_QACT_NONE};
     /* one row of n_in: the row kernels, vectorised along the vector */
-    int ret = quantize(q, kr, x, (size_t)q->w.k, 1, true, true, scratch, &g, NULL);
+    int ret = quantize(q, kr, x, (size_t)q->w.k, 1, true, true, NULL, scratch, &g, NULL);
 
     g.out_cs = 1;
     g.out_gs = (size_t)q->w.n;

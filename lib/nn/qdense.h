@@ -105,13 +105,15 @@ int rvt_qdense_forward_yt_par(const struct rvt_qdense *q, const float *x, size_t
                               const struct rvt_nn_par *par);
 /*
  * rvt_qdense_forward_yt_par ending in + bias and act (RVT_QACT_SILU: the level's SiLU,
- * qgemm.h), from X (xt false) or X^T (xt true: x[j * ldx + i], the same maps), with the output rows of row_w positions each followed by row_skip skipped
+ * qgemm.h), from X (xt false) or X^T (xt true: x[j * ldx + i], the same maps; ks, for
+ * xt only, or NULL: input i is x[j * ldx + i] * ks[i], qgemm.h quant_rows), with the output rows of row_w positions each followed by row_skip skipped
  * positions (row_w 0: none): the int8 expand of a channels-last MBConv block writes the
  * inside of the depthwise conv's padded input, activated, with the bits of
  * rvt_qdense_forward_yt + the AVX-512 pad_act_cl (nn/ops.h).
  */
 int rvt_qdense_forward_yt_act_par(const struct rvt_qdense *q, const float *x, size_t ldx,
-                                  bool xt, float *y, size_t ldy, size_t n_cols, const float *bias,
+                                  bool xt, const float *ks, float *y, size_t ldy, size_t n_cols,
+                                  const float *bias,
                                   enum rvt_qact act, size_t row_w, size_t row_skip,
                                   void *scratch, const struct rvt_nn_par *par);
 

@@ -192,12 +192,15 @@ struct rvt_qgemm_kernels {
     void (*quant_cols)(const float *x, int k, size_t n, size_t ldx, float *scale, int32_t *zero,
                        uint8_t *xp, size_t p0, int k_pad);
     /* pack_rows, quant_rows: pack_planes and quant_cols for a channels-last input,
-     * position p's k values at x + p * ldx (X^T); the same bytes, scales and zeros */
+     * position p's k values at x + p * ldx (X^T); the same bytes, scales and zeros.
+     * ks (or NULL): input i is x[p * ldx + i] * ks[i] (one float multiply, as
+     * nn/ops.h scale_cl computes it: a squeeze-excitation's scale fused into the
+     * quantization of the next layer's input, the same bits as scaling first) */
     void (*gemm_t)(const struct rvt_qgemm_args *g, int ith, int nth);
     void (*pack_rows)(const float *x, int k, size_t n, size_t ldx, float inv_scale,
-                      int32_t zero, uint8_t *xp, size_t p0, int k_pad);
+                      int32_t zero, uint8_t *xp, size_t p0, int k_pad, const float *ks);
     void (*quant_rows)(const float *x, int k, size_t n, size_t ldx, float *scale, int32_t *zero,
-                       uint8_t *xp, size_t p0, int k_pad);
+                       uint8_t *xp, size_t p0, int k_pad, const float *ks);
 };
 
 /* The best level for this CPU (rvt_cpu_isa(), so RVT_ISA=ref|avx2 lowers it); the

@@ -41,13 +41,16 @@ static inline uint8_t rvti_qgemm_quant1(float x, float inv_scale, float top, flo
 /* The portable quant_rows and pack_rows (the ref and avx2 levels'; the channels-last
  * path that calls them runs on AVX-512). */
 void rvti_qgemm_quant_rows_ref(const float *x, int k, size_t n, size_t ldx, float *scale,
-                               int32_t *zero, uint8_t *xp, size_t p0, int k_pad);
+                               int32_t *zero, uint8_t *xp, size_t p0, int k_pad,
+                               const float *ks);
 void rvti_qgemm_pack_rows_ref(const float *x, int k, size_t n, size_t ldx, float inv_scale,
-                              int32_t zero, uint8_t *xp, size_t p0, int k_pad);
+                              int32_t zero, uint8_t *xp, size_t p0, int k_pad, const float *ks);
 
-/* Scalar quant_cols of positions [i0, i1) of the n given (the SIMD levels' edges). */
+/* Scalar quant_cols of positions [i0, i1) of the n given (the SIMD levels' edges); ks as
+ * for quant_rows (input c of position i is x[c * ldx + i] * ks[c]), or NULL. */
 void rvti_qgemm_quant_cols_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
-                                float *scale, int32_t *zero, uint8_t *xp, size_t p0, int k_pad);
+                                float *scale, int32_t *zero, uint8_t *xp, size_t p0, int k_pad,
+                                const float *ks);
 
 /* Below this hi - lo a set of activations counts as all zero (1/scale would overflow
  * near FLT_MIN; such values are ~1e-30 and vanish next to any bias). */
@@ -87,7 +90,7 @@ static inline bool rvti_qgemm_map(float lo, float hi, float *scale, float *inv, 
 /* Scalar pack_planes of positions [i0, i1) of the n given (the SIMD levels' edges). */
 void rvti_qgemm_pack_planes_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
                                  float inv_scale, int32_t zero, uint8_t *xp, size_t p0,
-                                 int k_pad);
+                                 int k_pad, const float *ks);
 
 /* The epilogue of one element (every level's scalar path). */
 static inline float rvti_qgemm_epi1(int32_t acc, int32_t zero, int32_t wsum, float sx,

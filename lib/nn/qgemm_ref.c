@@ -56,7 +56,7 @@ static void minmax_ref(const float *x, size_t n, float *lo, float *hi)
 
 void rvti_qgemm_pack_planes_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
                                  float inv_scale, int32_t zero, uint8_t *xp, size_t p0,
-                                 int k_pad)
+                                 int k_pad, const float *ks)
 {
     float top = (float)(255 - zero), bot = (float)-zero;
     size_t i;
@@ -64,7 +64,8 @@ void rvti_qgemm_pack_planes_span(const float *x, int k, size_t i0, size_t i1, si
     for (i = i0; i < i1; i++) {
         for (c = 0; c < k; c++)
             xp[rvti_qx_index(p0 + i, c, k_pad)] =
-                rvti_qgemm_quant1(x[(size_t)c * ldx + i], inv_scale, top, bot, zero);
+                rvti_qgemm_quant1(ks ? x[(size_t)c * ldx + i] * ks[c] : x[(size_t)c * ldx + i],
+                                  inv_scale, top, bot, zero);
         for (; c < k_pad; c++)
             xp[rvti_qx_index(p0 + i, c, k_pad)] = 0;
     }
@@ -73,11 +74,12 @@ void rvti_qgemm_pack_planes_span(const float *x, int k, size_t i0, size_t i1, si
 static void pack_planes_ref(const float *x, int k, size_t n, size_t ldx, float inv_scale,
                             int32_t zero, uint8_t *xp, size_t p0, int k_pad)
 {
-    rvti_qgemm_pack_planes_span(x, k, 0, n, ldx, inv_scale, zero, xp, p0, k_pad);
+    rvti_qgemm_pack_planes_span(x, k, 0, n, ldx, inv_scale, zero, xp, p0, k_pad, NULL);
 }
 
 void rvti_qgemm_quant_cols_span(const float *x, int k, size_t i0, size_t i1, size_t ldx,
-                                float *scale, int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
+                                float *scale, int32_t *zero, uint8_t *xp, size_t p0, int k_pad,
+                                const float *ks)
 {
     size_t i;
     int c;
@@ -85,7 +87,7 @@ void rvti_qgemm_quant_cols_span(const float *x, int k, size_t i0, size_t i1, siz
         float l = INFINITY, h = -INFINITY, inv, top, bot;
         bool nan = false;
         for (c = 0; c < k; c++) {
-            float v = x[(size_t)c * ldx + i];
+            float v = ks ? x[(size_t)c * ldx + i] * ks[c] : x[(size_t)c * ldx + i];
             if (v < l)
                 l = v;
             if (v > h)
@@ -99,7 +101,8 @@ void rvti_qgemm_quant_cols_span(const float *x, int k, size_t i0, size_t i1, siz
         bot = (float)-zero[i];
         for (c = 0; c < k; c++)
             xp[rvti_qx_index(p0 + i, c, k_pad)] =
-                rvti_qgemm_quant1(x[(size_t)c * ldx + i], inv, top, bot, zero[i]);
+                rvti_qgemm_quant1(ks ? x[(size_t)c * ldx + i] * ks[c] : x[(size_t)c * ldx + i],
+                                  inv, top, bot, zero[i]);
         for (; c < k_pad; c++)
             xp[rvti_qx_index(p0 + i, c, k_pad)] = 0;
     }
@@ -107,25 +110,28 @@ void rvti_qgemm_quant_cols_span(const float *x, int k, size_t i0, size_t i1, siz
 
 /* the row kernels: the column kernels' code with x[c * ldx + i] read as x[i * ldx + c] */
 void rvti_qgemm_quant_rows_ref(const float *x, int k, size_t n, size_t ldx, float *scale,
-                               int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
+                               int32_t *zero, uint8_t *xp, size_t p0, int k_pad,
+                               const float *ks)
 {
     size_t i;
     for (i = 0; i < n; i++)
-        rvti_qgemm_quant_cols_span(x + i * ldx, k, 0, 1, 1, scale + i, zero + i, xp, p0 + i, k_pad);
+        rvti_qgemm_quant_cols_span(x + i * ldx, k, 0, 1, 1, scale + i, zero + i, xp, p0 + i, k_pad,
+                                   ks);
 }
 
 void rvti_qgemm_pack_rows_ref(const float *x, int k, size_t n, size_t ldx, float inv_scale,
-                              int32_t zero, uint8_t *xp, size_t p0, int k_pad)
+                              int32_t zero, uint8_t *xp, size_t p0, int k_pad, const float *ks)
 {
     size_t i;
     for (i = 0; i < n; i++)
-        rvti_qgemm_pack_planes_span(x + i * ldx, k, 0, 1, 1, inv_scale, zero, xp, p0 + i, k_pad);
+        rvti_qgemm_pack_planes_span(x + i * ldx, k, 0, 1, 1, inv_scale, zero, xp, p0 + i, k_pad,
+                                    ks);
 }
 
 static void quant_cols_ref(const float *x, int k, size_t n, size_t ldx, float *scale, int32_t *zero,
                            uint8_t *xp, size_t p0, int k_pad)
 {
-    rvti_qgemm_quant_cols_span(x, k, 0, n, ldx, scale, zero, xp, p0, k_pad);
+    rvti_qgemm_quant_cols_span(x, k, 0, n, ldx, scale, zero, xp, p0, k_pad, NULL);
 }
 
 const struct rvt_qgemm_kernels rvti_qgemm_kernels_ref = {

@@ -453,7 +453,7 @@ static void test_rows(void)
                     memset(q0, 0xaa, cap);
                     memset(q, 0xaa, cap);
                     r0->quant_cols(xc, kk, nn, N, sc0, z0, q0, p0s[c], kp);
-                    kr->quant_rows(xt, kk, nn, LDX, sc1, z1, q, p0s[c], kp);
+                    kr->quant_rows(xt, kk, nn, LDX, sc1, z1, q, p0s[c], kp, NULL);
                     bad += memcmp(q0, q, cap) != 0;
                     for (j = 0; j < nn; j++)
                         if ((isnan(sc0[j]) != isnan(sc1[j])) ||
@@ -464,13 +464,52 @@ static void test_rows(void)
                     memset(q0, 0xaa, cap);
                     memset(q, 0xaa, cap);
                     r0->pack_planes(xc, kk, nn, N, 20.0f, 71, q0, p0s[c], kp);
-                    kr->pack_rows(xt, kk, nn, LDX, 20.0f, 71, q, p0s[c], kp);
+                    kr->pack_rows(xt, kk, nn, LDX, 20.0f, 71, q, p0s[c], kp, NULL);
                     bad += memcmp(q0, q, cap) != 0;
                 }
         OK(bad == 0 && bad_maps == 0,
            "%s quant_rows and pack_rows = ref quant_cols and pack_planes transposed "
            "(%zu of %zu byte sets, %zu map sets differ)",
            rvt_isa_name(levels[li]), bad, 2 * cases, bad_maps);
+    }
+    {
+        /* an input scale (ks) fused into quant_rows and pack_rows = the rows scaled first
+         * (one float multiply each), bit for bit, on every level */
+        float *xs = malloc(sizeof(float) * N * LDX), ksv[K];
+        for (j = 0; j < K; j++)
+            ksv[j] = j == 7 ? 0.0f : j == 8 ? -2.0f : 0.5f + rndf();
+        for (i = 0; i < N; i++)
+            for (j = 0; j < LDX; j++)
+                xs[i * LDX + j] = j < K ? xt[i * LDX + j] * ksv[j] : 1e9f;
+        for (li = 0; li < (int)RVT_ARRAY_SIZE(levels); li++) {
+            const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_for(levels[li]);
+            size_t bad = 0;
+            if (!kr)
+                continue;
+            for (a = 0; a < (int)RVT_ARRAY_SIZE(ks); a++)
+                for (c = 0; c < 2; c++) {
+                    int kk = ks[a], kp = rvt_qgemm_k_pad(kk);
+                    memset(q0, 0xaa, cap);
+                    memset(q, 0xaa, cap);
+                    r0->quant_rows(xs, kk, N, LDX, sc0, z0, q0, p0s[c], kp, NULL);
+                    kr->quant_rows(xt, kk, N, LDX, sc1, z1, q, p0s[c], kp, ksv);
+                    bad += memcmp(q0, q, cap) != 0;
+                    for (j = 0; j < N; j++)
+                        if ((isnan(sc0[j]) != isnan(sc1[j])) ||
+                            (!isnan(sc0[j]) && sc0[j] != sc1[j]) || z0[j] != z1[j]) {
+                            bad++;
+                            break;
+                        }
+                    memset(q0, 0xaa, cap);
+                    memset(q, 0xaa, cap);
+                    r0->pack_rows(xs, kk, N, LDX, 20.0f, 71, q0, p0s[c], kp, NULL);
+                    kr->pack_rows(xt, kk, N, LDX, 20.0f, 71, q, p0s[c], kp, ksv);
+                    bad += memcmp(q0, q, cap) != 0;
+                }
+            OK(bad == 0, "%s quant_rows and pack_rows with an input scale = on the scaled rows "
+               "(%zu differ)", rvt_isa_name(levels[li]), bad);
+        }
+        free(xs);
     }
     free(xc);
     free(xt);
@@ -863,7 +902,7 @@ static void test_yt_pad(void)
     if (ret == 0) {
         rvt_qdense_forward_yt(q, x, H * W, raw, NO, H * W, scratch);
         pad_act(raw, H, W, NO, 0, NO, PAD, bias, RVT_NN_ACT_SILU, want);
-        rvt_qdense_forward_yt_act_par(q, x, H * W, false, got + ((size_t)PAD * WP + PAD) * NO, NO, H * W,
+        rvt_qdense_forward_yt_act_par(q, x, H * W, false, NULL, got + ((size_t)PAD * WP + PAD) * NO, NO, H * W,
                                       bias, RVT_QACT_SILU, W, 2 * PAD, scratch, NULL);
         OK(!memcmp(got, want, sizeof(float) * HP * WP * NO),
            "yt_pad %s: bias + SiLU fused into gemm_t, stored inside the padded map = gemm_t + "

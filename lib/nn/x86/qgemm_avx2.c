@@ -210,7 +210,7 @@ static void pack_planes_avx2(const float *x, int k, size_t n, size_t ldx, float 
 
     if (head > n)
         head = n;
-    rvti_qgemm_pack_planes_span(x, k, 0, head, ldx, inv_scale, zero, xp, p0, k_pad);
+    rvti_qgemm_pack_planes_span(x, k, 0, head, ldx, inv_scale, zero, xp, p0, k_pad, NULL);
     /* whole blocks: plane c's byte in bits 8c.. of each position's dword */
     for (i = head; i + RVT_QGEMM_PB <= n; i += RVT_QGEMM_PB) {
         uint8_t *dst = xp + rvti_qx_index(p0 + i, 0, k_pad);
@@ -226,7 +226,7 @@ static void pack_planes_avx2(const float *x, int k, size_t n, size_t ldx, float 
             }
         }
     }
-    rvti_qgemm_pack_planes_span(x, k, i, n, ldx, inv_scale, zero, xp, p0, k_pad);
+    rvti_qgemm_pack_planes_span(x, k, i, n, ldx, inv_scale, zero, xp, p0, k_pad, NULL);
 }
 
 /* rvti_qgemm_map on 8 lanes: the same IEEE operations, the special cases blended in. */
@@ -259,7 +259,7 @@ static void quant_cols_avx2(const float *x, int k, size_t n, size_t ldx, float *
 
     if (head > n)
         head = n;
-    rvti_qgemm_quant_cols_span(x, k, 0, head, ldx, scale, zero, xp, p0, k_pad);
+    rvti_qgemm_quant_cols_span(x, k, 0, head, ldx, scale, zero, xp, p0, k_pad, NULL);
     for (i = head; i + RVT_QGEMM_PB <= n; i += RVT_QGEMM_PB) {
         uint8_t *dst = xp + rvti_qx_index(p0 + i, 0, k_pad);
         for (h2 = 0; h2 < 2; h2++) {
@@ -289,7 +289,7 @@ static void quant_cols_avx2(const float *x, int k, size_t n, size_t ldx, float *
             }
         }
     }
-    rvti_qgemm_quant_cols_span(x, k, i, n, ldx, scale, zero, xp, p0, k_pad);
+    rvti_qgemm_quant_cols_span(x, k, i, n, ldx, scale, zero, xp, p0, k_pad, NULL);
 }
 
 /* gemm serves gemm_t's layout; the SiLU and the padded rows of the channels-last path

@@ -227,7 +227,7 @@ static void pack_planes_avx512(const float *x, int k, size_t n, size_t ldx, floa
 
     if (head > n)
         head = n;
-    rvti_qgemm_pack_planes_span(x, k, 0, head, ldx, inv_scale, zero, xp, p0, k_pad);
+    rvti_qgemm_pack_planes_span(x, k, 0, head, ldx, inv_scale, zero, xp, p0, k_pad, NULL);
     /* whole blocks: 4 planes x 16 positions become one 64-byte vector, the byte of
      * plane c in bits 8c.. of each position's dword */
     for (i = head; i + RVT_QGEMM_PB <= n; i += RVT_QGEMM_PB) {
@@ -247,7 +247,7 @@ static void pack_planes_avx512(const float *x, int k, size_t n, size_t ldx, floa
             _mm512_store_si512(dst + (size_t)kq * 64, v);
         }
     }
-    rvti_qgemm_pack_planes_span(x, k, i, n, ldx, inv_scale, zero, xp, p0, k_pad);
+    rvti_qgemm_pack_planes_span(x, k, i, n, ldx, inv_scale, zero, xp, p0, k_pad, NULL);
 }
 
 /* rvti_qgemm_map on 16 lanes: the same IEEE operations, the special cases blended in. */
@@ -279,7 +279,7 @@ static void quant_cols_avx512(const float *x, int k, size_t n, size_t ldx, float
 
     if (head > n)
         head = n;
-    rvti_qgemm_quant_cols_span(x, k, 0, head, ldx, scale, zero, xp, p0, k_pad);
+    rvti_qgemm_quant_cols_span(x, k, 0, head, ldx, scale, zero, xp, p0, k_pad, NULL);
     /* one strip of 16 columns at a time: min/max over the planes, the maps, then the
      * same planes again (now in cache) quantized and packed */
     for (i = head; i + RVT_QGEMM_PB <= n; i += RVT_QGEMM_PB) {
@@ -307,7 +307,7 @@ static void quant_cols_avx512(const float *x, int k, size_t n, size_t ldx, float
             _mm512_store_si512(dst + (size_t)kq * 64, v);
         }
     }
-    rvti_qgemm_quant_cols_span(x, k, i, n, ldx, scale, zero, xp, p0, k_pad);
+    rvti_qgemm_quant_cols_span(x, k, i, n, ldx, scale, zero, xp, p0, k_pad, NULL);
 }
 
 /* ---- channels-last kernels ---- */
@@ -428,50 +428,55 @@ static void gemm_t_avx512(const struct rvt_qgemm_args *g, int ith, int nth)
 }
 
 /* quant16 of the first nv (1..16) values at x, lanes past nv coded 0 */
-static inline __m512i quant16_tail(const float *x, int nv, __m512 inv, __m512 top, __m512 bot,
-                                   __m512i zero)
+static inline __m512i quant16_tail(const float *x, const float *ks, int nv, __m512 inv,
+                                   __m512 top, __m512 bot, __m512i zero)
 {
     __mmask16 m = nv >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nv) - 1);
-    __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x), inv);
+    __m512 v = _mm512_maskz_loadu_ps(m, x);
+    if (ks) /* the input scale first, rounded: the bits of scaling the map before */
+        v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, ks));
+    v = _mm512_mul_ps(v, inv);
     v = _mm512_min_ps(v, top);
     v = _mm512_max_ps(v, bot);
     return _mm512_maskz_mov_epi32(m, _mm512_add_epi32(_mm512_cvtps_epi32(v), zero));
 }
 
 /* the codes of nv (1..16) values of a row under its map, as 16 bytes (0 past nv) */
-static inline __m128i row_codes(const float *x, int nv, float inv, int32_t zero)
+static inline __m128i row_codes(const float *x, const float *ks, int nv, float inv, int32_t zero)
 {
-    return _mm512_cvtepi32_epi8(quant16_tail(x, nv, _mm512_set1_ps(inv),
+    return _mm512_cvtepi32_epi8(quant16_tail(x, ks, nv, _mm512_set1_ps(inv),
                                              _mm512_set1_ps((float)(255 - zero)),
                                              _mm512_set1_ps((float)-zero), _mm512_set1_epi32(zero)));
 }
 
 /* One position's k values x.. packed: 16 codes at a time, each 4 of them one dword of
  * the position's slot in consecutive 64-byte k groups (rvti_qx_index). */
-static inline void pack_row(const float *x, int k, float inv_scale, int32_t zero, uint8_t *xp,
-                            size_t pos, int k_pad)
+static inline void pack_row(const float *x, const float *ks, int k, float inv_scale,
+                            int32_t zero, uint8_t *xp, size_t pos, int k_pad)
 {
     uint8_t *base = xp + rvti_qx_index(pos, 0, k_pad); /* + (k / 4) * 64 for k */
     int c, j;
 
     for (c = 0; c < k; c += 16) {
         int32_t w[4];
-        _mm_storeu_si128((__m128i *)w, row_codes(x + c, RVT_MIN(16, k - c), inv_scale, zero));
+        _mm_storeu_si128((__m128i *)w,
+                         row_codes(x + c, ks ? ks + c : NULL, RVT_MIN(16, k - c), inv_scale, zero));
         for (j = 0; j < 4 && c + 4 * j < k_pad; j++)
             memcpy(base + (size_t)(c / 4 + j) * 64, &w[j], 4);
     }
 }
 
 static void pack_rows_avx512(const float *x, int k, size_t n, size_t ldx, float inv_scale,
-                             int32_t zero, uint8_t *xp, size_t p0, int k_pad)
+                             int32_t zero, uint8_t *xp, size_t p0, int k_pad, const float *ks)
 {
     size_t i;
     for (i = 0; i < n; i++)
-        pack_row(x + i * ldx, k, inv_scale, zero, xp, p0 + i, k_pad);
+        pack_row(x + i * ldx, ks, k, inv_scale, zero, xp, p0 + i, k_pad);
 }
 
 /* min and max of one row of k values; NaN anywhere gives NaN for both */
-static inline void row_minmax(const float *r, int k, float *lo, float *hi, bool *nan)
+static inline void row_minmax(const float *r, const float *ks, int k, float *lo, float *hi,
+                              bool *nan)
 {
     __m512 l = _mm512_set1_ps(INFINITY), h = _mm512_set1_ps(-INFINITY);
     __mmask16 un = 0;
@@ -481,6 +486,8 @@ static inline void row_minmax(const float *r, int k, float *lo, float *hi, bool 
         int nv = RVT_MIN(16, k - c);
         __mmask16 m = nv >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nv) - 1);
         __m512 v = _mm512_maskz_loadu_ps(m, r + c);
+        if (ks)
+            v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, ks + c));
         l = _mm512_mask_min_ps(l, m, v, l); /* NaN in v keeps l; counted apart */
         h = _mm512_mask_max_ps(h, m, v, h);
         un |= _mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q);
@@ -496,8 +503,8 @@ static inline void row_minmax(const float *r, int k, float *lo, float *hi, bool 
  * codes, and the 16 x 4 dwords turned into the block's 4 k groups with vector
  * shuffles, so that each group is one 64-byte store instead of 16 dword stores.
  */
-static void quant_rows_block(const float *x, int k, size_t ldx, float *scale, int32_t *zero,
-                             uint8_t *dst, int k_pad)
+static void quant_rows_block(const float *x, const float *ks, int k, size_t ldx, float *scale,
+                             int32_t *zero, uint8_t *dst, int k_pad)
 {
     float lo[16], hi[16], inv[16];
     __mmask16 nan = 0;
@@ -507,7 +514,7 @@ static void quant_rows_block(const float *x, int k, size_t ldx, float *scale, in
 
     for (r = 0; r < 16; r++) {
         bool un;
-        row_minmax(x + (size_t)r * ldx, k, &lo[r], &hi[r], &un);
+        row_minmax(x + (size_t)r * ldx, ks, k, &lo[r], &hi[r], &un);
         nan |= (__mmask16)(un << r);
     }
     map16(_mm512_loadu_ps(lo), _mm512_loadu_ps(hi), nan, &vs, &vinv, &vz);
@@ -516,13 +523,14 @@ static void quant_rows_block(const float *x, int k, size_t ldx, float *scale, in
     _mm512_storeu_ps(inv, vinv);
     for (c = 0; c < k; c += 16) {
         int nv = RVT_MIN(16, k - c), ng = RVT_MIN(4, (k_pad - c) / 4);
+        const float *kc = ks ? ks + c : NULL;
         __m512i y[4], u[4];
         /* y[j], 128-bit lane i: row 4j + i's 4 dwords (k groups c/4 .. c/4 + 3) */
         for (r = 0; r < 16; r += 4) {
-            __m128i q0 = row_codes(x + (size_t)r * ldx + c, nv, inv[r], zero[r]);
-            __m128i q1 = row_codes(x + (size_t)(r + 1) * ldx + c, nv, inv[r + 1], zero[r + 1]);
-            __m128i q2 = row_codes(x + (size_t)(r + 2) * ldx + c, nv, inv[r + 2], zero[r + 2]);
-            __m128i q3 = row_codes(x + (size_t)(r + 3) * ldx + c, nv, inv[r + 3], zero[r + 3]);
+            __m128i q0 = row_codes(x + (size_t)r * ldx + c, kc, nv, inv[r], zero[r]);
+            __m128i q1 = row_codes(x + (size_t)(r + 1) * ldx + c, kc, nv, inv[r + 1], zero[r + 1]);
+            __m128i q2 = row_codes(x + (size_t)(r + 2) * ldx + c, kc, nv, inv[r + 2], zero[r + 2]);
+            __m128i q3 = row_codes(x + (size_t)(r + 3) * ldx + c, kc, nv, inv[r + 3], zero[r + 3]);
             y[r / 4] = _mm512_inserti32x4(
                 _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(q0), q1, 1), q2, 2),
                 q3, 3);
@@ -543,22 +551,22 @@ static void quant_rows_block(const float *x, int k, size_t ldx, float *scale, in
 }
 
 static void quant_rows_avx512(const float *x, int k, size_t n, size_t ldx, float *scale,
-                              int32_t *zero, uint8_t *xp, size_t p0, int k_pad)
+                              int32_t *zero, uint8_t *xp, size_t p0, int k_pad, const float *ks)
 {
     size_t i = 0;
 
     while (i < n) {
         if ((p0 + i) % RVT_QGEMM_PB == 0 && i + RVT_QGEMM_PB <= n) {
-            quant_rows_block(x + i * ldx, k, ldx, scale + i, zero + i,
+            quant_rows_block(x + i * ldx, ks, k, ldx, scale + i, zero + i,
                              xp + rvti_qx_index(p0 + i, 0, k_pad), k_pad);
             i += RVT_QGEMM_PB;
         } else {
             const float *r = x + i * ldx;
             float lo, hi, inv;
             bool un;
-            row_minmax(r, k, &lo, &hi, &un);
+            row_minmax(r, ks, k, &lo, &hi, &un);
             rvti_qgemm_map(lo, hi, &scale[i], &inv, &zero[i]);
-            pack_row(r, k, inv, zero[i], xp, p0 + i, k_pad);
+            pack_row(r, ks, k, inv, zero[i], xp, p0 + i, k_pad);
             i++;
         }
     }
