@@ -145,8 +145,10 @@ def runs(clips, tmp_path_factory):
     names = list(clips)
     for conv, rs, sizes in (("opencv", "opencv", SIZES), ("pyav", "pil", SIZES[:2])):
         for size in sizes:
-            frames, _ = extract(tmp, [clips[n] for n in names], conv, rs, size)
-            r[(conv, rs, size)] = dict(zip(names, frames))
+            # the odd sizes on the small clips only: 1280x720 decodes cost the most
+            some = names if size == SIZES[0] else [n for n in names if "sample" not in n]
+            frames, _ = extract(tmp, [clips[n] for n in some], conv, rs, size)
+            r[(conv, rs, size)] = dict(zip(some, frames))
     # the clients: PyAV first (it also gives each frame's index)
     jobs = [(n, clips[n], r["pyav"][n][1]) for n in names]
     npz = os.path.join(tmp, "pyav.npz")
@@ -199,6 +201,8 @@ def test_opencv_equals_videocapture_and_cv2_resize(clips, runs, name):
     full = runs["opencv"][name][0]
     assert np.array_equal(full, bgr[:, :, ::-1]), diff(full, bgr[:, :, ::-1])
     for size in SIZES:
+        if name not in runs[("opencv", "opencv", size)]:
+            continue
         got = runs[("opencv", "opencv", size)][name]
         want = cv2.resize(bgr, size)[:, :, ::-1]
         assert np.array_equal(got, want), f"{size}: {diff(got, want)}"
@@ -216,6 +220,8 @@ def test_pyav_equals_to_ndarray_and_torchvision_resize(clips, runs, name):
     except ImportError:  # PIL is what torchvision calls
         resize = lambda img, s: np.asarray(img.resize(s, Image.BILINEAR))
     for size in SIZES[:2]:
+        if name not in runs[("pyav", "pil", size)]:
+            continue
         got = runs[("pyav", "pil", size)][name]
         want = resize(Image.fromarray(want_full), size)
         assert np.array_equal(got, want), f"{size}: {diff(got, want)}"
