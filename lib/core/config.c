@@ -690,7 +690,7 @@ static const struct entry **sorted_under(const struct rvt_config *cfg, const cha
     return v;
 }
 
-static bool same_value(const char *a, const char *b)
+bool rvt_config_same_value(const char *a, const char *b)
 {
     char *ea, *eb;
     double da, db;
@@ -716,7 +716,7 @@ int rvt_config_diff(const struct rvt_config *a, const struct rvt_config *b, cons
     }
     while (i < na || j < nb) {
         int c = i >= na ? 1 : j >= nb ? -1 : strcmp(sa[i]->key, sb[j]->key);
-        if (c == 0 && same_value(sa[i]->value, sb[j]->value)) {
+        if (c == 0 && rvt_config_same_value(sa[i]->value, sb[j]->value)) {
             i++, j++;
             continue;
         }

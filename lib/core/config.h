@@ -68,6 +68,10 @@ int rvt_config_get_ints(const struct rvt_config *cfg, const char *key, long *out
 char *rvt_config_dump(const struct rvt_config *cfg);
 /* Canonical text of the keys under prefix ("audio."), "" prefix = all. */
 char *rvt_config_dump_prefix(const struct rvt_config *cfg, const char *prefix);
+/* Two values agree: the same text, or both numbers of equal value ("8000" and
+ * "8000.0"; "1e3" and "1000"). */
+bool rvt_config_same_value(const char *a, const char *b);
+
 /*
  * The first key under prefix, in key order, where a and b differ: a key only
  * one side has, or values that differ (numbers compare by value: "8000" equals

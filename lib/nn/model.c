@@ -833,18 +833,6 @@ double rvt_model_macs(const struct rvt_model *m)
 
 /* ------------------------------------------------------------ compatibility */
 
-static bool same_value(const char *a, const char *b)
-{
-    char *ea, *eb;
-    double x, y;
-
-    if (!strcmp(a, b))
-        return true;
-    x = strtod(a, &ea);
-    y = strtod(b, &eb);
-    return ea != a && eb != b && !*ea && !*eb && x == y;
-}
-
 int rvt_model_check_preprocessing(const struct rvt_model *m, const char *config_text,
                                   const char *store_name, const char *model_name,
                                   struct rvt_error *err)
@@ -869,7 +857,7 @@ int rvt_model_check_preprocessing(const struct rvt_model *m, const char *config_
         ret = rvt_config_load_string(ck, m->preprocessing, strlen(m->preprocessing), model_name, err);
     for (i = 0; i < RVT_ARRAY_SIZE(keys) && ret >= 0; i++) {
         const char *a = rvt_config_get(st, keys[i]), *b = rvt_config_get(ck, keys[i]);
-        if (!a || !b || same_value(a, b))
+        if (!a || !b || rvt_config_same_value(a, b))
             continue;
         ret = rvt_error_set(err, RVT_EMISMATCH, "'%s' has %s %s but the checkpoint '%s' expects %s",
                             store_name, keys[i], a, model_name, b);

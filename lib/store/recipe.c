@@ -84,23 +84,11 @@ done:
     return ret;
 }
 
-static bool same_value(const char *a, const char *b)
-{
-    char *ea, *eb;
-    double x, y;
-
-    if (!strcmp(a, b))
-        return true;
-    x = strtod(a, &ea);
-    y = strtod(b, &eb);
-    return ea != a && eb != b && !*ea && !*eb && x == y;
-}
-
 int rvt_recipe_diff(const struct rvt_recipe *a, const struct rvt_recipe *b)
 {
     int i;
     for (i = 0; i < RVT_RECIPE_N; i++)
-        if (!same_value(a->value[i] ? a->value[i] : "", b->value[i] ? b->value[i] : ""))
+        if (!rvt_config_same_value(a->value[i] ? a->value[i] : "", b->value[i] ? b->value[i] : ""))
             return i;
     return -1;
 }
