@@ -9,7 +9,6 @@ list, the ffmpeg CLI at full size as rgb24, torchvision Resize / PIL bilinear).
   - the chosen pts are the entries of ffprobe's decoded frame list nearest to
     each target, for K = 1 and K = 8.
 """
-import csv
 import glob
 import json
 import os
@@ -21,6 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from frame_fixtures import display_size, write_index
+
 ROOT = os.environ.get("RVT_ROOT", os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 BIN = os.environ.get("RVT_BIN", os.path.join(ROOT, "bin"))
@@ -28,8 +29,6 @@ TOOL = os.path.join(BIN, "extract-frames")
 REF = [sys.executable, os.path.join(ROOT, "scripts", "reference_frames.py")]
 FF = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
 X264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-pix_fmt", "yuv420p"]
-HDR = ("id,actor,gender,vocal_channel,emotion,emotion_name,intensity,statement,repetition,"
-       "label,label_name,split,video_path,audio_path").split(",")
 
 
 def ff(*args):
@@ -71,16 +70,6 @@ def clips(tmp_path_factory):
     return out
 
 
-def write_index(path, paths):
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(HDR)
-        for i, v in enumerate(paths):
-            a = i + 1
-            w.writerow([f"01-01-01-01-01-{a:02d}", a, "male" if a % 2 else "female", 1, 1,
-                        "neutral", 1, 1, 1, 6, "Neutral", "train", v, ""])
-
-
 def run_both(tmp_path, paths, args, ref_args=()):
     idx = str(tmp_path / "index.csv")
     write_index(idx, paths)
@@ -92,18 +81,6 @@ def run_both(tmp_path, paths, args, ref_args=()):
     with h5py.File(out, "r") as f:
         ours = dict(frames=f["frames"][:], frame_pts=f["frame_pts"][:])
     return ours, dict(np.load(ref))
-
-
-def display_size(path):
-    st = json.loads(subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-of", "json", "-show_entries",
-         "stream=width,height:stream_side_data=rotation", path],
-        check=True, capture_output=True, text=True).stdout)["streams"][0]
-    w, h = st["width"], st["height"]
-    rot = [sd.get("rotation", 0) for sd in st.get("side_data_list", [])]
-    if rot and int(rot[0]) % 180:
-        w, h = h, w
-    return w, h
 
 
 def ffprobe_frame_pts(path):
@@ -129,7 +106,7 @@ def real(clips):
 ], ids=["640x360", "rot90", "sar", "1280x720"])
 def test_full_size_rgb_is_the_cli_byte_for_byte(clips, tmp_path, names):
     paths = [clips[real(clips) if n == "REAL" else n] for n in names]
-    w, h = display_size(paths[0])
+    (w, h), _ = display_size(paths[0])
     ours, ref = run_both(tmp_path, paths, ["-K", "8", "--pick", "uniform", "--size", f"{w}x{h}"])
     assert ours["frames"].shape == (len(paths), 8, h, w, 3)
     assert np.array_equal(ours["frame_pts"], ref["frame_pts"])

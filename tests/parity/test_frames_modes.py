@@ -26,6 +26,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from frame_fixtures import display_size, write_index
+
 cv2 = pytest.importorskip("cv2", reason="python3-opencv is not installed (make deps)")
 
 ROOT = os.environ.get("RVT_ROOT", os.path.dirname(os.path.dirname(os.path.dirname(
@@ -34,8 +36,6 @@ BIN = os.environ.get("RVT_BIN", os.path.join(ROOT, "bin"))
 TOOL = os.path.join(BIN, "extract-frames")
 FF = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
 X264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-x264-params", "threads=1"]
-HDR = ("id,actor,gender,vocal_channel,emotion,emotion_name,intensity,statement,repetition,"
-       "label,label_name,split,video_path,audio_path")
 SIZES = [(224, 224), (37, 23), (7, 300)]  # the seed's, odd, a tall thin one (SIMD tails)
 
 # PyAV in a child process: for each clip, the decoded frame whose pts is
@@ -60,24 +60,9 @@ def ff(*args):
     subprocess.run(FF + list(args), check=True)
 
 
-def display_size(path):
-    st = json.loads(subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-of", "json", "-show_entries",
-         "stream=width,height:stream_side_data=rotation", path],
-        check=True, capture_output=True, text=True).stdout)["streams"][0]
-    w, h = st["width"], st["height"]
-    rot = [sd.get("rotation", 0) for sd in st.get("side_data_list", [])]
-    return ((h, w) if rot and int(rot[0]) % 180 else (w, h)), (w, h)
-
-
 def extract(tmp, paths, convert, resize, size, pick="middle"):
     """extract-frames on these clips (middle frame): frames [N, H, W, 3], pts [N]"""
-    idx = os.path.join(tmp, "index.csv")
-    with open(idx, "w") as f:
-        f.write(HDR + "\n")
-        for i, v in enumerate(paths):
-            f.write(f"01-01-01-01-01-{i + 1:02d},{i + 1},{'male' if i % 2 == 0 else 'female'},1,1,neutral,1,1,1,6,Neutral,"
-                    f"train,{v},\n")
+    idx = write_index(os.path.join(tmp, "index.csv"), paths)
     out = os.path.join(tmp, "o.h5")
     subprocess.run([TOOL, "-q", "-j", "2", idx, "-o", out, "--size", "%dx%d" % size,
                     "--set", f"image.convert={convert}", "--set", f"image.resize={resize}",

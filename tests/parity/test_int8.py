@@ -276,7 +276,7 @@ def _read_preds(path):
     import csv
     with open(path) as f:
         rows = list(csv.reader(f))
-    head, rows = rows[0], rows[1:]
+    rows = rows[1:]  # after the header
     ids = [r[0] for r in rows]
     split = [r[1] for r in rows]
     label = [r[2] for r in rows]

@@ -9,7 +9,6 @@ for odd sizes (223x97; 17x9 of a center crop: partial MCUs; 1x1), on two
 sample-corpus clips and a noisy generated clip (saturated colours, fine detail).  Also: the store records
 the quality, and bad values are usage errors.
 """
-import csv
 import glob
 import io
 import os
@@ -20,12 +19,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from frame_fixtures import write_index
+
 ROOT = os.environ.get("RVT_ROOT", os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 BIN = os.environ.get("RVT_BIN", os.path.join(ROOT, "bin"))
 TOOL = os.path.join(BIN, "extract-frames")
-HDR = ("id,actor,gender,vocal_channel,emotion,emotion_name,intensity,statement,repetition,"
-       "label,label_name,split,video_path,audio_path").split(",")
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +39,7 @@ def index(tmp_path_factory):
     sample = sorted(glob.glob(os.path.join(ROOT, "data", "sample", "**", "01-*.mp4"),
                               recursive=True))
     paths += sample[:: max(1, len(sample) // 2)][:2]
-    idx = str(d / "index.csv")
-    with open(idx, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(HDR)
-        for i, v in enumerate(paths):
-            a = i + 1
-            w.writerow([f"01-01-01-01-01-{a:02d}", a, "male" if a % 2 else "female", 1, 1,
-                        "neutral", 1, 1, 1, 6, "Neutral", "train", v, ""])
-    return idx
+    return write_index(str(d / "index.csv"), paths)
 
 
 def extract(index, out, *args):

@@ -11,7 +11,6 @@ import csv
 import math
 import os
 import subprocess
-import tempfile
 import warnings
 
 import numpy as np
