@@ -3,9 +3,14 @@
 #   index -> frames + mel -> features.h5 -> train (PyTorch, every weight) -> model.h5
 #   -> quantize -> run-model fp32 and int8 -> score
 # Outputs land in build/demo/ (DEMO_OUT to change); re-running redoes only what changed.
+# Settings: configs/demo.yaml (112 x 112 pixel frames) and TRAIN_FLAGS below, so that
+# the whole demo stays within four minutes on an idle 2-core machine (about two of
+# them making the sample corpus, once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${DEMO_OUT:-build/demo}
+CONFIG=configs/demo.yaml
+TRAIN_FLAGS="--epochs 15 --batch 8 --lr 1e-3"
 T0=${DEMO_T0:-$(date +%s.%N)}
 echo "demo: the sample corpus is synthetic (espeak-ng speech, drawn faces): its accuracy says nothing about RAVDESS"
 echo "demo: sample corpus (data/sample, 240 clips; made once, about two minutes)"
@@ -15,12 +20,15 @@ step() {
   local what=$1; shift
   local t0=$(date +%s.%N)
   printf -- '-- %s ...\n' "$what"
-  make --no-print-directory -s -f scripts/pipeline.mk CORPUS=data/sample OUT="$OUT" "$@"
+  make --no-print-directory -s -f scripts/pipeline.mk CORPUS=data/sample OUT="$OUT" CONFIG="$CONFIG" \
+    TRAIN_FLAGS="$TRAIN_FLAGS" "$@"
   printf '== %-34s %6.1f s\n' "$what" "$(awk -v a="$t0" -v b="$(date +%s.%N)" "BEGIN{print b-a}")"
 }
 step "index (ravdess-index)" index
 step "frames + mel + pack-h5" features
-step "train (scripts/train.py)" model Q=  # its per-epoch lines are the progress
+step "train (scripts/train.py $TRAIN_FLAGS)" model Q=  # its per-epoch lines are the progress
+/usr/bin/python3 scripts/plot-history.py "$OUT/model.history.csv" -o "$OUT/curves.svg" \
+  --title "make demo: training curves (sample corpus)"
 [ -x bin/quantize-model ] && step "quantize-model" int8
 step "run-model fp32 + int8" predictions
 step "score" report
@@ -44,8 +52,9 @@ awk -v a="$acc32" -v c="$chance" 'BEGIN {exit !(a > c)}' ||
   echo "demo: warning: the model does not beat chance on the held-out actors" >&2
 echo "Metrics:   $OUT/report/metrics.csv  $OUT/report/confusion.csv"
 echo "Confusion: $OUT/report/confusion.svg"
+echo "Training:  $OUT/curves.svg (loss and accuracy by epoch, from $OUT/model.history.csv)"
 if [ -f "$OUT/report-int8/metrics.csv" ]; then
   echo "int8:      $OUT/report-int8/metrics.csv  $OUT/report-int8/confusion.svg"
 fi
-echo "All outputs: $OUT/{index.csv,features.h5,model.h5,model-int8.h5,predictions*.csv,report*/}"
+echo "All outputs: $OUT/{index.csv,features.h5,model.h5,model.history.csv,model-int8.h5,predictions*.csv,report*/}"
 printf 'demo: %.0f s in all (after package installs)\n' "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')"

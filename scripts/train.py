@@ -398,7 +398,9 @@ def main():
     loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(a.seed)
     bar = not a.quiet and sys.stderr.isatty()  # a redrawn bar on a terminal, epoch lines always
-    t_train, n_seen = 0.0, 0  # training time (not the val passes), clips trained on
+    # training time, wall and CPU (of this process, all threads; not the val passes),
+    # clips trained on: CPU seconds say the cost on a machine shared with other jobs
+    t_train, cpu_train, n_seen = 0.0, 0.0, 0
     stem = a.out[:-3] if a.out.endswith(".h5") else a.out
     history = []
     for epoch in range(a.epochs):
@@ -412,7 +414,7 @@ def main():
             model.img_encoder.eval()
         perm = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
         lr = opt.param_groups[0]["lr"]  # this epoch's (the scheduler steps after it)
-        total, right, t = 0.0, 0, time.time()
+        total, right, t, cpu = 0.0, 0, time.time(), time.process_time()
         for s in range(0, len(perm), a.batch):
             chunk = perm[s:s + a.batch]
             if len(chunk) < 2:  # BatchNorm1d needs 2 samples in train mode
@@ -437,6 +439,7 @@ def main():
         took = time.time() - t
         n_seen += len(perm)
         t_train += took
+        cpu_train += time.process_time() - cpu
         if bar:
             sys.stderr.write("\r")
         # train loss and acc: of the epoch's own batches, in train mode, as they went
@@ -453,8 +456,9 @@ def main():
                 epoch + 1, a.epochs, total / len(train_idx), right / len(train_idx),
                 val_acc, took, took / len(perm),
                 ", ETA %s" % clock(left) if left is not None and epoch + 1 < a.epochs else ""))
-    log("trained %d epochs of %d clips in %.1fs: %.4f s per clip-epoch (%s convolutions, %d threads)"
-        % (a.epochs, len(train_idx), t_train, t_train / max(n_seen, 1), conv, a.threads))
+    log("trained %d epochs of %d clips in %.1fs: %.4f s per clip-epoch, %.4f s of CPU "
+        "(%s convolutions, %d threads)" % (a.epochs, len(train_idx), t_train, t_train / max(n_seen, 1),
+                                            cpu_train / max(n_seen, 1), conv, a.threads))
 
     model.eval()
     torch.save(model.state_dict(), stem + ".pt")
