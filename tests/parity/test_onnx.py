@@ -270,8 +270,14 @@ def test_int8_static_qdq(work):
         assert inits[qn.input[1]] == s and int(inits[qn.input[2]]) == z, layer.input[1]
     ours = run_model_logits(work, q8)
     ort = ort_logits(work, path)
-    keep = decided(ours)
-    assert (ort.argmax(1) == ours.argmax(1))[keep].all(), (ort.argmax(1), ours.argmax(1))
+    # static maps: ORT divides by the scale where run-model multiplies by its inverse, so
+    # values at a rounding tie get the other code, and this untrained network carries
+    # such steps to the logits (0.05-0.09 measured, whatever run-model's fp32 kernels
+    # that made the calibration ranges): only margins above that say something
+    d = np.abs(ort - ours).max()
+    assert d < 0.15, d
+    keep = decided(ours, margin=0.1)
+    assert (ort.argmax(1) == ours.argmax(1))[keep].all(), (ort.argmax(1), ours.argmax(1), d)
 
 
 def test_frame_recipe_metadata():
