@@ -78,7 +78,7 @@ static void test_shapes(void)
             for (pi = 0; pi < (int)RVT_ARRAY_SIZE(ps); pi++) {
                 int n = ns[ni], k = ks[ki], variant = cases++ % 4;
                 size_t np = ps[pi], i, p;
-                if ((size_t)n * k * np > 3000000) /* the ref kernel's time: a second a case */
+                if ((size_t)n * k * np > 1000000) /* the ref kernel is slow (ASan: 30x) */
                     continue;
                 bool planar = variant & 1, padded = variant & 2;
                 float *w = falloc((size_t)n * k), *wt = falloc(rvt_sgemm_wt_floats(n, k));
