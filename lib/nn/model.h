@@ -37,7 +37,8 @@
  * a vector with its bias, activation and residual fused, the expand straight into the
  * padded map the depthwise conv reads (16 channels a vector), which keeps every
  * vector lane busy on 7x7 and 14x14 maps and lets a session's threads split every
- * product (fp32 ones included).
+ * product (fp32 ones included).  The model then keeps its fp32 dense weights a second
+ * time, packed for nn/sgemm.h (about the size of the fp32 checkpoint again).
  *
  * Clips are computed one at a time through the network, so a clip's logits do not
  * depend on the batch it came in: the same inputs give the same bits whatever the batch
