@@ -140,7 +140,22 @@ fi
 parent=$(dirname "$out")
 base=$(basename "$out")
 mkdir -p "$parent"
+# A run killed outright (SIGKILL, power loss) cannot clean up: sweep the
+# temporaries of runs that are dead, i.e. whose .owner names a pid of this host
+# that is gone, or that have no .owner and were last touched an hour ago.
+for d in "$parent/.$base.tmp."* "$parent/.$base.old."*; do
+    [ -d "$d" ] && [ ! -L "$d" ] || continue
+    if [ -f "$d/.owner" ]; then
+        read -r opid ohost <"$d/.owner" || continue
+        [ "$ohost" = "$(uname -n)" ] && ! kill -0 "$opid" 2>/dev/null || continue
+    elif [ -z "$(find "$d" -maxdepth 0 -mmin +60)" ]; then
+        continue
+    fi
+    say "removing $d, left by a run that died"
+    rm -rf -- "$d"
+done
 tmp=$(mktemp -d "$parent/.$base.tmp.XXXXXX")
+echo "$$ $(uname -n)" >"$tmp/.owner"
 old=
 pid=
 cleanup() {
@@ -165,10 +180,12 @@ wait "$pid" || rc=$?
 pid=
 [ "$rc" = 0 ] || { echo "$prog: error: clip generation failed (exit $rc)" >&2; exit 1; }
 
+rm -f -- "$tmp/.owner"
 printf '%s\n' "$stamp" >"$tmp/$stamp_name"
 chmod "$(printf %o $((0777 & ~0$(umask))))" "$tmp"    # mktemp -d makes it 0700
 if [ -e "$out" ]; then
     old=$(mktemp -d "$parent/.$base.old.XXXXXX")
+    echo "$$ $(uname -n)" >"$old/.owner"
     mv -T -- "$out" "$old/x"
 fi
 mv -T -- "$tmp" "$out"

@@ -144,6 +144,13 @@ check "refuses to replace a directory it did not make" bash -c \
 rm -rf -- "$tmp/foreign"
 
 # --- run B: split layout, other -j, same bytes ------------------------------------------
+# beside B: a temporary of a run that died (its pid is gone), one of a live run
+# (this shell) and a fresh one without owner: run B sweeps only the first
+Bp=$(dirname "$B") Bn=$(basename "$B")
+true & dead=$!; wait "$dead"
+mkdir -p "$Bp/.$Bn.tmp.dead" "$Bp/.$Bn.tmp.live" "$Bp/.$Bn.tmp.fresh"
+echo "$dead $(uname -n)" >"$Bp/.$Bn.tmp.dead/.owner"
+echo "$$ $(uname -n)" >"$Bp/.$Bn.tmp.live/.owner"
 t0=$(date +%s)
 if "$gen" --actors 1 --out "$B" --layout speech-zip -j 3 -q 2>"$tmp/b.err"; then
     ok "generate 1 actor, speech-zip layout ($(( $(date +%s) - t0 )) s)"
@@ -151,6 +158,9 @@ else
     nok "generate 1 actor, speech-zip layout" "$(tail -n 3 "$tmp/b.err")"
 fi
 check "run B is quiet with -q" test ! -s "$tmp/b.err"
+check "run B swept a dead run's temporary, kept a live and a fresh one" bash -c \
+    "[ ! -e '$Bp/.$Bn.tmp.dead' ] && [ -d '$Bp/.$Bn.tmp.live' ] && [ -d '$Bp/.$Bn.tmp.fresh' ]"
+rm -rf -- "$Bp/.$Bn.tmp.live" "$Bp/.$Bn.tmp.fresh"
 bw=$(find "$B/Audio_Speech_Actors_01-24/Actor_01" -name '03-01-*.wav' 2>/dev/null | wc -l)
 bv=$(find "$B/Video_Speech_Actor_01/Actor_01" -name '01-01-*.mp4' 2>/dev/null | wc -l)
 bo=$(find "$B" -type f ! -name .sample-stamp | wc -l)
