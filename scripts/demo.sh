@@ -11,9 +11,9 @@ cd "$(dirname "$0")/.."
 OUT=${DEMO_OUT:-build/demo}
 CONFIG=configs/demo.yaml
 # --conv onednn: on the 2-core Xeons the demo is timed on, train.py's probe always picks
-# oneDNN (native steps are about 3 times slower: docs/reproduce.md, "Training speed"),
-# and the probe costs seconds (20-26 s measured at load 5-7), where load could also tip it
-# the other way and give another checkpoint (tests/parity/test_int8 uses this one)
+# oneDNN (native steps are about 5 times slower: docs/reproduce.md, "Training speed");
+# the probe costs 1-2 s idle but 20-26 s at load 5-7, where load could also tip it the
+# other way and give another checkpoint (tests/parity/test_int8 uses this one)
 TRAIN_FLAGS="--epochs 15 --batch 8 --lr 1e-3 --conv onednn"
 T0=${DEMO_T0:-$(date +%s.%N)}
 echo "demo: the sample corpus is synthetic (espeak-ng speech, drawn faces): its accuracy says nothing about RAVDESS"
