@@ -123,7 +123,7 @@ $(BUILD)/man/%.1: $(BIN)/% scripts/help2man.py
 
 # The tools and their man pages; configs and schemas; the Python side (scripts/*.py in
 # share/ravdess-tools/scripts, which finds configs/ beside it) with ravdess-train and
-# ravdess-export-checkpoint linked into bin/ (they need a python3 with torch and h5py);
+# ravdess-export-checkpoint linked into bin/ (they need /usr/bin/python3, where Debian's torch and h5py are);
 # export-onnx (also linked, as ravdess-export-onnx) with ort-run.mjs and install-ort.sh.
 SHARE := $(DESTDIR)$(PREFIX)/share/ravdess-tools
 install: tools man
