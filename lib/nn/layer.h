@@ -148,6 +148,17 @@ void rvt_nn_dense_forward_xt_par(const struct rvt_nn_dense *l, const float *x, s
 void rvt_nn_conv_forward_par(const struct rvt_nn_conv *l, const float *x, int h, int w, float *y,
                              float *scratch, float *own, double *sums,
                              const struct rvt_nn_par *par);
+/*
+ * A single-plane convolution (one input channel, fp32: the audio branch's first) and the
+ * 2x2 max pool after it, each output plane pooled while it is in cache: y [c_out][oh / 2]
+ * [ow / 2], the same bits as rvt_nn_conv_forward_par then the kernels' maxpool2, without
+ * the full-size output (2.4 MB for a 64 x 300 mel, a trip through L3 and back).
+ * rvt_nn_conv_pool_ok(l): the layer is one; own: rvt_nn_conv_pool_scratch floats.
+ */
+bool rvt_nn_conv_pool_ok(const struct rvt_nn_conv *l);
+size_t rvt_nn_conv_pool_scratch(const struct rvt_nn_conv *l, int h, int w);
+void rvt_nn_conv_pool_forward_par(const struct rvt_nn_conv *l, const float *x, int h, int w,
+                                  float *y, float *own, const struct rvt_nn_par *par);
 
 /*
  * The channels-last path of nn/model.c (AVX-512), for layers rvt_nn_dense_cl_ok accepts:

@@ -661,6 +661,8 @@ static void make_plan(struct rvt_model *m)
     /* audio: conv1 -> exp, maxpool -> dwo, conv2 -> io */
     p->scr = RVT_MAX(p->scr, rvt_nn_conv_scratch(&m->a_conv1, nm, nf));
     p->own = RVT_MAX(p->own, rvt_nn_conv_scratch(&m->a_conv1, nm, nf));
+    if (rvt_nn_conv_pool_ok(&m->a_conv1))
+        p->own = RVT_MAX(p->own, rvt_nn_conv_pool_scratch(&m->a_conv1, nm, nf));
     p->exp = RVT_MAX(p->exp, (size_t)32 * nm * nf);
     macs += 32.0 * 9 * nm * nf;
     p->dwo = RVT_MAX(p->dwo, (size_t)32 * (nm / 2) * (nf / 2));
@@ -1379,13 +1381,18 @@ static void audio_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par
     int h = m->info.n_mels, w = m->info.n_frames, ph = h / 2, pw = w / 2, c;
     size_t pn = (size_t)ph * pw, c0, c1, j;
 
-    rvt_nn_conv_forward_par(&m->a_conv1, mel, h, w, s->e, s->scr, own, NULL, par);
-    sync();
-    TRACE("audio.2", s->e, 32, h, w);
     rvt_nn_par_range(par, 32, 1, &c0, &c1);
+    if (s->trace || !rvt_nn_conv_pool_ok(&m->a_conv1)) {
+        rvt_nn_conv_forward_par(&m->a_conv1, mel, h, w, s->e, s->scr, own, NULL, par);
+        sync();
+        TRACE("audio.2", s->e, 32, h, w);
+        if (c1 > c0)
+            k->maxpool2(s->e + c0 * h * w, (int)(c1 - c0), h, w, s->d + c0 * pn);
+    } else { /* each plane pooled while in cache: the same bits */
+        rvt_nn_conv_pool_forward_par(&m->a_conv1, mel, h, w, s->d, own, par);
+    }
     if (c1 > c0) {
-        /* the pool, then its planes' mean and max while they are in cache */
-        k->maxpool2(s->e + c0 * h * w, (int)(c1 - c0), h, w, s->d + c0 * pn);
+        /* the pooled planes' mean and max while they are in cache */
         rvt_nn_plane_mean(s->d + c0 * pn, (int)(c1 - c0), pn, s->v1 + c0);
         rvt_nn_plane_max(s->d + c0 * pn, (int)(c1 - c0), pn, s->v2 + c0);
     }
