@@ -935,6 +935,11 @@ int main(int argc, char **argv)
         test_shape(shapes[i].n, shapes[i].k, shapes[i].pos, shapes[i].group, 0);
     /* 255 * 127 everywhere: vpmaddubsw would saturate at 32767 per pair, int32 must not */
     test_shape(18, 4099, 7, 7, 1);
+    /* gemm_t's float zero-point fold is exact up to k_pad 516 (sums below 2^24): both
+     * sides of that edge, sums at their largest */
+    test_shape(18, 516, 7, 1, 1);
+    test_shape(33, 513, 13, 1, 1);
+    test_shape(18, 520, 7, 1, 1);
     test_pack();
     test_rows();
     test_quant();

@@ -335,6 +335,8 @@ static void quant_cols_avx512(const float *x, int k, size_t n, size_t ldx, float
  */
 #define MP_T 6
 #define NOB_T 4
+/* the largest k_pad whose sums stay below 2^24: 255 * 127 * 516 < 2^24 */
+#define EXACT_K 516
 
 static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_args *g, int ob,
                                                          size_t p, const int nob, const int mp)
@@ -377,20 +379,33 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
             q += q / g->row_w * g->row_skip;
         dst[r] = g->out + q * g->out_gs;
     }
+    /* k <= EXACT_K: |C| <= 255 * 127 * k < 2^24, so (float)C is exact and one FMA
+     * gives (float)(C - z * wsum) (the product is exact inside it, the result rounded
+     * once, as vcvtdq2ps rounds the exact integer): one uop where vpmulld + vpsubd are
+     * three, two of them on port 0, which the SiLU after it crowds */
+    const bool exact = w->k_pad <= EXACT_K;
+    __m512 zf[MP_T], sx[MP_T];
+    __m512i zi[MP_T];
+#pragma GCC unroll 8
+    for (r = 0; r < mp; r++) {
+        zi[r] = _mm512_set1_epi32(g->x_zero[p + (size_t)r]);
+        zf[r] = _mm512_cvtepi32_ps(zi[r]);
+        sx[r] = _mm512_set1_ps(g->x_scale[p + (size_t)r]);
+    }
 #pragma GCC unroll 8
     for (c = 0; c < nob; c++) {
         int o = (ob + c) * 16, left = w->n - o;
         __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
         __m512i ws = _mm512_maskz_loadu_epi32(m, w->wsum + o);
+        __m512 wsf = _mm512_cvtepi32_ps(ws);
         __m512 sw = _mm512_maskz_loadu_ps(m, w->scale + o);
         __m512 b = g->bias ? _mm512_maskz_loadu_ps(m, g->bias + o) : _mm512_setzero_ps();
 #pragma GCC unroll 8
         for (r = 0; r < mp; r++) {
-            size_t q = p + (size_t)r;
-            __m512i t = _mm512_sub_epi32(acc[r][c],
-                                         _mm512_mullo_epi32(_mm512_set1_epi32(g->x_zero[q]), ws));
-            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(t),
-                                     _mm512_mul_ps(_mm512_set1_ps(g->x_scale[q]), sw));
+            __m512 t = exact ? _mm512_fnmadd_ps(zf[r], wsf, _mm512_cvtepi32_ps(acc[r][c]))
+                             : _mm512_cvtepi32_ps(_mm512_sub_epi32(
+                                   acc[r][c], _mm512_mullo_epi32(zi[r], ws)));
+            __m512 v = _mm512_mul_ps(t, _mm512_mul_ps(sx[r], sw));
             if (g->bias)
                 v = _mm512_add_ps(v, b);
             if (g->act == RVT_QACT_RELU)
