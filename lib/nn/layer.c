@@ -294,29 +294,18 @@ bool rvt_nn_conv_pool_ok(const struct rvt_nn_conv *l)
 
 size_t rvt_nn_conv_pool_scratch(const struct rvt_nn_conv *l, int h, int w)
 {
-    int oh = rvt_nn_out_size(h, l->k, l->stride, l->pad);
-    int ow = rvt_nn_out_size(w, l->k, l->stride, l->pad);
-
-    /* one output plane (64-byte aligned), then the padded input plane */
-    return ((size_t)oh * ow + 15) / 16 * 16 + rvt_nn_dwconv_scratch(h, w, l->pad);
+    return rvt_nn_plane_conv_pool_scratch(h, w, l->k, l->stride, l->pad);
 }
 
 void rvt_nn_conv_pool_forward_par(const struct rvt_nn_conv *l, const float *x, int h, int w,
                                   float *y, float *own, const struct rvt_nn_par *par)
 {
-    const struct rvt_nn_kernels *k = rvt_nn_kernels();
-    int oh = rvt_nn_out_size(h, l->k, l->stride, l->pad);
-    int ow = rvt_nn_out_size(w, l->k, l->stride, l->pad);
-    size_t n = (size_t)oh * ow, pn = (size_t)(oh / 2) * (ow / 2), c0, c1, c;
-    float *plane = own, *pad = own + (n + 15) / 16 * 16;
+    size_t c0, c1;
 
     assert(single_plane(l));
     rvt_nn_par_range(par, (size_t)l->c_out, 1, &c0, &c1);
-    for (c = c0; c < c1; c++) {
-        k->dwconv(x, h, w, l->gemm.w + c * l->k * l->k, l->k, l->stride, l->pad,
-                  l->gemm.bias ? l->gemm.bias[c] : 0.0f, l->gemm.act, plane, oh, ow, pad);
-        k->maxpool2(plane, 1, oh, ow, y + c * pn);
-    }
+    rvt_nn_kernels()->plane_conv_pool(x, h, w, l->gemm.w, l->k, l->stride, l->pad, l->gemm.bias,
+                                      l->gemm.act, (int)c0, (int)c1, y, own);
 }
 
 bool rvt_nn_dense_cl_ok(const struct rvt_nn_dense *l)

@@ -1393,8 +1393,8 @@ static void audio_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par
     }
     if (c1 > c0) {
         /* the pooled planes' mean and max while they are in cache */
-        rvt_nn_plane_mean(s->d + c0 * pn, (int)(c1 - c0), pn, s->v1 + c0);
-        rvt_nn_plane_max(s->d + c0 * pn, (int)(c1 - c0), pn, s->v2 + c0);
+        k->plane_mean(s->d + c0 * pn, (int)(c1 - c0), pn, s->v1 + c0);
+        k->plane_max(s->d + c0 * pn, (int)(c1 - c0), pn, s->v2 + c0);
     }
     sync();
     TRACE("audio.3", s->d, 32, ph, pw);

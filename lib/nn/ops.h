@@ -102,6 +102,36 @@ typedef void (*rvt_nn_scale_cl_fn)(float *x, size_t n, int c, const float *g);
  * the same bits, NaN included). */
 typedef void (*rvt_nn_maxpool2_fn)(const float *x, int c, int h, int w, float *y);
 
+/*
+ * Single-plane convolution then 2x2 max pool (the audio branch's first layer): for each
+ * output channel c in [c0, c1) the k x k convolution of the one h x w plane x with
+ * wt + c*k*k, + bias[c] (bias NULL: 0), act, exactly as dwconv computes it (oh x ow, see
+ * rvt_nn_out_size), then maxpool2 of that plane into y + c * (oh/2)*(ow/2).  Only the
+ * pooled planes are written.  Every level gives the same bits as its own dwconv per
+ * channel followed by its own maxpool2 (tests/unit/test_nn.c compares them with
+ * memcmp); a channel's values do not depend on [c0, c1), so threads split channels.
+ * scratch: rvt_nn_plane_conv_pool_scratch floats.
+ */
+typedef void (*rvt_nn_plane_conv_pool_fn)(const float *x, int h, int w, const float *wt, int k,
+                                          int stride, int pad, const float *bias,
+                                          enum rvt_nn_act act, int c0, int c1, float *y,
+                                          float *scratch);
+
+static inline size_t rvt_nn_plane_conv_pool_scratch(int h, int w, int k, int stride, int pad)
+{
+    size_t n = (size_t)rvt_nn_out_size(h, k, stride, pad) * rvt_nn_out_size(w, k, stride, pad);
+
+    /* one conv output plane (64-byte multiple), then dwconv's padded copy */
+    return (n + 15) / 16 * 16 + rvt_nn_dwconv_scratch(h, w, pad);
+}
+
+/* Per-plane mean and max of c planes of n values each (x plane i at x + i*n):
+ * plane_mean: four double partial sums by i % 4, ((s0 + s1) + (s2 + s3)) / n;
+ * plane_max:  eight running maxima by i % 8 from -FLT_MAX (m = v > m ? v : m; the tail
+ *             past the last 8 into the first), then NaN when any value is NaN.
+ * The levels give the same bits (the same additions and compares in the same order). */
+typedef void (*rvt_nn_plane_stat_fn)(const float *x, int c, size_t n, float *out);
+
 struct rvt_nn_kernels {
     enum rvt_isa isa;
     rvt_nn_dwconv_fn dwconv;
@@ -113,6 +143,9 @@ struct rvt_nn_kernels {
     rvt_nn_dwconv_cl_fn dwconv_cl;
     rvt_nn_scale_cl_fn scale_cl;
     rvt_nn_maxpool2_fn maxpool2;
+    rvt_nn_plane_conv_pool_fn plane_conv_pool;
+    rvt_nn_plane_stat_fn plane_mean;
+    rvt_nn_plane_stat_fn plane_max;
 };
 
 /* The table for this CPU (see top of file). */
@@ -149,7 +182,13 @@ void rvt_nn_im2col(const float *x, int c, int h, int w, int k, int stride, int p
 /* The portable 2x2 max pool (rvt_nn_maxpool2_fn). */
 void rvt_nn_maxpool2(const float *x, int c, int h, int w, float *y);
 
-/* Per-plane mean and max of c planes of n values (mean accumulated in double). */
+/* The portable plane_conv_pool: the level's kernels per channel, dwconv into scratch
+ * then maxpool2 (the ref table's entry with rvt_nn_dwconv_ref and rvt_nn_maxpool2). */
+void rvt_nn_plane_conv_pool_ref(const float *x, int h, int w, const float *wt, int k, int stride,
+                                int pad, const float *bias, enum rvt_nn_act act, int c0, int c1,
+                                float *y, float *scratch);
+
+/* The portable plane_mean and plane_max (rvt_nn_plane_stat_fn). */
 void rvt_nn_plane_mean(const float *x, int c, size_t n, float *mean);
 void rvt_nn_plane_max(const float *x, int c, size_t n, float *max);
 

@@ -7,6 +7,13 @@
 
 #include "nn/ops.h"
 
+/* plane_conv_pool as the sum of its parts: per channel dwconv into scratch, then
+ * maxpool2 (the ref and AVX2 entries; AVX-512's for the shapes it has no kernel for). */
+void rvti_nn_plane_conv_pool_with(rvt_nn_dwconv_fn dwconv, rvt_nn_maxpool2_fn maxpool2,
+                                  const float *x, int h, int w, const float *wt, int k, int stride,
+                                  int pad, const float *bias, enum rvt_nn_act act, int c0, int c1,
+                                  float *y, float *scratch);
+
 #if defined(__x86_64__) || defined(__i386__)
 extern const struct rvt_nn_kernels rvti_nn_kernels_avx2;
 extern const struct rvt_nn_kernels rvti_nn_kernels_avx512;

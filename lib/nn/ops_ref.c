@@ -148,6 +148,30 @@ void rvt_nn_maxpool2(const float *x, int c, int h, int w, float *y)
     }
 }
 
+void rvti_nn_plane_conv_pool_with(rvt_nn_dwconv_fn dwconv, rvt_nn_maxpool2_fn maxpool2,
+                                  const float *x, int h, int w, const float *wt, int k, int stride,
+                                  int pad, const float *bias, enum rvt_nn_act act, int c0, int c1,
+                                  float *y, float *scratch)
+{
+    int oh = rvt_nn_out_size(h, k, stride, pad), ow = rvt_nn_out_size(w, k, stride, pad), c;
+    size_t n = (size_t)oh * ow, pn = (size_t)(oh / 2) * (ow / 2);
+    float *plane = scratch, *xp = scratch + (n + 15) / 16 * 16;
+
+    for (c = c0; c < c1; c++) {
+        dwconv(x, h, w, wt + (size_t)c * k * k, k, stride, pad, bias ? bias[c] : 0.0f, act,
+               plane, oh, ow, xp);
+        maxpool2(plane, 1, oh, ow, y + (size_t)c * pn);
+    }
+}
+
+void rvt_nn_plane_conv_pool_ref(const float *x, int h, int w, const float *wt, int k, int stride,
+                                int pad, const float *bias, enum rvt_nn_act act, int c0, int c1,
+                                float *y, float *scratch)
+{
+    rvti_nn_plane_conv_pool_with(rvt_nn_dwconv_ref, rvt_nn_maxpool2, x, h, w, wt, k, stride, pad,
+                                 bias, act, c0, c1, y, scratch);
+}
+
 void rvt_nn_plane_mean(const float *x, int c, size_t n, float *mean)
 {
     int ci;
@@ -250,7 +274,8 @@ void rvt_nn_scale_cl_ref(float *x, size_t n, int c, const float *g)
 
 static const struct rvt_nn_kernels kernels_ref = {
     RVT_ISA_REF, rvt_nn_dwconv_ref, rvt_nn_bias_act_ref, rvt_nn_scale_ref, rvt_nn_add_ref,
-    NULL, NULL, NULL, rvt_nn_maxpool2,
+    NULL, NULL, NULL, rvt_nn_maxpool2, rvt_nn_plane_conv_pool_ref, rvt_nn_plane_mean,
+    rvt_nn_plane_max,
 };
 
 const struct rvt_nn_kernels *rvt_nn_kernels_for(enum rvt_isa isa)

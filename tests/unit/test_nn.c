@@ -759,6 +759,166 @@ static void test_pools(void)
     }
 }
 
+/* A plane with specials: NaN, +-Inf and both zeros at a few positions (special = 0:
+ * none), the rest uniform in [-1, 1). */
+static void fill_special(float *x, size_t n, int special)
+{
+    size_t j;
+
+    for (j = 0; j < n; j++) {
+        x[j] = frand();
+        if (special && j % 37 == 11)
+            x[j] = (j / 37) % 4 == 0 ? NAN : (j / 37) % 4 == 1 ? INFINITY
+                 : (j / 37) % 4 == 2 ? -INFINITY : -0.0f;
+        if (special && j % 29 == 3)
+            x[j] = 0.0f;
+    }
+}
+
+/*
+ * plane_conv_pool (the audio branch's first conv + ReLU + 2x2 max pool): every level's
+ * entry against the same level's dwconv per channel then maxpool2 (what the network ran
+ * before the entry existed), bit for bit: sizes with odd heights/widths and 8- and
+ * 16-column tails, k 3 with pads 0-2 (the AVX-512 kernel) and shapes it hands back,
+ * NaN/Inf inputs, channel ranges (a channel outside [c0, c1) keeps its sentinel), bias
+ * NULL.  Then a timing line for the audio branch's shape.
+ */
+static void test_plane_conv_pool(void)
+{
+    static const int sizes[][2] = {{64, 300}, {5, 7}, {2, 2}, {3, 35}, {9, 33},
+                                   {17, 48}, {6, 50}, {1, 5}, {4, 18}};
+    static const int kinds[][3] = {{3, 1, 1}, {3, 1, 0}, {3, 1, 2}, {5, 1, 2}, {3, 2, 1}};
+    static const int ranges[][2] = {{0, 32}, {0, 16}, {16, 32}, {3, 30}, {5, 6}, {7, 7}};
+    const int C = 32;
+    float wt[32 * 25], bias[32];
+    int isa, i;
+
+    for (i = 0; i < C * 25; i++)
+        wt[i] = frand();
+    for (i = 0; i < C; i++)
+        bias[i] = 0.25f * frand();
+    for (isa = RVT_ISA_REF; isa <= RVT_ISA_AVX512; isa++) {
+        const struct rvt_nn_kernels *kt = rvt_nn_kernels_for((enum rvt_isa)isa);
+        int bad = 0, cases = 0, si, ki;
+        if (!kt)
+            continue;
+        for (si = 0; si < (int)RVT_ARRAY_SIZE(sizes); si++)
+            for (ki = 0; ki < (int)RVT_ARRAY_SIZE(kinds); ki++) {
+                int h = sizes[si][0], w = sizes[si][1], k = kinds[ki][0], st = kinds[ki][1];
+                int pad = kinds[ki][2], oh = rvt_nn_out_size(h, k, st, pad);
+                int ow = rvt_nn_out_size(w, k, st, pad), ri, c;
+                size_t pn, ny, ns, j;
+                float *x, *ya, *yb, *scr, *plane;
+                if (oh < 1 || ow < 1)
+                    continue;
+                pn = (size_t)(oh / 2) * (ow / 2), ny = (size_t)C * pn + 1;
+                ns = rvt_nn_plane_conv_pool_scratch(h, w, k, st, pad);
+                x = malloc((size_t)h * w * sizeof(float));
+                ya = malloc(ny * sizeof(float)), yb = malloc(ny * sizeof(float));
+                scr = malloc(ns * sizeof(float));
+                plane = malloc(((size_t)oh * ow + rvt_nn_dwconv_scratch(h, w, pad)) * sizeof(float));
+                for (ri = 0; ri < (int)RVT_ARRAY_SIZE(ranges); ri++) {
+                    int c0 = ranges[ri][0], c1 = ranges[ri][1], special = ri % 3;
+                    enum rvt_nn_act act = ri == 3 ? RVT_NN_ACT_NONE
+                                        : ri == 4 ? RVT_NN_ACT_SILU : RVT_NN_ACT_RELU;
+                    const float *b = ri == 5 || ri == 2 ? NULL : bias;
+                    fill_special(x, (size_t)h * w, special);
+                    for (j = 0; j < ny; j++)
+                        ya[j] = yb[j] = 7.0f;
+                    for (c = c0; c < c1; c++) {
+                        kt->dwconv(x, h, w, wt + c * k * k, k, st, pad, b ? b[c] : 0.0f, act,
+                                   plane, oh, ow, plane + (size_t)oh * ow);
+                        kt->maxpool2(plane, 1, oh, ow, ya + c * pn);
+                    }
+                    kt->plane_conv_pool(x, h, w, wt, k, st, pad, b, act, c0, c1, yb, scr);
+                    cases++;
+                    if (memcmp(ya, yb, ny * sizeof(float))) {
+                        if (!bad)
+                            printf("# plane_conv_pool %s %dx%d k%d s%d p%d [%d, %d) differs\n",
+                                 rvt_isa_name(kt->isa), h, w, k, st, pad, c0, c1);
+                        bad++;
+                    }
+                }
+                free(x), free(ya), free(yb), free(scr), free(plane);
+            }
+        OK(!bad, "plane_conv_pool %s == its dwconv + maxpool2 per channel, bit for bit: %d of %d cases differ",
+           rvt_isa_name(kt->isa), bad, cases);
+    }
+    {
+        /* timings on the audio branch's shape (mel 64 x 300, 32 channels, ReLU) */
+        const int h = 64, w = 300, reps = 5;
+        size_t pn = (size_t)(h / 2) * (w / 2);
+        float *x = malloc((size_t)h * w * sizeof(float)), *y = malloc(C * pn * sizeof(float));
+        float *scr = malloc(rvt_nn_plane_conv_pool_scratch(h, w, 3, 1, 1) * sizeof(float));
+        float st[2 * 32];
+        fill_special(x, (size_t)h * w, 0);
+        for (isa = RVT_ISA_REF; isa <= RVT_ISA_AVX512; isa++) {
+            const struct rvt_nn_kernels *kt = rvt_nn_kernels_for((enum rvt_isa)isa);
+            double t0, t1, t2;
+            int r;
+            if (!kt)
+                continue;
+            t0 = cpu_s();
+            for (r = 0; r < reps; r++)
+                kt->plane_conv_pool(x, h, w, wt, 3, 1, 1, bias, RVT_NN_ACT_RELU, 0, C, y, scr);
+            t1 = cpu_s();
+            for (r = 0; r < reps; r++) {
+                kt->plane_mean(y, C, pn, st);
+                kt->plane_max(y, C, pn, st + C);
+            }
+            t2 = cpu_s();
+            printf("# audio front %s: conv + ReLU + pool %.3f ms, plane mean + max %.3f ms (cpu) a clip\n",
+                   rvt_isa_name(kt->isa), (t1 - t0) / reps * 1e3, (t2 - t1) / reps * 1e3);
+        }
+        free(x), free(y), free(scr);
+    }
+}
+
+/* plane_mean and plane_max: every level's against the portable ones, bit for bit: plane
+ * counts around the block sizes, lengths around the vector widths, NaN/Inf/signed
+ * zeros, an all -Inf plane (-FLT_MAX, as the portable one) and an all-zero one of
+ * mixed signs (which zero wins depends on the compare order). */
+static void test_plane_stats(void)
+{
+    static const int counts[] = {1, 3, 4, 8, 9, 13, 32};
+    static const size_t lens[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33, 4800, 4801};
+    int isa;
+
+    for (isa = RVT_ISA_AVX2; isa <= RVT_ISA_AVX512; isa++) {
+        const struct rvt_nn_kernels *kt = rvt_nn_kernels_for((enum rvt_isa)isa);
+        int bad = 0, cases = 0, ci, li, sp;
+        if (!kt)
+            continue;
+        for (ci = 0; ci < (int)RVT_ARRAY_SIZE(counts); ci++)
+            for (li = 0; li < (int)RVT_ARRAY_SIZE(lens); li++)
+                for (sp = 0; sp < 4; sp++) {
+                    int c = counts[ci];
+                    size_t n = lens[li], j;
+                    float *x = malloc((size_t)c * n * sizeof(float)), out[4][33];
+                    fill_special(x, (size_t)c * n, sp == 1);
+                    if (sp >= 2) /* plane 0 all -Inf or all zeros of both signs */
+                        for (j = 0; j < n; j++)
+                            x[j] = sp == 2 ? -INFINITY : (j * 7 % 3 ? -0.0f : 0.0f);
+                    out[0][c] = out[1][c] = out[2][c] = out[3][c] = 7.0f;
+                    rvt_nn_plane_mean(x, c, n, out[0]);
+                    kt->plane_mean(x, c, n, out[1]);
+                    rvt_nn_plane_max(x, c, n, out[2]);
+                    kt->plane_max(x, c, n, out[3]);
+                    cases++;
+                    if (memcmp(out[0], out[1], (size_t)(c + 1) * sizeof(float)) ||
+                        memcmp(out[2], out[3], (size_t)(c + 1) * sizeof(float))) {
+                        if (!bad)
+                            printf("# plane stats %s c %d n %zu case %d differ\n", rvt_isa_name(kt->isa),
+                                 c, n, sp);
+                        bad++;
+                    }
+                    free(x);
+                }
+        OK(!bad, "plane_mean, plane_max %s == portable, bit for bit: %d of %d cases differ",
+           rvt_isa_name(kt->isa), bad, cases);
+    }
+}
+
 /* Timings of the depthwise kernels: every depthwise layer of EfficientNet-B0 at 224x224.
  * Not a test (it checks nothing): `test_nn time`, run by scripts/bench-kernels. */
 static void time_dwconv(void)
@@ -988,5 +1148,7 @@ int main(int argc, char **argv)
     test_conv_dense();
     test_dense_i8();
     test_pools();
+    test_plane_conv_pool();
+    test_plane_stats();
     return tap_done();
 }

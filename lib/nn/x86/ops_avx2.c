@@ -257,7 +257,17 @@ static double dwconv_avx2(const float *x, int h, int w, const float *wt, int k, 
                        : dw_units(scratch, rf, plane, wt, 5, 2, bias, act, y, oh, ow);
 }
 
+/* this level's dwconv per channel, then the portable max pool (the audio branch's first
+ * layer is a small part of the network here) */
+static void plane_conv_pool_avx2(const float *x, int h, int w, const float *wt, int k, int stride,
+                                 int pad, const float *bias, enum rvt_nn_act act, int c0, int c1,
+                                 float *y, float *scratch)
+{
+    rvti_nn_plane_conv_pool_with(dwconv_avx2, rvt_nn_maxpool2, x, h, w, wt, k, stride, pad, bias,
+                                 act, c0, c1, y, scratch);
+}
+
 const struct rvt_nn_kernels rvti_nn_kernels_avx2 = {
     RVT_ISA_AVX2, dwconv_avx2, bias_act_avx2, scale_avx2, add_avx2, NULL, NULL, NULL,
-    rvt_nn_maxpool2,
+    rvt_nn_maxpool2, plane_conv_pool_avx2, rvt_nn_plane_mean, rvt_nn_plane_max,
 };

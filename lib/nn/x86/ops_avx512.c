@@ -4,7 +4,9 @@
  */
 #include "core/common.h"
 
+#include <float.h>
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "nn/ops_internal.h"
@@ -450,7 +452,187 @@ static void maxpool2_avx512(const float *x, int c, int h, int w, float *y)
     }
 }
 
+/* ---- single-plane conv + 2x2 max pool, plane statistics (see ops.h) ---- */
+
+/*
+ * NC output channels of one step of plane_conv_pool (3 x 3, stride 1): in[r][kx] holds
+ * padded row 2*py + r from column 2*px + kx on (16 lanes: conv columns 2*px ..
+ * 2*px + 15 of conv rows 2*py, 2*py + 1), so a channel's two row vectors are
+ * a0 = sum_{ky,kx} w * in[ky][kx], a1 = sum w * in[ky + 1][kx]: the FMA chain of
+ * dw_units over the taps in (ky, kx) order from 0, then + bias and act512.  The pool
+ * then takes exactly maxpool2_avx512's maxima: max(even, odd) of each row (lanes 0-7
+ * row 0, lanes 8-15 row 1 after the two permutes), then max(row 0, row 1).
+ */
+static inline __attribute__((always_inline)) void
+cp3_block(const __m512 in[4][3], const float *wt, const float *bias, enum rvt_nn_act act, int c,
+          const int NC, float *y, size_t pn, __mmask8 m, __m512i ev, __m512i od)
+{
+    __m512 a0[6], a1[6];
+    int j;
+
+    for (j = 0; j < NC; j++) {
+        a0[j] = _mm512_setzero_ps();
+        a1[j] = _mm512_setzero_ps();
+    }
+#pragma GCC unroll 3
+    for (int ky = 0; ky < 3; ky++)
+#pragma GCC unroll 3
+        for (int kx = 0; kx < 3; kx++)
+#pragma GCC unroll 6
+            for (j = 0; j < NC; j++) {
+                __m512 wv = _mm512_set1_ps(wt[(size_t)(c + j) * 9 + ky * 3 + kx]);
+                a0[j] = _mm512_fmadd_ps(wv, in[ky][kx], a0[j]);
+                a1[j] = _mm512_fmadd_ps(wv, in[ky + 1][kx], a1[j]);
+            }
+#pragma GCC unroll 6
+    for (j = 0; j < NC; j++) {
+        __m512 b = _mm512_set1_ps(bias ? bias[c + j] : 0.0f);
+        __m512 v0 = act512(_mm512_add_ps(a0[j], b), act);
+        __m512 v1 = act512(_mm512_add_ps(a1[j], b), act);
+        __m512 mx = _mm512_max_ps(_mm512_permutex2var_ps(v0, ev, v1),
+                                  _mm512_permutex2var_ps(v0, od, v1));
+        __m256 r = _mm256_max_ps(_mm512_castps512_ps256(mx), _mm512_extractf32x8_ps(mx, 1));
+        _mm256_mask_storeu_ps(y + (size_t)(c + j) * pn, m, r);
+    }
+}
+
+/*
+ * plane_conv_pool for k = 3, stride 1: the input is padded once (dwconv's copy), then
+ * for each pooled row and each 8 pooled columns the 12 shifted input vectors are
+ * loaded once and every channel runs on them, four channels (8 FMA chains) at a time
+ * with broadcast weights.  dwconv_avx512 per channel padded the plane 32 times and ran
+ * 4 chains.  Lanes past a row's end read the next padded row or the zeroed slack and
+ * are not stored.
+ */
+static void plane_conv_pool3_avx512(const float *x, int h, int w, const float *wt, int pad,
+                                    const float *bias, enum rvt_nn_act act, int c0, int c1,
+                                    float *y, float *scratch)
+{
+    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    int oh = h + 2 * pad - 2, ow = w + 2 * pad - 2, ph = oh / 2, pw = ow / 2, rf, py, px, c;
+    size_t pn = (size_t)ph * pw;
+
+    if (ph < 1 || pw < 1 || c1 <= c0)
+        return;
+    dw_pad(x, h, w, pad, 1, scratch, &rf);
+    for (py = 0; py < ph; py++)
+        for (px = 0; px < pw; px += 8) {
+            const float *s = scratch + (size_t)(2 * py) * rf + 2 * px;
+            __mmask8 m = (__mmask8)tail_mask((size_t)RVT_MIN(8, pw - px));
+            float *d = y + (size_t)py * pw + px;
+            __m512 in[4][3];
+            for (int r = 0; r < 4; r++)
+                for (int kx = 0; kx < 3; kx++)
+                    in[r][kx] = _mm512_loadu_ps(s + (size_t)r * rf + kx);
+            for (c = c0; c + 4 <= c1; c += 4)
+                cp3_block(in, wt, bias, act, c, 4, d, pn, m, ev, od);
+            for (; c < c1; c++)
+                cp3_block(in, wt, bias, act, c, 1, d, pn, m, ev, od);
+        }
+}
+
+static void plane_conv_pool_avx512(const float *x, int h, int w, const float *wt, int k,
+                                   int stride, int pad, const float *bias, enum rvt_nn_act act,
+                                   int c0, int c1, float *y, float *scratch)
+{
+    if (k == 3 && stride == 1) {
+        /* the conv plane's slot of scratch is not needed: the padded copy goes where
+         * the parts' version puts it (the same size) */
+        size_t n = (size_t)rvt_nn_out_size(h, 3, 1, pad) * rvt_nn_out_size(w, 3, 1, pad);
+        plane_conv_pool3_avx512(x, h, w, wt, pad, bias, act, c0, c1, y,
+                                scratch + (n + 15) / 16 * 16);
+        return;
+    }
+    rvti_nn_plane_conv_pool_with(dwconv_avx512, maxpool2_avx512, x, h, w, wt, k, stride, pad,
+                                 bias, act, c0, c1, y, scratch);
+}
+
+/* NC planes' four i % 4 double sums at once (one __m256d each, independent chains) */
+static inline __attribute__((always_inline)) void
+mean_block(const float *x, size_t n, float *mean, const int NC)
+{
+    __m256d s[8];
+    double t[4];
+    size_t i;
+    int j;
+
+    for (j = 0; j < NC; j++)
+        s[j] = _mm256_setzero_pd();
+    for (i = 0; i + 4 <= n; i += 4)
+#pragma GCC unroll 8
+        for (j = 0; j < NC; j++)
+            s[j] = _mm256_add_pd(s[j], _mm256_cvtps_pd(_mm_loadu_ps(x + j * n + i)));
+    if (i < n) { /* the tail's value i goes to sum i % 4 = i - (n & ~3) */
+        __mmask8 m = (__mmask8)((1u << (n - i)) - 1u);
+        for (j = 0; j < NC; j++)
+            s[j] = _mm256_mask_add_pd(s[j], m, s[j],
+                                      _mm256_cvtps_pd(_mm_maskz_loadu_ps(m, x + j * n + i)));
+    }
+    for (j = 0; j < NC; j++) {
+        _mm256_storeu_pd(t, s[j]);
+        mean[j] = (float)(((t[0] + t[1]) + (t[2] + t[3])) / (double)n);
+    }
+}
+
+static void plane_mean_avx512(const float *x, int c, size_t n, float *mean)
+{
+    int ci = 0;
+
+    for (; ci + 8 <= c; ci += 8)
+        mean_block(x + (size_t)ci * n, n, mean + ci, 8);
+    for (; ci < c; ci++)
+        mean_block(x + (size_t)ci * n, n, mean + ci, 1);
+}
+
+/* NC planes' eight i % 8 running maxima at once; vmaxps(v, m) is v > m ? v : m, the
+ * portable compare, and the tail and the final reduction are the portable loops */
+static inline __attribute__((always_inline)) void
+max_block(const float *x, size_t n, float *max, const int NC)
+{
+    __m256 mv[4], nan[4];
+    float m[8];
+    size_t i;
+    int j;
+
+    for (j = 0; j < NC; j++) {
+        mv[j] = _mm256_set1_ps(-FLT_MAX);
+        nan[j] = _mm256_setzero_ps();
+    }
+    for (i = 0; i + 8 <= n; i += 8)
+#pragma GCC unroll 4
+        for (j = 0; j < NC; j++) {
+            __m256 v = _mm256_loadu_ps(x + j * n + i);
+            mv[j] = _mm256_max_ps(v, mv[j]);
+            nan[j] = _mm256_or_ps(nan[j], _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        }
+    for (j = 0; j < NC; j++) {
+        const float *p = x + j * n;
+        bool isnan = _mm256_movemask_ps(nan[j]) != 0;
+        size_t q;
+        _mm256_storeu_ps(m, mv[j]);
+        for (q = i; q < n; q++) {
+            m[0] = p[q] > m[0] ? p[q] : m[0];
+            isnan |= p[q] != p[q];
+        }
+        for (int l = 1; l < 8; l++)
+            m[0] = m[l] > m[0] ? m[l] : m[0];
+        max[j] = isnan ? NAN : m[0];
+    }
+}
+
+static void plane_max_avx512(const float *x, int c, size_t n, float *max)
+{
+    int ci = 0;
+
+    for (; ci + 4 <= c; ci += 4)
+        max_block(x + (size_t)ci * n, n, max + ci, 4);
+    for (; ci < c; ci++)
+        max_block(x + (size_t)ci * n, n, max + ci, 1);
+}
+
 const struct rvt_nn_kernels rvti_nn_kernels_avx512 = {
     RVT_ISA_AVX512, dwconv_avx512, bias_act_avx512, scale_avx512, add_avx512,
     pad_act_cl_avx512, dwconv_cl_avx512, scale_cl_avx512, maxpool2_avx512,
+    plane_conv_pool_avx512, plane_mean_avx512, plane_max_avx512,
 };
