@@ -332,21 +332,105 @@ dw_chunk(const float *p0, size_t wpc, size_t cs, const __m512 *wv, const float *
 }
 
 /*
+ * The last ow % 8 outputs of a row (NX < 8) for G (1 or 2) slices of 16 channels at
+ * once: G * NX independent chains, where one slice alone left the 7 x 7 and 14 x 14
+ * maps' rows to a 4-chain chunk and 2-chain singles waiting on the FMA latency.  Each
+ * output is still one chain over the taps in (ky, kx) order, and rs[g] gets the
+ * outputs in pixel order after the row's chunks: the same bits.  Loads per FMA, the
+ * weights from memory.
+ */
+static inline __attribute__((always_inline)) void
+dw_rem(const float *p0, size_t wpc, size_t cs, const float *wm, int K, int S, int NX, int G,
+       const float *bias, enum rvt_nn_act act, float *yo, __m512 *rs)
+{
+    __m512 acc[2][7];
+    int g, i, ky, kx;
+
+#pragma GCC unroll 2
+    for (g = 0; g < G; g++)
+#pragma GCC unroll 7
+        for (i = 0; i < NX; i++)
+            acc[g][i] = _mm512_setzero_ps();
+#pragma GCC unroll 5
+    for (ky = 0; ky < K; ky++)
+#pragma GCC unroll 5
+        for (kx = 0; kx < K; kx++)
+#pragma GCC unroll 2
+            for (g = 0; g < G; g++) {
+                __m512 w = _mm512_loadu_ps(wm + (size_t)(ky * K + kx) * cs + 16 * g);
+                const float *pr = p0 + (size_t)ky * wpc + (size_t)kx * cs + 16 * g;
+#pragma GCC unroll 7
+                for (i = 0; i < NX; i++)
+                    acc[g][i] = _mm512_fmadd_ps(w, _mm512_loadu_ps(pr + (size_t)i * S * cs),
+                                                acc[g][i]);
+            }
+#pragma GCC unroll 2
+    for (g = 0; g < G; g++) {
+        __m512 b = _mm512_loadu_ps(bias + 16 * g);
+#pragma GCC unroll 7
+        for (i = 0; i < NX; i++) {
+            __m512 v = act512(_mm512_add_ps(acc[g][i], b), act);
+            _mm512_storeu_ps(yo + (size_t)i * cs + 16 * g, v);
+            rs[g] = _mm512_add_ps(rs[g], v);
+        }
+    }
+}
+
+#define DW_REM_CASE(nx) \
+    case nx: \
+        if (G == 2) \
+            dw_rem(p0, wpc, cs, wm, K, S, nx, 2, bias, act, yo, rs); \
+        else \
+            dw_rem(p0, wpc, cs, wm, K, S, nx, 1, bias, act, yo, rs); \
+        break;
+
+static inline __attribute__((always_inline)) void
+dw_rem_n(const float *p0, size_t wpc, size_t cs, const float *wm, int K, int S, int nx, int G,
+         const float *bias, enum rvt_nn_act act, float *yo, __m512 *rs)
+{
+    switch (nx) {
+        DW_REM_CASE(1)
+        DW_REM_CASE(2)
+        DW_REM_CASE(3)
+        DW_REM_CASE(4)
+        DW_REM_CASE(5)
+        DW_REM_CASE(6)
+        DW_REM_CASE(7)
+    default: break;
+    }
+}
+
+/* sums[cv .. cv + 16) += the row's float sums rs, in double */
+static inline void add_row_sums(double *sums, int cv, __m512 rs)
+{
+    _mm512_storeu_pd(sums + cv, _mm512_add_pd(_mm512_loadu_pd(sums + cv),
+                                              _mm512_cvtps_pd(_mm512_castps512_ps256(rs))));
+    _mm512_storeu_pd(sums + cv + 8, _mm512_add_pd(_mm512_loadu_pd(sums + cv + 8),
+                                                  _mm512_cvtps_pd(_mm512_extractf32x8_ps(rs, 1))));
+}
+
+/* The most slices of 16 channels a row's remainder pass keeps sums for (1280 channels). */
+#define DW_MAX_SLICES 80
+
+/*
  * One output row, 16 channels at a time, output pixels eight at a time along the row
- * (dw_chunk), then four, then one by one.  Rows outside, channel slices inside: the K
- * input rows a row reads (K * wp * c floats, at most ~300 KB in EfficientNet-B0) stay
- * in L2 while every slice passes over them; slices outside streamed the whole padded
- * tensor (up to 5 MB) from L3 once per 16 channels (measured: ~8 % more time in this
- * kernel, perf over the 240 sample clips).  Each channel's sum adds the rows' float
- * sums in double in row order.
+ * (dw_chunk); then the row's last ow % 8 pixels two slices at a time (dw_rem).  Rows
+ * outside, channel slices inside: the K input rows a row reads (K * wp * c floats, at
+ * most ~300 KB in EfficientNet-B0) stay in L2 while every slice passes over them;
+ * slices outside streamed the whole padded tensor (up to 5 MB) from L3 once per 16
+ * channels (measured: ~8 % more time in this kernel, perf over the 240 sample clips).
+ * Each channel's sum adds the rows' float sums in double in row order.
  */
 static inline __attribute__((always_inline)) void
 dwcl(const float *xp, int wp, int c, int c0, int c1, const float *wt, int K, int S,
      const float *bias, enum rvt_nn_act act, float *y, int oh, int ow, double *sums)
 {
     const size_t cs = (size_t)c, step = (size_t)S * cs, wpc = (size_t)wp * cs;
+    const int ow8 = ow / 8 * 8, rem = ow - ow8;
+    __m512 rsv[DW_MAX_SLICES];
     int cv, oy, ox, t;
 
+    assert((c1 - c0) / 16 <= DW_MAX_SLICES);
     for (cv = c0; cv < c1; cv += 8)
         _mm512_storeu_pd(sums + cv, _mm512_setzero_pd());
     for (oy = 0; oy < oh; oy++) {
@@ -355,38 +439,28 @@ dwcl(const float *xp, int wp, int c, int c0, int c1, const float *wt, int K, int
             const float *r = xp + (size_t)oy * S * wpc + cv;
             float *yr = y + (size_t)oy * ow * cs + cv;
             __m512 rs = _mm512_setzero_ps();
-            for (t = 0; t < K * K; t++)
-                wv[t] = _mm512_loadu_ps(wt + (size_t)t * cs + cv);
-            for (ox = 0; ox + 8 <= ow; ox += 8)
-                dw_chunk(r + (size_t)ox * step, wpc, cs, wv, wt + cv, K, S, 8, b, act,
-                         yr + (size_t)ox * cs, &rs);
-            for (; ox + 4 <= ow; ox += 4)
-                dw_chunk(r + (size_t)ox * step, wpc, cs, wv, wt + cv, K, S, 4, b, act,
-                         yr + (size_t)ox * cs, &rs);
-            for (; ox < ow; ox++) {
-                const float *p0 = r + (size_t)ox * step;
-                __m512 a0 = _mm512_setzero_ps(), a1 = a0, v;
-#pragma GCC unroll 5
-                for (int ky = 0; ky < K; ky++) {
-#pragma GCC unroll 5
-                    for (int kx = 0; kx < K; kx++) {
-                        const float *p = p0 + ((size_t)ky * wp + kx) * cs;
-                        /* two chains (even and odd rows of taps) */
-                        if (ky & 1)
-                            a1 = _mm512_fmadd_ps(wv[ky * K + kx], _mm512_loadu_ps(p), a1);
-                        else
-                            a0 = _mm512_fmadd_ps(wv[ky * K + kx], _mm512_loadu_ps(p), a0);
-                    }
-                }
-                v = act512(_mm512_add_ps(_mm512_add_ps(a0, a1), b), act);
-                _mm512_storeu_ps(yr + (size_t)ox * cs, v);
-                rs = _mm512_add_ps(rs, v);
+            if (ow8) {
+                for (t = 0; t < K * K; t++)
+                    wv[t] = _mm512_loadu_ps(wt + (size_t)t * cs + cv);
+                for (ox = 0; ox < ow8; ox += 8)
+                    dw_chunk(r + (size_t)ox * step, wpc, cs, wv, wt + cv, K, S, 8, b, act,
+                             yr + (size_t)ox * cs, &rs);
             }
-            _mm512_storeu_pd(sums + cv, _mm512_add_pd(_mm512_loadu_pd(sums + cv),
-                                                      _mm512_cvtps_pd(_mm512_castps512_ps256(rs))));
-            _mm512_storeu_pd(sums + cv + 8,
-                             _mm512_add_pd(_mm512_loadu_pd(sums + cv + 8),
-                                           _mm512_cvtps_pd(_mm512_extractf32x8_ps(rs, 1))));
+            if (rem)
+                rsv[(cv - c0) / 16] = rs;
+            else
+                add_row_sums(sums, cv, rs);
+        }
+        if (!rem)
+            continue;
+        for (cv = c0; cv < c1; cv += 32) {
+            int G = c1 - cv >= 32 ? 2 : 1;
+            __m512 *rs = rsv + (cv - c0) / 16;
+            dw_rem_n(xp + ((size_t)oy * S * wp + (size_t)ow8 * S) * cs + cv, wpc, cs, wt + cv,
+                     K, S, rem, G, bias + cv, act, y + ((size_t)oy * ow + ow8) * cs + cv, rs);
+            add_row_sums(sums, cv, rs[0]);
+            if (G == 2)
+                add_row_sums(sums, cv + 16, rs[1]);
         }
     }
 }
