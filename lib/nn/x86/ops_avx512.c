@@ -541,7 +541,7 @@ static inline __attribute__((always_inline)) void
 cp3_block(const __m512 in[4][3], const float *wt, const float *bias, enum rvt_nn_act act, int c,
           const int NC, float *y, size_t pn, __mmask8 m, __m512i ev, __m512i od)
 {
-    __m512 a0[6], a1[6];
+    __m512 a0[4], a1[4];
     int j;
 
     for (j = 0; j < NC; j++) {
@@ -552,13 +552,13 @@ cp3_block(const __m512 in[4][3], const float *wt, const float *bias, enum rvt_nn
     for (int ky = 0; ky < 3; ky++)
 #pragma GCC unroll 3
         for (int kx = 0; kx < 3; kx++)
-#pragma GCC unroll 6
+#pragma GCC unroll 8
             for (j = 0; j < NC; j++) {
                 __m512 wv = _mm512_set1_ps(wt[(size_t)(c + j) * 9 + ky * 3 + kx]);
                 a0[j] = _mm512_fmadd_ps(wv, in[ky][kx], a0[j]);
                 a1[j] = _mm512_fmadd_ps(wv, in[ky + 1][kx], a1[j]);
             }
-#pragma GCC unroll 6
+#pragma GCC unroll 8
     for (j = 0; j < NC; j++) {
         __m512 b = _mm512_set1_ps(bias ? bias[c + j] : 0.0f);
         __m512 v0 = act512(_mm512_add_ps(a0[j], b), act);
@@ -578,9 +578,9 @@ cp3_block(const __m512 in[4][3], const float *wt, const float *bias, enum rvt_nn
  * 4 chains.  Lanes past a row's end read the next padded row or the zeroed slack and
  * are not stored.
  */
-static void plane_conv_pool3_avx512(const float *x, int h, int w, const float *wt, int pad,
-                                    const float *bias, enum rvt_nn_act act, int c0, int c1,
-                                    float *y, float *scratch)
+static inline __attribute__((always_inline)) void
+plane_conv_pool3_body(const float *x, int h, int w, const float *wt, int pad, const float *bias,
+                      const enum rvt_nn_act act, int c0, int c1, float *y, float *scratch)
 {
     const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
@@ -604,6 +604,17 @@ static void plane_conv_pool3_avx512(const float *x, int h, int w, const float *w
             for (; c < c1; c++)
                 cp3_block(in, wt, bias, act, c, 1, d, pn, m, ev, od);
         }
+}
+
+/* the activation a constant in the loops (ReLU is the audio branch's) */
+static void plane_conv_pool3_avx512(const float *x, int h, int w, const float *wt, int pad,
+                                    const float *bias, enum rvt_nn_act act, int c0, int c1,
+                                    float *y, float *scratch)
+{
+    if (act == RVT_NN_ACT_RELU)
+        plane_conv_pool3_body(x, h, w, wt, pad, bias, RVT_NN_ACT_RELU, c0, c1, y, scratch);
+    else
+        plane_conv_pool3_body(x, h, w, wt, pad, bias, act, c0, c1, y, scratch);
 }
 
 static void plane_conv_pool_avx512(const float *x, int h, int w, const float *wt, int k,
