@@ -182,8 +182,8 @@ void rvt_nn_im2col(const float *x, int c, int h, int w, int k, int stride, int p
 /* The portable 2x2 max pool (rvt_nn_maxpool2_fn). */
 void rvt_nn_maxpool2(const float *x, int c, int h, int w, float *y);
 
-/* The portable plane_conv_pool: the level's kernels per channel, dwconv into scratch
- * then maxpool2 (the ref table's entry with rvt_nn_dwconv_ref and rvt_nn_maxpool2). */
+/* The portable plane_conv_pool (the ref table's entry): rvt_nn_dwconv_ref of each
+ * channel into scratch, then rvt_nn_maxpool2 of it. */
 void rvt_nn_plane_conv_pool_ref(const float *x, int h, int w, const float *wt, int k, int stride,
                                 int pad, const float *bias, enum rvt_nn_act act, int c0, int c1,
                                 float *y, float *scratch);
