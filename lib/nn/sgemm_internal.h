@@ -17,18 +17,34 @@ extern const struct rvt_sgemm_kernels rvti_sgemm_kernels_avx512;
 /*
  * The tiles thread ith of nth computes: units [*u0, *u1) of n_blocks * n_tiles, unit u
  * being output block u / n_tiles (RVT_SGEMM_NB channels) and position tile u % n_tiles
- * (RVTI_SGEMM_MR positions): blocks outside, so a thread's weights stay in cache.
+ * (RVTI_SGEMM_MR positions): blocks outside, so a thread's weights stay in cache.  The
+ * units are shared out by their work, a block's width (the last one is narrower: with
+ * n = 96, 64 + 32, an equal count of units gave one thread twice the other's work).
  */
+static inline size_t rvti_sgemm_unit_at(size_t nb, size_t nt, int n_pad, size_t cost)
+{
+    size_t b;
+
+    /* the first unit whose cumulative width (in channels) reaches cost */
+    for (b = 0; b < nb; b++) {
+        size_t w = (size_t)RVT_MIN(RVT_SGEMM_NB, n_pad - (int)b * RVT_SGEMM_NB);
+        if (cost <= nt * w)
+            return b * nt + (cost + w - 1) / w;
+        cost -= nt * w;
+    }
+    return nb * nt;
+}
+
 static inline void rvti_sgemm_split(const struct rvt_sgemm_args *g, int ith, int nth, size_t *u0,
                                     size_t *u1, size_t *n_tiles)
 {
-    size_t nb = ((size_t)rvt_sgemm_n_pad(g->n) + RVT_SGEMM_NB - 1) / RVT_SGEMM_NB;
-    size_t nt = (g->n_pos + RVTI_SGEMM_MR - 1) / RVTI_SGEMM_MR, units = nb * nt;
-    size_t per = (units + (size_t)nth - 1) / (size_t)nth;
+    const int n_pad = rvt_sgemm_n_pad(g->n);
+    size_t nb = ((size_t)n_pad + RVT_SGEMM_NB - 1) / RVT_SGEMM_NB;
+    size_t nt = (g->n_pos + RVTI_SGEMM_MR - 1) / RVTI_SGEMM_MR, total = nt * (size_t)n_pad;
 
     *n_tiles = nt;
-    *u0 = RVT_MIN(units, (size_t)ith * per);
-    *u1 = RVT_MIN(units, (size_t)(ith + 1) * per);
+    *u0 = rvti_sgemm_unit_at(nb, nt, n_pad, total * (size_t)ith / (size_t)nth);
+    *u1 = rvti_sgemm_unit_at(nb, nt, n_pad, total * (size_t)(ith + 1) / (size_t)nth);
 }
 
 /* Address of Y(p, 0). */
