@@ -35,8 +35,13 @@ static inline __m512 expneg512(__m512 v)
 
     v = _mm512_max_ps(_mm512_set1_ps(-88.3762626647949f), v); /* NaN is the 2nd operand: kept */
     v = _mm512_min_ps(_mm512_set1_ps(87.3365447504f), v);
-    n = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(-1.44269504088896341f)),
-                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    /* n = rint(-v log2 e): adding and taking away 1.5 * 2^23 rounds the product to an
+     * integer, ties to even, exactly as vrndscaleps does for |x| < 2^22 (here < 128),
+     * in two one-uop operations on either vector port, where vrndscaleps is two uops on
+     * port 0, which the rest of SiLU crowds (a SiLU alone: 4.6 -> 4.2 ns a vector) */
+    n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(v, _mm512_set1_ps(-1.44269504088896341f)),
+                                    _mm512_set1_ps(12582912.0f)),
+                      _mm512_set1_ps(12582912.0f));
     r = _mm512_fnmsub_ps(n, _mm512_set1_ps(0.693359375f), v); /* -v - n ln2_hi */
     r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
     p = _mm512_set1_ps(EXP_C5);
