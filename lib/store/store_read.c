@@ -137,6 +137,9 @@ static int read_attr_strings(const struct rvt_store_reader *r, const char *name,
         if (H5Tset_size(mtype, H5T_VARIABLE) < 0 || H5Tset_cset(mtype, H5Tget_cset(ftype)) < 0 ||
             H5Aread(attr, mtype, vl) < 0) {
             ret = rvti_h5_fail(err, RVT_EFORMAT, "cannot read '%s' attribute '%s'", r->path, name);
+            /* a read that failed part-way may have converted some strings already (vl
+             * was zeroed, so the others are NULL, which the reclaim skips) */
+            H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, vl);
             free(vl);
             vl = NULL;
             goto done;
