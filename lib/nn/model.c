@@ -76,6 +76,10 @@ struct rvt_model {
     struct rvt_nn_dense classifier;
     struct plan plan;
     bool cl; /* the image branch runs channels-last (image_forward_cl) */
+    /* the fp32 stem's products gathered from zero-padded planes (sgemm.h gemm_gather):
+     * its taps' offsets there, im2col's row order */
+    bool stem_gather;
+    int32_t stem_off[27];
     float norm[3][256]; /* normalised value of each uint8 level, per channel */
     double macs;
     void **mem; /* every weight array, owned */
@@ -530,6 +534,17 @@ static int prepare_cl(struct loader *L)
              rvt_nn_dense_cl_ok(&m->blocks[i].project);
     m->cl = ok && rvt_nn_dense_cl_ok(&m->stem.gemm) &&
             (m->head.wtype == RVT_NN_WEIGHT_I8 || rvt_nn_dense_cl_ok(&m->head));
+    m->stem_gather = m->cl && m->stem.gemm.wtype == RVT_NN_WEIGHT_F32 && m->stem.k == 3 &&
+                     m->stem.c_in == 3 && m->stem.stride == 2 && m->stem.pad == 1;
+    if (m->stem_gather) {
+        size_t hp = (size_t)m->info.image_h + 2, wp = (size_t)m->info.image_w + 2;
+        int c, ky, kx;
+        for (c = 0; c < 3; c++)
+            for (ky = 0; ky < 3; ky++)
+                for (kx = 0; kx < 3; kx++)
+                    m->stem_off[(c * 3 + ky) * 3 + kx] = (int32_t)((size_t)c * hp * wp +
+                                                                   (size_t)ky * wp + (size_t)kx);
+    }
     return 0;
 }
 
@@ -616,7 +631,8 @@ static void make_plan(struct rvt_model *m)
     double macs = 0;
 
     memset(p, 0, sizeof(*p));
-    p->x0 = RVT_MAX((size_t)3 * h * w, (size_t)nm * nf);
+    /* the frame's planes, padded for the stem's gather; or the mel */
+    p->x0 = RVT_MAX((size_t)3 * (h + 2) * (w + 2), (size_t)nm * nf);
     p->scr = rvt_nn_conv_scratch(&m->stem, h, w);
     oh = rvt_nn_out_size(h, 3, 2, 1);
     ow = rvt_nn_out_size(w, 3, 2, 1);
@@ -1115,6 +1131,56 @@ static void normalise(struct rvt_nn_session *s, const struct rvt_nn_par *par,
     }
 }
 
+/* normalise into the zero-padded planes [3][h + 2][w + 2] the stem's gather reads */
+static void normalise_pad(struct rvt_nn_session *s, const struct rvt_nn_par *par,
+                          const uint8_t *frame)
+{
+    const struct rvt_model *m = s->m;
+    size_t h = (size_t)m->info.image_h, w = (size_t)m->info.image_w, wp = w + 2, y0, y1, y, x;
+    int c;
+
+    rvt_nn_par_range(par, h, 1, &y0, &y1);
+    for (c = 0; c < 3; c++) {
+        const float *lut = m->norm[c];
+        float *xc = s->x0 + (size_t)c * (h + 2) * wp;
+        if (rvt_nn_par_first(par)) {
+            memset(xc, 0, wp * sizeof(float));
+            memset(xc + (h + 1) * wp, 0, wp * sizeof(float));
+        }
+        for (y = y0; y < y1; y++) {
+            const uint8_t *f = frame + y * w * 3 + c;
+            float *r = xc + (y + 1) * wp;
+            r[0] = 0.0f;
+            r[w + 1] = 0.0f;
+            for (x = 0; x < w; x++)
+                r[x + 1] = lut[f[3 * x]];
+        }
+    }
+}
+
+/* The stem (3 -> 32, 3x3/2, SiLU) of the channels-last branch into y (ldy 32, row_w /
+ * row_skip as sgemm.h): gathered from the padded planes when it can (the same bits as
+ * im2col + GEMM, without writing and reading the 27 x oh x ow matrix), else through
+ * im2col (tracing shows the unpadded planes; calibration observes the im2col input). */
+static void stem_cl(struct rvt_nn_session *s, const struct rvt_nn_par *par, bool gather, float *y,
+                    size_t row_w, size_t row_skip)
+{
+    const struct rvt_model *m = s->m;
+    const struct rvt_nn_dense *d = &m->stem.gemm;
+    int h = m->info.image_h, w = m->info.image_w;
+    int oh = rvt_nn_out_size(h, 3, 2, 1), ow = rvt_nn_out_size(w, 3, 2, 1);
+
+    if (gather) {
+        struct rvt_sgemm_args g = {.n = d->n_out, .k = d->n_in, .wt = d->wt_cl,
+                                   .n_pos = (size_t)oh * ow, .y = y, .ldy = 32, .row_w = row_w,
+                                   .row_skip = row_skip, .bias = d->bias, .act = d->act};
+        struct rvt_sgemm_gather x = {s->x0, m->stem_off, ow, 2, (size_t)w + 2};
+        rvt_sgemm_kernels()->gemm_gather(&g, &x, par ? par->ith : 0, par ? par->nth : 1);
+    } else {
+        rvt_nn_conv_forward_cl_par(&m->stem, s->x0, h, w, y, 32, row_w, row_skip, s->scr, par);
+    }
+}
+
 /* The squeeze-excitation's vector of a block (thread 0): v3 = fc2(fc1(mean)), the mean
  * of each of the c_exp channels from the depthwise conv's sums over n pixels. */
 static void se_vector(struct rvt_nn_session *s, const struct mbconv *bl, size_t n)
@@ -1164,22 +1230,25 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
     size_t j0, j1, hw, j;
     char name[64];
 
-    normalise(s, par, frame);
-    sync();
-    TRACE("image", s->x0, 3, h, w);
     {
+        const bool gather = m->stem_gather && !s->trace && !rvt_nn_dense_observed();
         int oh = rvt_nn_out_size(h, 3, 2, 1), ow = rvt_nn_out_size(w, 3, 2, 1);
+        if (gather)
+            normalise_pad(s, par, frame);
+        else
+            normalise(s, par, frame);
+        sync();
+        TRACE("image", s->x0, 3, h, w);
         if (!m->blocks[0].expand) { /* straight into the first depthwise conv's input */
             int pad = m->blocks[0].k / 2, wp = ow + 2 * pad;
             zero_border(s->pad, oh, ow, 32, pad, par);
-            rvt_nn_conv_forward_cl_par(&m->stem, s->x0, h, w,
-                                       s->pad + ((size_t)pad * wp + pad) * 32, 32, (size_t)ow,
-                                       (size_t)(2 * pad), s->scr, par);
+            stem_cl(s, par, gather, s->pad + ((size_t)pad * wp + pad) * 32, (size_t)ow,
+                    (size_t)(2 * pad));
             sync();
             if (s->trace)
                 trace_cl(s, clip, "img.features.0", s->pad, 32, oh, ow, pad);
         } else {
-            rvt_nn_conv_forward_cl_par(&m->stem, s->x0, h, w, a, 32, 0, 0, s->scr, par);
+            stem_cl(s, par, gather, a, 0, 0);
             sync();
             if (s->trace)
                 trace_cl(s, clip, "img.features.0", a, 32, oh, ow, 0);

@@ -60,8 +60,36 @@ static void gemm_ref(const struct rvt_sgemm_args *g, int ith, int nth)
     }
 }
 
-static const struct rvt_sgemm_kernels kernels_ref = {RVT_ISA_REF, gemm_ref};
-static const struct rvt_sgemm_kernels kernels_avx2 = {RVT_ISA_AVX2, gemm_ref};
+static void gemm_gather_ref(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *x,
+                            int ith, int nth)
+{
+    size_t u0, u1, nt, u, p, p0;
+    int o, kk, mr;
+
+    rvti_sgemm_gather_split(g, x->ow, ith, nth, &u0, &u1, &nt);
+    for (u = u0; u < u1; u++) {
+        int ob = (int)(u / nt) * RVT_SGEMM_NB, oe = RVT_MIN(g->n, ob + RVT_SGEMM_NB);
+        rvti_sgemm_gather_tile(x->ow, u % nt, &p0, &mr);
+        for (p = p0; p < p0 + (size_t)mr; p++) {
+            const float *xr = rvti_sgemm_gather_x(x, p);
+            float *y = rvti_sgemm_yrow(g, p);
+            for (o = ob; o < oe; o++) {
+                float acc = 0.0f;
+                for (kk = 0; kk < g->k; kk++)
+                    acc = fmaf(xr[x->off[kk]], wt_at(g, o, kk), acc);
+                if (g->bias)
+                    acc = acc + g->bias[o];
+                acc = rvt_nn_act1(acc, g->act);
+                if (g->res)
+                    acc = acc + g->res[p * g->ld_res + o];
+                y[o] = acc;
+            }
+        }
+    }
+}
+
+static const struct rvt_sgemm_kernels kernels_ref = {RVT_ISA_REF, gemm_ref, gemm_gather_ref};
+static const struct rvt_sgemm_kernels kernels_avx2 = {RVT_ISA_AVX2, gemm_ref, gemm_gather_ref};
 
 const struct rvt_sgemm_kernels *rvt_sgemm_kernels_for(enum rvt_isa isa)
 {

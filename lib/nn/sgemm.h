@@ -78,9 +78,27 @@ struct rvt_sgemm_args {
     size_t ld_res;
 };
 
+/*
+ * A k x k convolution's products without its im2col matrix (gemm_gather): X(p, kk)
+ * read from a zero-padded planar input, p = oy * ow + ox:
+ *   X(p, kk) = x[oy * stride * wp + ox * stride + off[kk]]
+ * off[kk] = c * hp * wp + ky * wp + kx for tap kk = (c * k + ky) * k + kx, im2col's row
+ * order: so the outputs are gemm's on the im2col matrix, bit for bit (a padding tap is
+ * a 0 there and here).  The args' x, x_ps, x_ks are not used; threads split the tiles,
+ * which never cross an output row.
+ */
+struct rvt_sgemm_gather {
+    const float *x;
+    const int32_t *off; /* [k] */
+    int ow, stride;
+    size_t wp;
+};
+
 struct rvt_sgemm_kernels {
     enum rvt_isa isa;
     void (*gemm)(const struct rvt_sgemm_args *g, int ith, int nth);
+    void (*gemm_gather)(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *x, int ith,
+                        int nth);
 };
 
 /* This CPU's level (rvt_cpu_isa(); RVT_ISA lowers it); constant tables. */

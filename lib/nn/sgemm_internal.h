@@ -47,6 +47,45 @@ static inline void rvti_sgemm_split(const struct rvt_sgemm_args *g, int ith, int
     *u1 = rvti_sgemm_unit_at(nb, nt, n_pad, total * (size_t)(ith + 1) / (size_t)nth);
 }
 
+/*
+ * gemm_gather's tiles: a row of ow positions is ceil(ow / MR) tiles (the last may be
+ * short), n_tiles = rows * that; units and their split as above.  Tile t's first
+ * position and its count.
+ */
+static inline size_t rvti_sgemm_gather_tiles(const struct rvt_sgemm_args *g, int ow)
+{
+    size_t per_row = ((size_t)ow + RVTI_SGEMM_MR - 1) / RVTI_SGEMM_MR;
+    return g->n_pos / (size_t)ow * per_row;
+}
+
+static inline void rvti_sgemm_gather_split(const struct rvt_sgemm_args *g, int ow, int ith,
+                                           int nth, size_t *u0, size_t *u1, size_t *n_tiles)
+{
+    const int n_pad = rvt_sgemm_n_pad(g->n);
+    size_t nb = ((size_t)n_pad + RVT_SGEMM_NB - 1) / RVT_SGEMM_NB;
+    size_t nt = rvti_sgemm_gather_tiles(g, ow), total = nt * (size_t)n_pad;
+
+    *n_tiles = nt;
+    *u0 = rvti_sgemm_unit_at(nb, nt, n_pad, total * (size_t)ith / (size_t)nth);
+    *u1 = rvti_sgemm_unit_at(nb, nt, n_pad, total * (size_t)(ith + 1) / (size_t)nth);
+}
+
+static inline void rvti_sgemm_gather_tile(int ow, size_t t, size_t *p0, int *mr)
+{
+    size_t per_row = ((size_t)ow + RVTI_SGEMM_MR - 1) / RVTI_SGEMM_MR, oy = t / per_row;
+    size_t ox = t % per_row * RVTI_SGEMM_MR;
+
+    *p0 = oy * (size_t)ow + ox;
+    *mr = (int)RVT_MIN((size_t)RVTI_SGEMM_MR, (size_t)ow - ox);
+}
+
+/* Address of X(p, 0) for gemm_gather (add off[kk]). */
+static inline const float *rvti_sgemm_gather_x(const struct rvt_sgemm_gather *x, size_t p)
+{
+    size_t oy = p / (size_t)x->ow, ox = p % (size_t)x->ow;
+    return x->x + (oy * (size_t)x->wp + ox) * (size_t)x->stride;
+}
+
 /* Address of Y(p, 0). */
 static inline float *rvti_sgemm_yrow(const struct rvt_sgemm_args *g, size_t p)
 {

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "../tap.h"
+#include "nn/ops.h"
 #include "nn/sgemm.h"
 
 static unsigned g_seed = 12345;
@@ -226,6 +227,91 @@ static void time_levels(void)
     }
 }
 
+/*
+ * gemm_gather (a convolution's taps read from zero-padded planes) against gemm on the
+ * im2col matrix of the same input: the same bits, at every level and split, padded
+ * store or not, SiLU included (the same epilogue at a level).
+ */
+static void test_gather(void)
+{
+    static const int shapes[][6] = {
+        /* c, h, w, k, stride, n */
+        {3, 224, 224, 3, 2, 32}, {3, 17, 23, 3, 2, 32}, {2, 9, 14, 3, 1, 24},
+        {3, 8, 8, 5, 2, 80},     {1, 5, 7, 3, 1, 16},   {3, 31, 6, 3, 2, 112},
+    };
+    int bad = 0, bad_border = 0, cases = 0, lvl;
+    size_t si;
+
+    for (si = 0; si < RVT_ARRAY_SIZE(shapes); si++) {
+        int c = shapes[si][0], h = shapes[si][1], w = shapes[si][2], k = shapes[si][3];
+        int st = shapes[si][4], n = shapes[si][5], pad = k / 2;
+        int oh = (h + 2 * pad - k) / st + 1, ow = (w + 2 * pad - k) / st + 1, kk = c * k * k;
+        size_t np = (size_t)oh * ow, hp = (size_t)h + 2 * pad, wp = (size_t)w + 2 * pad, i;
+        float *x = falloc((size_t)c * h * w), *xp = falloc((size_t)c * hp * wp);
+        float *col = falloc((size_t)kk * np), *wgt = falloc((size_t)n * kk);
+        float *wt = falloc(rvt_sgemm_wt_floats(n, kk)), *bias = falloc((size_t)n);
+        int32_t *off = malloc((size_t)kk * sizeof(*off));
+        int ci, ky, kx, variant;
+
+        assert(off);
+        for (i = 0; i < (size_t)c * h * w; i++)
+            x[i] = frand();
+        memset(xp, 0, (size_t)c * hp * wp * sizeof(float));
+        for (ci = 0; ci < c; ci++)
+            for (ky = 0; ky < h; ky++)
+                memcpy(xp + ((size_t)ci * hp + (size_t)(ky + pad)) * wp + pad,
+                       x + ((size_t)ci * h + (size_t)ky) * w, (size_t)w * sizeof(float));
+        for (ci = 0; ci < c; ci++)
+            for (ky = 0; ky < k; ky++)
+                for (kx = 0; kx < k; kx++)
+                    off[(ci * k + ky) * k + kx] =
+                        (int32_t)((size_t)ci * hp * wp + (size_t)ky * wp + (size_t)kx);
+        rvt_nn_im2col(x, c, h, w, k, st, pad, col, oh, ow);
+        for (i = 0; i < (size_t)n * kk; i++)
+            wgt[i] = frand();
+        for (i = 0; i < (size_t)n; i++)
+            bias[i] = frand();
+        rvt_sgemm_pack(wgt, n, kk, wt, 0, n);
+        for (variant = 0; variant < 2; variant++) {
+            /* variant 1: stored inside a padded map (2 positions skipped a row) */
+            size_t row_w = variant ? (size_t)ow : 0, row_skip = variant ? 2 : 0;
+            size_t ldy = (size_t)n + 3, n_rows = np + (variant ? (size_t)oh * 2 : 0);
+            struct rvt_sgemm_args g = {.n = n, .k = kk, .wt = wt, .x = col, .x_ps = 1,
+                                       .x_ks = np, .n_pos = np, .ldy = ldy, .row_w = row_w,
+                                       .row_skip = row_skip, .bias = bias,
+                                       .act = variant ? RVT_NN_ACT_SILU : RVT_NN_ACT_NONE};
+            struct rvt_sgemm_gather gx = {xp, off, ow, st, wp};
+            struct run r0 = {falloc(n_rows * ldy), n_rows * ldy}, r1 = {falloc(n_rows * ldy), n_rows * ldy};
+            for (lvl = RVT_ISA_REF; lvl <= RVT_ISA_AVX512; lvl++) {
+                const struct rvt_sgemm_kernels *kr = rvt_sgemm_kernels_for((enum rvt_isa)lvl);
+                int nth;
+                if (!kr)
+                    continue;
+                run_gemm(kr, &g, 1, &r0);
+                for (nth = 1; nth <= 3; nth++) {
+                    struct rvt_sgemm_args g1 = g;
+                    int t;
+                    for (i = 0; i < r1.n_y; i++)
+                        r1.y[i] = -12345.0f;
+                    g1.y = r1.y;
+                    for (t = 0; t < nth; t++)
+                        kr->gemm_gather(&g1, &gx, t, nth);
+                    bad += memcmp(r0.y, r1.y, r1.n_y * sizeof(float)) != 0;
+                    for (i = 0; i < r1.n_y; i++)
+                        bad_border += r0.y[i] == -12345.0f && r1.y[i] != -12345.0f;
+                    cases++;
+                }
+            }
+            free(r0.y), free(r1.y);
+        }
+        free(x), free(xp), free(col), free(wgt), free(wt), free(bias), free(off);
+    }
+    OK(bad == 0 && cases > 0,
+       "gemm_gather == gemm on the im2col matrix, bit for bit (%d of %d level/split/layout cases "
+       "differ)", bad, cases);
+    OK(bad_border == 0, "gemm_gather writes nothing gemm leaves alone (%d floats)", bad_border);
+}
+
 int main(void)
 {
     printf("# kernels: %s\n", rvt_isa_name(rvt_sgemm_kernels()->isa));
@@ -233,6 +319,7 @@ int main(void)
        "dispatch: a level within rvt_cpu_isa(), ref always there");
     test_pack_ranges();
     test_shapes();
+    test_gather();
     time_levels();
     return tap_done();
 }

@@ -17,7 +17,8 @@
 #define MR RVTI_SGEMM_MR
 
 static inline __attribute__((always_inline)) void
-tile(const struct rvt_sgemm_args *g, size_t p0, int mr, int ob, int nb, int NV, int RM)
+tile(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, size_t p0, int mr, int ob,
+     int nb, int NV, int RM)
 {
     const int k = g->k;
     const float *wb = g->wt + (size_t)ob * k;
@@ -26,11 +27,27 @@ tile(const struct rvt_sgemm_args *g, size_t p0, int mr, int ob, int nb, int NV, 
     int i, j, kk;
 
     for (i = 0; i < RM; i++) {
-        xr[i] = g->x + (p0 + (size_t)i) * g->x_ps;
+        xr[i] = G ? rvti_sgemm_gather_x(G, p0 + (size_t)i) : g->x + (p0 + (size_t)i) * g->x_ps;
         for (j = 0; j < NV; j++)
             acc[i][j] = _mm512_setzero_ps();
     }
-    if (g->x_ks == 1) {
+    if (G) { /* the taps of a convolution, gathered (sgemm.h gemm_gather) */
+        for (kk = 0; kk < k; kk++) {
+            const float *w = wb + (size_t)kk * nb;
+            const int32_t off = G->off[kk];
+            __m512 wv[4];
+#pragma GCC unroll 4
+            for (j = 0; j < NV; j++)
+                wv[j] = _mm512_loadu_ps(w + 16 * j);
+#pragma GCC unroll 6
+            for (i = 0; i < RM; i++) {
+                __m512 xv = _mm512_set1_ps(xr[i][off]);
+#pragma GCC unroll 4
+                for (j = 0; j < NV; j++)
+                    acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+            }
+        }
+    } else if (g->x_ks == 1) {
         for (kk = 0; kk < k; kk++) {
             const float *w = wb + (size_t)kk * nb;
             __m512 wv[4];
@@ -87,10 +104,20 @@ tile(const struct rvt_sgemm_args *g, size_t p0, int mr, int ob, int nb, int NV, 
     static void tile_nv_##RM(const struct rvt_sgemm_args *g, size_t p0, int ob, int nb) \
     { \
         switch (nb / 16) { \
-        case 4: tile(g, p0, RM, ob, nb, 4, RM); break; \
-        case 3: tile(g, p0, RM, ob, nb, 3, RM); break; \
-        case 2: tile(g, p0, RM, ob, nb, 2, RM); break; \
-        default: tile(g, p0, RM, ob, nb, 1, RM); break; \
+        case 4: tile(g, NULL, p0, RM, ob, nb, 4, RM); break; \
+        case 3: tile(g, NULL, p0, RM, ob, nb, 3, RM); break; \
+        case 2: tile(g, NULL, p0, RM, ob, nb, 2, RM); break; \
+        default: tile(g, NULL, p0, RM, ob, nb, 1, RM); break; \
+        } \
+    } \
+    static void tile_g_##RM(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, \
+                            size_t p0, int ob, int nb) \
+    { \
+        switch (nb / 16) { \
+        case 4: tile(g, G, p0, RM, ob, nb, 4, RM); break; \
+        case 3: tile(g, G, p0, RM, ob, nb, 3, RM); break; \
+        case 2: tile(g, G, p0, RM, ob, nb, 2, RM); break; \
+        default: tile(g, G, p0, RM, ob, nb, 1, RM); break; \
         } \
     }
 TILE_NV(1)
@@ -118,4 +145,24 @@ static void gemm_avx512(const struct rvt_sgemm_args *g, int ith, int nth)
     }
 }
 
-const struct rvt_sgemm_kernels rvti_sgemm_kernels_avx512 = {RVT_ISA_AVX512, gemm_avx512};
+typedef void (*tile_g_fn)(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G,
+                          size_t p0, int ob, int nb);
+static const tile_g_fn tiles_g[MR] = {tile_g_1, tile_g_2, tile_g_3, tile_g_4, tile_g_5, tile_g_6};
+
+static void gemm_gather_avx512(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *x,
+                               int ith, int nth)
+{
+    const int n_pad = rvt_sgemm_n_pad(g->n);
+    size_t u0, u1, nt, u, p0;
+    int mr;
+
+    rvti_sgemm_gather_split(g, x->ow, ith, nth, &u0, &u1, &nt);
+    for (u = u0; u < u1; u++) {
+        int ob = (int)(u / nt) * RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - ob);
+        rvti_sgemm_gather_tile(x->ow, u % nt, &p0, &mr);
+        tiles_g[mr - 1](g, x, p0, ob, nb);
+    }
+}
+
+const struct rvt_sgemm_kernels rvti_sgemm_kernels_avx512 = {RVT_ISA_AVX512, gemm_avx512,
+                                                            gemm_gather_avx512};
