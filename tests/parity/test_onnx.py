@@ -158,12 +158,13 @@ def check_qdq_weights(onnx_path, ckpt, export_mod):
     return m
 
 
-def decided(ours, margin=0.02):
+def decided(ours, margin=0.02, least=N_CLIPS // 2):
     """Clips whose run-model int8 top-2 margin is at least `margin` (an untrained
-    network's near-ties may flip on a one-ulp change of an input, in either engine)."""
+    network's near-ties may flip on a one-ulp change of an input, in either engine);
+    at least `least` of them, so the comparison can fail."""
     s = np.sort(ours, axis=1)
     keep = s[:, -1] - s[:, -2] >= margin
-    assert keep.sum() >= N_CLIPS // 2, "too few clearly decided clips: %s" % (s[:, -1] - s[:, -2])
+    assert keep.sum() >= least, "too few clearly decided clips: %s" % (s[:, -1] - s[:, -2])
     return keep
 
 
@@ -276,7 +277,9 @@ def test_int8_static_qdq(work):
     # that made the calibration ranges): only margins above that say something
     d = np.abs(ort - ours).max()
     assert d < 0.15, d
-    keep = decided(ours, margin=0.1)
+    # (this untrained network's margins: 2 or 3 of the 6 clips clear 0.1, depending on
+    # the last ulp of run-model's fp32 kernels)
+    keep = decided(ours, margin=0.1, least=2)
     assert (ort.argmax(1) == ours.argmax(1))[keep].all(), (ort.argmax(1), ours.argmax(1), d)
 
 
