@@ -34,6 +34,17 @@ static inline float wt_at(const struct rvt_sgemm_args *g, int o, int kk)
     return g->wt[(size_t)b * RVT_SGEMM_NB * g->k + (size_t)kk * nb + (o - b * RVT_SGEMM_NB)];
 }
 
+/* The epilogue of one output: + bias, the activation, + R, each rounded once. */
+static inline float epi1(const struct rvt_sgemm_args *g, float acc, size_t p, int o)
+{
+    if (g->bias)
+        acc = acc + g->bias[o];
+    acc = rvt_nn_act1(acc, g->act);
+    if (g->res)
+        acc = acc + g->res[p * g->ld_res + o];
+    return acc;
+}
+
 static void gemm_ref(const struct rvt_sgemm_args *g, int ith, int nth)
 {
     size_t u0, u1, nt, u, p;
@@ -49,12 +60,7 @@ static void gemm_ref(const struct rvt_sgemm_args *g, int ith, int nth)
                 float acc = 0.0f;
                 for (kk = 0; kk < g->k; kk++)
                     acc = fmaf(g->x[p * g->x_ps + (size_t)kk * g->x_ks], wt_at(g, o, kk), acc);
-                if (g->bias)
-                    acc = acc + g->bias[o];
-                acc = rvt_nn_act1(acc, g->act);
-                if (g->res)
-                    acc = acc + g->res[p * g->ld_res + o];
-                y[o] = acc;
+                y[o] = epi1(g, acc, p, o);
             }
         }
     }
@@ -77,12 +83,7 @@ static void gemm_gather_ref(const struct rvt_sgemm_args *g, const struct rvt_sge
                 float acc = 0.0f;
                 for (kk = 0; kk < g->k; kk++)
                     acc = fmaf(xr[x->off[kk]], wt_at(g, o, kk), acc);
-                if (g->bias)
-                    acc = acc + g->bias[o];
-                acc = rvt_nn_act1(acc, g->act);
-                if (g->res)
-                    acc = acc + g->res[p * g->ld_res + o];
-                y[o] = acc;
+                y[o] = epi1(g, acc, p, o);
             }
         }
     }

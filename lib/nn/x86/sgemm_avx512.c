@@ -31,53 +31,21 @@ tile(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, size_t p0
         for (j = 0; j < NV; j++)
             acc[i][j] = _mm512_setzero_ps();
     }
-    if (G) { /* the taps of a convolution, gathered (sgemm.h gemm_gather) */
-        for (kk = 0; kk < k; kk++) {
-            const float *w = wb + (size_t)kk * nb;
-            const int32_t off = G->off[kk];
-            __m512 wv[4];
+    /* X(p, kk) at xr[i][xo]: xo = kk (channels-last), kk * x_ks (planar, e.g. im2col),
+     * or the tap's offset (a gathered convolution, sgemm.h gemm_gather) */
+    for (kk = 0; kk < k; kk++) {
+        const float *w = wb + (size_t)kk * nb;
+        const size_t xo = G ? (size_t)G->off[kk] : (size_t)kk * g->x_ks;
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (j = 0; j < NV; j++)
+            wv[j] = _mm512_loadu_ps(w + 16 * j);
+#pragma GCC unroll 6
+        for (i = 0; i < RM; i++) {
+            __m512 xv = _mm512_set1_ps(xr[i][xo]);
 #pragma GCC unroll 4
             for (j = 0; j < NV; j++)
-                wv[j] = _mm512_loadu_ps(w + 16 * j);
-#pragma GCC unroll 6
-            for (i = 0; i < RM; i++) {
-                __m512 xv = _mm512_set1_ps(xr[i][off]);
-#pragma GCC unroll 4
-                for (j = 0; j < NV; j++)
-                    acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
-            }
-        }
-    } else if (g->x_ks == 1) {
-        for (kk = 0; kk < k; kk++) {
-            const float *w = wb + (size_t)kk * nb;
-            __m512 wv[4];
-#pragma GCC unroll 4
-            for (j = 0; j < NV; j++)
-                wv[j] = _mm512_loadu_ps(w + 16 * j);
-#pragma GCC unroll 6
-            for (i = 0; i < RM; i++) {
-                __m512 xv = _mm512_set1_ps(xr[i][kk]);
-#pragma GCC unroll 4
-                for (j = 0; j < NV; j++)
-                    acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
-            }
-        }
-    } else {
-        const size_t ks = g->x_ks;
-        for (kk = 0; kk < k; kk++) {
-            const float *w = wb + (size_t)kk * nb;
-            const size_t xo = (size_t)kk * ks;
-            __m512 wv[4];
-#pragma GCC unroll 4
-            for (j = 0; j < NV; j++)
-                wv[j] = _mm512_loadu_ps(w + 16 * j);
-#pragma GCC unroll 6
-            for (i = 0; i < RM; i++) {
-                __m512 xv = _mm512_set1_ps(xr[i][xo]);
-#pragma GCC unroll 4
-                for (j = 0; j < NV; j++)
-                    acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
-            }
+                acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
         }
     }
     for (i = 0; i < mr; i++) {
