@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """help2man.py: a tool's --help text (the one help style) -> a man page (groff, man(7)).
 
     bin/TOOL --help | scripts/help2man.py TOOL VERSION > build/man/TOOL.1
@@ -17,7 +17,7 @@ DESCRIPTION, OPTIONS, EXIT STATUS, EXAMPLES); their text is indented two spaces.
                 are kept line for line.
 A help text without sections (an older tool) becomes one preformatted DESCRIPTION.
 The page carries no date, so the same help gives the same bytes.  Only the standard
-library is used: any python3 runs it.
+library is used (the Makefile runs it with /usr/bin/python3, like every script here).
 """
 
 import re

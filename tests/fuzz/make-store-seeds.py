@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # Writes the small HDF5 seed stores of tests/fuzz/corpus/store/ (schemas/features.md
-# layout, tiny shapes): python3 tests/fuzz/make-store-seeds.py tests/fuzz/corpus/store
+# layout, tiny shapes): /usr/bin/python3 tests/fuzz/make-store-seeds.py tests/fuzz/corpus/store
 import sys, h5py, numpy as np
 
 out = sys.argv[1]

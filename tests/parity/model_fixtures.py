@@ -1,7 +1,7 @@
 """Inputs of the run-model tests: seeded checkpoints and feature stores.
 
 Used by tests/parity/test_model*.py and tests/e2e/test_run_model.sh (through
-`python3 tests/parity/model_fixtures.py ...`).  Stores are written with h5py in the
+`/usr/bin/python3 tests/parity/model_fixtures.py ...`).  Stores are written with h5py in the
 layout of lib/store/store.h (schemas/features.md); checkpoints with
 scripts/export-checkpoint.py's export().
 """
