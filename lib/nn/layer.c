@@ -321,7 +321,6 @@ void rvt_nn_dense_forward_cl_par(const struct rvt_nn_dense *l, const float *x, s
                                  float *scratch, const struct rvt_nn_par *par)
 {
     const int ith = par ? par->ith : 0, nth = par ? par->nth : 1;
-    size_t i0, i1, p;
 
     assert(rvt_nn_dense_cl_ok(l) && (x_ks == 1 || x_ps == 1));
     assert(!xs || (x_ks == 1 && l->wtype == RVT_NN_WEIGHT_I8 && !g_observer));
@@ -333,17 +332,10 @@ void rvt_nn_dense_forward_cl_par(const struct rvt_nn_dense *l, const float *x, s
             g_observer(g_observer_ctx, l, x, (size_t)l->n_in, n_cols, x_ks);
     }
     if (l->wtype == RVT_NN_WEIGHT_I8) {
+        /* + R in the GEMM's epilogue (qgemm.h gemm_t): the bits of the add after it */
         rvt_qdense_forward_yt_act_par(l->q_prep, x, x_ks == 1 ? x_ps : x_ks, x_ks == 1, xs, y,
                                       ldy, n_cols, l->bias, (enum rvt_qact)qact_of(l->act),
-                                      row_w, row_skip, scratch, par);
-        if (!res)
-            return;
-        /* + R, positions shared out (the GEMM's split differs: sync first) */
-        rvt_nn_par_sync(par);
-        rvt_nn_par_range(par, n_cols, 1, &i0, &i1);
-        for (p = i0; p < i1; p++)
-            rvt_nn_kernels()->add(y + (p + (row_w ? p / row_w * row_skip : 0)) * ldy,
-                                  res + p * ld_res, (size_t)l->n_out);
+                                      row_w, row_skip, res, ld_res, scratch, par);
         return;
     }
     {

@@ -165,18 +165,19 @@ int rvt_qdense_forward_yt_par(const struct rvt_qdense *q, const float *x, size_t
                               const struct rvt_nn_par *par)
 {
     return rvt_qdense_forward_yt_act_par(q, x, ldx, false, NULL, y, ldy, n_cols, NULL,
-                                         RVT_QACT_NONE, 0, 0, scratch, par);
+                                         RVT_QACT_NONE, 0, 0, NULL, 0, scratch, par);
 }
 
 int rvt_qdense_forward_yt_act_par(const struct rvt_qdense *q, const float *x, size_t ldx,
                                   bool xt, const float *ks, float *y, size_t ldy, size_t n_cols,
                                   const float *bias,
                                   enum rvt_qact act, size_t row_w, size_t row_skip,
+                                  const float *res, size_t ld_res,
                                   void *scratch, const struct rvt_nn_par *par)
 {
     const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels();
     struct rvt_qgemm_args g = {.out = y, .bias = bias, .act = act, .row_w = row_w,
-                               .row_skip = row_skip};
+                               .row_skip = row_skip, .res = res, .ld_res = ld_res};
     int ret = quantize(q, kr, x, ldx, n_cols, xt, true, ks, scratch, &g, par);
 
     g.out_cs = 1;

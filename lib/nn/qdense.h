@@ -109,12 +109,14 @@ int rvt_qdense_forward_yt_par(const struct rvt_qdense *q, const float *x, size_t
  * xt only, or NULL: input i is x[j * ldx + i] * ks[i], qgemm.h quant_rows), with the output rows of row_w positions each followed by row_skip skipped
  * positions (row_w 0: none): the int8 expand of a channels-last MBConv block writes the
  * inside of the depthwise conv's padded input, activated, with the bits of
- * rvt_qdense_forward_yt + the AVX-512 pad_act_cl (nn/ops.h).
+ * rvt_qdense_forward_yt + the AVX-512 pad_act_cl (nn/ops.h).  res (or NULL): + R(p, o)
+ * = res[p * ld_res + o] after the activation (qgemm.h), the project's residual.
  */
 int rvt_qdense_forward_yt_act_par(const struct rvt_qdense *q, const float *x, size_t ldx,
                                   bool xt, const float *ks, float *y, size_t ldy, size_t n_cols,
                                   const float *bias,
                                   enum rvt_qact act, size_t row_w, size_t row_skip,
+                                  const float *res, size_t ld_res,
                                   void *scratch, const struct rvt_nn_par *par);
 
 #endif

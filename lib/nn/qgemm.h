@@ -155,6 +155,11 @@ struct rvt_qgemm_args {
      * after each row (the side borders of a padded map: the stores skip them):
      * position p is stored at position p + (p / row_w) * row_skip.  row_w 0: none. */
     size_t row_w, row_skip;
+    /* gemm_t: out(o, p) = act(...) + res[p * ld_res + o], one float add after the
+     * activation (an MBConv block's residual: the bits of adding it in a pass after),
+     * or res NULL */
+    const float *res;
+    size_t ld_res;
 };
 
 /*

@@ -17,6 +17,7 @@ static void gemm_ref(const struct rvt_qgemm_args *g, int ith, int nth)
 
     assert((g->c != NULL) != (g->out != NULL));
     assert(!g->post || (g->out && (g->group >= g->n_pos || (g->group == 1 && g->out_gs == 1))));
+    assert(!g->res || (g->out && g->group == 1 && g->out_cs == 1));
     rvti_qgemm_split(w->n, n_blocks, 1, g->split_rows, ith, nth, &o0, &o1, &b0, &b1);
     p1 = RVT_MIN(g->n_pos, b1 * RVT_QGEMM_PB);
     for (o = o0; o < o1; o++) {
@@ -27,10 +28,14 @@ static void gemm_ref(const struct rvt_qgemm_args *g, int ith, int nth)
                 acc += (int32_t)wr[k] * g->xp[rvti_qx_index(p, k, w->k_pad)];
             if (g->c)
                 g->c[(size_t)o * g->ldc + p] = acc;
-            else
-                *rvti_qgemm_out(g, o, p) =
-                    rvti_qgemm_epi1(acc, g->x_zero[p / g->group], w->wsum[o],
-                                    g->x_scale[p / g->group], w->scale[o], g->bias, o, g->act);
+            else {
+                float v = rvti_qgemm_epi1(acc, g->x_zero[p / g->group], w->wsum[o],
+                                          g->x_scale[p / g->group], w->scale[o], g->bias, o,
+                                          g->act);
+                if (g->res) /* gemm_t's residual (group 1) */
+                    v = v + g->res[p * g->ld_res + (size_t)o];
+                *rvti_qgemm_out(g, o, p) = v;
+            }
         }
         if (g->post && p1 > b0 * RVT_QGEMM_PB)
             g->post(g->post_ctx, o, b0 * RVT_QGEMM_PB, rvti_qgemm_out(g, o, b0 * RVT_QGEMM_PB),

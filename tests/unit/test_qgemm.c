@@ -258,6 +258,29 @@ static void test_shape(int n, int k, size_t n_pos, size_t group, int mode)
                     OK(memcmp(ref_out, out, sizeof(float) * out_len) == 0,
                        "%s gemm_t%s %s (3 threads): gemm's bits", name,
                        v ? " bias+relu" : "", shape);
+                    if (v == 1) {
+                        /* + a residual in the epilogue: the bits of adding it after */
+                        float *res = malloc(sizeof(float) * n_pos * (size_t)n + 1);
+                        size_t bad = 0;
+                        assert(res);
+                        for (i = 0; i < n_pos * (size_t)n; i++)
+                            res[i] = rndf() * 4.0f;
+                        g3.res = res;
+                        g3.ld_res = (size_t)n;
+                        for (i = 0; i < out_len; i++)
+                            ref_out[i] = NAN;
+                        for (t = 0; t < 3; t++)
+                            kr->gemm_t(&g3, t, 3);
+                        for (o = 0; o < n; o++)
+                            for (i = 0; i < n_pos; i++) {
+                                float want = *rvti_qgemm_out(&g2, o, i) + res[i * (size_t)n + o];
+                                float got = *rvti_qgemm_out(&g3, o, i);
+                                bad += memcmp(&want, &got, sizeof(float)) != 0;
+                            }
+                        OK(bad == 0, "%s gemm_t bias+relu+residual %s (3 threads): gemm's bits "
+                           "plus the residual (%zu differ)", name, shape, bad);
+                        free(res);
+                    }
                 }
                 run(kr, &g, 2);
             }
@@ -903,7 +926,7 @@ static void test_yt_pad(void)
         rvt_qdense_forward_yt(q, x, H * W, raw, NO, H * W, scratch);
         pad_act(raw, H, W, NO, 0, NO, PAD, bias, RVT_NN_ACT_SILU, want);
         rvt_qdense_forward_yt_act_par(q, x, H * W, false, NULL, got + ((size_t)PAD * WP + PAD) * NO, NO, H * W,
-                                      bias, RVT_QACT_SILU, W, 2 * PAD, scratch, NULL);
+                                      bias, RVT_QACT_SILU, W, 2 * PAD, NULL, 0, scratch, NULL);
         OK(!memcmp(got, want, sizeof(float) * HP * WP * NO),
            "yt_pad %s: bias + SiLU fused into gemm_t, stored inside the padded map = gemm_t + "
            "pad_act_cl, bit for bit, borders untouched",

@@ -143,7 +143,7 @@ static void gemm_avx2(const struct rvt_qgemm_args *g, int ith, int nth)
 
     assert((g->c != NULL) != (g->out != NULL));
     assert(!g->post || (g->out && (g->group >= g->n_pos || (g->group == 1 && g->out_gs == 1))));
-    assert(g->act != RVT_QACT_SILU && !g->row_w); /* gemm_t's */
+    assert(g->act != RVT_QACT_SILU && !g->row_w && !g->res); /* gemm_t's */
     rvti_qgemm_split(g->w->n, n_blocks, MR, g->split_rows, ith, nth, &o0, &o1, &b0, &b1);
     for (pb = b0; pb < b1; pb++) {
         for (o = o0; o + MR <= o1; o += MR)
@@ -292,11 +292,11 @@ static void quant_cols_avx2(const float *x, int k, size_t n, size_t ldx, float *
     rvti_qgemm_quant_cols_span(x, k, i, n, ldx, scale, zero, xp, p0, k_pad, NULL);
 }
 
-/* gemm serves gemm_t's layout; the SiLU and the padded rows of the channels-last path
- * (which runs on AVX-512 only) go to the portable kernel */
+/* gemm serves gemm_t's layout; the SiLU, the padded rows and the residual of the
+ * channels-last path (which runs on AVX-512 only) go to the portable kernel */
 static void gemm_t_avx2(const struct rvt_qgemm_args *g, int ith, int nth)
 {
-    if (g->act == RVT_QACT_SILU || g->row_w)
+    if (g->act == RVT_QACT_SILU || g->row_w || g->res)
         rvti_qgemm_kernels_ref.gemm_t(g, ith, nth);
     else
         gemm_avx2(g, ith, nth);

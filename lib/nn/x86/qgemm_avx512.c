@@ -182,7 +182,7 @@ static void gemm_avx512(const struct rvt_qgemm_args *g, int ith, int nth)
 
     assert((g->c != NULL) != (g->out != NULL));
     assert(!g->post || (g->out && (g->group >= g->n_pos || (g->group == 1 && g->out_gs == 1))));
-    assert(g->act != RVT_QACT_SILU && !g->row_w); /* gemm_t's */
+    assert(g->act != RVT_QACT_SILU && !g->row_w && !g->res); /* gemm_t's */
     rvti_qgemm_split(g->w->n, n_blocks, MR, g->split_rows, ith, nth, &o0, &o1, &b0, &b1);
     /* position panels outer: one panel of 64 positions stays in L1/L2 while every
      * output channel passes over it */
@@ -412,6 +412,9 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
                 v = _mm512_max_ps(v, _mm512_setzero_ps());
             else if (g->act == RVT_QACT_SILU) /* pad_act_cl's act512(v + bias) */
                 v = act512(v, RVT_NN_ACT_SILU);
+            if (g->res)
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(
+                                         m, g->res + (p + (size_t)r) * g->ld_res + (size_t)o));
             _mm512_mask_storeu_ps(dst[r] + o, m, v);
         }
     }
