@@ -35,16 +35,22 @@ static inline size_t rvti_sgemm_unit_at(size_t nb, size_t nt, int n_pad, size_t 
     return nb * nt;
 }
 
+/* Thread ith's units of n_blocks * nt (nt position tiles a block). */
+static inline void rvti_sgemm_split_tiles(const struct rvt_sgemm_args *g, size_t nt, int ith,
+                                          int nth, size_t *u0, size_t *u1)
+{
+    const int n_pad = rvt_sgemm_n_pad(g->n);
+    size_t nb = ((size_t)n_pad + RVT_SGEMM_NB - 1) / RVT_SGEMM_NB, total = nt * (size_t)n_pad;
+
+    *u0 = rvti_sgemm_unit_at(nb, nt, n_pad, total * (size_t)ith / (size_t)nth);
+    *u1 = rvti_sgemm_unit_at(nb, nt, n_pad, total * (size_t)(ith + 1) / (size_t)nth);
+}
+
 static inline void rvti_sgemm_split(const struct rvt_sgemm_args *g, int ith, int nth, size_t *u0,
                                     size_t *u1, size_t *n_tiles)
 {
-    const int n_pad = rvt_sgemm_n_pad(g->n);
-    size_t nb = ((size_t)n_pad + RVT_SGEMM_NB - 1) / RVT_SGEMM_NB;
-    size_t nt = (g->n_pos + RVTI_SGEMM_MR - 1) / RVTI_SGEMM_MR, total = nt * (size_t)n_pad;
-
-    *n_tiles = nt;
-    *u0 = rvti_sgemm_unit_at(nb, nt, n_pad, total * (size_t)ith / (size_t)nth);
-    *u1 = rvti_sgemm_unit_at(nb, nt, n_pad, total * (size_t)(ith + 1) / (size_t)nth);
+    *n_tiles = (g->n_pos + RVTI_SGEMM_MR - 1) / RVTI_SGEMM_MR;
+    rvti_sgemm_split_tiles(g, *n_tiles, ith, nth, u0, u1);
 }
 
 /*
@@ -61,13 +67,8 @@ static inline size_t rvti_sgemm_gather_tiles(const struct rvt_sgemm_args *g, int
 static inline void rvti_sgemm_gather_split(const struct rvt_sgemm_args *g, int ow, int ith,
                                            int nth, size_t *u0, size_t *u1, size_t *n_tiles)
 {
-    const int n_pad = rvt_sgemm_n_pad(g->n);
-    size_t nb = ((size_t)n_pad + RVT_SGEMM_NB - 1) / RVT_SGEMM_NB;
-    size_t nt = rvti_sgemm_gather_tiles(g, ow), total = nt * (size_t)n_pad;
-
-    *n_tiles = nt;
-    *u0 = rvti_sgemm_unit_at(nb, nt, n_pad, total * (size_t)ith / (size_t)nth);
-    *u1 = rvti_sgemm_unit_at(nb, nt, n_pad, total * (size_t)(ith + 1) / (size_t)nth);
+    *n_tiles = rvti_sgemm_gather_tiles(g, ow);
+    rvti_sgemm_split_tiles(g, *n_tiles, ith, nth, u0, u1);
 }
 
 static inline void rvti_sgemm_gather_tile(int ow, size_t t, size_t *p0, int *mr)
