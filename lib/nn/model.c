@@ -1114,46 +1114,31 @@ static void zero_border(float *xp, int h, int w, int c, int pad, const struct rv
 }
 
 /* ToTensor + Normalize: (u / 255 - mean) / std in float32, from the table the model
- * made at load (the same operations, so the same bits), into s->x0 (3 planes). */
+ * made at load (the same operations, so the same bits), into s->x0: 3 planes of
+ * (h + 2 pad) x (w + 2 pad), a border of pad zeros (pad 1: what the stem's gather reads). */
 static void normalise(struct rvt_nn_session *s, const struct rvt_nn_par *par,
-                      const uint8_t *frame)
+                      const uint8_t *frame, size_t pad)
 {
     const struct rvt_model *m = s->m;
-    size_t hw = (size_t)m->info.image_h * m->info.image_w, j, j0, j1;
-    int c;
-
-    rvt_nn_par_range(par, hw, 64, &j0, &j1);
-    for (c = 0; c < 3; c++) {
-        const float *lut = m->norm[c];
-        float *xc = s->x0 + (size_t)c * hw;
-        for (j = j0; j < j1; j++)
-            xc[j] = lut[frame[3 * j + c]];
-    }
-}
-
-/* normalise into the zero-padded planes [3][h + 2][w + 2] the stem's gather reads */
-static void normalise_pad(struct rvt_nn_session *s, const struct rvt_nn_par *par,
-                          const uint8_t *frame)
-{
-    const struct rvt_model *m = s->m;
-    size_t h = (size_t)m->info.image_h, w = (size_t)m->info.image_w, wp = w + 2, y0, y1, y, x;
+    size_t h = (size_t)m->info.image_h, w = (size_t)m->info.image_w, wp = w + 2 * pad;
+    size_t y0, y1, y, x;
     int c;
 
     rvt_nn_par_range(par, h, 1, &y0, &y1);
     for (c = 0; c < 3; c++) {
         const float *lut = m->norm[c];
-        float *xc = s->x0 + (size_t)c * (h + 2) * wp;
-        if (rvt_nn_par_first(par)) {
-            memset(xc, 0, wp * sizeof(float));
-            memset(xc + (h + 1) * wp, 0, wp * sizeof(float));
+        float *xc = s->x0 + (size_t)c * (h + 2 * pad) * wp;
+        if (pad && rvt_nn_par_first(par)) {
+            memset(xc, 0, pad * wp * sizeof(float));
+            memset(xc + (h + pad) * wp, 0, pad * wp * sizeof(float));
         }
         for (y = y0; y < y1; y++) {
             const uint8_t *f = frame + y * w * 3 + c;
-            float *r = xc + (y + 1) * wp;
-            r[0] = 0.0f;
-            r[w + 1] = 0.0f;
+            float *r = xc + (y + pad) * wp;
+            for (x = 0; x < pad; x++)
+                r[x] = r[pad + w + x] = 0.0f;
             for (x = 0; x < w; x++)
-                r[x + 1] = lut[f[3 * x]];
+                r[pad + x] = lut[f[3 * x]];
         }
     }
 }
@@ -1233,10 +1218,7 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
     {
         const bool gather = m->stem_gather && !s->trace && !rvt_nn_dense_observed();
         int oh = rvt_nn_out_size(h, 3, 2, 1), ow = rvt_nn_out_size(w, 3, 2, 1);
-        if (gather)
-            normalise_pad(s, par, frame);
-        else
-            normalise(s, par, frame);
+        normalise(s, par, frame, gather ? 1 : 0);
         sync();
         TRACE("image", s->x0, 3, h, w);
         if (!m->blocks[0].expand) { /* straight into the first depthwise conv's input */
@@ -1365,7 +1347,7 @@ static void image_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par
         image_forward_cl(s, par, clip, frame, feat);
         return;
     }
-    normalise(s, par, frame);
+    normalise(s, par, frame, 0);
     sync();
     TRACE("image", s->x0, 3, h, w);
     rvt_nn_conv_forward_par(&m->stem, s->x0, h, w, a, s->scr, own, NULL, par);
