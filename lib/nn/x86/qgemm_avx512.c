@@ -472,12 +472,29 @@ static inline __m512i quant16_tail(const float *x, const float *ks, int nv, __m5
     return _mm512_maskz_mov_epi32(m, _mm512_add_epi32(_mm512_cvtps_epi32(v), zero));
 }
 
+/* A row's map as the vectors quant16 takes. */
+struct row_map {
+    __m512 inv, top, bot;
+    __m512i zero;
+};
+
+static inline struct row_map row_map_of(float inv, int32_t zero)
+{
+    struct row_map m = {_mm512_set1_ps(inv), _mm512_set1_ps((float)(255 - zero)),
+                        _mm512_set1_ps((float)-zero), _mm512_set1_epi32(zero)};
+    return m;
+}
+
 /* the codes of nv (1..16) values of a row under its map, as 16 bytes (0 past nv) */
+static inline __m128i row_codes_v(const float *x, const float *ks, int nv, const struct row_map *m)
+{
+    return _mm512_cvtepi32_epi8(quant16_tail(x, ks, nv, m->inv, m->top, m->bot, m->zero));
+}
+
 static inline __m128i row_codes(const float *x, const float *ks, int nv, float inv, int32_t zero)
 {
-    return _mm512_cvtepi32_epi8(quant16_tail(x, ks, nv, _mm512_set1_ps(inv),
-                                             _mm512_set1_ps((float)(255 - zero)),
-                                             _mm512_set1_ps((float)-zero), _mm512_set1_epi32(zero)));
+    struct row_map m = row_map_of(inv, zero);
+    return row_codes_v(x, ks, nv, &m);
 }
 
 /* One position's k values x.. packed: 16 codes at a time, each 4 of them one dword of
@@ -534,18 +551,6 @@ static inline void row_minmax(const float *r, const float *ks, int k, float *lo,
  * codes, and the 16 x 4 dwords turned into the block's 4 k groups with vector
  * shuffles, so that each group is one 64-byte store instead of 16 dword stores.
  */
-/* A row's map as vectors (row_codes' constants, made once a block, not once a row and
- * 16 k: a broadcast and two conversions each time were a third of the codes' uops). */
-struct row_map {
-    __m512 inv, top, bot;
-    __m512i zero;
-};
-
-static inline __m128i row_codes_v(const float *x, const float *ks, int nv, const struct row_map *m)
-{
-    return _mm512_cvtepi32_epi8(quant16_tail(x, ks, nv, m->inv, m->top, m->bot, m->zero));
-}
-
 static void quant_rows_block(const float *x, const float *ks, int k, size_t ldx, float *scale,
                              int32_t *zero, uint8_t *dst, int k_pad)
 {
@@ -565,30 +570,20 @@ static void quant_rows_block(const float *x, const float *ks, int k, size_t ldx,
     _mm512_storeu_ps(scale, vs);
     _mm512_storeu_si512(zero, vz);
     _mm512_storeu_ps(inv, vinv);
-    for (r = 0; r < 16 && k > 16; r++) { /* row_codes' operands, exactly */
-        rm[r].inv = _mm512_set1_ps(inv[r]);
-        rm[r].top = _mm512_set1_ps((float)(255 - zero[r]));
-        rm[r].bot = _mm512_set1_ps((float)-zero[r]);
-        rm[r].zero = _mm512_set1_epi32(zero[r]);
-    }
+    /* each row's map made once a block, not once a row and 16 k (a broadcast and two
+     * conversions each time were a third of the codes' uops) */
+    for (r = 0; r < 16; r++)
+        rm[r] = row_map_of(inv[r], zero[r]);
     for (c = 0; c < k; c += 16) {
         int nv = RVT_MIN(16, k - c), ng = RVT_MIN(4, (k_pad - c) / 4);
         const float *kc = ks ? ks + c : NULL;
         __m512i y[4], u[4];
         /* y[j], 128-bit lane i: row 4j + i's 4 dwords (k groups c/4 .. c/4 + 3) */
         for (r = 0; r < 16; r += 4) {
-            __m128i q0, q1, q2, q3;
-            if (k > 16) {
-                q0 = row_codes_v(x + (size_t)r * ldx + c, kc, nv, &rm[r]);
-                q1 = row_codes_v(x + (size_t)(r + 1) * ldx + c, kc, nv, &rm[r + 1]);
-                q2 = row_codes_v(x + (size_t)(r + 2) * ldx + c, kc, nv, &rm[r + 2]);
-                q3 = row_codes_v(x + (size_t)(r + 3) * ldx + c, kc, nv, &rm[r + 3]);
-            } else { /* one chunk a row: nothing to reuse */
-                q0 = row_codes(x + (size_t)r * ldx + c, kc, nv, inv[r], zero[r]);
-                q1 = row_codes(x + (size_t)(r + 1) * ldx + c, kc, nv, inv[r + 1], zero[r + 1]);
-                q2 = row_codes(x + (size_t)(r + 2) * ldx + c, kc, nv, inv[r + 2], zero[r + 2]);
-                q3 = row_codes(x + (size_t)(r + 3) * ldx + c, kc, nv, inv[r + 3], zero[r + 3]);
-            }
+            __m128i q0 = row_codes_v(x + (size_t)r * ldx + c, kc, nv, &rm[r]);
+            __m128i q1 = row_codes_v(x + (size_t)(r + 1) * ldx + c, kc, nv, &rm[r + 1]);
+            __m128i q2 = row_codes_v(x + (size_t)(r + 2) * ldx + c, kc, nv, &rm[r + 2]);
+            __m128i q3 = row_codes_v(x + (size_t)(r + 3) * ldx + c, kc, nv, &rm[r + 3]);
             y[r / 4] = _mm512_inserti32x4(
                 _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(q0), q1, 1), q2, 2),
                 q3, 3);
