@@ -80,13 +80,15 @@ typedef void (*rvt_nn_add_fn)(float *y, const float *x, size_t n);
  * pad_act_cl:  xp [(h + 2 pad)][(w + 2 pad)][c] = act(x + bias[ch]) inside, 0 on the
  *              border (x [h][w][c])
  * dwconv_cl:   y [oh][ow][c] = act(bias[ch] + sum_taps wt[t][ch] * xp[oy*s+ky][ox*s+kx][ch])
- *              on the padded input (no bounds); wt is [k*k][c] (tap-major); sums[ch]
- *              (double) gets the sum of y over the pixels
+ *              on the padded input (no bounds); wt is [k*k][c] (tap-major);
+ *              row_sums[oy][ch] (float, row stride c) gets the sum of row oy of y, added
+ *              in pixel order
  * scale_cl:    x[p][ch] *= g[ch] for n pixels
  *
  * pad_act_cl and dwconv_cl compute only channels [c0, c1) (multiples of
  * RVT_NN_CL_BLOCK, c the row stride as above): threads of one clip split a layer by
- * channel slices, and a channel's values and sum do not depend on the slice.
+ * channel slices, or dwconv_cl by output rows (xp, y and row_sums moved to a row band's
+ * first row, oh its rows); a value or a row's sum does not depend on the share.
  */
 #define RVT_NN_CL_BLOCK 16
 
@@ -94,7 +96,7 @@ typedef void (*rvt_nn_pad_act_cl_fn)(const float *x, int h, int w, int c, int c0
                                      int pad, const float *bias, enum rvt_nn_act act, float *xp);
 typedef void (*rvt_nn_dwconv_cl_fn)(const float *xp, int hp, int wp, int c, int c0, int c1,
                                     const float *wt, int k, int stride, const float *bias,
-                                    enum rvt_nn_act act, float *y, int oh, int ow, double *sums);
+                                    enum rvt_nn_act act, float *y, int oh, int ow, float *row_sums);
 typedef void (*rvt_nn_scale_cl_fn)(float *x, size_t n, int c, const float *g);
 
 /* 2x2 max pool, stride 2, floor mode: x c x h x w -> y c x (h/2) x (w/2), each output
@@ -165,7 +167,7 @@ void rvt_nn_pad_act_cl_ref(const float *x, int h, int w, int c, int c0, int c1, 
                            const float *bias, enum rvt_nn_act act, float *xp);
 void rvt_nn_dwconv_cl_ref(const float *xp, int hp, int wp, int c, int c0, int c1,
                           const float *wt, int k, int stride, const float *bias,
-                          enum rvt_nn_act act, float *y, int oh, int ow, double *sums);
+                          enum rvt_nn_act act, float *y, int oh, int ow, float *row_sums);
 void rvt_nn_scale_cl_ref(float *x, size_t n, int c, const float *g);
 
 /* Scalar activation, as the _ref kernels compute it (libm expf). */

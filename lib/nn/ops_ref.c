@@ -240,14 +240,15 @@ void rvt_nn_pad_act_cl_ref(const float *x, int h, int w, int c, int c0, int c1, 
 
 void rvt_nn_dwconv_cl_ref(const float *xp, int hp, int wp, int c, int c0, int c1,
                           const float *wt, int k, int stride, const float *bias,
-                          enum rvt_nn_act act, float *y, int oh, int ow, double *sums)
+                          enum rvt_nn_act act, float *y, int oh, int ow, float *row_sums)
 {
     int oy, ox, ky, kx, ch;
 
     (void)hp;
-    for (ch = c0; ch < c1; ch++)
-        sums[ch] = 0.0;
-    for (oy = 0; oy < oh; oy++)
+    for (oy = 0; oy < oh; oy++) {
+        float *rs = row_sums + (size_t)oy * c;
+        for (ch = c0; ch < c1; ch++)
+            rs[ch] = 0.0f;
         for (ox = 0; ox < ow; ox++) {
             float *d = y + ((size_t)oy * ow + ox) * c;
             for (ch = c0; ch < c1; ch++) {
@@ -257,9 +258,10 @@ void rvt_nn_dwconv_cl_ref(const float *xp, int hp, int wp, int c, int c0, int c1
                         acc += wt[(size_t)(ky * k + kx) * c + ch] *
                                xp[((size_t)(oy * stride + ky) * wp + ox * stride + kx) * c + ch];
                 d[ch] = rvt_nn_act1(acc + bias[ch], act);
-                sums[ch] += d[ch];
+                rs[ch] += d[ch];
             }
         }
+    }
 }
 
 void rvt_nn_scale_cl_ref(float *x, size_t n, int c, const float *g)

@@ -476,7 +476,8 @@ static void test_cl(void)
             float *y = malloc(ny * sizeof(float)), *wt = malloc((size_t)k * k * c * sizeof(float));
             float *b0 = malloc((size_t)c * sizeof(float)), *b1 = malloc((size_t)c * sizeof(float));
             float *g = malloc((size_t)c * sizeof(float));
-            double *sums = malloc((size_t)c * sizeof(double)), *px = malloc((size_t)hp * wp * c * sizeof(double));
+            float *sums = malloc((size_t)oh * c * sizeof(float));
+            double *px = malloc((size_t)hp * wp * c * sizeof(double));
             int bad = 0, badp = 0, bads = 0, ch, oy, ox, ky, kx, i;
             size_t j;
             for (j = 0; j < nx; j++)
@@ -502,23 +503,32 @@ static void test_cl(void)
             }
             dw(xp, hp, wp, c, 0, c, wt, k, s, b1, RVT_NN_ACT_SILU, y, oh, ow, sums);
             {
-                /* in two channel slices (how threads split a layer): the same bits */
-                int cm = c / 32 * 16;
+                /* in two channel slices, then in two bands of output rows (how threads
+                 * split a layer): the same bits */
+                int cm = c / 32 * 16, rm = oh / 2;
+                size_t ns = (size_t)oh * c * sizeof(float);
                 float *xq = malloc((size_t)hp * wp * c * sizeof(float)), *yq = malloc(ny * sizeof(float));
-                double *sq = malloc((size_t)c * sizeof(double));
+                float *sq = malloc(ns), *yr = malloc(ny * sizeof(float)), *sr = malloc(ns);
                 pad_act(x, h, w, c, cm, c, pad, b0, RVT_NN_ACT_SILU, xq);
                 pad_act(x, h, w, c, 0, cm, pad, b0, RVT_NN_ACT_SILU, xq);
                 dw(xq, hp, wp, c, cm, c, wt, k, s, b1, RVT_NN_ACT_SILU, yq, oh, ow, sq);
                 dw(xq, hp, wp, c, 0, cm, wt, k, s, b1, RVT_NN_ACT_SILU, yq, oh, ow, sq);
                 OK(!memcmp(xq, xp, (size_t)hp * wp * c * sizeof(float)) && !memcmp(yq, y, ny * sizeof(float)) &&
-                       !memcmp(sq, sums, (size_t)c * sizeof(double)),
+                       !memcmp(sq, sums, ns),
                    "channels-last %s c%d %dx%d k%d s%d: slices [0,%d) [%d,%d) give the same bits", name, c,
                    h, w, k, s, cm, cm, c);
-                free(xq), free(yq), free(sq);
+                dw(xp + (size_t)rm * s * wp * c, hp - rm * s, wp, c, 0, c, wt, k, s, b1, RVT_NN_ACT_SILU,
+                   yr + (size_t)rm * ow * c, oh - rm, ow, sr + (size_t)rm * c);
+                if (rm)
+                    dw(xp, hp, wp, c, 0, c, wt, k, s, b1, RVT_NN_ACT_SILU, yr, rm, ow, sr);
+                OK(!memcmp(yr, y, ny * sizeof(float)) && !memcmp(sr, sums, ns),
+                   "channels-last %s c%d %dx%d k%d s%d: output rows [0,%d) [%d,%d) give the same bits",
+                   name, c, h, w, k, s, rm, rm, oh);
+                free(xq), free(yq), free(sq), free(yr), free(sr);
             }
             for (ch = 0; ch < c; ch++) {
-                double rs = 0;
-                for (oy = 0; oy < oh; oy++)
+                for (oy = 0; oy < oh; oy++) {
+                    double rs = 0, ra = 0; /* the row's sum, and of magnitudes */
                     for (ox = 0; ox < ow; ox++) {
                         double acc = b1[ch], mag = fabs(b1[ch]), e, got;
                         for (ky = 0; ky < k; ky++)
@@ -530,12 +540,15 @@ static void test_cl(void)
                             }
                         e = act_d(acc, RVT_NN_ACT_SILU);
                         rs += e;
+                        ra += fabs(e) + mag;
                         got = y[((size_t)oy * ow + ox) * c + ch];
                         if (!(fabs(got - e) <= 2.0 * k * k * eps * mag + 8 * eps * (fabs(e) + mag)))
                             bad++;
                     }
-                if (!(fabs(sums[ch] - rs) <= 1e-5 * (1 + fabs(rs))))
-                    bads++;
+                    /* float sums of ow values: (ow + 2 k k) eps of the magnitudes */
+                    if (!(fabs(sums[(size_t)oy * c + ch] - rs) <= (ow + 2.0 * k * k) * eps * ra))
+                        bads++;
+                }
             }
             memcpy(xp, y, ny * sizeof(float));
             scale(y, (size_t)oh * ow, c, g);
@@ -959,7 +972,7 @@ static void time_dwconv(void)
             float *cx = calloc(big, sizeof(float)), *cp = calloc(big, sizeof(float));
             float *cy = calloc(big, sizeof(float)), *cw = calloc(25 * 1152, sizeof(float));
             float *cb = calloc(1152, sizeof(float));
-            double *cs = calloc(1152, sizeof(double));
+            float *cs = calloc((size_t)112 * 1152, sizeof(float)); /* row sums */
             for (i = 0; i < 25 * 1152; i++)
                 cw[i] = 0.01f * frand();
             t0 = cpu_s();

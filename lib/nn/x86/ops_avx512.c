@@ -400,15 +400,6 @@ dw_rem_n(const float *p0, size_t wpc, size_t cs, const float *wm, int K, int S, 
     }
 }
 
-/* sums[cv .. cv + 16) += the row's float sums rs, in double */
-static inline void add_row_sums(double *sums, int cv, __m512 rs)
-{
-    _mm512_storeu_pd(sums + cv, _mm512_add_pd(_mm512_loadu_pd(sums + cv),
-                                              _mm512_cvtps_pd(_mm512_castps512_ps256(rs))));
-    _mm512_storeu_pd(sums + cv + 8, _mm512_add_pd(_mm512_loadu_pd(sums + cv + 8),
-                                                  _mm512_cvtps_pd(_mm512_extractf32x8_ps(rs, 1))));
-}
-
 /* The most slices of 16 channels a row's remainder pass keeps sums for (1280 channels). */
 #define DW_MAX_SLICES 80
 
@@ -419,11 +410,11 @@ static inline void add_row_sums(double *sums, int cv, __m512 rs)
  * most ~300 KB in EfficientNet-B0) stay in L2 while every slice passes over them;
  * slices outside streamed the whole padded tensor (up to 5 MB) from L3 once per 16
  * channels (measured: ~8 % more time in this kernel, perf over the 240 sample clips).
- * Each channel's sum adds the rows' float sums in double in row order.
+ * A row's sums go to row_sums as they stand after its last pixel.
  */
 static inline __attribute__((always_inline)) void
 dwcl(const float *xp, int wp, int c, int c0, int c1, const float *wt, int K, int S,
-     const float *bias, enum rvt_nn_act act, float *y, int oh, int ow, double *sums)
+     const float *bias, enum rvt_nn_act act, float *y, int oh, int ow, float *row_sums)
 {
     const size_t cs = (size_t)c, step = (size_t)S * cs, wpc = (size_t)wp * cs;
     const int ow8 = ow / 8 * 8, rem = ow - ow8;
@@ -431,9 +422,8 @@ dwcl(const float *xp, int wp, int c, int c0, int c1, const float *wt, int K, int
     int cv, oy, ox, t;
 
     assert((c1 - c0) / 16 <= DW_MAX_SLICES);
-    for (cv = c0; cv < c1; cv += 8)
-        _mm512_storeu_pd(sums + cv, _mm512_setzero_pd());
     for (oy = 0; oy < oh; oy++) {
+        float *rsum = row_sums + (size_t)oy * cs;
         for (cv = c0; cv < c1; cv += 16) {
             __m512 wv[25], b = _mm512_loadu_ps(bias + cv);
             const float *r = xp + (size_t)oy * S * wpc + cv;
@@ -449,7 +439,7 @@ dwcl(const float *xp, int wp, int c, int c0, int c1, const float *wt, int K, int
             if (rem)
                 rsv[(cv - c0) / 16] = rs;
             else
-                add_row_sums(sums, cv, rs);
+                _mm512_storeu_ps(rsum + cv, rs);
         }
         if (!rem)
             continue;
@@ -458,27 +448,27 @@ dwcl(const float *xp, int wp, int c, int c0, int c1, const float *wt, int K, int
             __m512 *rs = rsv + (cv - c0) / 16;
             dw_rem_n(xp + ((size_t)oy * S * wp + (size_t)ow8 * S) * cs + cv, wpc, cs, wt + cv,
                      K, S, rem, G, bias + cv, act, y + ((size_t)oy * ow + ow8) * cs + cv, rs);
-            add_row_sums(sums, cv, rs[0]);
+            _mm512_storeu_ps(rsum + cv, rs[0]);
             if (G == 2)
-                add_row_sums(sums, cv + 16, rs[1]);
+                _mm512_storeu_ps(rsum + cv + 16, rs[1]);
         }
     }
 }
 
 static void dwconv_cl_avx512(const float *xp, int hp, int wp, int c, int c0, int c1,
                              const float *wt, int k, int stride, const float *bias,
-                             enum rvt_nn_act act, float *y, int oh, int ow, double *sums)
+                             enum rvt_nn_act act, float *y, int oh, int ow, float *row_sums)
 {
     if (k == 3 && stride == 1)
-        dwcl(xp, wp, c, c0, c1, wt, 3, 1, bias, act, y, oh, ow, sums);
+        dwcl(xp, wp, c, c0, c1, wt, 3, 1, bias, act, y, oh, ow, row_sums);
     else if (k == 3 && stride == 2)
-        dwcl(xp, wp, c, c0, c1, wt, 3, 2, bias, act, y, oh, ow, sums);
+        dwcl(xp, wp, c, c0, c1, wt, 3, 2, bias, act, y, oh, ow, row_sums);
     else if (k == 5 && stride == 1)
-        dwcl(xp, wp, c, c0, c1, wt, 5, 1, bias, act, y, oh, ow, sums);
+        dwcl(xp, wp, c, c0, c1, wt, 5, 1, bias, act, y, oh, ow, row_sums);
     else if (k == 5 && stride == 2)
-        dwcl(xp, wp, c, c0, c1, wt, 5, 2, bias, act, y, oh, ow, sums);
+        dwcl(xp, wp, c, c0, c1, wt, 5, 2, bias, act, y, oh, ow, row_sums);
     else
-        rvt_nn_dwconv_cl_ref(xp, hp, wp, c, c0, c1, wt, k, stride, bias, act, y, oh, ow, sums);
+        rvt_nn_dwconv_cl_ref(xp, hp, wp, c, c0, c1, wt, k, stride, bias, act, y, oh, ow, row_sums);
 }
 
 static void scale_cl_avx512(float *x, size_t n, int c, const float *g)
