@@ -182,7 +182,9 @@ int rvt_qdense_forward_yt_act_par(const struct rvt_qdense *q, const float *x, si
 
     g.out_cs = 1;
     g.out_gs = ldy;
-    rvt_nn_par_sync(par);
+    /* the GEMM reads only the blocks this thread quantized (qgemm.h), or else all */
+    if (!rvt_qgemm_t_blocks(n_cols, par ? par->nth : 1))
+        rvt_nn_par_sync(par);
     kr->gemm_t(&g, par ? par->ith : 0, par ? par->nth : 1);
     return ret;
 }

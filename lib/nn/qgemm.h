@@ -74,6 +74,17 @@ static inline size_t rvt_qgemm_pos_pad(size_t n_pos)
 {
     return (n_pos + RVT_QGEMM_PB - 1) / RVT_QGEMM_PB * RVT_QGEMM_PB;
 }
+/*
+ * Whether gemm_t's threads take whole blocks of positions, (n_blocks + nth - 1) / nth
+ * each in order, every level: with at least 8 blocks a thread (so that a thread's
+ * extra block is at most an eighth of its work).  Those are the blocks each thread
+ * quantized (nn/qdense.c), so the GEMM needs no sync after quantizing.
+ */
+static inline bool rvt_qgemm_t_blocks(size_t n_pos, int nth)
+{
+    return (n_pos + RVT_QGEMM_PB - 1) / RVT_QGEMM_PB >= 8 * (size_t)nth;
+}
+
 /* Bytes of packed activations for n_pos positions of k values. */
 static inline size_t rvt_qx_bytes(size_t n_pos, int k)
 {
@@ -172,7 +183,8 @@ struct rvt_qgemm_args {
  *                gemm computes that layout with scattered stores; gemm_t holds 16
  *                output channels of one position in a vector (broadcasting that
  *                position's activations, the packed weights wt), so every store is
- *                whole.  (ith, nth) split the positions.
+ *                whole.  (ith, nth) split the positions: in whole blocks when
+ *                rvt_qgemm_t_blocks says so (as rvti_qgemm_split then does).
  *   minmax:      *lo = min(x), *hi = max(x) over n >= 1 values; both NaN when any x is
  *                NaN (so dynamic quantization can refuse it).  The sign of a zero
  *                result may differ between levels (-0 == +0); nothing else does.

@@ -442,13 +442,15 @@ static const tile_t_fn tiles_t[NOB_T][MP_T] = {TILE_T_REF(1), TILE_T_REF(2), TIL
 
 static void gemm_t_avx512(const struct rvt_qgemm_args *g, int ith, int nth)
 {
-    size_t per = (g->n_pos + (size_t)nth - 1) / (size_t)nth, p0, p1, p;
+    const size_t unit = rvt_qgemm_t_blocks(g->n_pos, nth) ? RVT_QGEMM_PB : 1;
+    const size_t units = (g->n_pos + unit - 1) / unit, per = (units + (size_t)nth - 1) / (size_t)nth;
+    size_t p0, p1, p;
     int n_ob = (g->w->n + 15) / 16, ob;
 
     assert(g->out && !g->c && !g->post && g->group == 1 && g->out_cs == 1);
     assert(g->act == RVT_QACT_NONE || g->act == RVT_QACT_RELU || g->act == RVT_QACT_SILU);
-    p0 = RVT_MIN(g->n_pos, (size_t)ith * per);
-    p1 = RVT_MIN(g->n_pos, p0 + per);
+    p0 = RVT_MIN(g->n_pos, (size_t)ith * per * unit);
+    p1 = RVT_MIN(g->n_pos, (size_t)(ith + 1) * per * unit);
     /* output-channel panels outer: their weights (64 channels x k) stay in L1 while
      * every position passes */
     for (ob = 0; ob < n_ob; ob += NOB_T) {
