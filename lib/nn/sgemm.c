@@ -47,13 +47,13 @@ static inline float epi1(const struct rvt_sgemm_args *g, float acc, size_t p, in
 
 static void gemm_ref(const struct rvt_sgemm_args *g, int ith, int nth)
 {
-    size_t u0, u1, nt, u, p;
+    const struct rvti_sgemm_share s = rvti_sgemm_split_tiles(g, rvti_sgemm_n_tiles(g), ith, nth);
+    size_t u, p;
     int o, kk;
 
-    rvti_sgemm_split(g, ith, nth, &u0, &u1, &nt);
-    for (u = u0; u < u1; u++) {
-        int ob = (int)(u / nt) * RVT_SGEMM_NB, oe = RVT_MIN(g->n, ob + RVT_SGEMM_NB);
-        size_t p0 = u % nt * RVTI_SGEMM_MR, p1 = RVT_MIN(g->n_pos, p0 + RVTI_SGEMM_MR);
+    for (u = s.u0; u < s.u1; u++) {
+        int ob = (int)(u / s.nt) * RVT_SGEMM_NB, oe = RVT_MIN(g->n, ob + RVT_SGEMM_NB);
+        size_t p0 = (s.t0 + u % s.nt) * RVTI_SGEMM_MR, p1 = RVT_MIN(g->n_pos, p0 + RVTI_SGEMM_MR);
         for (p = p0; p < p1; p++) {
             float *y = rvti_sgemm_yrow(g, p);
             for (o = ob; o < oe; o++) {
@@ -69,13 +69,14 @@ static void gemm_ref(const struct rvt_sgemm_args *g, int ith, int nth)
 static void gemm_gather_ref(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *x,
                             int ith, int nth)
 {
-    size_t u0, u1, nt, u, p, p0;
+    const struct rvti_sgemm_share s =
+        rvti_sgemm_split_tiles(g, rvti_sgemm_gather_tiles(g, x->ow), ith, nth);
+    size_t u, p, p0;
     int o, kk, mr;
 
-    rvti_sgemm_gather_split(g, x->ow, ith, nth, &u0, &u1, &nt);
-    for (u = u0; u < u1; u++) {
-        int ob = (int)(u / nt) * RVT_SGEMM_NB, oe = RVT_MIN(g->n, ob + RVT_SGEMM_NB);
-        rvti_sgemm_gather_tile(x->ow, u % nt, &p0, &mr);
+    for (u = s.u0; u < s.u1; u++) {
+        int ob = (int)(u / s.nt) * RVT_SGEMM_NB, oe = RVT_MIN(g->n, ob + RVT_SGEMM_NB);
+        rvti_sgemm_gather_tile(x->ow, s.t0 + u % s.nt, &p0, &mr);
         for (p = p0; p < p0 + (size_t)mr; p++) {
             const float *xr = rvti_sgemm_gather_x(x, p);
             float *y = rvti_sgemm_yrow(g, p);

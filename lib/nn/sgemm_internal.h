@@ -15,12 +15,20 @@ extern const struct rvt_sgemm_kernels rvti_sgemm_kernels_avx512;
 #endif
 
 /*
- * The tiles thread ith of nth computes: units [*u0, *u1) of n_blocks * n_tiles, unit u
- * being output block u / n_tiles (RVT_SGEMM_NB channels) and position tile u % n_tiles
- * (RVTI_SGEMM_MR positions): blocks outside, so a thread's weights stay in cache.  The
- * units are shared out by their work, a block's width (the last one is narrower: with
- * n = 96, 64 + 32, an equal count of units gave one thread twice the other's work).
+ * The tiles thread ith of nth computes: units [u0, u1) of n_blocks x nt tiles from
+ * tile t0, unit u being output block u / nt (RVT_SGEMM_NB channels) and position tile
+ * t0 + u % nt (RVTI_SGEMM_MR positions): blocks outside, so a thread's weights stay in
+ * cache.  With enough tiles (8 or more a thread) each thread takes its own positions
+ * (tiles [t0, t0 + nt), every block): the next layer, split by positions or rows too,
+ * then reads what its own core wrote.  Else the units of all the tiles are shared out
+ * by their work, a block's width (the last one is narrower: with n = 96, 64 + 32, an
+ * equal count of units gave one thread twice the other's work).  The same bits either
+ * way: a tile's outputs do not depend on who computes it.
  */
+struct rvti_sgemm_share {
+    size_t u0, u1, t0, nt;
+};
+
 static inline size_t rvti_sgemm_unit_at(size_t nb, size_t nt, int n_pad, size_t cost)
 {
     size_t b;
@@ -35,40 +43,39 @@ static inline size_t rvti_sgemm_unit_at(size_t nb, size_t nt, int n_pad, size_t 
     return nb * nt;
 }
 
-/* Thread ith's units of n_blocks * nt (nt position tiles a block). */
-static inline void rvti_sgemm_split_tiles(const struct rvt_sgemm_args *g, size_t nt, int ith,
-                                          int nth, size_t *u0, size_t *u1)
+/* Thread ith's share of n_blocks x n_tiles. */
+static inline struct rvti_sgemm_share rvti_sgemm_split_tiles(const struct rvt_sgemm_args *g,
+                                                             size_t n_tiles, int ith, int nth)
 {
     const int n_pad = rvt_sgemm_n_pad(g->n);
-    size_t nb = ((size_t)n_pad + RVT_SGEMM_NB - 1) / RVT_SGEMM_NB, total = nt * (size_t)n_pad;
+    size_t nb = ((size_t)n_pad + RVT_SGEMM_NB - 1) / RVT_SGEMM_NB, total = n_tiles * (size_t)n_pad;
+    struct rvti_sgemm_share s = {0, 0, 0, n_tiles};
 
-    *u0 = rvti_sgemm_unit_at(nb, nt, n_pad, total * (size_t)ith / (size_t)nth);
-    *u1 = rvti_sgemm_unit_at(nb, nt, n_pad, total * (size_t)(ith + 1) / (size_t)nth);
+    if (n_tiles >= 8 * (size_t)nth) {
+        size_t per = (n_tiles + (size_t)nth - 1) / (size_t)nth;
+        s.t0 = RVT_MIN(n_tiles, (size_t)ith * per);
+        s.nt = RVT_MIN(n_tiles, s.t0 + per) - s.t0;
+        s.u1 = nb * s.nt;
+        return s;
+    }
+    s.u0 = rvti_sgemm_unit_at(nb, n_tiles, n_pad, total * (size_t)ith / (size_t)nth);
+    s.u1 = rvti_sgemm_unit_at(nb, n_tiles, n_pad, total * (size_t)(ith + 1) / (size_t)nth);
+    return s;
 }
 
-static inline void rvti_sgemm_split(const struct rvt_sgemm_args *g, int ith, int nth, size_t *u0,
-                                    size_t *u1, size_t *n_tiles)
+static inline size_t rvti_sgemm_n_tiles(const struct rvt_sgemm_args *g)
 {
-    *n_tiles = (g->n_pos + RVTI_SGEMM_MR - 1) / RVTI_SGEMM_MR;
-    rvti_sgemm_split_tiles(g, *n_tiles, ith, nth, u0, u1);
+    return (g->n_pos + RVTI_SGEMM_MR - 1) / RVTI_SGEMM_MR;
 }
 
 /*
  * gemm_gather's tiles: a row of ow positions is ceil(ow / MR) tiles (the last may be
- * short), n_tiles = rows * that; units and their split as above.  Tile t's first
- * position and its count.
+ * short), n_tiles = rows * that; split as above.  Tile t's first position and its count.
  */
 static inline size_t rvti_sgemm_gather_tiles(const struct rvt_sgemm_args *g, int ow)
 {
     size_t per_row = ((size_t)ow + RVTI_SGEMM_MR - 1) / RVTI_SGEMM_MR;
     return g->n_pos / (size_t)ow * per_row;
-}
-
-static inline void rvti_sgemm_gather_split(const struct rvt_sgemm_args *g, int ow, int ith,
-                                           int nth, size_t *u0, size_t *u1, size_t *n_tiles)
-{
-    *n_tiles = rvti_sgemm_gather_tiles(g, ow);
-    rvti_sgemm_split_tiles(g, *n_tiles, ith, nth, u0, u1);
 }
 
 static inline void rvti_sgemm_gather_tile(int ow, size_t t, size_t *p0, int *mr)

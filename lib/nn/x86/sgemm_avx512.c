@@ -102,12 +102,12 @@ static const tile_nv_fn tiles[MR] = {tile_nv_1, tile_nv_2, tile_nv_3, tile_nv_4,
 static void gemm_avx512(const struct rvt_sgemm_args *g, int ith, int nth)
 {
     const int n_pad = rvt_sgemm_n_pad(g->n);
-    size_t u0, u1, nt, u;
+    const struct rvti_sgemm_share s = rvti_sgemm_split_tiles(g, rvti_sgemm_n_tiles(g), ith, nth);
+    size_t u;
 
-    rvti_sgemm_split(g, ith, nth, &u0, &u1, &nt);
-    for (u = u0; u < u1; u++) {
-        int ob = (int)(u / nt) * RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - ob);
-        size_t p0 = u % nt * MR;
+    for (u = s.u0; u < s.u1; u++) {
+        int ob = (int)(u / s.nt) * RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - ob);
+        size_t p0 = (s.t0 + u % s.nt) * MR;
         int mr = (int)RVT_MIN((size_t)MR, g->n_pos - p0);
         tiles[mr - 1](g, p0, ob, nb);
     }
@@ -121,13 +121,14 @@ static void gemm_gather_avx512(const struct rvt_sgemm_args *g, const struct rvt_
                                int ith, int nth)
 {
     const int n_pad = rvt_sgemm_n_pad(g->n);
-    size_t u0, u1, nt, u, p0;
+    const struct rvti_sgemm_share s =
+        rvti_sgemm_split_tiles(g, rvti_sgemm_gather_tiles(g, x->ow), ith, nth);
+    size_t u, p0;
     int mr;
 
-    rvti_sgemm_gather_split(g, x->ow, ith, nth, &u0, &u1, &nt);
-    for (u = u0; u < u1; u++) {
-        int ob = (int)(u / nt) * RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - ob);
-        rvti_sgemm_gather_tile(x->ow, u % nt, &p0, &mr);
+    for (u = s.u0; u < s.u1; u++) {
+        int ob = (int)(u / s.nt) * RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - ob);
+        rvti_sgemm_gather_tile(x->ow, s.t0 + u % s.nt, &p0, &mr);
         tiles_g[mr - 1](g, x, p0, ob, nb);
     }
 }
