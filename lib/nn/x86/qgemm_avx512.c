@@ -410,8 +410,8 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
                 v = _mm512_add_ps(v, b);
             if (g->act == RVT_QACT_RELU)
                 v = _mm512_max_ps(v, _mm512_setzero_ps());
-            else if (g->act == RVT_QACT_SILU) /* pad_act_cl's act512(v + bias) */
-                v = act512(v, RVT_NN_ACT_SILU);
+            else if (g->act == RVT_QACT_SILU) /* the int8 layers' SiLU (act_avx512.h) */
+                v = silu_fast512(v);
             if (g->res)
                 v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(
                                          m, g->res + (p + (size_t)r) * g->ld_res + (size_t)o));
