@@ -1291,6 +1291,12 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
          * bits as scaling the map first, which fp32 and tracing do) */
         const float *xs = bl->project.wtype == RVT_NN_WEIGHT_I8 && !s->trace &&
                                   !rvt_nn_dense_observed() ? s->v3 : NULL;
+        /* an int8 project quantizes the depthwise conv's output: its SiLU may be the
+         * int8 layers' cheaper one (nn/ops.h) */
+        const enum rvt_nn_act dw_act =
+            bl->project.wtype == RVT_NN_WEIGHT_I8 && bl->dw.act == RVT_NN_ACT_SILU
+                ? RVT_NN_ACT_SILU_Q
+                : bl->dw.act;
         hw = (size_t)h * w;
         if (bl->expand) {
             zero_border(s->pad, h, w, bl->c_exp, pad, par);
@@ -1308,7 +1314,7 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
         if (r1 > r0 && c1 > c0)
             k->dwconv_cl(s->pad + r0 * bl->stride * wp * bl->c_exp, hp - (int)r0 * bl->stride, wp,
                          bl->c_exp, (int)c0, (int)c1, bl->dw_w_cl, bl->k, bl->stride,
-                         bl->dw.dw_bias, bl->dw.act, s->d + r0 * ow * bl->c_exp, (int)(r1 - r0),
+                         bl->dw.dw_bias, dw_act, s->d + r0 * ow * bl->c_exp, (int)(r1 - r0),
                          ow, s->rsum + r0 * bl->c_exp);
         sync();
         if (s->trace) {

@@ -15,6 +15,7 @@ const char *rvt_nn_act_name(enum rvt_nn_act act)
     case RVT_NN_ACT_RELU: return "relu";
     case RVT_NN_ACT_SILU: return "silu";
     case RVT_NN_ACT_SIGMOID: return "sigmoid";
+    case RVT_NN_ACT_SILU_Q: return "silu-q";
     }
     return "?";
 }
@@ -26,7 +27,8 @@ float rvt_nn_act1(float x, enum rvt_nn_act act)
     switch (act) {
     case RVT_NN_ACT_NONE: return x;
     case RVT_NN_ACT_RELU: return x > 0.0f ? x : 0.0f;
-    case RVT_NN_ACT_SILU: return x / (1.0f + expf(-x));
+    case RVT_NN_ACT_SILU:
+    case RVT_NN_ACT_SILU_Q: return x / (1.0f + expf(-x));
     case RVT_NN_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
     }
     return x;

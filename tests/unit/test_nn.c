@@ -366,7 +366,8 @@ static double act_d(double x, enum rvt_nn_act act)
     switch (act) {
     case RVT_NN_ACT_NONE: return x;
     case RVT_NN_ACT_RELU: return x > 0 ? x : 0;
-    case RVT_NN_ACT_SILU: return x / (1 + exp(-x));
+    case RVT_NN_ACT_SILU:
+    case RVT_NN_ACT_SILU_Q: return x / (1 + exp(-x));
     case RVT_NN_ACT_SIGMOID: return 1 / (1 + exp(-x));
     }
     return x;
@@ -477,8 +478,9 @@ static void test_cl(void)
             float *b0 = malloc((size_t)c * sizeof(float)), *b1 = malloc((size_t)c * sizeof(float));
             float *g = malloc((size_t)c * sizeof(float));
             float *sums = malloc((size_t)oh * c * sizeof(float));
+            float *yf = malloc(ny * sizeof(float)), *sf = malloc((size_t)oh * c * sizeof(float));
             double *px = malloc((size_t)hp * wp * c * sizeof(double));
-            int bad = 0, badp = 0, bads = 0, ch, oy, ox, ky, kx, i;
+            int bad = 0, badp = 0, bads = 0, badq = 0, ch, oy, ox, ky, kx, i;
             size_t j;
             for (j = 0; j < nx; j++)
                 x[j] = 3 * frand();
@@ -502,6 +504,8 @@ static void test_cl(void)
                 }
             }
             dw(xp, hp, wp, c, 0, c, wt, k, s, b1, RVT_NN_ACT_SILU, y, oh, ow, sums);
+            /* the SiLU an int8 layer quantizes next: within 3.1e-6 relative */
+            dw(xp, hp, wp, c, 0, c, wt, k, s, b1, RVT_NN_ACT_SILU_Q, yf, oh, ow, sf);
             {
                 /* in two channel slices, then in two bands of output rows (how threads
                  * split a layer): the same bits */
@@ -544,6 +548,9 @@ static void test_cl(void)
                         got = y[((size_t)oy * ow + ox) * c + ch];
                         if (!(fabs(got - e) <= 2.0 * k * k * eps * mag + 8 * eps * (fabs(e) + mag)))
                             bad++;
+                        got = yf[((size_t)oy * ow + ox) * c + ch];
+                        if (!(fabs(got - e) <= 3.1e-6 * fabs(e) + 2.0 * k * k * eps * mag + 8 * eps * (fabs(e) + mag)))
+                            badq++;
                     }
                     /* float sums of ow values: (ow + 2 k k) eps of the magnitudes */
                     if (!(fabs(sums[(size_t)oy * c + ch] - rs) <= (ow + 2.0 * k * k) * eps * ra))
@@ -555,9 +562,11 @@ static void test_cl(void)
             for (j = 0; j < ny; j++)
                 if (y[j] != xp[j] * g[j % c])
                     bads++;
-            OK(!bad && !badp && !bads, "channels-last %s c%d %dx%d k%d s%d: pad+act %d, dw %d, sums/scale %d bad",
-               name, c, h, w, k, s, badp, bad, bads);
+            OK(!bad && !badp && !bads && !badq,
+               "channels-last %s c%d %dx%d k%d s%d: pad+act %d, dw %d, dw silu-q %d, sums/scale %d bad",
+               name, c, h, w, k, s, badp, bad, badq, bads);
             free(x), free(xp), free(y), free(wt), free(b0), free(b1), free(g), free(sums), free(px);
+            free(yf), free(sf);
         }
     }
 }

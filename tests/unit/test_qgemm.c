@@ -896,8 +896,9 @@ static void bench(void)
  * padded map, leaving the borders alone.  The portable epilogue must give the bits of
  * the raw gemm_t followed by the portable pad_act_cl (its libm SiLU); the AVX-512 one,
  * whose SiLU is the int8 layers' faster one (x86/act_avx512.h silu_fast512), must
- * match SiLU(raw + bias) in double within its stated 7e-5 relative, over inputs that
- * reach |v| ~ 40 (both exp clamps and the reduction's largest n).
+ * match SiLU(raw + bias) in double within its stated 3.1e-6 relative, over inputs that
+ * reach |v| ~ 40, plus the float rounding of v itself, which SiLU's relative
+ * sensitivity (1 + v (1 - sigmoid(v)), ~|v| for v << 0) magnifies.
  */
 static void test_yt_pad(void)
 {
@@ -938,12 +939,13 @@ static void test_yt_pad(void)
                 double v = in ? (double)raw[((size_t)yy * W + xx) * NO + o] + bias[o] : 0;
                 double e = in ? v / (1 + exp(-v)) : 0;
                 big = fmaxf(big, (float)fabs(v));
-                if (in ? !(fabs(got[i] - e) <= 7e-5 * fabs(e) + 1e-30) : got[i] != 0.0f)
+                if (in ? !(fabs(got[i] - e) <= (3.1e-6 + 1.2e-7 * (1 + fabs(v))) * fabs(e) + 1e-30)
+                       : got[i] != 0.0f)
                     bad++;
             }
             OK(!bad && big > 30,
                "yt_pad %s: bias + SiLU fused into gemm_t, stored inside the padded map = "
-               "SiLU(gemm_t + bias) within 7e-5 relative (|v| up to %.1f), borders untouched: "
+               "SiLU(gemm_t + bias) within 3.1e-6 relative (|v| up to %.1f), borders untouched: "
                "%d bad",
                rvt_isa_name(rvt_qgemm_kernels()->isa), big, bad);
         } else {

@@ -42,6 +42,7 @@ static inline __m256 act256(__m256 v, enum rvt_nn_act act)
     case RVT_NN_ACT_NONE: return v;
     case RVT_NN_ACT_RELU: return _mm256_max_ps(v, _mm256_setzero_ps());
     case RVT_NN_ACT_SILU:
+    case RVT_NN_ACT_SILU_Q:
         return _mm256_div_ps(v, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), v))));
     case RVT_NN_ACT_SIGMOID:
         return _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), v))));
