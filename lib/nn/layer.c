@@ -145,22 +145,23 @@ void rvt_nn_dense_forward_par(const struct rvt_nn_dense *l, const float *x, size
         return;
     }
     if (n_cols == 1) { /* a vector: sgemm would pack all of W for one column */
-        if (!rvt_nn_par_first(par))
-            return;
-        if (l->wt_cl && rvt_sgemm_kernels()->isa == RVT_ISA_AVX512) {
+        if (l->wt_cl && rvt_sgemm_kernels()->isa == RVT_ISA_AVX512 && ldy == 1) {
             /* nn/sgemm.h on the packed weights: one position, bias and activation fused
-             * (cblas_sgemv and the per-output epilogue took ~10x longer here) */
+             * (cblas_sgemv and the per-output epilogue took ~10x longer here); a team
+             * splits its blocks of outputs (the head's vectors, memory-bound on their
+             * weights: fp32 fusion 237 us a clip on one thread) */
             struct rvt_sgemm_args g = {.n = l->n_out, .k = l->n_in, .wt = l->wt_cl, .x = x,
                                        .x_ps = 1, .x_ks = ldx, .n_pos = 1, .y = y,
                                        .ldy = 1, .bias = l->bias, .act = l->act};
             int o;
-            if (ldy == 1) {
-                rvt_sgemm_kernels()->gemm(&g, 0, 1);
-                for (o = 0; sums && o < l->n_out; o++)
-                    sums[o] = y[o];
-                return;
-            }
+            assert(!sums || !teamed(par));
+            rvt_sgemm_kernels()->gemm(&g, par ? par->ith : 0, par ? par->nth : 1);
+            for (o = 0; sums && o < l->n_out; o++)
+                sums[o] = y[o];
+            return;
         }
+        if (!rvt_nn_par_first(par))
+            return;
         cblas_sgemv(CblasRowMajor, CblasNoTrans, l->n_out, l->n_in, 1.0f, l->w, l->n_in, x,
                     (int)ldx, 0.0f, y, (int)ldy);
         epilogue(l, y, ldy, 0, l->n_out, 0, 1, sums);

@@ -132,8 +132,9 @@ void rvt_nn_conv_forward(const struct rvt_nn_conv *l, const float *x, int h, int
 /*
  * Team variants (nn/team.h): every thread of the team calls with the same arguments and
  * computes its share (the same bits as one thread: int8 products split by positions or
- * rows, fp32 OpenBLAS ones run whole on the first thread, their epilogue split by rows,
- * fp32 nn/sgemm.h ones (_cl) split by tiles); on
+ * rows, int8 vectors run whole on the first thread, fp32 OpenBLAS ones run whole on the
+ * first thread, their epilogue split by rows, fp32 nn/sgemm.h ones (_cl, and vectors
+ * without sums) split by tiles or output blocks); on
  * return only that share of y (and sums) is written, so sync before reading them.  scratch is shared by the team (the
  * int8 path's packed activations, im2col); `own` is this thread's (the padded plane of
  * a depthwise or single-plane conv, rvt_nn_conv_scratch floats).  par NULL: one thread.

@@ -1082,11 +1082,15 @@ static void trace_cl(struct rvt_nn_session *s, size_t clip, const char *name, co
     s->trace(s->trace_ctx, clip, name, s->tbuf, c, h, w);
 }
 
-/* y = fc2(fc1(x)) of a ChannelAttention's shared MLP, x and y vectors of c. */
-static void attn_mlp(struct rvt_nn_session *s, const struct chattn *a, const float *x, float *y)
+/* y = fc2(fc1(x)) of a ChannelAttention's shared MLP, x and y vectors of c.  par: the
+ * team splits each layer's outputs (a sync after each; par NULL: one thread). */
+static void attn_mlp(struct rvt_nn_session *s, const struct rvt_nn_par *par, const struct chattn *a,
+                     const float *x, float *y)
 {
-    rvt_nn_dense_forward(&a->fc1, x, 1, s->v4, 1, 1, s->scr, NULL);
-    rvt_nn_dense_forward(&a->fc2, s->v4, 1, y, 1, 1, s->scr, NULL);
+    rvt_nn_dense_forward_par(&a->fc1, x, 1, s->v4, 1, 1, s->scr, NULL, par);
+    rvt_nn_par_sync(par);
+    rvt_nn_dense_forward_par(&a->fc2, s->v4, 1, y, 1, 1, s->scr, NULL, par);
+    rvt_nn_par_sync(par);
 }
 
 /*
@@ -1171,18 +1175,6 @@ static void stem_cl(struct rvt_nn_session *s, const struct rvt_nn_par *par, bool
     }
 }
 
-/* The squeeze-excitation's vector of a block (thread 0): v3 = fc2(fc1(mean)), the mean
- * of each of the c_exp channels from the depthwise conv's sums over n pixels. */
-static void se_vector(struct rvt_nn_session *s, const struct mbconv *bl, size_t n)
-{
-    int c;
-
-    for (c = 0; c < bl->c_exp; c++)
-        s->v1[c] = (float)(s->sums[c] / (double)n);
-    rvt_nn_dense_forward(&bl->se1, s->v1, 1, s->v2, 1, 1, s->scr, NULL);
-    rvt_nn_dense_forward(&bl->se2, s->v2, 1, s->v3, 1, 1, s->scr, NULL);
-}
-
 /* s->sums[0 .. c) of a channels-last depthwise conv (thread 0): its oh rows' float sums
  * (s->rsum) added in row order in double, whichever way the team split the rows. */
 static void row_sums_total(struct rvt_nn_session *s, int c, int oh)
@@ -1194,6 +1186,34 @@ static void row_sums_total(struct rvt_nn_session *s, int c, int oh)
     for (oy = 0; oy < oh; oy++)
         for (ch = 0; ch < c; ch++)
             s->sums[ch] += (double)s->rsum[(size_t)oy * c + ch];
+}
+
+/* The squeeze-excitation's vector of a block: v3 = fc2(fc1(mean)), the mean of each of
+ * the c_exp channels from the depthwise conv's sums over n pixels (channels-last: its
+ * oh rows' sums, else s->sums).  On thread 0, but for a large fp32 fc2 (>= 16384
+ * weights, 64 KB read for a few microseconds of arithmetic), which the team splits;
+ * ends with a sync. */
+static void se_vector(struct rvt_nn_session *s, const struct rvt_nn_par *par,
+                      const struct mbconv *bl, size_t n, int oh_rows)
+{
+    const bool split = par && par->nth > 1 && bl->se2.wtype != RVT_NN_WEIGHT_I8 &&
+                       bl->c_exp * bl->sq >= 16384;
+    int c;
+
+    if (rvt_nn_par_first(par)) {
+        if (oh_rows)
+            row_sums_total(s, bl->c_exp, oh_rows);
+        for (c = 0; c < bl->c_exp; c++)
+            s->v1[c] = (float)(s->sums[c] / (double)n);
+        rvt_nn_dense_forward(&bl->se1, s->v1, 1, s->v2, 1, 1, s->scr, NULL);
+        if (!split)
+            rvt_nn_dense_forward(&bl->se2, s->v2, 1, s->v3, 1, 1, s->scr, NULL);
+    }
+    if (split) {
+        rvt_nn_par_sync(par);
+        rvt_nn_dense_forward_par(&bl->se2, s->v2, 1, s->v3, 1, 1, s->scr, NULL, par);
+    }
+    rvt_nn_par_sync(par);
 }
 
 /* The share of a channels-last depthwise conv a thread takes: output rows [*r0, *r1)
@@ -1218,21 +1238,26 @@ static void dw_share(const struct rvt_nn_par *par, int oh, int c, size_t *r0, si
     }
 }
 
-/* The head of the image branch from its output map's channel sums over hw pixels
- * (thread 0): the average pool, then the channel attention. */
-static void image_tail(struct rvt_nn_session *s, size_t clip, size_t hw, float *feat)
+/* The head of the image branch from its output map's channel sums over hw pixels: the
+ * average pool, then the channel attention, each split among the team (fp32: 128 us a
+ * clip on one thread, memory-bound on 1.6 MB of weights); ends with a sync. */
+static void image_tail(struct rvt_nn_session *s, const struct rvt_nn_par *par, size_t clip,
+                       size_t hw, float *feat)
 {
     const struct rvt_model *m = s->m;
-    int c;
+    size_t c0, c1, c;
 
-    for (c = 0; c < N_IMG; c++)
+    rvt_nn_par_range(par, N_IMG, 16, &c0, &c1);
+    for (c = c0; c < c1; c++)
         feat[c] = (float)(s->sums[c] / (double)hw);
+    rvt_nn_par_sync(par);
     TRACE("img.avgpool", feat, N_IMG, 1, 1);
     /* ChannelAttention(1280) of a 1x1 map: avg- and max-pool are both feat, so the two
      * branches give the same vector and their sum is exactly 2x one */
-    attn_mlp(s, &m->img_attn, feat, s->v1);
-    for (c = 0; c < N_IMG; c++)
+    attn_mlp(s, par, &m->img_attn, feat, s->v1);
+    for (c = c0; c < c1; c++)
         feat[c] = feat[c] * (s->v1[c] + s->v1[c]);
+    rvt_nn_par_sync(par);
     TRACE("img.attn", feat, N_IMG, 1, 1);
 }
 
@@ -1249,7 +1274,6 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
 {
     const struct rvt_model *m = s->m;
     const struct rvt_nn_kernels *k = rvt_nn_kernels();
-    const bool first = rvt_nn_par_first(par);
     int h = m->info.image_h, w = m->info.image_w, i;
     float *a = s->a, *b = s->b, *t;
     size_t j0, j1, hw, j;
@@ -1321,11 +1345,7 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
             snprintf(name, sizeof(name), "img.features.%d.%d.dw", bl->stage, bl->index);
             trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
         }
-        if (first) {
-            row_sums_total(s, bl->c_exp, oh);
-            se_vector(s, bl, n);
-        }
-        sync();
+        se_vector(s, par, bl, n, oh);
         if (!xs) {
             rvt_nn_par_range(par, n, 1, &j0, &j1);
             if (j1 > j0)
@@ -1375,9 +1395,7 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
         if (s->trace)
             trace_cl(s, clip, "img.features.8", s->e, N_IMG, h, w, 0);
     }
-    if (first)
-        image_tail(s, clip, hw, feat);
-    sync();
+    image_tail(s, par, clip, hw, feat);
 }
 
 /* The image branch of one clip: frame (uint8 HWC) -> feat[0..1279], planar (NCHW). */
@@ -1386,7 +1404,6 @@ static void image_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par
 {
     const struct rvt_model *m = s->m;
     const struct rvt_nn_kernels *k = rvt_nn_kernels();
-    const bool first = rvt_nn_par_first(par);
     float *own = s->own[par ? par->ith : 0];
     int h = m->info.image_h, w = m->info.image_w, i, oh, ow;
     size_t hw, j, j0, j1;
@@ -1429,9 +1446,7 @@ static void image_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par
             TRACE(name, s->d, bl->c_exp, oh, ow);
         }
         /* squeeze-excitation: mean -> fc1 SiLU -> fc2 sigmoid -> scale the planes */
-        if (first)
-            se_vector(s, bl, n);
-        sync();
+        se_vector(s, par, bl, n, 0);
         rvt_nn_par_range(par, (size_t)bl->c_exp, 1, &j0, &j1);
         for (j = j0; j < j1; j++)
             k->scale(s->d + j * n, n, s->v3[j]);
@@ -1466,9 +1481,7 @@ static void image_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par
     rvt_nn_dense_forward_par(&m->head, a, hw, s->e, hw, hw, s->scr, s->sums, par);
     sync();
     TRACE("img.features.8", s->e, N_IMG, h, w);
-    if (first)
-        image_tail(s, clip, hw, feat);
-    sync();
+    image_tail(s, par, clip, hw, feat);
 }
 
 /* The audio branch of one clip: mel [n_mels][n_frames] -> feat[0..63]. */
@@ -1500,8 +1513,8 @@ static void audio_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par
     sync();
     TRACE("audio.3", s->d, 32, ph, pw);
     if (first) {
-        attn_mlp(s, &m->a_attn, s->v1, s->v3);
-        attn_mlp(s, &m->a_attn, s->v2, s->v1);
+        attn_mlp(s, NULL, &m->a_attn, s->v1, s->v3);
+        attn_mlp(s, NULL, &m->a_attn, s->v2, s->v1);
         for (c = 0; c < 32; c++)
             s->v2[c] = s->v3[c] + s->v1[c];
     }
@@ -1549,9 +1562,12 @@ static void forward_clips(void *ctx, const struct rvt_nn_par *par)
         float *feat = s->feat + clip * N_FEAT;
         image_forward(s, par, clip, f->frames + clip * fsz, feat);
         audio_forward(s, par, clip, f->mel + clip * msz, feat + N_IMG);
-        /* head, one clip at a time so the result does not depend on the batch */
+        /* head, one clip at a time so the result does not depend on the batch; the
+         * fusion layer's outputs split among the team (fp32: 237 us a clip on one
+         * thread, memory-bound on 2.75 MB of weights) */
+        rvt_nn_dense_forward_par(&m->fusion, feat, 1, s->hid, 1, 1, s->scr, NULL, par);
+        sync();
         if (rvt_nn_par_first(par)) {
-            rvt_nn_dense_forward(&m->fusion, feat, 1, s->hid, 1, 1, s->scr, NULL);
             TRACE("fusion", s->hid, N_HID, 1, 1);
             rvt_nn_dense_forward(&m->classifier, s->hid, 1, f->logits + clip * nc, 1, 1, s->scr,
                                  NULL);
