@@ -127,6 +127,11 @@ static void dense_forward_i8(const struct rvt_nn_dense *l, const float *x, size_
                            sums != NULL, par);
 }
 
+bool rvt_nn_dense_vec_splits(const struct rvt_nn_dense *l)
+{
+    return l->wtype != RVT_NN_WEIGHT_I8 && l->wt_cl && rvt_sgemm_kernels()->isa == RVT_ISA_AVX512;
+}
+
 void rvt_nn_dense_forward(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
                           size_t ldy, size_t n_cols, float *scratch, double *sums)
 {
@@ -145,7 +150,7 @@ void rvt_nn_dense_forward_par(const struct rvt_nn_dense *l, const float *x, size
         return;
     }
     if (n_cols == 1) { /* a vector: sgemm would pack all of W for one column */
-        if (l->wt_cl && rvt_sgemm_kernels()->isa == RVT_ISA_AVX512 && ldy == 1) {
+        if (rvt_nn_dense_vec_splits(l) && ldy == 1) {
             /* nn/sgemm.h on the packed weights: one position, bias and activation fused
              * (cblas_sgemv and the per-output epilogue took ~10x longer here); a team
              * splits its blocks of outputs (the head's vectors, memory-bound on their

@@ -143,6 +143,9 @@ void rvt_nn_conv_forward(const struct rvt_nn_conv *l, const float *x, int h, int
 void rvt_nn_dense_forward_par(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
                               size_t ldy, size_t n_cols, float *scratch, double *sums,
                               const struct rvt_nn_par *par);
+/* Whether the team variants split a vector (n_cols 1, ldy 1) of l among the threads;
+ * else the first thread computes it whole. */
+bool rvt_nn_dense_vec_splits(const struct rvt_nn_dense *l);
 void rvt_nn_dense_forward_xt_par(const struct rvt_nn_dense *l, const float *x, size_t ldx,
                                  float *y, size_t ldy, size_t n_cols, float *scratch,
                                  double *sums, const struct rvt_nn_par *par);

@@ -1082,14 +1082,22 @@ static void trace_cl(struct rvt_nn_session *s, size_t clip, const char *name, co
     s->trace(s->trace_ctx, clip, name, s->tbuf, c, h, w);
 }
 
-/* y = fc2(fc1(x)) of a ChannelAttention's shared MLP, x and y vectors of c.  par: the
- * team splits each layer's outputs (a sync after each; par NULL: one thread). */
+/* y = fc2(fc1(x)) of a ChannelAttention's shared MLP, x and y vectors of c: the team
+ * splits the layers' outputs where it can, else thread 0 computes them; ends with a
+ * sync (par NULL: one thread). */
 static void attn_mlp(struct rvt_nn_session *s, const struct rvt_nn_par *par, const struct chattn *a,
                      const float *x, float *y)
 {
-    rvt_nn_dense_forward_par(&a->fc1, x, 1, s->v4, 1, 1, s->scr, NULL, par);
-    rvt_nn_par_sync(par);
-    rvt_nn_dense_forward_par(&a->fc2, s->v4, 1, y, 1, 1, s->scr, NULL, par);
+    if (!rvt_nn_dense_vec_splits(&a->fc1) || !rvt_nn_dense_vec_splits(&a->fc2)) {
+        if (rvt_nn_par_first(par)) {
+            rvt_nn_dense_forward(&a->fc1, x, 1, s->v4, 1, 1, s->scr, NULL);
+            rvt_nn_dense_forward(&a->fc2, s->v4, 1, y, 1, 1, s->scr, NULL);
+        }
+    } else {
+        rvt_nn_dense_forward_par(&a->fc1, x, 1, s->v4, 1, 1, s->scr, NULL, par);
+        rvt_nn_par_sync(par);
+        rvt_nn_dense_forward_par(&a->fc2, s->v4, 1, y, 1, 1, s->scr, NULL, par);
+    }
     rvt_nn_par_sync(par);
 }
 
@@ -1196,7 +1204,7 @@ static void row_sums_total(struct rvt_nn_session *s, int c, int oh)
 static void se_vector(struct rvt_nn_session *s, const struct rvt_nn_par *par,
                       const struct mbconv *bl, size_t n, int oh_rows)
 {
-    const bool split = par && par->nth > 1 && bl->se2.wtype != RVT_NN_WEIGHT_I8 &&
+    const bool split = par && par->nth > 1 && rvt_nn_dense_vec_splits(&bl->se2) &&
                        bl->c_exp * bl->sq >= 16384;
     int c;
 
@@ -1565,8 +1573,12 @@ static void forward_clips(void *ctx, const struct rvt_nn_par *par)
         /* head, one clip at a time so the result does not depend on the batch; the
          * fusion layer's outputs split among the team (fp32: 237 us a clip on one
          * thread, memory-bound on 2.75 MB of weights) */
-        rvt_nn_dense_forward_par(&m->fusion, feat, 1, s->hid, 1, 1, s->scr, NULL, par);
-        sync();
+        if (rvt_nn_dense_vec_splits(&m->fusion)) {
+            rvt_nn_dense_forward_par(&m->fusion, feat, 1, s->hid, 1, 1, s->scr, NULL, par);
+            sync();
+        } else if (rvt_nn_par_first(par)) {
+            rvt_nn_dense_forward(&m->fusion, feat, 1, s->hid, 1, 1, s->scr, NULL);
+        }
         if (rvt_nn_par_first(par)) {
             TRACE("fusion", s->hid, N_HID, 1, 1);
             rvt_nn_dense_forward(&m->classifier, s->hid, 1, f->logits + clip * nc, 1, 1, s->scr,
