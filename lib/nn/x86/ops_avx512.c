@@ -332,6 +332,56 @@ dw_chunk(const float *p0, size_t wpc, size_t cs, const __m512 *wv, const float *
 }
 
 /*
+ * dw_chunk for two output rows at once, stride 1: each of the K + 1 input rows is
+ * loaded once for both, where two dw_chunk calls load the K - 1 rows they share twice
+ * (a third fewer input loads at K = 3, two fifths at K = 5: the rows come from L2,
+ * the kernel's bound).  Each output is still one chain over its taps in (ky, kx)
+ * order, so the same bits; the weights come from memory (16 accumulators and up to 12
+ * inputs leave no registers for them).  Outputs of the second row at yo + ldo.
+ */
+static inline __attribute__((always_inline)) void
+dw_chunk2(const float *p0, size_t wpc, size_t cs, const float *wm, int K, __m512 b,
+          enum rvt_nn_act act, float *yo, size_t ldo, __m512 *rs0, __m512 *rs1)
+{
+    __m512 acc[2][8];
+    int i, r, t, kx;
+
+#pragma GCC unroll 8
+    for (i = 0; i < 8; i++)
+        acc[0][i] = acc[1][i] = _mm512_setzero_ps();
+#pragma GCC unroll 6
+    for (t = 0; t < K + 1; t++) {
+        const float *pr = p0 + (size_t)t * wpc;
+        __m512 in[8 + 4];
+#pragma GCC unroll 12
+        for (i = 0; i < 8 + K - 1; i++)
+            in[i] = _mm512_loadu_ps(pr + (size_t)i * cs);
+#pragma GCC unroll 2
+        for (r = 0; r < 2; r++) {
+            const int ky = t - r;
+            if (ky < 0 || ky >= K)
+                continue;
+#pragma GCC unroll 5
+            for (kx = 0; kx < K; kx++) {
+                __m512 w = _mm512_loadu_ps(wm + (size_t)(ky * K + kx) * cs);
+#pragma GCC unroll 8
+                for (i = 0; i < 8; i++)
+                    acc[r][i] = _mm512_fmadd_ps(w, in[i + kx], acc[r][i]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (i = 0; i < 8; i++) {
+        __m512 v0 = act512(_mm512_add_ps(acc[0][i], b), act);
+        __m512 v1 = act512(_mm512_add_ps(acc[1][i], b), act);
+        _mm512_storeu_ps(yo + (size_t)i * cs, v0);
+        _mm512_storeu_ps(yo + ldo + (size_t)i * cs, v1);
+        *rs0 = _mm512_add_ps(*rs0, v0);
+        *rs1 = _mm512_add_ps(*rs1, v1);
+    }
+}
+
+/*
  * The last ow % 8 outputs of a row (NX < 8) for G (1 or 2) slices of 16 channels at
  * once: G * NX independent chains, where one slice alone left the 7 x 7 and 14 x 14
  * maps' rows to a 4-chain chunk and 2-chain singles waiting on the FMA latency.  Each
@@ -417,40 +467,51 @@ dwcl(const float *xp, int wp, int c, int c0, int c1, const float *wt, int K, int
      const float *bias, enum rvt_nn_act act, float *y, int oh, int ow, float *row_sums)
 {
     const size_t cs = (size_t)c, step = (size_t)S * cs, wpc = (size_t)wp * cs;
+    const size_t ldo = (size_t)ow * cs;
     const int ow8 = ow / 8 * 8, rem = ow - ow8;
-    __m512 rsv[DW_MAX_SLICES];
-    int cv, oy, ox, t;
+    __m512 rsv[2][DW_MAX_SLICES];
+    int cv, oy, ox, t, nr, r;
 
     assert((c1 - c0) / 16 <= DW_MAX_SLICES);
-    for (oy = 0; oy < oh; oy++) {
-        float *rsum = row_sums + (size_t)oy * cs;
+    for (oy = 0; oy < oh; oy += nr) {
+        /* stride 1: two rows a pass (dw_chunk2) but for an odd last one */
+        nr = S == 1 && oy + 1 < oh ? 2 : 1;
         for (cv = c0; cv < c1; cv += 16) {
             __m512 wv[25], b = _mm512_loadu_ps(bias + cv);
-            const float *r = xp + (size_t)oy * S * wpc + cv;
-            float *yr = y + (size_t)oy * ow * cs + cv;
-            __m512 rs = _mm512_setzero_ps();
-            if (ow8) {
+            const float *in = xp + (size_t)oy * S * wpc + cv;
+            float *yr = y + (size_t)oy * ldo + cv;
+            __m512 rs[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+            if (ow8 && nr == 2) {
+                for (ox = 0; ox < ow8; ox += 8)
+                    dw_chunk2(in + (size_t)ox * cs, wpc, cs, wt + cv, K, b, act,
+                              yr + (size_t)ox * cs, ldo, &rs[0], &rs[1]);
+            } else if (ow8) {
                 for (t = 0; t < K * K; t++)
                     wv[t] = _mm512_loadu_ps(wt + (size_t)t * cs + cv);
                 for (ox = 0; ox < ow8; ox += 8)
-                    dw_chunk(r + (size_t)ox * step, wpc, cs, wv, wt + cv, K, S, 8, b, act,
-                             yr + (size_t)ox * cs, &rs);
+                    dw_chunk(in + (size_t)ox * step, wpc, cs, wv, wt + cv, K, S, 8, b, act,
+                             yr + (size_t)ox * cs, &rs[0]);
             }
-            if (rem)
-                rsv[(cv - c0) / 16] = rs;
-            else
-                _mm512_storeu_ps(rsum + cv, rs);
+            for (r = 0; r < nr; r++) {
+                if (rem)
+                    rsv[r][(cv - c0) / 16] = rs[r];
+                else
+                    _mm512_storeu_ps(row_sums + (size_t)(oy + r) * cs + cv, rs[r]);
+            }
         }
-        if (!rem)
-            continue;
-        for (cv = c0; cv < c1; cv += 32) {
-            int G = c1 - cv >= 32 ? 2 : 1;
-            __m512 *rs = rsv + (cv - c0) / 16;
-            dw_rem_n(xp + ((size_t)oy * S * wp + (size_t)ow8 * S) * cs + cv, wpc, cs, wt + cv,
-                     K, S, rem, G, bias + cv, act, y + ((size_t)oy * ow + ow8) * cs + cv, rs);
-            _mm512_storeu_ps(rsum + cv, rs[0]);
-            if (G == 2)
-                _mm512_storeu_ps(rsum + cv + 16, rs[1]);
+        for (r = 0; rem && r < nr; r++) {
+            const int yy = oy + r;
+            for (cv = c0; cv < c1; cv += 32) {
+                int G = c1 - cv >= 32 ? 2 : 1;
+                __m512 *rs = rsv[r] + (cv - c0) / 16;
+                float *rsum = row_sums + (size_t)yy * cs + cv;
+                dw_rem_n(xp + ((size_t)yy * S * wp + (size_t)ow8 * S) * cs + cv, wpc, cs,
+                         wt + cv, K, S, rem, G, bias + cv, act, y + (size_t)yy * ldo + ow8 * cs + cv,
+                         rs);
+                _mm512_storeu_ps(rsum, rs[0]);
+                if (G == 2)
+                    _mm512_storeu_ps(rsum + 16, rs[1]);
+            }
         }
     }
 }
