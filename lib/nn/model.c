@@ -1183,19 +1183,6 @@ static void stem_cl(struct rvt_nn_session *s, const struct rvt_nn_par *par, bool
     }
 }
 
-/* s->sums[0 .. c) of a channels-last depthwise conv (thread 0): its oh rows' float sums
- * (s->rsum) added in row order in double, whichever way the team split the rows. */
-static void row_sums_total(struct rvt_nn_session *s, int c, int oh)
-{
-    int ch, oy;
-
-    for (ch = 0; ch < c; ch++)
-        s->sums[ch] = 0.0;
-    for (oy = 0; oy < oh; oy++)
-        for (ch = 0; ch < c; ch++)
-            s->sums[ch] += (double)s->rsum[(size_t)oy * c + ch];
-}
-
 /* The squeeze-excitation's vector of a block: v3 = fc2(fc1(mean)), the mean of each of
  * the c_exp channels from the depthwise conv's sums over n pixels (channels-last: its
  * oh rows' sums, else s->sums).  On thread 0, but for a large fp32 fc2 (>= 16384
@@ -1209,8 +1196,8 @@ static void se_vector(struct rvt_nn_session *s, const struct rvt_nn_par *par,
     int c;
 
     if (rvt_nn_par_first(par)) {
-        if (oh_rows)
-            row_sums_total(s, bl->c_exp, oh_rows);
+        if (oh_rows) /* the rows' float sums in row order in double: any split's bits */
+            rvt_nn_kernels()->sum_rows(s->rsum, oh_rows, bl->c_exp, s->sums);
         for (c = 0; c < bl->c_exp; c++)
             s->v1[c] = (float)(s->sums[c] / (double)n);
         rvt_nn_dense_forward(&bl->se1, s->v1, 1, s->v2, 1, 1, s->scr, NULL);

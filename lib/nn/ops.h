@@ -87,6 +87,9 @@ typedef void (*rvt_nn_add_fn)(float *y, const float *x, size_t n);
  *              row_sums[oy][ch] (float, row stride c) gets the sum of row oy of y, added
  *              in pixel order
  * scale_cl:    x[p][ch] *= g[ch] for n pixels
+ * sum_rows:    sums[ch] = the n_rows rows[r][ch] (row stride c) added in row order in
+ *              double from 0 (dwconv_cl's row sums into a channel's sum: the same bits
+ *              whatever the level)
  *
  * pad_act_cl and dwconv_cl compute only channels [c0, c1) (multiples of
  * RVT_NN_CL_BLOCK, c the row stride as above): threads of one clip split a layer by
@@ -101,6 +104,7 @@ typedef void (*rvt_nn_dwconv_cl_fn)(const float *xp, int hp, int wp, int c, int 
                                     const float *wt, int k, int stride, const float *bias,
                                     enum rvt_nn_act act, float *y, int oh, int ow, float *row_sums);
 typedef void (*rvt_nn_scale_cl_fn)(float *x, size_t n, int c, const float *g);
+typedef void (*rvt_nn_sum_rows_fn)(const float *rows, int n_rows, int c, double *sums);
 
 /* 2x2 max pool, stride 2, floor mode: x c x h x w -> y c x (h/2) x (w/2), each output
  * max(max(x00, x01), max(x10, x11)) with max(a, b) = a > b ? a : b (so the levels give
@@ -147,6 +151,7 @@ struct rvt_nn_kernels {
     rvt_nn_pad_act_cl_fn pad_act_cl;
     rvt_nn_dwconv_cl_fn dwconv_cl;
     rvt_nn_scale_cl_fn scale_cl;
+    rvt_nn_sum_rows_fn sum_rows;
     rvt_nn_maxpool2_fn maxpool2;
     rvt_nn_plane_conv_pool_fn plane_conv_pool;
     rvt_nn_plane_stat_fn plane_mean;
@@ -172,6 +177,7 @@ void rvt_nn_dwconv_cl_ref(const float *xp, int hp, int wp, int c, int c0, int c1
                           const float *wt, int k, int stride, const float *bias,
                           enum rvt_nn_act act, float *y, int oh, int ow, float *row_sums);
 void rvt_nn_scale_cl_ref(float *x, size_t n, int c, const float *g);
+void rvt_nn_sum_rows_ref(const float *rows, int n_rows, int c, double *sums);
 
 /* Scalar activation, as the _ref kernels compute it (libm expf). */
 float rvt_nn_act1(float x, enum rvt_nn_act act);

@@ -266,6 +266,17 @@ void rvt_nn_dwconv_cl_ref(const float *xp, int hp, int wp, int c, int c0, int c1
     }
 }
 
+void rvt_nn_sum_rows_ref(const float *rows, int n_rows, int c, double *sums)
+{
+    int r, ch;
+
+    for (ch = 0; ch < c; ch++)
+        sums[ch] = 0.0;
+    for (r = 0; r < n_rows; r++)
+        for (ch = 0; ch < c; ch++)
+            sums[ch] += (double)rows[(size_t)r * c + ch];
+}
+
 void rvt_nn_scale_cl_ref(float *x, size_t n, int c, const float *g)
 {
     size_t p;
@@ -278,7 +289,7 @@ void rvt_nn_scale_cl_ref(float *x, size_t n, int c, const float *g)
 
 static const struct rvt_nn_kernels kernels_ref = {
     RVT_ISA_REF, rvt_nn_dwconv_ref, rvt_nn_bias_act_ref, rvt_nn_scale_ref, rvt_nn_add_ref,
-    NULL, NULL, NULL, rvt_nn_maxpool2, rvt_nn_plane_conv_pool_ref, rvt_nn_plane_mean,
+    NULL, NULL, NULL, NULL, rvt_nn_maxpool2, rvt_nn_plane_conv_pool_ref, rvt_nn_plane_mean,
     rvt_nn_plane_max,
 };
 

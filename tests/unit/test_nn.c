@@ -528,6 +528,24 @@ static void test_cl(void)
                 OK(!memcmp(yr, y, ny * sizeof(float)) && !memcmp(sr, sums, ns),
                    "channels-last %s c%d %dx%d k%d s%d: output rows [0,%d) [%d,%d) give the same bits",
                    name, c, h, w, k, s, rm, rm, oh);
+                if (kt && kt->sum_rows) {
+                    /* the rows into channel sums, against the portable twin, on these
+                     * rows and on rows whose double sum depends on the order (1e20,
+                     * -1e20, then 1s: in row order the 1s count, in others they vanish) */
+                    double *d0 = malloc((size_t)c * sizeof(double)), *d1 = malloc((size_t)c * sizeof(double));
+                    int same;
+                    rvt_nn_sum_rows_ref(sums, oh, c, d0);
+                    kt->sum_rows(sums, oh, c, d1);
+                    same = !memcmp(d0, d1, (size_t)c * sizeof(double));
+                    for (j = 0; j < (size_t)oh * c; j++)
+                        sr[j] = (j / c == 0 ? 1e20f : j / c == 1 ? -1e20f : 1.0f) *
+                                (1.0f + 1e-3f * (float)(j % c));
+                    rvt_nn_sum_rows_ref(sr, oh, c, d0);
+                    kt->sum_rows(sr, oh, c, d1);
+                    OK(same && !memcmp(d0, d1, (size_t)c * sizeof(double)),
+                       "sum_rows %s c%d, %d rows == rvt_nn_sum_rows_ref, bit for bit", name, c, oh);
+                    free(d0), free(d1);
+                }
                 free(xq), free(yq), free(sq), free(yr), free(sr);
             }
             for (ch = 0; ch < c; ch++) {

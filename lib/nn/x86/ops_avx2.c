@@ -269,6 +269,6 @@ static void plane_conv_pool_avx2(const float *x, int h, int w, const float *wt, 
 }
 
 const struct rvt_nn_kernels rvti_nn_kernels_avx2 = {
-    RVT_ISA_AVX2, dwconv_avx2, bias_act_avx2, scale_avx2, add_avx2, NULL, NULL, NULL,
+    RVT_ISA_AVX2, dwconv_avx2, bias_act_avx2, scale_avx2, add_avx2, NULL, NULL, NULL, NULL,
     rvt_nn_maxpool2, plane_conv_pool_avx2, rvt_nn_plane_mean, rvt_nn_plane_max,
 };

@@ -532,6 +532,23 @@ static void dwconv_cl_avx512(const float *xp, int hp, int wp, int c, int c0, int
         rvt_nn_dwconv_cl_ref(xp, hp, wp, c, c0, c1, wt, k, stride, bias, act, y, oh, ow, row_sums);
 }
 
+/* 16 channels at a time (c a multiple of 16), each in two double vectors */
+static void sum_rows_avx512(const float *rows, int n_rows, int c, double *sums)
+{
+    int r, ch;
+
+    for (ch = 0; ch < c; ch += 16) {
+        __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+        for (r = 0; r < n_rows; r++) {
+            __m512 v = _mm512_loadu_ps(rows + (size_t)r * c + ch);
+            lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+            hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+        }
+        _mm512_storeu_pd(sums + ch, lo);
+        _mm512_storeu_pd(sums + ch + 8, hi);
+    }
+}
+
 static void scale_cl_avx512(float *x, size_t n, int c, const float *g)
 {
     size_t p;
@@ -769,6 +786,6 @@ static void plane_max_avx512(const float *x, int c, size_t n, float *max)
 
 const struct rvt_nn_kernels rvti_nn_kernels_avx512 = {
     RVT_ISA_AVX512, dwconv_avx512, bias_act_avx512, scale_avx512, add_avx512,
-    pad_act_cl_avx512, dwconv_cl_avx512, scale_cl_avx512, maxpool2_avx512,
+    pad_act_cl_avx512, dwconv_cl_avx512, scale_cl_avx512, sum_rows_avx512, maxpool2_avx512,
     plane_conv_pool_avx512, plane_mean_avx512, plane_max_avx512,
 };
