@@ -337,24 +337,26 @@ dw_chunk(const float *p0, size_t wpc, size_t cs, const __m512 *wv, const float *
  * (a third fewer input loads at K = 3, two fifths at K = 5: the rows come from L2,
  * the kernel's bound).  Each output is still one chain over its taps in (ky, kx)
  * order, so the same bits; the weights come from memory (16 accumulators and up to 12
- * inputs leave no registers for them).  Outputs of the second row at yo + ldo.
+ * inputs leave no registers for them).  NX (1-8) outputs of each row; the second
+ * row's at yo + ldo.  Also the rows' last ow % 8 outputs, one slice at a time (2 NX
+ * chains, as dw_rem's two slices of one row).
  */
 static inline __attribute__((always_inline)) void
-dw_chunk2(const float *p0, size_t wpc, size_t cs, const float *wm, int K, __m512 b,
+dw_chunk2(const float *p0, size_t wpc, size_t cs, const float *wm, int K, int NX, __m512 b,
           enum rvt_nn_act act, float *yo, size_t ldo, __m512 *rs0, __m512 *rs1)
 {
     __m512 acc[2][8];
     int i, r, t, kx;
 
 #pragma GCC unroll 8
-    for (i = 0; i < 8; i++)
+    for (i = 0; i < NX; i++)
         acc[0][i] = acc[1][i] = _mm512_setzero_ps();
 #pragma GCC unroll 6
     for (t = 0; t < K + 1; t++) {
         const float *pr = p0 + (size_t)t * wpc;
         __m512 in[8 + 4];
 #pragma GCC unroll 12
-        for (i = 0; i < 8 + K - 1; i++)
+        for (i = 0; i < NX + K - 1; i++)
             in[i] = _mm512_loadu_ps(pr + (size_t)i * cs);
 #pragma GCC unroll 2
         for (r = 0; r < 2; r++) {
@@ -365,13 +367,13 @@ dw_chunk2(const float *p0, size_t wpc, size_t cs, const float *wm, int K, __m512
             for (kx = 0; kx < K; kx++) {
                 __m512 w = _mm512_loadu_ps(wm + (size_t)(ky * K + kx) * cs);
 #pragma GCC unroll 8
-                for (i = 0; i < 8; i++)
+                for (i = 0; i < NX; i++)
                     acc[r][i] = _mm512_fmadd_ps(w, in[i + kx], acc[r][i]);
             }
         }
     }
 #pragma GCC unroll 8
-    for (i = 0; i < 8; i++) {
+    for (i = 0; i < NX; i++) {
         __m512 v0 = act512(_mm512_add_ps(acc[0][i], b), act);
         __m512 v1 = act512(_mm512_add_ps(acc[1][i], b), act);
         _mm512_storeu_ps(yo + (size_t)i * cs, v0);
@@ -426,6 +428,25 @@ dw_rem(const float *p0, size_t wpc, size_t cs, const float *wm, int K, int S, in
     }
 }
 
+#define DW_REM2_CASE(nx) \
+    case nx: dw_chunk2(p0, wpc, cs, wm, K, nx, b, act, yo, ldo, rs0, rs1); break;
+
+static inline __attribute__((always_inline)) void
+dw_rem2_n(const float *p0, size_t wpc, size_t cs, const float *wm, int K, int nx, __m512 b,
+          enum rvt_nn_act act, float *yo, size_t ldo, __m512 *rs0, __m512 *rs1)
+{
+    switch (nx) {
+        DW_REM2_CASE(1)
+        DW_REM2_CASE(2)
+        DW_REM2_CASE(3)
+        DW_REM2_CASE(4)
+        DW_REM2_CASE(5)
+        DW_REM2_CASE(6)
+        DW_REM2_CASE(7)
+    default: break;
+    }
+}
+
 #define DW_REM_CASE(nx) \
     case nx: \
         if (G == 2) \
@@ -469,7 +490,7 @@ dwcl(const float *xp, int wp, int c, int c0, int c1, const float *wt, int K, int
     const size_t cs = (size_t)c, step = (size_t)S * cs, wpc = (size_t)wp * cs;
     const size_t ldo = (size_t)ow * cs;
     const int ow8 = ow / 8 * 8, rem = ow - ow8;
-    __m512 rsv[2][DW_MAX_SLICES];
+    __m512 rsv[DW_MAX_SLICES];
     int cv, oy, ox, t, nr, r;
 
     assert((c1 - c0) / 16 <= DW_MAX_SLICES);
@@ -483,8 +504,13 @@ dwcl(const float *xp, int wp, int c, int c0, int c1, const float *wt, int K, int
             __m512 rs[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
             if (ow8 && nr == 2) {
                 for (ox = 0; ox < ow8; ox += 8)
-                    dw_chunk2(in + (size_t)ox * cs, wpc, cs, wt + cv, K, b, act,
+                    dw_chunk2(in + (size_t)ox * cs, wpc, cs, wt + cv, K, 8, b, act,
                               yr + (size_t)ox * cs, ldo, &rs[0], &rs[1]);
+                if (rem) /* the rows' last outputs, in pixel order after the chunks */
+                    dw_rem2_n(in + (size_t)ow8 * cs, wpc, cs, wt + cv, K, rem, b, act,
+                              yr + (size_t)ow8 * cs, ldo, &rs[0], &rs[1]);
+            } else if (nr == 2) { /* rows shorter than 8 */
+                dw_rem2_n(in, wpc, cs, wt + cv, K, rem, b, act, yr, ldo, &rs[0], &rs[1]);
             } else if (ow8) {
                 for (t = 0; t < K * K; t++)
                     wv[t] = _mm512_loadu_ps(wt + (size_t)t * cs + cv);
@@ -492,26 +518,24 @@ dwcl(const float *xp, int wp, int c, int c0, int c1, const float *wt, int K, int
                     dw_chunk(in + (size_t)ox * step, wpc, cs, wv, wt + cv, K, S, 8, b, act,
                              yr + (size_t)ox * cs, &rs[0]);
             }
-            for (r = 0; r < nr; r++) {
-                if (rem)
-                    rsv[r][(cv - c0) / 16] = rs[r];
-                else
+            if (rem && nr == 1)
+                rsv[(cv - c0) / 16] = rs[0];
+            else
+                for (r = 0; r < nr; r++)
                     _mm512_storeu_ps(row_sums + (size_t)(oy + r) * cs + cv, rs[r]);
-            }
         }
-        for (r = 0; rem && r < nr; r++) {
-            const int yy = oy + r;
-            for (cv = c0; cv < c1; cv += 32) {
-                int G = c1 - cv >= 32 ? 2 : 1;
-                __m512 *rs = rsv[r] + (cv - c0) / 16;
-                float *rsum = row_sums + (size_t)yy * cs + cv;
-                dw_rem_n(xp + ((size_t)yy * S * wp + (size_t)ow8 * S) * cs + cv, wpc, cs,
-                         wt + cv, K, S, rem, G, bias + cv, act, y + (size_t)yy * ldo + ow8 * cs + cv,
-                         rs);
-                _mm512_storeu_ps(rsum, rs[0]);
-                if (G == 2)
-                    _mm512_storeu_ps(rsum + 16, rs[1]);
-            }
+        if (!rem || nr == 2)
+            continue;
+        /* one row: its last outputs two slices at a time */
+        for (cv = c0; cv < c1; cv += 32) {
+            int G = c1 - cv >= 32 ? 2 : 1;
+            __m512 *rs = rsv + (cv - c0) / 16;
+            float *rsum = row_sums + (size_t)oy * cs + cv;
+            dw_rem_n(xp + ((size_t)oy * S * wp + (size_t)ow8 * S) * cs + cv, wpc, cs, wt + cv,
+                     K, S, rem, G, bias + cv, act, y + (size_t)oy * ldo + ow8 * cs + cv, rs);
+            _mm512_storeu_ps(rsum, rs[0]);
+            if (G == 2)
+                _mm512_storeu_ps(rsum + 16, rs[1]);
         }
     }
 }
