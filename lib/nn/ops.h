@@ -29,7 +29,7 @@ enum rvt_nn_act {
     RVT_NN_ACT_SILU,    /* x * sigmoid(x) (torch.nn.SiLU) */
     RVT_NN_ACT_SIGMOID,
     /* SiLU whose output an int8 layer quantizes next: on AVX-512 the int8 layers'
-     * cheaper one (x86/act_avx512.h silu_fast512, within 3.1e-6 relative), else SiLU */
+     * cheaper one (x86/act_avx512.h expneg_q512, within 3.1e-6 relative), else SiLU */
     RVT_NN_ACT_SILU_Q,
 };
 

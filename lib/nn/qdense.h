@@ -108,8 +108,8 @@ int rvt_qdense_forward_yt_par(const struct rvt_qdense *q, const float *x, size_t
  * qgemm.h), from X (xt false) or X^T (xt true: x[j * ldx + i], the same maps; ks, for
  * xt only, or NULL: input i is x[j * ldx + i] * ks[i], qgemm.h quant_rows), with the output rows of row_w positions each followed by row_skip skipped
  * positions (row_w 0: none): the int8 expand of a channels-last MBConv block writes the
- * inside of the depthwise conv's padded input, activated, with the bits of
- * rvt_qdense_forward_yt + the AVX-512 pad_act_cl (nn/ops.h).  res (or NULL): + R(p, o)
+ * inside of the depthwise conv's padded input, activated (act SILU: qgemm.h
+ * RVT_QACT_SILU).  res (or NULL): + R(p, o)
  * = res[p * ld_res + o] after the activation (qgemm.h), the project's residual.
  */
 int rvt_qdense_forward_yt_act_par(const struct rvt_qdense *q, const float *x, size_t ldx,

@@ -122,7 +122,7 @@ enum rvt_qact {
     RVT_QACT_NONE = 0,
     RVT_QACT_RELU = 1, /* v > 0 ? v : +0 (NaN -> 0) */
     RVT_QACT_SILU = 2, /* gemm_t only: v * sigmoid(v), on AVX-512 within 3.1e-6 relative
-                          (x86/act_avx512.h silu_fast512), else with libm's expf as the
+                          (nn/ops.h RVT_NN_ACT_SILU_Q), else with libm's expf as the
                           portable nn/ops.h kernels: the one result whose bits differ
                           between levels */
 };

@@ -895,7 +895,7 @@ static void bench(void)
  * rvt_qdense_forward_yt_act_par): bias + SiLU in gemm_t's epilogue, stored inside a
  * padded map, leaving the borders alone.  The portable epilogue must give the bits of
  * the raw gemm_t followed by the portable pad_act_cl (its libm SiLU); the AVX-512 one,
- * whose SiLU is the int8 layers' faster one (x86/act_avx512.h silu_fast512), must
+ * whose SiLU is the int8 layers' faster one (nn/ops.h RVT_NN_ACT_SILU_Q), must
  * match SiLU(raw + bias) in double within its stated 3.1e-6 relative, over inputs that
  * reach |v| ~ 40, plus the float rounding of v itself, which SiLU's relative
  * sensitivity (1 + v (1 - sigmoid(v)), ~|v| for v << 0) magnifies.

@@ -1,8 +1,8 @@
 /*
  * act_avx512.h: the activations of the AVX-512 kernels, shared by x86/ops_avx512.c and
  * x86/qgemm_avx512.c (whose channels-last GEMM can end in the SiLU the depthwise
- * conv's padded input needs: silu_fast512, the int8 layers' own).  Include only from
- * files built with the AVX-512 flags.
+ * conv's padded input needs: RVT_NN_ACT_SILU_Q, the int8 layers' own).  Include only
+ * from files built with the AVX-512 flags.
  */
 #ifndef RVT_NN_X86_ACT_AVX512_H
 #define RVT_NN_X86_ACT_AVX512_H
@@ -30,19 +30,24 @@
 #define EXP_C4 4.189793020e-02f
 #define EXP_C5 8.290315047e-03f
 
+/* n = rint(-v log2 e): one FMA onto 1.5 * 2^23 rounds the exact product to an integer,
+ * ties to even, and taking 1.5 * 2^23 away leaves it (|n| < 2^22), in two one-uop
+ * operations on either vector port, where vrndscaleps is two uops on port 0, which the
+ * rest of SiLU crowds (a SiLU alone: 4.6 -> 4.2 ns a vector; this FMA and the single
+ * clamp: 6.3 -> 5.4 ns, one process) */
+static inline __m512 rint_log2e512(__m512 v)
+{
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+
+    return _mm512_sub_ps(_mm512_fmadd_ps(v, _mm512_set1_ps(-1.44269504088896341f), magic), magic);
+}
+
 static inline __m512 expneg512(__m512 v)
 {
     __m512 n, r, p;
 
     v = _mm512_max_ps(_mm512_set1_ps(-88.3762626647949f), v); /* NaN is the 2nd operand: kept */
-    /* n = rint(-v log2 e): one FMA onto 1.5 * 2^23 rounds the exact product to an
-     * integer, ties to even, and taking 1.5 * 2^23 away leaves it (|n| < 2^22), in two
-     * one-uop operations on either vector port, where vrndscaleps is two uops on port
-     * 0, which the rest of SiLU crowds (a SiLU alone: 4.6 -> 4.2 ns a vector; this FMA
-     * and the single clamp: 6.3 -> 5.4 ns, one process) */
-    n = _mm512_sub_ps(_mm512_fmadd_ps(v, _mm512_set1_ps(-1.44269504088896341f),
-                                      _mm512_set1_ps(12582912.0f)),
-                      _mm512_set1_ps(12582912.0f));
+    n = rint_log2e512(v);
     r = _mm512_fnmsub_ps(n, _mm512_set1_ps(0.693359375f), v); /* -v - n ln2_hi */
     r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
     p = _mm512_set1_ps(EXP_C5);
@@ -54,7 +59,6 @@ static inline __m512 expneg512(__m512 v)
     return _mm512_scalef_ps(p, n);
 }
 
-
 /* 1 / d for d >= 1: the 14-bit estimate and one Newton step (relative error below
  * 2^-26 before rounding; cheaper than vdivps, whose throughput limits SiLU). */
 static inline __m512 recip512(__m512 d)
@@ -64,33 +68,33 @@ static inline __m512 recip512(__m512 d)
 }
 
 /*
- * SiLU for the int8 layers (the expand's epilogue, the depthwise conv before an int8
- * project), whose next layer's uint8 codes (steps of 1/255 of a pixel's range) hide its
- * error: within 3.1e-6 relative where act512's is 2 ulp, in 14 vector operations for
- * 18 (4.6 against 6.2 ns a vector, one process).  exp(-v): -v clamped below 87.3 (NaN
- * kept; no upper clamp, 2^n then just underflows), n = rint(-v log2 e) in one FMA onto
- * 1.5 * 2^23, a one-step reduction r = -v - n ln2 (below 2.5e-7 off for |n| <= 126), a
- * degree-4 polynomial fitted as EXP_C* are (3e-6); then recip512.  Without the Newton
- * step (7e-5) it moved a random network's logits by a twentieth of what int8 does.
+ * exp(-v) for RVT_NN_ACT_SILU_Q, the SiLU of the int8 layers (the expand's epilogue, the
+ * depthwise conv before an int8 project), whose next layer's uint8 codes (steps of 1/255
+ * of a pixel's range) hide its error: that SiLU is within 3.1e-6 relative where
+ * act512's is 2 ulp, in 14 vector operations for 18 (4.6 against 6.2 ns a vector, one
+ * process).  -v clamped below 87.3 (NaN kept), n as expneg512's, a one-step reduction
+ * r = -v - n ln2 (below 2.5e-7 off for |n| <= 126), a degree-4 polynomial fitted as
+ * EXP_C* are (3e-6).  With the reciprocal's Newton step left out too (7e-5) it moved a
+ * random network's logits by a twentieth of what int8 does.
  */
 #define EXPF_C1 9.999668598e-01f
 #define EXPF_C2 5.000301600e-01f
 #define EXPF_C3 1.678747386e-01f
 #define EXPF_C4 4.151384905e-02f
 
-static inline __m512 silu_fast512(__m512 v)
+static inline __m512 expneg_q512(__m512 v)
 {
-    const __m512 magic = _mm512_set1_ps(12582912.0f);
-    __m512 x = _mm512_max_ps(_mm512_set1_ps(-87.3365447504f), v), n, r, p;
+    __m512 n, r, p;
 
-    n = _mm512_sub_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(-1.44269504088896341f), magic), magic);
-    r = _mm512_fnmsub_ps(n, _mm512_set1_ps(0.693147180559945f), x);
+    v = _mm512_max_ps(_mm512_set1_ps(-87.3365447504f), v);
+    n = rint_log2e512(v);
+    r = _mm512_fnmsub_ps(n, _mm512_set1_ps(0.693147180559945f), v);
     p = _mm512_set1_ps(EXPF_C4);
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXPF_C3));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXPF_C2));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXPF_C1));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_mul_ps(v, recip512(_mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_scalef_ps(p, n))));
+    return _mm512_scalef_ps(p, n);
 }
 
 static inline __m512 act512(__m512 v, enum rvt_nn_act act)
@@ -102,7 +106,7 @@ static inline __m512 act512(__m512 v, enum rvt_nn_act act)
     case RVT_NN_ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
     case RVT_NN_ACT_SILU: return _mm512_mul_ps(v, recip512(_mm512_add_ps(one, expneg512(v))));
     case RVT_NN_ACT_SIGMOID: return recip512(_mm512_add_ps(one, expneg512(v)));
-    case RVT_NN_ACT_SILU_Q: return silu_fast512(v);
+    case RVT_NN_ACT_SILU_Q: return _mm512_mul_ps(v, recip512(_mm512_add_ps(one, expneg_q512(v))));
     }
     return v;
 }

@@ -475,8 +475,9 @@ dw_rem_n(const float *p0, size_t wpc, size_t cs, const float *wm, int K, int S, 
 #define DW_MAX_SLICES 80
 
 /*
- * One output row, 16 channels at a time, output pixels eight at a time along the row
- * (dw_chunk); then the row's last ow % 8 pixels two slices at a time (dw_rem).  Rows
+ * Output rows two at a time at stride 1 (dw_chunk2, the rows' last ow % 8 pixels
+ * included), else one: 16 channels at a time, output pixels eight at a time along the
+ * row (dw_chunk), then the row's last ow % 8 pixels two slices at a time (dw_rem).  Rows
  * outside, channel slices inside: the K input rows a row reads (K * wp * c floats, at
  * most ~300 KB in EfficientNet-B0) stay in L2 while every slice passes over them;
  * slices outside streamed the whole padded tensor (up to 5 MB) from L3 once per 16

@@ -411,7 +411,7 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
             if (g->act == RVT_QACT_RELU)
                 v = _mm512_max_ps(v, _mm512_setzero_ps());
             else if (g->act == RVT_QACT_SILU) /* the int8 layers' SiLU (act_avx512.h) */
-                v = silu_fast512(v);
+                v = act512(v, RVT_NN_ACT_SILU_Q);
             if (g->res)
                 v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(
                                          m, g->res + (p + (size_t)r) * g->ld_res + (size_t)o));
