@@ -39,6 +39,8 @@ struct mbconv {
     bool cl;                      /* may run channels-last (c_exp a multiple of 16 and an
                                      expand, or the first block: the stem then writes
                                      channels-last; fp32 or int8 layers) */
+    bool banded;                  /* cl, an expand and a large expanded map: expand and
+                                     depthwise conv in bands of rows (expand_dw_bands) */
     const float *dw_w_cl;         /* cl: depthwise weights as [k*k][c_exp] */
     struct rvt_nn_dense expand_l; /* c_exp x c_in, SiLU */
     struct rvt_nn_conv dw;        /* depthwise, SiLU */
@@ -58,7 +60,19 @@ struct plan {
     size_t own; /* a thread's own scratch (a depthwise conv's padded plane) */
     size_t pad; /* the padded channels-last input of a depthwise conv */
     size_t rows; /* a channels-last depthwise conv's row sums (oh x c_exp) */
+    size_t ring; /* the ring of padded rows of a banded block (RING_ROWS of the widest) */
+    size_t band_scr; /* the expand's scratch for RING_ROWS rows of a banded block */
 };
+
+/*
+ * Banded blocks (expand_dw_bands): output rows BAND_ROWS at a time through a ring of
+ * RING_ROWS padded input rows (at most (BAND_ROWS - 1) * 2 + 5 = 11 are read at once),
+ * for the blocks whose expanded map is larger than BANDED_BYTES: at 224 px the first
+ * three with an expand (4.8, 1.8 and 1.8 MB), where the ring of the widest is 700 KB.
+ */
+#define BAND_ROWS 4
+#define RING_ROWS 16
+#define BANDED_BYTES ((size_t)1 << 20)
 
 struct rvt_model {
     struct rvt_model_info info;
@@ -644,7 +658,7 @@ static void make_plan(struct rvt_model *m)
     p->exp = (size_t)32 * h * w; /* the stem's channels-last output */
     p->vec = N_FEAT;
     for (i = 0; i < m->n_blocks; i++) {
-        const struct mbconv *b = &m->blocks[i];
+        struct mbconv *b = &m->blocks[i];
         hw = (size_t)h * w;
         oh = rvt_nn_out_size(h, b->k, b->stride, b->k / 2);
         ow = rvt_nn_out_size(w, b->k, b->stride, b->k / 2);
@@ -659,6 +673,12 @@ static void make_plan(struct rvt_model *m)
             p->pad = RVT_MAX(p->pad, (size_t)b->c_exp * (h + b->k - 1) * (w + b->k - 1));
             p->rows = RVT_MAX(p->rows, (size_t)b->c_exp * oh);
         }
+        b->banded = m->cl && b->expand && (size_t)b->c_exp * hw * sizeof(float) > BANDED_BYTES;
+        if (b->banded) {
+            p->ring = RVT_MAX(p->ring, (size_t)RING_ROWS * (w + b->k - 1) * b->c_exp);
+            p->band_scr = RVT_MAX(p->band_scr,
+                                  rvt_nn_dense_scratch(&b->expand_l, (size_t)RING_ROWS * w));
+        }
         macs += (double)b->c_exp * b->k * b->k * oh * ow;
         p->dwo = RVT_MAX(p->dwo, (size_t)b->c_exp * oh * ow);
         plan_dense(p, &b->se1, 1);
@@ -669,6 +689,12 @@ static void make_plan(struct rvt_model *m)
         p->io = RVT_MAX(p->io, (size_t)b->c_out * oh * ow);
         h = oh;
         w = ow;
+    }
+    /* a banded block's ring and expand scratch are a thread's own scratch */
+    if (p->ring) {
+        size_t band = (p->ring + 15) / 16 * 16 + p->band_scr;
+        p->own = RVT_MAX(p->own, band);
+        p->scr = RVT_MAX(p->scr, band);
     }
     hw = (size_t)h * w;
     p->exp = RVT_MAX(p->exp, (size_t)N_IMG * hw);
@@ -1233,6 +1259,67 @@ static void dw_share(const struct rvt_nn_par *par, int oh, int c, size_t *r0, si
     }
 }
 
+/*
+ * The expand and the depthwise conv of a banded block (bl->banded), from the block's
+ * input x (h x w x c_in) to s->d and the row sums.  Each thread takes its share of the
+ * output rows and walks them BAND_ROWS at a time: it expands the input rows a band
+ * reads (each once, but for the k - stride rows the two threads' shares both read) into
+ * a ring of padded rows in its own scratch, then runs the depthwise conv on them.
+ * Where the expand wrote the whole map (4.8 MB for the first block at 224 px) for the
+ * depthwise conv to read back from memory, the ring stays in the core's L2; and a
+ * thread reads only rows it expanded itself, so no sync between the two layers.  The
+ * same bits: each expanded pixel and each output is computed as the whole-map layers
+ * compute it (per-position products and maps; the conv's rows are independent).
+ */
+static void expand_dw_bands(struct rvt_nn_session *s, const struct rvt_nn_par *par,
+                            const struct mbconv *bl, const float *x, int h, int w,
+                            enum rvt_nn_act dw_act)
+{
+    const int pad = bl->k / 2, wp = w + 2 * pad, S = bl->stride, c = bl->c_exp;
+    const int oh = rvt_nn_out_size(h, bl->k, S, pad), ow = rvt_nn_out_size(w, bl->k, S, pad);
+    const size_t rowf = (size_t)wp * c, border = (size_t)pad * c * sizeof(float);
+    float *ring = s->own[par ? par->ith : 0];
+    float *scr = ring + (s->m->plan.ring + 15) / 16 * 16;
+    size_t r0, r1;
+    int base, cnt = 0, o0;
+
+    rvt_nn_par_range(par, (size_t)oh, 1, &r0, &r1);
+    base = (int)r0 * S; /* ring row j holds padded input row base + j; cnt are filled */
+    for (o0 = (int)r0; o0 < (int)r1; o0 += BAND_ROWS) {
+        const int o1 = RVT_MIN((int)r1, o0 + BAND_ROWS), lo = o0 * S, hi = (o1 - 1) * S + bl->k;
+        if (hi - base > RING_ROWS) { /* keep the rows from lo on, at the ring's start */
+            memmove(ring, ring + (size_t)(lo - base) * rowf,
+                    (size_t)(base + cnt - lo) * rowf * sizeof(float));
+            cnt = base + cnt - lo;
+            base = lo;
+        }
+        while (base + cnt < hi) {
+            const int r = base + cnt; /* the next padded row */
+            float *d = ring + (size_t)cnt * rowf;
+            int n, j;
+            if (r < pad || r >= h + pad) { /* a border row */
+                memset(d, 0, rowf * sizeof(float));
+                cnt++;
+                continue;
+            }
+            n = RVT_MIN(hi, h + pad) - r;
+            for (j = 0; j < n; j++) {
+                memset(d + (size_t)j * rowf, 0, border);
+                memset(d + (size_t)j * rowf + (size_t)(w + pad) * c, 0, border);
+            }
+            rvt_nn_dense_forward_cl_par(&bl->expand_l, x + (size_t)(r - pad) * w * bl->c_in,
+                                        (size_t)bl->c_in, 1, NULL, d + (size_t)pad * c,
+                                        (size_t)c, (size_t)n * w, (size_t)w, (size_t)(2 * pad),
+                                        NULL, 0, scr, NULL);
+            cnt += n;
+        }
+        rvt_nn_kernels()->dwconv_cl(ring + (size_t)(lo - base) * rowf, hi - lo, wp, c, 0, c,
+                                    bl->dw_w_cl, bl->k, S, bl->dw.dw_bias, dw_act,
+                                    s->d + (size_t)o0 * ow * c, o1 - o0, ow,
+                                    s->rsum + (size_t)o0 * c);
+    }
+}
+
 /* The head of the image branch from its output map's channel sums over hw pixels: the
  * average pool, then the channel attention, each split among the team (fp32: 128 us a
  * clip on one thread, memory-bound on 1.6 MB of weights); ends with a sync. */
@@ -1273,9 +1360,11 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
     float *a = s->a, *b = s->b, *t;
     size_t j0, j1, hw, j;
     char name[64];
+    /* the whole-map layers but when traced or observed (calibration), which see maps */
+    const bool bands = !s->trace && !rvt_nn_dense_observed();
+    const bool gather = m->stem_gather && bands;
 
     {
-        const bool gather = m->stem_gather && !s->trace && !rvt_nn_dense_observed();
         int oh = rvt_nn_out_size(h, 3, 2, 1), ow = rvt_nn_out_size(w, 3, 2, 1);
         normalise(s, par, frame, gather ? 1 : 0);
         sync();
@@ -1317,6 +1406,10 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
                 ? RVT_NN_ACT_SILU_Q
                 : bl->dw.act;
         hw = (size_t)h * w;
+        if (bl->banded && bands) {
+            expand_dw_bands(s, par, bl, a, h, w, dw_act);
+            goto dw_done;
+        }
         if (bl->expand) {
             zero_border(s->pad, h, w, bl->c_exp, pad, par);
             rvt_nn_dense_forward_cl_par(&bl->expand_l, a, (size_t)bl->c_in, 1, NULL,
@@ -1335,6 +1428,7 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
                          bl->c_exp, (int)c0, (int)c1, bl->dw_w_cl, bl->k, bl->stride,
                          bl->dw.dw_bias, dw_act, s->d + r0 * ow * bl->c_exp, (int)(r1 - r0),
                          ow, s->rsum + r0 * bl->c_exp);
+    dw_done:
         sync();
         if (s->trace) {
             snprintf(name, sizeof(name), "img.features.%d.%d.dw", bl->stage, bl->index);

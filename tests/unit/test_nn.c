@@ -19,7 +19,9 @@
  *                                            inputs; wall and CPU time)
  *   test_nn model MODEL.h5 FRAMES MEL DIR    FRAMES uint8 [N,H,W,3], MEL [N,M,T]:
  *                                            writes DIR/<trace name>.npy for clip 0
- *                                            and DIR/all_logits.npy [N,C]
+ *                                            and DIR/all_logits.npy [N,C]; and
+ *                                            DIR/fast_logits.npy, untraced on a team
+ *                                            of 2 (banded blocks, fused epilogues)
  * The environment variable RVT_ISA selects the kernel level as for the tools.
  */
 #include "core/common.h"
@@ -172,7 +174,7 @@ static int run_model(int argc, char **argv)
 {
     struct rvt_error err = {0};
     struct rvt_model *m = NULL;
-    struct rvt_nn_session *s = NULL;
+    struct rvt_nn_session *s = NULL, *fast = NULL;
     struct npy fr, mel;
     struct trace_ctx tc = {argv[5], 0};
     const struct rvt_model_info *info;
@@ -212,8 +214,20 @@ static int run_model(int argc, char **argv)
     snprintf(path, sizeof(path), "%s/all_logits.npy", argv[5]);
     if (npy_write(path, logits, 2, dims) < 0 || tc.fail)
         goto done;
+    /* the same clips as run-model computes them: what the traced layers show must be
+     * what it computes, bit for bit */
+    if (rvt_nn_session_new(&fast, m, (size_t)fr.dims[0], &err) < 0 ||
+        rvt_nn_session_set_threads(fast, 2, &err) < 0) {
+        fprintf(stderr, "test_nn: %s\n", err.msg);
+        goto done;
+    }
+    rvt_model_forward(fast, (size_t)fr.dims[0], fr.data, mel.data, logits);
+    snprintf(path, sizeof(path), "%s/fast_logits.npy", argv[5]);
+    if (npy_write(path, logits, 2, dims) < 0)
+        goto done;
     ret = 0;
 done:
+    rvt_nn_session_free(&fast);
     free(logits);
     free(fr.data);
     free(mel.data);
