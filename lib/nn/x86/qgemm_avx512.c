@@ -605,13 +605,134 @@ static void quant_rows_block(const float *x, const float *ks, int k, size_t ldx,
     }
 }
 
+/* r[i] lane j -> r[j] lane i: a 16 x 16 transpose in 64 shuffles (four rounds of 16). */
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+    int i, c;
+
+    for (i = 0; i < 16; i += 2) { /* lane L of t[i]: r[i], r[i+1] at 4L, 4L+1 (lo) / 4L+2, 4L+3 */
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (i = 0; i < 16; i += 4) { /* u[i + c], lane L: rows i..i+3 of column 4L + c */
+        __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 2]);
+        __m512d e = _mm512_castps_pd(t[i + 1]), f = _mm512_castps_pd(t[i + 3]);
+        u[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        u[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        u[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(e, f));
+        u[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(e, f));
+    }
+    for (c = 0; c < 4; c++) { /* the 4 x 4 transpose of 128-bit lanes among u[4g + c] */
+        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+        __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xee);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+        __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xee);
+        r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
+        r[8 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
+    }
+}
+
+/* The most k quant_rows_block_t holds (its transposed block on the stack). */
+#define QT_MAX_K 64
+
+/*
+ * quant_rows_block for short rows (k <= QT_MAX_K), transposed: the block's 16 rows x
+ * 16 channels turned into one vector a channel, lanes = rows, so each row's min and
+ * max are plain vector mins and maxes, the maps come out of map16 already one row a
+ * lane, and four channels' codes shift into the 64-byte group the GEMM reads: no
+ * horizontal reductions, no per-row broadcasts, no byte packing, where quant_rows_block
+ * spends some 35 cycles a row on those at k = 16 whatever the row's length.  The same
+ * operations on each value (x * ks, * inv, the clamps, the rounding), so the same bits;
+ * a NaN or an infinity anywhere in a row makes its flag NaN (x * 0 + flag), which map16
+ * takes as NaN (the row's map is NaN either way).
+ */
+static inline __attribute__((always_inline)) void
+quant_rows_block_t(const float *x, const float *ks, int k, size_t ldx, float *scale,
+                   int32_t *zero, uint8_t *dst, int k_pad, const int NJ)
+{
+    __m512 t[QT_MAX_K], lo = _mm512_set1_ps(INFINITY), hi = _mm512_set1_ps(-INFINITY);
+    __m512 lo1 = lo, hi1 = hi, flag = _mm512_setzero_ps(), flag1 = flag, vs, vinv, top, bot;
+    __m512i vz;
+    int r, c, j, g;
+
+#pragma GCC unroll 4
+    for (j = 0; j < 16 * NJ; j += 16) {
+        int nv = RVT_MIN(16, k - j);
+        __mmask16 m = nv >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nv) - 1);
+        __m512 kv = ks ? _mm512_maskz_loadu_ps(m, ks + j) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+        for (r = 0; r < 16; r++) {
+            __m512 v = _mm512_maskz_loadu_ps(m, x + (size_t)r * ldx + j);
+            t[j + r] = ks ? _mm512_mul_ps(v, kv) : v;
+        }
+        transpose16(t + j);
+#pragma GCC unroll 16
+        for (c = j; c < j + nv; c++) { /* two chains each: half the latency */
+            if ((c & 1) == 0) {
+                lo = _mm512_min_ps(lo, t[c]);
+                hi = _mm512_max_ps(hi, t[c]);
+                flag = _mm512_fmadd_ps(t[c], _mm512_setzero_ps(), flag);
+            } else {
+                lo1 = _mm512_min_ps(lo1, t[c]);
+                hi1 = _mm512_max_ps(hi1, t[c]);
+                flag1 = _mm512_fmadd_ps(t[c], _mm512_setzero_ps(), flag1);
+            }
+        }
+    }
+    lo = _mm512_min_ps(lo, lo1);
+    hi = _mm512_max_ps(hi, hi1);
+    flag = _mm512_add_ps(flag, flag1);
+    map16(lo, hi, _mm512_cmp_ps_mask(flag, flag, _CMP_UNORD_Q), &vs, &vinv, &vz);
+    _mm512_storeu_ps(scale, vs);
+    _mm512_storeu_si512(zero, vz);
+    top = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_set1_epi32(255), vz));
+    bot = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_setzero_si512(), vz));
+#pragma GCC unroll 16
+    for (g = 0; g < 4 * NJ; g++) {
+        __m512i d = _mm512_setzero_si512();
+        if (g >= k_pad / 4)
+            break;
+#pragma GCC unroll 4
+        for (c = 0; c < 4; c++) {
+            __m512 v;
+            __m512i q;
+            if (4 * g + c >= k) /* the padding channels' codes: 0 */
+                break;
+            v = _mm512_mul_ps(t[4 * g + c], vinv);
+            q = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_max_ps(_mm512_min_ps(v, top), bot)),
+                                 vz);
+            d = _mm512_or_si512(d, _mm512_slli_epi32(q, 8 * c));
+        }
+        _mm512_store_si512(dst + (size_t)g * 64, d);
+    }
+}
+
+/* quant_rows_block_t with its number of 16-channel chunks a constant (1..4) */
+static void quant_rows_block_t_n(const float *x, const float *ks, int k, size_t ldx,
+                                 float *scale, int32_t *zero, uint8_t *dst, int k_pad)
+{
+    switch ((k + 15) / 16) {
+    case 1: quant_rows_block_t(x, ks, k, ldx, scale, zero, dst, k_pad, 1); break;
+    case 2: quant_rows_block_t(x, ks, k, ldx, scale, zero, dst, k_pad, 2); break;
+    case 3: quant_rows_block_t(x, ks, k, ldx, scale, zero, dst, k_pad, 3); break;
+    default: quant_rows_block_t(x, ks, k, ldx, scale, zero, dst, k_pad, 4); break;
+    }
+}
+
 static void quant_rows_avx512(const float *x, int k, size_t n, size_t ldx, float *scale,
                               int32_t *zero, uint8_t *xp, size_t p0, int k_pad, const float *ks)
 {
     size_t i = 0;
 
     while (i < n) {
-        if ((p0 + i) % RVT_QGEMM_PB == 0 && i + RVT_QGEMM_PB <= n) {
+        if ((p0 + i) % RVT_QGEMM_PB == 0 && i + RVT_QGEMM_PB <= n && k <= QT_MAX_K) {
+            quant_rows_block_t_n(x + i * ldx, ks, k, ldx, scale + i, zero + i,
+                                 xp + rvti_qx_index(p0 + i, 0, k_pad), k_pad);
+            i += RVT_QGEMM_PB;
+        } else if ((p0 + i) % RVT_QGEMM_PB == 0 && i + RVT_QGEMM_PB <= n) {
             quant_rows_block(x + i * ldx, ks, k, ldx, scale + i, zero + i,
                              xp + rvti_qx_index(p0 + i, 0, k_pad), k_pad);
             i += RVT_QGEMM_PB;
