@@ -41,6 +41,8 @@ struct mbconv {
                                      channels-last; fp32 or int8 layers) */
     bool banded;                  /* cl, an expand and a large expanded map: expand and
                                      depthwise conv in bands of rows (expand_dw_bands) */
+    bool fold_se;                 /* cl, an fp32 project with fewer weights than the map
+                                     it reads: the excitation scales its weights */
     const float *dw_w_cl;         /* cl: depthwise weights as [k*k][c_exp] */
     struct rvt_nn_dense expand_l; /* c_exp x c_in, SiLU */
     struct rvt_nn_conv dw;        /* depthwise, SiLU */
@@ -62,6 +64,7 @@ struct plan {
     size_t rows; /* a channels-last depthwise conv's row sums (oh x c_exp) */
     size_t ring; /* the ring of padded rows of a banded block (RING_ROWS of the widest) */
     size_t band_scr; /* the expand's scratch for RING_ROWS rows of a banded block */
+    size_t fold; /* a fold_se project's scaled weights */
 };
 
 /*
@@ -685,6 +688,10 @@ static void make_plan(struct rvt_model *m)
         plan_dense(p, &b->se2, 1);
         macs += 2.0 * b->c_exp * b->sq;
         plan_dense(p, &b->project, (size_t)oh * ow);
+        b->fold_se = m->cl && b->project.wtype == RVT_NN_WEIGHT_F32 &&
+                     8 * rvt_sgemm_wt_floats(b->c_out, b->c_exp) < (size_t)b->c_exp * oh * ow;
+        if (b->fold_se)
+            p->fold = RVT_MAX(p->fold, rvt_sgemm_wt_floats(b->c_out, b->c_exp));
         macs += (double)b->c_out * b->c_exp * oh * ow;
         p->io = RVT_MAX(p->io, (size_t)b->c_out * oh * ow);
         h = oh;
@@ -952,6 +959,7 @@ struct rvt_nn_session {
     float *tbuf;                     /* NCHW copies of channels-last tensors for trace */
     float *v1, *v2, *v3, *v4;        /* vectors of up to plan.vec floats */
     float *rsum;                     /* plan.rows: the depthwise conv's row sums */
+    float *fold;                     /* plan.fold: a project's weights, scaled */
     double *sums;                    /* plan.vec */
     float *feat;                     /* [max_batch][N_FEAT] */
     float *hid;                      /* [N_HID] */
@@ -967,8 +975,8 @@ int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, s
 {
     const struct plan *p = &m->plan;
     struct rvt_nn_session *s;
-    size_t sizes[15], total = 0, i;
-    float **dst[14];
+    size_t sizes[16], total = 0, i;
+    float **dst[15];
     char *base;
 
     *out = NULL;
@@ -990,11 +998,13 @@ int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, s
     sizes[11] = N_HID;
     sizes[12] = p->pad;
     sizes[13] = p->rows;
-    sizes[14] = 2 * p->vec; /* the doubles */
+    sizes[14] = p->fold;
+    sizes[15] = 2 * p->vec; /* the doubles */
     dst[0] = &s->x0, dst[1] = &s->a, dst[2] = &s->b, dst[3] = &s->e, dst[4] = &s->d;
     dst[5] = &s->scr, dst[6] = &s->v1, dst[7] = &s->v2, dst[8] = &s->v3, dst[9] = &s->v4;
     dst[10] = &s->feat, dst[11] = &s->hid, dst[12] = &s->pad, dst[13] = &s->rsum;
-    for (i = 0; i < 15; i++)
+    dst[14] = &s->fold;
+    for (i = 0; i < 16; i++)
         total += (sizes[i] + 15) / 16 * 16 * sizeof(float);
     s->mem = aligned_alloc(64, total);
     if (!s->mem) {
@@ -1004,7 +1014,7 @@ int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, s
     /* zeroed once: padding lanes of SIMD kernels then never read uninitialised memory */
     memset(s->mem, 0, total);
     base = s->mem;
-    for (i = 0; i < 14; i++) {
+    for (i = 0; i < 15; i++) {
         *dst[i] = (float *)base;
         base += (sizes[i] + 15) / 16 * 16 * sizeof(float);
     }
@@ -1392,6 +1402,7 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
         int oh = rvt_nn_out_size(h, bl->k, bl->stride, pad);
         int ow = rvt_nn_out_size(w, bl->k, bl->stride, pad);
         size_t n = (size_t)oh * ow, c0, c1, r0, r1;
+        struct rvt_nn_dense proj;
         /* the residual in the project's epilogue (the same operations as the add after
          * it, which tracing keeps to show the project's own output) */
         const float *res = bl->residual && !s->trace ? a : NULL;
@@ -1435,7 +1446,22 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
             trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
         }
         se_vector(s, par, bl, n, oh);
-        if (!xs) {
+        if (bl->fold_se && !rvt_nn_dense_observed()) {
+            /* fp32: the excitation's scale folded into the project's weights, W diag(s),
+             * where its map has more values (b0-b10 at 224 px; a float32 rounding apart
+             * from scaling the map, which the trace still shows) */
+            rvt_nn_par_range(par, rvt_sgemm_k_rows(bl->c_out, bl->c_exp), 1, &j0, &j1);
+            rvt_sgemm_scale_k(bl->project.wt_cl, bl->c_out, bl->c_exp, s->v3, s->fold, j0, j1);
+            proj = bl->project;
+            proj.wt_cl = s->fold;
+            sync();
+            if (s->trace) {
+                memcpy(s->e, s->d, n * (size_t)bl->c_exp * sizeof(float));
+                k->scale_cl(s->e, n, bl->c_exp, s->v3);
+                snprintf(name, sizeof(name), "img.features.%d.%d.se", bl->stage, bl->index);
+                trace_cl(s, clip, name, s->e, bl->c_exp, oh, ow, 0);
+            }
+        } else if (!xs) {
             rvt_nn_par_range(par, n, 1, &j0, &j1);
             if (j1 > j0)
                 k->scale_cl(s->d + j0 * bl->c_exp, j1 - j0, bl->c_exp, s->v3);
@@ -1445,7 +1471,7 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
                 trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
             }
         }
-        rvt_nn_dense_forward_cl_par(&bl->project, s->d, (size_t)bl->c_exp, 1, xs, b,
+        rvt_nn_dense_forward_cl_par(bl->fold_se && !rvt_nn_dense_observed() ? &proj : &bl->project, s->d, (size_t)bl->c_exp, 1, xs, b,
                                     (size_t)bl->c_out, n, 0, 0, res, (size_t)bl->c_out, s->scr,
                                     par);
         sync();

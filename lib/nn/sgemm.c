@@ -27,6 +27,22 @@ void rvt_sgemm_pack(const float *w, int n, int k, float *wt, int o0, int o1)
     }
 }
 
+void rvt_sgemm_scale_k(const float *restrict wt, int n, int k, const float *restrict s,
+                       float *restrict out, size_t r0, size_t r1)
+{
+    int n_pad = rvt_sgemm_n_pad(n);
+    size_t r;
+
+    for (r = r0; r < r1; r++) {
+        int b = (int)(r / (size_t)k), kk = (int)(r % (size_t)k);
+        int nb = RVT_MIN(RVT_SGEMM_NB, n_pad - b * RVT_SGEMM_NB), j;
+        size_t at = (size_t)b * RVT_SGEMM_NB * k + (size_t)kk * nb;
+        const float f = s[kk];
+        for (j = 0; j < nb; j++)
+            out[at + j] = wt[at + j] * f;
+    }
+}
+
 /* W[o][kk] from the packed layout. */
 static inline float wt_at(const struct rvt_sgemm_args *g, int o, int kk)
 {

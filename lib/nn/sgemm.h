@@ -64,6 +64,19 @@ static inline size_t rvt_sgemm_wt_floats(int n, int k)
  */
 void rvt_sgemm_pack(const float *w, int n, int k, float *wt, int o0, int o1);
 
+/*
+ * Packed weights with each input channel kk's weights times s[kk], into out (the same
+ * layout): W diag(s), a squeeze-excitation's scale folded into the layer after it.
+ * The packed rows (block, kk) [r0, r1) of rvt_sgemm_k_rows(n, k), so that threads can
+ * share them out.
+ */
+static inline size_t rvt_sgemm_k_rows(int n, int k)
+{
+    return (size_t)((rvt_sgemm_n_pad(n) + RVT_SGEMM_NB - 1) / RVT_SGEMM_NB) * (size_t)k;
+}
+void rvt_sgemm_scale_k(const float *restrict wt, int n, int k, const float *restrict s,
+                       float *restrict out, size_t r0, size_t r1);
+
 struct rvt_sgemm_args {
     int n, k;              /* output channels, inputs */
     const float *wt;       /* packed weights (rvt_sgemm_pack) */
