@@ -99,32 +99,6 @@ typedef void (*tile_nv_fn)(const struct rvt_sgemm_args *g, size_t p0, int ob, in
 static const tile_nv_fn tiles[MR] = {tile_nv_1, tile_nv_2, tile_nv_3, tile_nv_4, tile_nv_5,
                                      tile_nv_6};
 
-/*
- * Before unit u (block b, tile t of nt) of a thread's units: its part of the next
- * block's weights, prefetched into L2 (each core needs every block it computes in its
- * own L2), so that they stream in from memory while this block's tiles compute: at
- * 224 px the fp32 weights (21 MB) do not stay in cache from one clip to the next, and
- * a late layer whose weights came from memory took ~1.5x its time with them in cache.
- * (Prefetching the next layer's weights too measured slower: that streaming shares the
- * memory bandwidth the late layers are already bound by.)
- */
-static inline void prefetch_next_block(const struct rvt_sgemm_args *g,
-                                       const struct rvti_sgemm_share *s, size_t u, int n_pad)
-{
-    size_t b = u / s->nt, t = u % s->nt, len, a, e;
-    int nb;
-
-    if ((int)(b + 1) * RVT_SGEMM_NB >= n_pad)
-        return;
-    nb = RVT_MIN(RVT_SGEMM_NB, n_pad - (int)(b + 1) * RVT_SGEMM_NB);
-    len = (size_t)nb * (size_t)g->k * sizeof(float);
-    /* asm: GCC 12's modref pass drops _mm_prefetch as a call without effects */
-    for (a = len * t / s->nt & ~(size_t)63, e = len * (t + 1) / s->nt; a < e; a += 64)
-        __asm__ volatile("prefetcht1 %0"
-                         :
-                         : "m"(*((const char *)(g->wt + (b + 1) * RVT_SGEMM_NB * (size_t)g->k) + a)));
-}
-
 static void gemm_avx512(const struct rvt_sgemm_args *g, int ith, int nth)
 {
     const int n_pad = rvt_sgemm_n_pad(g->n);
@@ -135,7 +109,6 @@ static void gemm_avx512(const struct rvt_sgemm_args *g, int ith, int nth)
         int ob = (int)(u / s.nt) * RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - ob);
         size_t p0 = (s.t0 + u % s.nt) * MR;
         int mr = (int)RVT_MIN((size_t)MR, g->n_pos - p0);
-        prefetch_next_block(g, &s, u, n_pad);
         tiles[mr - 1](g, p0, ob, nb);
     }
 }
@@ -156,7 +129,6 @@ static void gemm_gather_avx512(const struct rvt_sgemm_args *g, const struct rvt_
     for (u = s.u0; u < s.u1; u++) {
         int ob = (int)(u / s.nt) * RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - ob);
         rvti_sgemm_gather_tile(x->ow, s.t0 + u % s.nt, &p0, &mr);
-        prefetch_next_block(g, &s, u, n_pad);
         tiles_g[mr - 1](g, x, p0, ob, nb);
     }
 }
