@@ -26,8 +26,10 @@ tile(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, size_t p0
     __m512 acc[MR][4];
     int i, j, kk;
 
+#pragma GCC unroll 6
     for (i = 0; i < RM; i++) {
         xr[i] = G ? rvti_sgemm_gather_x(G, p0 + (size_t)i) : g->x + (p0 + (size_t)i) * g->x_ps;
+#pragma GCC unroll 4
         for (j = 0; j < NV; j++)
             acc[i][j] = _mm512_setzero_ps();
     }
@@ -48,10 +50,23 @@ tile(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, size_t p0
                 acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
         }
     }
+    /* Y's rows: one division for the tile, then a step a position (rvti_sgemm_yrow) */
+    size_t q = g->row_w ? p0 / g->row_w : 0, rr = g->row_w ? p0 % g->row_w : 0;
+    float *yr[MR];
+#pragma GCC unroll 6
+    for (i = 0; i < mr; i++) {
+        yr[i] = g->y + (p0 + (size_t)i + q * g->row_skip) * g->ldy;
+        if (g->row_w && ++rr == g->row_w) {
+            rr = 0;
+            q++;
+        }
+    }
+#pragma GCC unroll 6
     for (i = 0; i < mr; i++) {
         size_t p = p0 + (size_t)i;
-        float *y = rvti_sgemm_yrow(g, p) + ob;
+        float *y = yr[i] + ob;
         const float *r = g->res ? g->res + p * g->ld_res + ob : NULL;
+#pragma GCC unroll 4
         for (j = 0; j < NV; j++) {
             int left = g->n - ob - 16 * j;
             __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
