@@ -321,6 +321,13 @@ bool rvt_nn_dense_cl_ok(const struct rvt_nn_dense *l)
     return l->wt_cl && rvt_sgemm_kernels()->isa == RVT_ISA_AVX512;
 }
 
+void rvt_nn_dense_observe_cl(const struct rvt_nn_dense *l, const float *x, size_t x_ps,
+                             size_t n_cols)
+{
+    if (g_observer)
+        g_observer(g_observer_ctx, l, x, n_cols, (size_t)l->n_in, x_ps);
+}
+
 void rvt_nn_dense_forward_cl_par(const struct rvt_nn_dense *l, const float *x, size_t x_ps,
                                  size_t x_ks, const float *xs, float *y, size_t ldy, size_t n_cols,
                                  size_t row_w, size_t row_skip, const float *res, size_t ld_res,

@@ -180,6 +180,12 @@ void rvt_nn_conv_pool_forward_par(const struct rvt_nn_conv *l, const float *x, i
  * Team rules as the _par functions above; the calibration observer sees X.
  */
 bool rvt_nn_dense_cl_ok(const struct rvt_nn_dense *l);
+/* Shows the observer (if any) x as l's channels-last input, n_cols rows of n_in at x_ps,
+ * as rvt_nn_dense_forward_cl_par would: for a caller that computes l's products from
+ * another X (nn/model.c folds a squeeze-excitation's scale into a project's weights,
+ * and runs a copy of the layer without a key, which observers ignore). */
+void rvt_nn_dense_observe_cl(const struct rvt_nn_dense *l, const float *x, size_t x_ps,
+                             size_t n_cols);
 void rvt_nn_dense_forward_cl_par(const struct rvt_nn_dense *l, const float *x, size_t x_ps,
                                  size_t x_ks, const float *xs, float *y, size_t ldy, size_t n_cols,
                                  size_t row_w, size_t row_skip, const float *res, size_t ld_res,

@@ -1446,18 +1446,23 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
             trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
         }
         se_vector(s, par, bl, n, oh);
-        if (bl->fold_se && !rvt_nn_dense_observed()) {
+        if (bl->fold_se) {
             /* fp32: the excitation's scale folded into the project's weights, W diag(s),
-             * where its map has more values (b0-b10 at 224 px; a float32 rounding apart
-             * from scaling the map, which the trace still shows) */
+             * where they are much smaller than its map (b0-b4 at 224 px; a float32
+             * rounding apart from scaling the map).  Traced or observed, the same
+             * products; the trace and the observer see the scaled map, a copy. */
             rvt_nn_par_range(par, rvt_sgemm_k_rows(bl->c_out, bl->c_exp), 1, &j0, &j1);
             rvt_sgemm_scale_k(bl->project.wt_cl, bl->c_out, bl->c_exp, s->v3, s->fold, j0, j1);
             proj = bl->project;
             proj.wt_cl = s->fold;
+            proj.key = NULL;
             sync();
-            if (s->trace) {
+            if (s->trace || rvt_nn_dense_observed()) { /* one thread */
                 memcpy(s->e, s->d, n * (size_t)bl->c_exp * sizeof(float));
                 k->scale_cl(s->e, n, bl->c_exp, s->v3);
+                rvt_nn_dense_observe_cl(&bl->project, s->e, (size_t)bl->c_exp, n);
+            }
+            if (s->trace) {
                 snprintf(name, sizeof(name), "img.features.%d.%d.se", bl->stage, bl->index);
                 trace_cl(s, clip, name, s->e, bl->c_exp, oh, ow, 0);
             }
@@ -1471,7 +1476,7 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
                 trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
             }
         }
-        rvt_nn_dense_forward_cl_par(bl->fold_se && !rvt_nn_dense_observed() ? &proj : &bl->project, s->d, (size_t)bl->c_exp, 1, xs, b,
+        rvt_nn_dense_forward_cl_par(bl->fold_se ? &proj : &bl->project, s->d, (size_t)bl->c_exp, 1, xs, b,
                                     (size_t)bl->c_out, n, 0, 0, res, (size_t)bl->c_out, s->scr,
                                     par);
         sync();
