@@ -1370,7 +1370,8 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
     float *a = s->a, *b = s->b, *t;
     size_t j0, j1, hw;
     char name[64];
-    /* the whole-map layers but when traced or observed (calibration), which see maps */
+    /* banded blocks and the stem's gather, but when traced or observed (calibration),
+     * which see whole maps */
     const bool bands = !s->trace && !rvt_nn_dense_observed();
     const bool gather = m->stem_gather && bands;
 
@@ -1402,7 +1403,8 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
         int oh = rvt_nn_out_size(h, bl->k, bl->stride, pad);
         int ow = rvt_nn_out_size(w, bl->k, bl->stride, pad);
         size_t n = (size_t)oh * ow, c0, c1, r0, r1;
-        struct rvt_nn_dense proj;
+        struct rvt_nn_dense folded; /* fold_se: the project with its weights scaled */
+        const struct rvt_nn_dense *proj = &bl->project;
         /* the residual in the project's epilogue (the same operations as the add after
          * it, which tracing keeps to show the project's own output) */
         const float *res = bl->residual && !s->trace ? a : NULL;
@@ -1419,27 +1421,28 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
         hw = (size_t)h * w;
         if (bl->banded && bands) {
             expand_dw_bands(s, par, bl, a, h, w, dw_act);
-            goto dw_done;
-        }
-        if (bl->expand) {
-            zero_border(s->pad, h, w, bl->c_exp, pad, par);
-            rvt_nn_dense_forward_cl_par(&bl->expand_l, a, (size_t)bl->c_in, 1, NULL,
-                                        s->pad + ((size_t)pad * wp + pad) * bl->c_exp,
-                                        (size_t)bl->c_exp, hw, (size_t)w, (size_t)(2 * pad), NULL,
-                                        0, s->scr, par);
-            sync();
-            if (s->trace) {
-                snprintf(name, sizeof(name), "img.features.%d.%d.expand", bl->stage, bl->index);
-                trace_cl(s, clip, name, s->pad, bl->c_exp, h, w, pad);
+        } else {
+            if (bl->expand) {
+                zero_border(s->pad, h, w, bl->c_exp, pad, par);
+                rvt_nn_dense_forward_cl_par(&bl->expand_l, a, (size_t)bl->c_in, 1, NULL,
+                                            s->pad + ((size_t)pad * wp + pad) * bl->c_exp,
+                                            (size_t)bl->c_exp, hw, (size_t)w, (size_t)(2 * pad),
+                                            NULL, 0, s->scr, par);
+                sync();
+                if (s->trace) {
+                    snprintf(name, sizeof(name), "img.features.%d.%d.expand", bl->stage,
+                             bl->index);
+                    trace_cl(s, clip, name, s->pad, bl->c_exp, h, w, pad);
+                }
             }
+            dw_share(par, oh, bl->c_exp, &r0, &r1, &c0, &c1);
+            if (r1 > r0 && c1 > c0)
+                k->dwconv_cl(s->pad + r0 * bl->stride * wp * bl->c_exp,
+                             hp - (int)r0 * bl->stride, wp, bl->c_exp, (int)c0, (int)c1,
+                             bl->dw_w_cl, bl->k, bl->stride, bl->dw.dw_bias, dw_act,
+                             s->d + r0 * ow * bl->c_exp, (int)(r1 - r0), ow,
+                             s->rsum + r0 * bl->c_exp);
         }
-        dw_share(par, oh, bl->c_exp, &r0, &r1, &c0, &c1);
-        if (r1 > r0 && c1 > c0)
-            k->dwconv_cl(s->pad + r0 * bl->stride * wp * bl->c_exp, hp - (int)r0 * bl->stride, wp,
-                         bl->c_exp, (int)c0, (int)c1, bl->dw_w_cl, bl->k, bl->stride,
-                         bl->dw.dw_bias, dw_act, s->d + r0 * ow * bl->c_exp, (int)(r1 - r0),
-                         ow, s->rsum + r0 * bl->c_exp);
-    dw_done:
         sync();
         if (s->trace) {
             snprintf(name, sizeof(name), "img.features.%d.%d.dw", bl->stage, bl->index);
@@ -1453,9 +1456,10 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
              * products; the trace and the observer see the scaled map, a copy. */
             rvt_nn_par_range(par, rvt_sgemm_k_rows(bl->c_out, bl->c_exp), 1, &j0, &j1);
             rvt_sgemm_scale_k(bl->project.wt_cl, bl->c_out, bl->c_exp, s->v3, s->fold, j0, j1);
-            proj = bl->project;
-            proj.wt_cl = s->fold;
-            proj.key = NULL;
+            folded = bl->project;
+            folded.wt_cl = s->fold;
+            folded.key = NULL;
+            proj = &folded;
             sync();
             if (s->trace || rvt_nn_dense_observed()) { /* one thread */
                 memcpy(s->e, s->d, n * (size_t)bl->c_exp * sizeof(float));
@@ -1476,7 +1480,7 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
                 trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
             }
         }
-        rvt_nn_dense_forward_cl_par(bl->fold_se ? &proj : &bl->project, s->d, (size_t)bl->c_exp, 1, xs, b,
+        rvt_nn_dense_forward_cl_par(proj, s->d, (size_t)bl->c_exp, 1, xs, b,
                                     (size_t)bl->c_out, n, 0, 0, res, (size_t)bl->c_out, s->scr,
                                     par);
         sync();

@@ -100,4 +100,20 @@ static inline float *rvti_sgemm_yrow(const struct rvt_sgemm_args *g, size_t p)
     return g->y + (p + (g->row_w ? p / g->row_w * g->row_skip : 0)) * g->ldy;
 }
 
+/* rvti_sgemm_yrow of positions p0 .. p0 + n - 1 into y: one division, then a step a
+ * position (a tile's epilogue). */
+static inline void rvti_sgemm_yrows(const struct rvt_sgemm_args *g, size_t p0, int n, float **y)
+{
+    size_t q = g->row_w ? p0 / g->row_w : 0, r = g->row_w ? p0 % g->row_w : 0;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        y[i] = g->y + (p0 + (size_t)i + q * g->row_skip) * g->ldy;
+        if (g->row_w && ++r == g->row_w) {
+            r = 0;
+            q++;
+        }
+    }
+}
+
 #endif

@@ -728,13 +728,12 @@ static void quant_rows_avx512(const float *x, int k, size_t n, size_t ldx, float
     size_t i = 0;
 
     while (i < n) {
-        if ((p0 + i) % RVT_QGEMM_PB == 0 && i + RVT_QGEMM_PB <= n && k <= QT_MAX_K) {
-            quant_rows_block_t_n(x + i * ldx, ks, k, ldx, scale + i, zero + i,
-                                 xp + rvti_qx_index(p0 + i, 0, k_pad), k_pad);
-            i += RVT_QGEMM_PB;
-        } else if ((p0 + i) % RVT_QGEMM_PB == 0 && i + RVT_QGEMM_PB <= n) {
-            quant_rows_block(x + i * ldx, ks, k, ldx, scale + i, zero + i,
-                             xp + rvti_qx_index(p0 + i, 0, k_pad), k_pad);
+        if ((p0 + i) % RVT_QGEMM_PB == 0 && i + RVT_QGEMM_PB <= n) {
+            uint8_t *dst = xp + rvti_qx_index(p0 + i, 0, k_pad);
+            if (k <= QT_MAX_K)
+                quant_rows_block_t_n(x + i * ldx, ks, k, ldx, scale + i, zero + i, dst, k_pad);
+            else
+                quant_rows_block(x + i * ldx, ks, k, ldx, scale + i, zero + i, dst, k_pad);
             i += RVT_QGEMM_PB;
         } else {
             const float *r = x + i * ldx;

@@ -50,17 +50,8 @@ tile(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, size_t p0
                 acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
         }
     }
-    /* Y's rows: one division for the tile, then a step a position (rvti_sgemm_yrow) */
-    size_t q = g->row_w ? p0 / g->row_w : 0, rr = g->row_w ? p0 % g->row_w : 0;
     float *yr[MR];
-#pragma GCC unroll 6
-    for (i = 0; i < mr; i++) {
-        yr[i] = g->y + (p0 + (size_t)i + q * g->row_skip) * g->ldy;
-        if (g->row_w && ++rr == g->row_w) {
-            rr = 0;
-            q++;
-        }
-    }
+    rvti_sgemm_yrows(g, p0, mr, yr);
 #pragma GCC unroll 6
     for (i = 0; i < mr; i++) {
         size_t p = p0 + (size_t)i;
