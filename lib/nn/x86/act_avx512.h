@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include "nn/ops.h"
+#include "nn/x86/exp_poly.h"
 
 /*
  * exp(-v) for float lanes, the core of SiLU and sigmoid: -v clamped below 88.38 (the
@@ -17,19 +18,11 @@
  * underflows to a subnormal or 0, and 1 + it is 1 all the same), Cody-Waite reduction
  * -v = n ln2 + r with |r| <= ln2/2 (ln2 split in two, the low part carries the
  * rounding), then exp(r) = 1 + r (c1 + r (c2 + ... + r c5)), scaled by 2^n with
- * vscalefps.  The coefficients minimise the relative error on [-ln2/2, ln2/2]
- * (Lawson's iteration on 4001 Chebyshev nodes, scripts/fit-exp.py); in float32 with
- * FMAs the result is within 1.3 ulp of exp.  16 vector operations for a SiLU where a
+ * vscalefps (the coefficients: x86/exp_poly.h); in float32 with FMAs the result is
+ * within 1.3 ulp of exp.  16 vector operations for a SiLU where a
  * Taylor-style degree-7 exp(x) of -v took 21.
  * ref: Cephes Math Library, expf.c (S. L. Moshier): the reduction and the clamps.
  */
-/* scripts/fit-exp.py */
-#define EXP_C1 9.999997020e-01f
-#define EXP_C2 4.999915063e-01f
-#define EXP_C3 1.666763574e-01f
-#define EXP_C4 4.189793020e-02f
-#define EXP_C5 8.290315047e-03f
-
 /* n = rint(-v log2 e): one FMA onto 1.5 * 2^23 rounds the exact product to an integer,
  * ties to even, and taking 1.5 * 2^23 away leaves it (|n| < 2^22), in two one-uop
  * operations on either vector port, where vrndscaleps is two uops on port 0, which the
