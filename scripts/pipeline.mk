@@ -29,8 +29,15 @@ SHARDS ?= 1
 CONFIG ?=
 PY     ?= /usr/bin/python3
 TRAIN_FLAGS ?= --epochs 15 --batch 16 --lr 1e-3
-# Use the fast sgemm kernels in PyTorch too (Debian's OpenBLAS misdetects newer Xeons; see lib/core/cpu.h).
-export OPENBLAS_CORETYPE ?= SkylakeX
+# Use the fast sgemm kernels in PyTorch too (Debian's OpenBLAS misdetects newer Xeons; see
+# lib/core/cpu.h): the best this CPU runs (SkylakeX needs AVX-512: elsewhere it dies of
+# SIGILL), chosen from its flags as lib/core/cpu.c does; none: OpenBLAS's own choice.
+CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+BLAS_CORE := $(if $(and $(filter avx512f,$(CPU_FLAGS)),$(filter avx512bw,$(CPU_FLAGS)),$(filter avx512vl,$(CPU_FLAGS)),$(filter avx512dq,$(CPU_FLAGS))),SkylakeX,$(if $(and $(filter avx2,$(CPU_FLAGS)),$(filter fma,$(CPU_FLAGS))),Haswell))
+OPENBLAS_CORETYPE ?= $(BLAS_CORE)
+ifneq ($(OPENBLAS_CORETYPE),)
+export OPENBLAS_CORETYPE
+endif
 
 CFG    := $(if $(CONFIG),--config $(CONFIG))
 Q      ?= -q

@@ -11,8 +11,8 @@ seconds; also with -q), which scripts/plot-history.py draws as SVG curves.
 Two modes:
   full (default)   every parameter trains, as the seed did.  EfficientNet-B0 forward
                    + backward costs ~75 ms a clip on 2 cores with OpenBLAS's SkylakeX
-                   kernels (OPENBLAS_CORETYPE=SkylakeX, as scripts/pipeline.mk sets;
-                   ~1.5 s on torch's default netlib BLAS): the demo's 15 epochs over
+                   kernels (OPENBLAS_CORETYPE chosen for this CPU, as scripts/pipeline.mk
+                   does; ~1.5 s on torch's default netlib BLAS): the demo's 15 epochs over
                    the sample corpus's 120 training clips take ~2 min, RAVDESS's
                    ~1150 about 20.
   --freeze-image   fast mode for large corpora and small machines: EfficientNet's
@@ -66,15 +66,34 @@ def threads_from_argv(argv, default=2):
     return default
 
 
+def blas_coretype():
+    """OpenBLAS's best kernels that this CPU can run, from /proc/cpuinfo's flags (as
+    lib/core/cpu.c chooses them for the tools): SkylakeX with AVX-512 F/BW/VL/DQ,
+    Haswell with AVX2 + FMA, else None (OpenBLAS's own choice).  Never a fixed name: the
+    SkylakeX kernels die of SIGILL on a CPU without AVX-512."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((set(l.split(":", 1)[1].split()) for l in f if l.startswith("flags")), set())
+    except OSError:
+        return None
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+        return "SkylakeX"
+    if {"avx2", "fma"} <= flags:
+        return "Haswell"
+    return None
+
+
 if __name__ == "__main__":
     # One owner of parallelism per call path: PyTorch's OpenMP pool runs N threads;
     # OpenBLAS, which PyTorch's native convolutions call from inside that pool, runs
-    # one (else N x N threads contend for N cores).  OpenBLAS's kernels for this CPU kind, as
-    # scripts/pipeline.mk sets (Debian's OpenBLAS misdetects newer Xeons).
+    # one (else N x N threads contend for N cores).  OpenBLAS's kernels for this CPU, as
+    # scripts/pipeline.mk chooses them (Debian's OpenBLAS misdetects newer Xeons).
     _n = str(threads_from_argv(sys.argv[1:]))
     os.environ.setdefault("OMP_NUM_THREADS", _n)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+    _core = blas_coretype()
+    if _core:
+        os.environ.setdefault("OPENBLAS_CORETYPE", _core)
 
 import h5py
 import numpy as np

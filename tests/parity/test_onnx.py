@@ -39,6 +39,20 @@ ROOT = F.ROOT
 ORT_INSTALL = "scripts/install-ort.sh"
 
 
+def cpu_has_vnni():
+    """ONNX Runtime's u8 x s8 integer kernels sum the products exactly only with VNNI
+    (vpdpbusd); without it (AVX2 alone, e.g. AMD Zen 3) they use vpmaddubsw, whose int16
+    pair sums saturate (255 * 127 * 2 > 32767: ORT's documentation suggests 7-bit
+    weights, reduce_range, on such CPUs), so an int8 layer's output can be a little off
+    the scheme that run-model computes exactly."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((set(l.split(":", 1)[1].split()) for l in f if l.startswith("flags")), set())
+    except OSError:
+        return True
+    return bool({"avx512_vnni", "avx_vnni"} & flags)
+
+
 def ort_dir():
     for d in (os.environ.get("RVT_ORT_DIR"), os.path.join(os.environ.get("RVT_BUILD", ""), "ort"),
               os.path.join(ROOT, "build", "ort")):
@@ -237,7 +251,9 @@ def test_int8_dynamic_qdq(work):
         else:
             want = np.einsum("oc,bchw->bohw", q, codes) * s * w_scale[:, None, None] + bias[:, None, None]
         err = np.abs(got[node.output[0]] - want).max() / np.abs(want).max()
-        assert err < 1e-5, "%s: ORT's output is %.3g off the int8 scheme" % (key, err)
+        # without VNNI ORT's saturated pair sums: 4.8e-4 measured (Zen 3)
+        tol = 1e-5 if cpu_has_vnni() else 2e-3
+        assert err < tol, "%s: ORT's output is %.3g off the int8 scheme" % (key, err)
     ours = run_model_logits(work, q8)
     ort = ort_logits(work, path, batch=1)
     fp32 = run_model_logits(work, os.path.join(work, "model.h5"))
@@ -275,8 +291,9 @@ def test_int8_static_qdq(work):
     # values at a rounding tie get the other code, and this untrained network carries
     # such steps to the logits (0.05-0.09 measured, whatever run-model's fp32 kernels
     # that made the calibration ranges): only margins above that say something
+    # (and without VNNI ORT's saturated pair sums: 0.19 measured on Zen 3)
     d = np.abs(ort - ours).max()
-    assert d < 0.15, d
+    assert d < (0.15 if cpu_has_vnni() else 0.3), d
     # (this untrained network's margins: 2 or 3 of the 6 clips clear 0.1, depending on
     # the last ulp of run-model's fp32 kernels)
     keep = decided(ours, margin=0.1, least=2)

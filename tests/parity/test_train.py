@@ -107,3 +107,32 @@ def test_output_named_with_h5(store, tmp_path):
     train(store, tmp_path / "stem" / "model", "--freeze-image", "--epochs", "1", "-q")
     assert sorted(p.name for p in (tmp_path / "stem").iterdir()) == ["model.h5", "model.history.csv", "model.pt"]
     assert same_checkpoints(tmp_path / "model.h5", tmp_path / "stem" / "model.h5")
+
+
+def test_blas_coretype_runs_here():
+    """train.py and scripts/pipeline.mk pick the same OpenBLAS kernels, ones this CPU
+    runs: a fixed SkylakeX killed train.py with SIGILL on a CPU without AVX-512."""
+    with open("/proc/cpuinfo") as f:
+        flags = next((set(l.split(":", 1)[1].split()) for l in f if l.startswith("flags")), set())
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    code = ("import importlib.util, sys; sys.argv = ['train.py'];"
+            "s = importlib.util.spec_from_file_location('train_mod', %r);"
+            "m = importlib.util.module_from_spec(s); s.loader.exec_module(m);"
+            "print(m.blas_coretype() or '')" % TRAIN)
+    py = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True, env=env)
+    assert py.returncode == 0, py.stderr
+    mk = subprocess.run(["make", "-s", "-f", os.path.join(F.ROOT, "scripts", "pipeline.mk"),
+                         "--eval", "show-core: ; @echo '$(OPENBLAS_CORETYPE)'", "show-core"],
+                        capture_output=True, text=True, env=env, cwd=F.ROOT)
+    assert mk.returncode == 0, mk.stderr
+    core = py.stdout.strip()
+    assert mk.stdout.strip() == core
+    if "avx512f" not in flags:
+        assert core != "SkylakeX"
+    if "avx2" in flags and "fma" in flags:
+        assert core in ("SkylakeX", "Haswell")
+    # what it picked runs: a matrix product in torch with those kernels
+    env["OPENBLAS_CORETYPE"] = core
+    run = subprocess.run(["/usr/bin/python3", "-c", "import torch; (torch.ones(64, 64) @ torch.ones(64, 64)).sum()"],
+                         env=env, capture_output=True, text=True)
+    assert run.returncode == 0, (core, run.returncode, run.stderr)
