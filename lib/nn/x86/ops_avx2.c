@@ -356,23 +356,25 @@ dwcl(const float *xp, int wp, int c, int c0, int c1, const float *wt, int K, int
     const size_t cs = (size_t)c, wpc = (size_t)wp * cs, ldo = (size_t)ow * cs;
     const int n_chunks = (ow + 7) / 8, base = n_chunks ? ow / n_chunks : 0;
     const int extra = n_chunks ? ow % n_chunks : 0;
-    int oy, cv, q, ox, nx, hf;
+    int oy, cv, q, ox, nx;
 
     for (oy = 0; oy < oh; oy++) {
         const float *in = xp + (size_t)oy * S * wpc;
         float *yr = y + (size_t)oy * ldo;
         for (cv = c0; cv < c1; cv += 16) {
-            __m256 rs[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-            __m256 b[2] = {_mm256_loadu_ps(bias + cv), _mm256_loadu_ps(bias + cv + 8)};
+            /* the halves' sums and biases as plain variables: kept in arrays indexed by
+             * a half loop they went through memory, ~25 % slower */
+            __m256 rs0 = _mm256_setzero_ps(), rs1 = _mm256_setzero_ps();
+            const __m256 b0 = _mm256_loadu_ps(bias + cv), b1 = _mm256_loadu_ps(bias + cv + 8);
             for (q = 0, ox = 0; q < n_chunks; q++, ox += nx) {
+                const float *p = in + (size_t)ox * S * cs + cv;
+                float *yo = yr + (size_t)ox * cs + cv;
                 nx = base + (q < extra);
-                for (hf = 0; hf < 2; hf++)
-                    cl_chunk_n(in + (size_t)ox * S * cs + cv + 8 * hf, wpc, cs,
-                               wt + cv + 8 * hf, K, S, nx, b[hf], act,
-                               yr + (size_t)ox * cs + cv + 8 * hf, &rs[hf]);
+                cl_chunk_n(p, wpc, cs, wt + cv, K, S, nx, b0, act, yo, &rs0);
+                cl_chunk_n(p + 8, wpc, cs, wt + cv + 8, K, S, nx, b1, act, yo + 8, &rs1);
             }
-            _mm256_storeu_ps(row_sums + (size_t)oy * cs + cv, rs[0]);
-            _mm256_storeu_ps(row_sums + (size_t)oy * cs + cv + 8, rs[1]);
+            _mm256_storeu_ps(row_sums + (size_t)oy * cs + cv, rs0);
+            _mm256_storeu_ps(row_sums + (size_t)oy * cs + cv + 8, rs1);
         }
     }
 }
