@@ -147,7 +147,8 @@ struct rvt_nn_kernels {
     rvt_nn_bias_act_fn bias_act;
     rvt_nn_scale_fn scale;
     rvt_nn_add_fn add;
-    /* channels-last path; NULL where the planar path is faster (ref, avx2) */
+    /* channels-last path; NULL on ref, where the planar path is faster (avx2 and avx512
+     * compute dwconv_cl alike: one FMA chain per output in tap order, then + bias) */
     rvt_nn_pad_act_cl_fn pad_act_cl;
     rvt_nn_dwconv_cl_fn dwconv_cl;
     rvt_nn_scale_cl_fn scale_cl;

@@ -469,7 +469,12 @@ static void test_cl(void)
     static const int shapes[][5] = {/* c, h, w, k, stride */
                                     {16, 7, 7, 5, 1},  {32, 7, 7, 3, 1}, {48, 14, 14, 5, 2},
                                     {16, 28, 28, 3, 2}, {32, 9, 13, 5, 1}, {16, 1, 1, 3, 1},
-                                    {16, 2, 3, 5, 2},  {64, 56, 56, 3, 1}};
+                                    {16, 2, 3, 5, 2},  {64, 56, 56, 3, 1},
+                                    /* the AVX2 kernel's row chunks (ceil(ow / 8) of near-equal
+                                     * size): 14 = 7 + 7, 11 at stride 2, 19 = 7 + 6 + 6 at k5
+                                     * stride 2, 60 = 4 x 8 + 4 x 7; 5 slices (c 80) */
+                                    {80, 14, 14, 3, 1}, {32, 15, 21, 3, 2}, {16, 11, 37, 5, 2},
+                                    {48, 5, 60, 3, 1}};
     const double eps = 1.0 / (1 << 24);
     int isa, si;
 
@@ -602,6 +607,86 @@ static void test_cl(void)
         }
     }
 }
+
+/*
+ * The x86 levels' depthwise arithmetic, exactly: each output one float FMA chain over
+ * the taps in (ky, kx) order from 0, then + bias, and a row's sum float additions in
+ * pixel order from 0 (so AVX2 and AVX-512 differ only by their activations).  Without
+ * an activation (and with ReLU, the same max on every level) that is bit for bit
+ * fmaf; on channel slices not starting at 0 and on row bands, channels outside the
+ * slice left untouched.
+ */
+static void test_cl_chain(void)
+{
+    static const int shapes[][5] = {/* c, h, w, k, stride */
+                                    {32, 7, 7, 5, 1},  {48, 9, 13, 3, 1}, {16, 15, 21, 3, 2},
+                                    {32, 11, 37, 5, 2}, {16, 1, 1, 3, 1}, {16, 2, 3, 5, 2},
+                                    {48, 6, 19, 5, 1}, {32, 28, 28, 3, 2}};
+    int isa, si;
+
+    for (isa = RVT_ISA_AVX2; isa <= RVT_ISA_AVX512; isa++) {
+        const struct rvt_nn_kernels *kt = rvt_nn_kernels_for((enum rvt_isa)isa);
+        if (!kt || !kt->dwconv_cl)
+            continue;
+        for (si = 0; si < (int)RVT_ARRAY_SIZE(shapes); si++) {
+            int c = shapes[si][0], h = shapes[si][1], w = shapes[si][2], k = shapes[si][3];
+            int s = shapes[si][4], pad = k / 2, hp = h + 2 * pad, wp = w + 2 * pad;
+            int oh = rvt_nn_out_size(h, k, s, pad), ow = rvt_nn_out_size(w, k, s, pad);
+            int c0 = c >= 32 ? 16 : 0, rm = oh / 2, a, bad = 0, untouched = 1;
+            size_t nxp = (size_t)hp * wp * c, ny = (size_t)oh * ow * c, j;
+            float *xp = malloc(nxp * sizeof(float)), *wt = malloc((size_t)k * k * c * sizeof(float));
+            float *b = malloc((size_t)c * sizeof(float)), *y = malloc(ny * sizeof(float));
+            float *rs = malloc((size_t)oh * c * sizeof(float));
+            for (j = 0; j < nxp; j++)
+                xp[j] = 3 * frand();
+            for (j = 0; j < (size_t)k * k * c; j++)
+                wt[j] = frand();
+            for (j = 0; j < (size_t)c; j++)
+                b[j] = frand();
+            for (a = 0; a < 2; a++) {
+                enum rvt_nn_act act = a ? RVT_NN_ACT_RELU : RVT_NN_ACT_NONE;
+                int oy, ox, ky, kx, ch;
+                for (j = 0; j < ny; j++)
+                    y[j] = -7.0f;
+                for (j = 0; j < (size_t)oh * c; j++)
+                    rs[j] = -7.0f;
+                /* rows [rm, oh) then [0, rm), channels [c0, c) */
+                kt->dwconv_cl(xp + (size_t)rm * s * wp * c, hp - rm * s, wp, c, c0, c, wt, k, s, b, act,
+                              y + (size_t)rm * ow * c, oh - rm, ow, rs + (size_t)rm * c);
+                if (rm)
+                    kt->dwconv_cl(xp, hp, wp, c, c0, c, wt, k, s, b, act, y, rm, ow, rs);
+                for (oy = 0; oy < oh; oy++)
+                    for (ch = 0; ch < c; ch++) {
+                        float sum = 0.0f;
+                        if (ch < c0) {
+                            untouched &= rs[(size_t)oy * c + ch] == -7.0f;
+                            for (ox = 0; ox < ow; ox++)
+                                untouched &= y[((size_t)oy * ow + ox) * c + ch] == -7.0f;
+                            continue;
+                        }
+                        for (ox = 0; ox < ow; ox++) {
+                            float acc = 0.0f, v;
+                            for (ky = 0; ky < k; ky++)
+                                for (kx = 0; kx < k; kx++)
+                                    acc = fmaf(wt[(size_t)(ky * k + kx) * c + ch],
+                                               xp[((size_t)(oy * s + ky) * wp + ox * s + kx) * c + ch], acc);
+                            v = acc + b[ch];
+                            v = act == RVT_NN_ACT_RELU ? (v > 0.0f ? v : 0.0f) : v;
+                            bad += memcmp(&v, &y[((size_t)oy * ow + ox) * c + ch], sizeof(v)) != 0;
+                            sum += v;
+                        }
+                        bad += memcmp(&sum, &rs[(size_t)oy * c + ch], sizeof(sum)) != 0;
+                    }
+            }
+            OK(!bad && untouched,
+               "dwconv_cl %s c%d %dx%d k%d s%d, channels [%d,%d), rows [0,%d) [%d,%d), none and relu: "
+               "the fmaf chain bit for bit (%d differ), the other channels untouched",
+               rvt_isa_name(kt->isa), c, h, w, k, s, c0, c, rm, rm, oh, bad);
+            free(xp), free(wt), free(b), free(y), free(rs);
+        }
+    }
+}
+
 
 static void test_bias_act(void)
 {
@@ -1202,6 +1287,7 @@ int main(int argc, char **argv)
     printf("# kernels: %s\n", rvt_isa_name(rvt_nn_kernels()->isa));
     test_dwconv();
     test_cl();
+    test_cl_chain();
     test_bias_act();
     test_conv_dense();
     test_dense_i8();

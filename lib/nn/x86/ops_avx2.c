@@ -230,7 +230,242 @@ static void plane_conv_pool_avx2(const float *x, int h, int w, const float *wt, 
                                  act, c0, c1, y, scratch);
 }
 
+/* ---- channels-last kernels (see ops.h) ---- */
+
+/* d[q * c + c0 .. c1) = 0 for q < n pixels */
+static inline void zero_slices(float *d, size_t n, int c, int c0, int c1)
+{
+    size_t q;
+    int ch;
+
+    if (c0 == 0 && c1 == c) {
+        zero_floats(d, n * (size_t)c);
+        return;
+    }
+    for (q = 0; q < n; q++)
+        for (ch = c0; ch < c1; ch += 8)
+            _mm256_storeu_ps(d + q * (size_t)c + ch, _mm256_setzero_ps());
+}
+
+static void pad_act_cl_avx2(const float *x, int h, int w, int c, int c0, int c1, int pad,
+                            const float *bias, enum rvt_nn_act act, float *xp)
+{
+    int wp = w + 2 * pad, hp = h + 2 * pad, r, q, ch;
+    size_t row = (size_t)wp * c;
+
+    for (r = 0; r < hp; r++) {
+        float *d = xp + (size_t)r * row;
+        const float *sx = x + (size_t)(r - pad) * w * c;
+        if (r < pad || r >= h + pad) {
+            zero_slices(d, (size_t)wp, c, c0, c1);
+            continue;
+        }
+        zero_slices(d, (size_t)pad, c, c0, c1);
+        for (q = 0; q < w; q++) {
+            const float *a = sx + (size_t)q * c;
+            float *o = d + (size_t)(q + pad) * c;
+            for (ch = c0; ch < c1; ch += 8)
+                _mm256_storeu_ps(o + ch, act256(_mm256_add_ps(_mm256_loadu_ps(a + ch),
+                                                              _mm256_loadu_ps(bias + ch)), act));
+        }
+        zero_slices(d + (size_t)(w + pad) * c, (size_t)pad, c, c0, c1);
+    }
+}
+
+/*
+ * NX (1-8) output pixels of one row, 8 channels (one vector): NX independent FMA chains,
+ * 8 of them being what keeps both FMA pipes busy through the FMA latency.  Each output
+ * is one chain over its taps in (ky, kx) order from 0, then + bias and act256: the
+ * arithmetic of the AVX-512 kernel (dw_chunk), so the two levels' values before the
+ * activation are the same bits.  Per tap row the K weights are loaded (from L1) and
+ * every input vector of the row once, each feeding the (up to K, stride 2 up to
+ * ceil(K / 2)) chains that use it: NX + K weights and inputs in registers at most 15
+ * of the 16 where all 25 weights would not fit.  Input j serves output i with tap
+ * kx = j - S i, so going up j keeps every chain's taps in kx order.  The outputs (act
+ * applied) are added to *rs in pixel order.
+ */
+static inline __attribute__((always_inline)) void
+cl_chunk(const float *p0, size_t wpc, size_t cs, const float *wm, int K, int S, int NX,
+         __m256 b, enum rvt_nn_act act, float *yo, __m256 *rs)
+{
+    __m256 acc[8];
+    int i, j, ky, kx;
+
+#pragma GCC unroll 8
+    for (i = 0; i < NX; i++)
+        acc[i] = _mm256_setzero_ps();
+#pragma GCC unroll 5
+    for (ky = 0; ky < K; ky++) {
+        const float *pr = p0 + (size_t)ky * wpc;
+        __m256 w[5];
+#pragma GCC unroll 5
+        for (kx = 0; kx < K; kx++)
+            w[kx] = _mm256_loadu_ps(wm + (size_t)(ky * K + kx) * cs);
+#pragma GCC unroll 19
+        for (j = 0; j < S * (NX - 1) + K; j++) {
+            __m256 v = _mm256_loadu_ps(pr + (size_t)j * cs);
+#pragma GCC unroll 8
+            for (i = 0; i < NX; i++) {
+                kx = j - S * i;
+                if (kx >= 0 && kx < K)
+                    acc[i] = _mm256_fmadd_ps(w[kx], v, acc[i]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (i = 0; i < NX; i++) {
+        __m256 v = act256(_mm256_add_ps(acc[i], b), act);
+        _mm256_storeu_ps(yo + (size_t)i * cs, v);
+        *rs = _mm256_add_ps(*rs, v);
+    }
+}
+
+#define CL_CHUNK_CASE(nx) \
+    case nx: cl_chunk(p0, wpc, cs, wm, K, S, nx, b, act, yo, rs); break;
+
+static inline __attribute__((always_inline)) void
+cl_chunk_n(const float *p0, size_t wpc, size_t cs, const float *wm, int K, int S, int nx,
+           __m256 b, enum rvt_nn_act act, float *yo, __m256 *rs)
+{
+    switch (nx) {
+        CL_CHUNK_CASE(1)
+        CL_CHUNK_CASE(2)
+        CL_CHUNK_CASE(3)
+        CL_CHUNK_CASE(4)
+        CL_CHUNK_CASE(5)
+        CL_CHUNK_CASE(6)
+        CL_CHUNK_CASE(7)
+        CL_CHUNK_CASE(8)
+    default: break;
+    }
+}
+
+/* K = 5: one function per (S, NX), not inlined, so that each gets a register allocation
+ * of its own (inlined into the row loop some spilled accumulators): 5-15 % faster on the
+ * k5 layers, where K = 3 chunks lost ~15 % to the calls (best of 20, microbenchmark). */
+typedef void (*cl_chunk_fn)(const float *p0, size_t wpc, size_t cs, const float *wm, __m256 b,
+                            enum rvt_nn_act act, float *yo, __m256 *rs);
+
+#define CL_CHUNK5_FN(S, NX)                                                                    \
+    static __attribute__((noinline)) void cl_chunk5_##S##_##NX(                                \
+        const float *p0, size_t wpc, size_t cs, const float *wm, __m256 b, enum rvt_nn_act act, \
+        float *yo, __m256 *rs)                                                                 \
+    {                                                                                          \
+        cl_chunk(p0, wpc, cs, wm, 5, S, NX, b, act, yo, rs);                                   \
+    }
+#define CL_CHUNK5_FNS(S)                                                                       \
+    CL_CHUNK5_FN(S, 1) CL_CHUNK5_FN(S, 2) CL_CHUNK5_FN(S, 3) CL_CHUNK5_FN(S, 4)                \
+    CL_CHUNK5_FN(S, 5) CL_CHUNK5_FN(S, 6) CL_CHUNK5_FN(S, 7) CL_CHUNK5_FN(S, 8)
+#define CL_CHUNK5_ROW(S)                                                                       \
+    {cl_chunk5_##S##_1, cl_chunk5_##S##_2, cl_chunk5_##S##_3, cl_chunk5_##S##_4,               \
+     cl_chunk5_##S##_5, cl_chunk5_##S##_6, cl_chunk5_##S##_7, cl_chunk5_##S##_8}
+
+CL_CHUNK5_FNS(1)
+CL_CHUNK5_FNS(2)
+
+/* [stride - 1][nx - 1] */
+static const cl_chunk_fn cl_chunks5[2][8] = {CL_CHUNK5_ROW(1), CL_CHUNK5_ROW(2)};
+
+/*
+ * Rows outside, 16-channel slices inside (as the AVX-512 kernel: a row's K input rows
+ * stay in L2 while the slices pass over them).  A row is cut into ceil(ow / 8) chunks
+ * of near-equal size (14 = 7 + 7, 28 = 4 x 7, not 8 + 6 or 3 x 8 + 4: the short chunk
+ * would leave the FMA pipes waiting), and each chunk runs the slice's two 8-channel
+ * halves back to back, so the second half finds the 64-byte lines the first brought
+ * into L1.  An output's chain and a row sum's order do not depend on the chunking, the
+ * slice or the row band.
+ */
+static inline __attribute__((always_inline)) void
+dwcl(const float *xp, int wp, int c, int c0, int c1, const float *wt, int K, int S,
+     const float *bias, enum rvt_nn_act act, float *y, int oh, int ow, float *row_sums)
+{
+    const size_t cs = (size_t)c, wpc = (size_t)wp * cs, ldo = (size_t)ow * cs;
+    const int n_chunks = (ow + 7) / 8, base = n_chunks ? ow / n_chunks : 0;
+    const int extra = n_chunks ? ow % n_chunks : 0;
+    int oy, cv, q, ox, nx;
+
+    for (oy = 0; oy < oh; oy++) {
+        const float *in = xp + (size_t)oy * S * wpc;
+        float *yr = y + (size_t)oy * ldo;
+        for (cv = c0; cv < c1; cv += 16) {
+            /* the halves' sums and biases as plain variables: kept in arrays indexed by
+             * a half loop they went through memory, ~25 % slower */
+            __m256 rs0 = _mm256_setzero_ps(), rs1 = _mm256_setzero_ps();
+            const __m256 b0 = _mm256_loadu_ps(bias + cv), b1 = _mm256_loadu_ps(bias + cv + 8);
+            for (q = 0, ox = 0; q < n_chunks; q++, ox += nx) {
+                const float *p = in + (size_t)ox * S * cs + cv;
+                float *yo = yr + (size_t)ox * cs + cv;
+                nx = base + (q < extra);
+                if (K == 5) {
+                    const cl_chunk_fn f = cl_chunks5[S - 1][nx - 1];
+                    f(p, wpc, cs, wt + cv, b0, act, yo, &rs0);
+                    f(p + 8, wpc, cs, wt + cv + 8, b1, act, yo + 8, &rs1);
+                } else {
+                    cl_chunk_n(p, wpc, cs, wt + cv, K, S, nx, b0, act, yo, &rs0);
+                    cl_chunk_n(p + 8, wpc, cs, wt + cv + 8, K, S, nx, b1, act, yo + 8, &rs1);
+                }
+            }
+            _mm256_storeu_ps(row_sums + (size_t)oy * cs + cv, rs0);
+            _mm256_storeu_ps(row_sums + (size_t)oy * cs + cv + 8, rs1);
+        }
+    }
+}
+
+static void dwconv_cl_avx2(const float *xp, int hp, int wp, int c, int c0, int c1,
+                           const float *wt, int k, int stride, const float *bias,
+                           enum rvt_nn_act act, float *y, int oh, int ow, float *row_sums)
+{
+    if (k == 3 && stride == 1)
+        dwcl(xp, wp, c, c0, c1, wt, 3, 1, bias, act, y, oh, ow, row_sums);
+    else if (k == 3 && stride == 2)
+        dwcl(xp, wp, c, c0, c1, wt, 3, 2, bias, act, y, oh, ow, row_sums);
+    else if (k == 5 && stride == 1)
+        dwcl(xp, wp, c, c0, c1, wt, 5, 1, bias, act, y, oh, ow, row_sums);
+    else if (k == 5 && stride == 2)
+        dwcl(xp, wp, c, c0, c1, wt, 5, 2, bias, act, y, oh, ow, row_sums);
+    else
+        rvt_nn_dwconv_cl_ref(xp, hp, wp, c, c0, c1, wt, k, stride, bias, act, y, oh, ow, row_sums);
+}
+
+/* 16 channels a pass (c a multiple of 16), in four double vectors: four independent
+ * chains, each channel's additions in row order from 0 as in the reference */
+static void sum_rows_avx2(const float *rows, int n_rows, int c, double *sums)
+{
+    int r, ch;
+
+    for (ch = 0; ch < c; ch += 16) {
+        __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+        for (r = 0; r < n_rows; r++) {
+            const float *p = rows + (size_t)r * c + ch;
+            s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm_loadu_ps(p)));
+            s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm_loadu_ps(p + 4)));
+            s2 = _mm256_add_pd(s2, _mm256_cvtps_pd(_mm_loadu_ps(p + 8)));
+            s3 = _mm256_add_pd(s3, _mm256_cvtps_pd(_mm_loadu_ps(p + 12)));
+        }
+        _mm256_storeu_pd(sums + ch, s0);
+        _mm256_storeu_pd(sums + ch + 4, s1);
+        _mm256_storeu_pd(sums + ch + 8, s2);
+        _mm256_storeu_pd(sums + ch + 12, s3);
+    }
+}
+
+static void scale_cl_avx2(float *x, size_t n, int c, const float *g)
+{
+    size_t p;
+    int ch;
+
+    for (p = 0; p < n; p++) {
+        float *q = x + p * (size_t)c;
+        for (ch = 0; ch < c; ch += 16) {
+            _mm256_storeu_ps(q + ch, _mm256_mul_ps(_mm256_loadu_ps(q + ch), _mm256_loadu_ps(g + ch)));
+            _mm256_storeu_ps(q + ch + 8,
+                             _mm256_mul_ps(_mm256_loadu_ps(q + ch + 8), _mm256_loadu_ps(g + ch + 8)));
+        }
+    }
+}
+
 const struct rvt_nn_kernels rvti_nn_kernels_avx2 = {
-    RVT_ISA_AVX2, dwconv_avx2, bias_act_avx2, scale_avx2, add_avx2, NULL, NULL, NULL, NULL,
-    rvt_nn_maxpool2, plane_conv_pool_avx2, rvt_nn_plane_mean, rvt_nn_plane_max,
+    RVT_ISA_AVX2, dwconv_avx2, bias_act_avx2, scale_avx2, add_avx2, pad_act_cl_avx2,
+    dwconv_cl_avx2, scale_cl_avx2, sum_rows_avx2, rvt_nn_maxpool2, plane_conv_pool_avx2,
+    rvt_nn_plane_mean, rvt_nn_plane_max,
 };
