@@ -319,12 +319,43 @@ static inline __m256i lanes8(int left)
 /* the largest k_pad whose sums stay below 2^24: 255 * 127 * 516 < 2^24 */
 #define EXACT_K 516
 
+/*
+ * acc += vpmaddwd(x, w), the product and the add kept together: with plain intrinsics
+ * GCC 12 computed a tile's products first and added them after, which kept a
+ * temporary per product live and spilled the accumulators to the stack on every k
+ * step (a third of the kernel's time).
+ */
+static inline __m256i madd_acc(__m256i acc, __m256i x, __m256i w)
+{
+    __m256i t;
+    __asm__("vpmaddwd %3, %2, %1\n\tvpaddd %1, %0, %0" : "+x"(acc), "=&x"(t) : "x"(x), "x"(w));
+    return acc;
+}
+
+/* A position's 4 activation bytes broadcast as a dword, then its even pair (x0, x2) as
+ * words (the mask from memory) or its odd pair (x1, x3).  In asm, so that neither the
+ * broadcasts nor the mask stay live in registers across the tile's halves: the 16 ymm
+ * registers hold the accumulators, the weights, one activation and one product. */
+static const int32_t even_mask[8] __attribute__((aligned(32))) = {
+    0x00ff00ff, 0x00ff00ff, 0x00ff00ff, 0x00ff00ff, 0x00ff00ff, 0x00ff00ff, 0x00ff00ff, 0x00ff00ff};
+
+static inline __m256i x_pair(const uint8_t *p, int odd)
+{
+    __m256i v;
+    if (odd)
+        __asm__("vpbroadcastd %1, %0\n\tvpsrlw $8, %0, %0" : "=x"(v) : "m"(*(const int32_t(*)[1])p));
+    else
+        __asm__("vpbroadcastd %1, %0\n\tvpand %2, %0, %0"
+                : "=x"(v)
+                : "m"(*(const int32_t(*)[1])p), "m"(*(const int32_t(*)[8])even_mask));
+    return v;
+}
+
 static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_args *g, int ov,
                                                          size_t p, const int nw, const int mp)
 {
     const struct rvt_qweights *w = g->w;
     const int kqn = w->k_pad / 4;
-    const __m256i even = _mm256_set1_epi32(0x00ff00ff);
     const uint8_t *xr[MP_T];
     const int8_t *wr[NW_T];
     __m256i acc[MP_T][NW_T];
@@ -343,25 +374,23 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
             acc[r][c] = _mm256_setzero_si256();
     }
     for (kq = 0; kq < kqn; kq++) {
-        __m256i we[NW_T], wo[NW_T];
-#pragma GCC unroll 4
-        for (c = 0; c < nw; c++) {
-            __m256i d = _mm256_load_si256((const __m256i *)(wr[c] + (size_t)kq * 64));
-            we[c] = _mm256_srai_epi16(_mm256_slli_epi16(d, 8), 8);
-            wo[c] = _mm256_srai_epi16(d, 8);
-        }
-#pragma GCC unroll 4
-        for (r = 0; r < mp; r++) {
-            int32_t v;
-            __m256i d, xe, xo;
-            memcpy(&v, xr[r] + (size_t)kq * 64, 4);
-            d = _mm256_set1_epi32(v);
-            xe = _mm256_and_si256(d, even);
-            xo = _mm256_srli_epi16(d, 8);
+        int h;
+        /* the even pairs, then the odd: half the widened weights live at a time, so
+         * that a 3 x 3 tile's 9 accumulators stay in registers */
+#pragma GCC unroll 2
+        for (h = 0; h < 2; h++) {
+            __m256i wv[NW_T];
 #pragma GCC unroll 4
             for (c = 0; c < nw; c++) {
-                acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(xe, we[c]));
-                acc[r][c] = _mm256_add_epi32(acc[r][c], _mm256_madd_epi16(xo, wo[c]));
+                __m256i d = _mm256_load_si256((const __m256i *)(wr[c] + (size_t)kq * 64));
+                wv[c] = _mm256_srai_epi16(h ? d : _mm256_slli_epi16(d, 8), 8);
+            }
+#pragma GCC unroll 4
+            for (r = 0; r < mp; r++) {
+                __m256i xv = x_pair(xr[r] + (size_t)kq * 64, h);
+#pragma GCC unroll 4
+                for (c = 0; c < nw; c++)
+                    acc[r][c] = madd_acc(acc[r][c], xv, wv[c]);
             }
         }
     }
@@ -376,6 +405,9 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
     /* k <= EXACT_K: (float)C is exact and one FMA gives (float)(C - z * wsum) rounded
      * once, as vcvtdq2ps rounds the exact integer (see qgemm_avx512.c) */
     const bool exact = w->k_pad <= EXACT_K;
+    const float *bias = g->bias, *res = g->res;
+    const size_t ld_res = g->ld_res;
+    const enum rvt_qact act = g->act;
     __m256 zf[MP_T], sx[MP_T];
     __m256i zi[MP_T];
 #pragma GCC unroll 4
@@ -393,23 +425,23 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
                           : _mm256_maskload_epi32(w->wsum + o, m);
         __m256 wsf = _mm256_cvtepi32_ps(ws);
         __m256 sw = full ? _mm256_loadu_ps(w->scale + o) : _mm256_maskload_ps(w->scale + o, m);
-        __m256 b = !g->bias ? _mm256_setzero_ps()
-                   : full   ? _mm256_loadu_ps(g->bias + o)
-                            : _mm256_maskload_ps(g->bias + o, m);
+        /* no bias: + -0, which leaves every float as it is (+0 too), one branch less */
+        __m256 b = !bias ? _mm256_set1_ps(-0.0f)
+                   : full ? _mm256_loadu_ps(bias + o)
+                          : _mm256_maskload_ps(bias + o, m);
 #pragma GCC unroll 4
         for (r = 0; r < mp; r++) {
             __m256 t = exact ? _mm256_fnmadd_ps(zf[r], wsf, _mm256_cvtepi32_ps(acc[r][c]))
                              : _mm256_cvtepi32_ps(_mm256_sub_epi32(
                                    acc[r][c], _mm256_mullo_epi32(zi[r], ws)));
             __m256 v = _mm256_mul_ps(t, _mm256_mul_ps(sx[r], sw));
-            if (g->bias)
-                v = _mm256_add_ps(v, b);
-            if (g->act == RVT_QACT_RELU)
+            v = _mm256_add_ps(v, b);
+            if (act == RVT_QACT_RELU)
                 v = _mm256_max_ps(v, _mm256_setzero_ps()); /* NaN, -0 -> +0 like the ref */
-            else if (g->act == RVT_QACT_SILU)
+            else if (act == RVT_QACT_SILU)
                 v = act256(v, RVT_NN_ACT_SILU_Q);
-            if (g->res) {
-                const float *rp = g->res + (p + (size_t)r) * g->ld_res + (size_t)o;
+            if (res) {
+                const float *rp = res + (p + (size_t)r) * ld_res + (size_t)o;
                 v = _mm256_add_ps(v, full ? _mm256_loadu_ps(rp) : _mm256_maskload_ps(rp, m));
             }
             if (full)
