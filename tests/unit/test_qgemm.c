@@ -539,7 +539,7 @@ static void test_gemm_t(void)
  * the ref level on the same matrix transposed: the same bytes, maps bit for bit. */
 static void test_rows(void)
 {
-    static const int ks[] = {1, 3, 4, 5, 16, 17, 33, 40, 96};
+    static const int ks[] = {1, 3, 4, 5, 16, 17, 33, 40, 48, 96};
     static const size_t ns[] = {1, 15, 16, 17, 49};
     static const size_t p0s[] = {0, 5, 16, 37};
     const struct rvt_qgemm_kernels *r0 = rvt_qgemm_kernels_for(RVT_ISA_REF);

@@ -617,13 +617,136 @@ static void quant_rows8(const float *x, const float *ks, int k, size_t ldx, int 
     }
 }
 
+/* r[i] lane j -> r[j] lane i, 8 x 8 floats (24 shuffles) */
+static inline __attribute__((always_inline)) void transpose8(__m256 r[8])
+{
+    __m256 t[8], u[8];
+    int i;
+
+    for (i = 0; i < 8; i += 2) { /* per 128-bit lane: r[i], r[i+1] interleaved */
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (i = 0; i < 8; i += 4) { /* u[i + c]: rows i..i+3 of columns c | c + 4 */
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
+        r[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
+    }
+}
+
+/* The most k quant_rows8_t holds (its transposed rows on the stack). */
+#define QT_MAX_K 48
+
+/*
+ * quant_rows8 for short rows (k <= QT_MAX_K) and 8 positions filling one half of a
+ * block, transposed: 8 rows x 8 channels at a time turned into one vector a channel,
+ * lanes = rows, so each row's min and max are plain vector mins and maxes, map8 gets
+ * the 8 rows' ranges without horizontal reductions, and each 4 channels' codes shift
+ * into the 32 bytes of the k group that hold these positions.  The same operations on
+ * each value, so the same bits; a NaN or an infinity anywhere in a row makes its flag
+ * NaN (x * 0 + flag), which map8 takes as NaN (the row's map is NaN either way).
+ */
+static inline __attribute__((always_inline)) void
+quant_rows8_t(const float *x, const float *ks, int k, size_t ldx, float *scale, int32_t *zero,
+              uint8_t *dst, int k_pad, const int NJ)
+{
+    __m256 t[QT_MAX_K], lo = _mm256_set1_ps(INFINITY), hi = _mm256_set1_ps(-INFINITY);
+    __m256 lo1 = lo, hi1 = hi, flag = _mm256_setzero_ps(), flag1 = flag, vs, vinv, top, bot;
+    __m256i vz;
+    int r, c, j, g;
+
+#pragma GCC unroll 8
+    for (j = 0; j < 8 * NJ; j += 8) {
+        int nv = RVT_MIN(8, k - j);
+        __m256i m = lanes8(nv);
+        __m256 kv = ks ? (nv >= 8 ? _mm256_loadu_ps(ks + j) : _mm256_maskload_ps(ks + j, m))
+                       : _mm256_setzero_ps();
+#pragma GCC unroll 8
+        for (r = 0; r < 8; r++) {
+            const float *xr = x + (size_t)r * ldx + j;
+            __m256 v = nv >= 8 ? _mm256_loadu_ps(xr) : _mm256_maskload_ps(xr, m);
+            t[j + r] = ks ? _mm256_mul_ps(v, kv) : v;
+        }
+        transpose8(t + j);
+#pragma GCC unroll 8
+        for (c = j; c < j + nv; c++) { /* two chains each: half the latency */
+            if ((c & 1) == 0) {
+                lo = _mm256_min_ps(lo, t[c]);
+                hi = _mm256_max_ps(hi, t[c]);
+                flag = _mm256_fmadd_ps(t[c], _mm256_setzero_ps(), flag);
+            } else {
+                lo1 = _mm256_min_ps(lo1, t[c]);
+                hi1 = _mm256_max_ps(hi1, t[c]);
+                flag1 = _mm256_fmadd_ps(t[c], _mm256_setzero_ps(), flag1);
+            }
+        }
+    }
+    lo = _mm256_min_ps(lo, lo1);
+    hi = _mm256_max_ps(hi, hi1);
+    flag = _mm256_add_ps(flag, flag1);
+    map8(lo, hi, _mm256_cmp_ps(flag, flag, _CMP_UNORD_Q), &vs, &vinv, &vz);
+    _mm256_storeu_ps(scale, vs);
+    _mm256_storeu_si256((__m256i *)zero, vz);
+    top = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_set1_epi32(255), vz));
+    bot = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_setzero_si256(), vz));
+#pragma GCC unroll 12
+    for (g = 0; g < 2 * NJ; g++) {
+        __m256i d = _mm256_setzero_si256();
+        if (g >= k_pad / 4)
+            break;
+#pragma GCC unroll 4
+        for (c = 0; c < 4; c++) {
+            __m256 v;
+            __m256i q;
+            if (4 * g + c >= k) /* the padding channels' codes: 0 */
+                break;
+            v = _mm256_mul_ps(t[4 * g + c], vinv);
+            q = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_max_ps(_mm256_min_ps(v, top), bot)),
+                                 vz);
+            d = _mm256_or_si256(d, _mm256_slli_epi32(q, 8 * c));
+        }
+        _mm256_store_si256((__m256i *)(dst + (size_t)g * 64), d);
+    }
+}
+
+/* quant_rows8_t with its number of 8-channel chunks a constant (1..QT_MAX_K / 8) */
+static void quant_rows8_t_n(const float *x, const float *ks, int k, size_t ldx, float *scale,
+                            int32_t *zero, uint8_t *dst, int k_pad)
+{
+    switch ((k + 7) / 8) {
+    case 1: quant_rows8_t(x, ks, k, ldx, scale, zero, dst, k_pad, 1); break;
+    case 2: quant_rows8_t(x, ks, k, ldx, scale, zero, dst, k_pad, 2); break;
+    case 3: quant_rows8_t(x, ks, k, ldx, scale, zero, dst, k_pad, 3); break;
+    case 4: quant_rows8_t(x, ks, k, ldx, scale, zero, dst, k_pad, 4); break;
+    case 5: quant_rows8_t(x, ks, k, ldx, scale, zero, dst, k_pad, 5); break;
+    default: quant_rows8_t(x, ks, k, ldx, scale, zero, dst, k_pad, 6); break;
+    }
+}
+
 static void quant_rows_avx2(const float *x, int k, size_t n, size_t ldx, float *scale,
                             int32_t *zero, uint8_t *xp, size_t p0, int k_pad, const float *ks)
 {
-    size_t i;
-    for (i = 0; i < n; i += 8)
-        quant_rows8(x + i * ldx, ks, k, ldx, (int)RVT_MIN((size_t)8, n - i), scale + i, zero + i,
-                    xp, p0 + i, k_pad);
+    const bool tr = k <= QT_MAX_K;
+    size_t i = 0;
+
+    while (i < n) {
+        size_t pos = p0 + i, nr;
+        if (tr && pos % 8 == 0 && n - i >= 8) {
+            quant_rows8_t_n(x + i * ldx, ks, k, ldx, scale + i, zero + i,
+                            xp + rvti_qx_index(pos, 0, k_pad), k_pad);
+            nr = 8;
+        } else {
+            /* short rows: up to the next half block, where the transposed form starts */
+            nr = RVT_MIN(n - i, tr ? 8 - pos % 8 : (size_t)8);
+            quant_rows8(x + i * ldx, ks, k, ldx, (int)nr, scale + i, zero + i, xp, pos, k_pad);
+        }
+        i += nr;
+    }
 }
 
 const struct rvt_qgemm_kernels rvti_qgemm_kernels_avx2 = {
