@@ -9,6 +9,10 @@
  * (k 0-1 or k 2-3) of one position, against the 4 weight bytes of an output channel
  * widened and repeated ([w0 w1 w2 w3] x 4).  The halves are added once per tile with
  * vphaddd.  ref: Intel SDM vol. 2, PMADDWD and PMADDUBSW (saturation).
+ *
+ * The channels-last kernels (gemm_t, pack_rows, quant_rows) are below their own
+ * heading: gemm_t with a lane per output channel, the row kernels with a position's
+ * values along the vector, or for short rows 8 positions transposed into the lanes.
  */
 #include "core/common.h"
 
