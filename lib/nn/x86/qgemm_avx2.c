@@ -356,7 +356,8 @@ static inline __m256i x_pair(const uint8_t *p, int odd)
 }
 
 static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_args *g, int ov,
-                                                         size_t p, const int nw, const int mp)
+                                                         size_t p, const __m256i *ww,
+                                                         const int nw, const int mp)
 {
     const struct rvt_qweights *w = g->w;
     const int kqn = w->k_pad / 4;
@@ -386,8 +387,12 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
             __m256i wv[NW_T];
 #pragma GCC unroll 4
             for (c = 0; c < nw; c++) {
-                __m256i d = _mm256_load_si256((const __m256i *)(wr[c] + (size_t)kq * 64));
-                wv[c] = _mm256_srai_epi16(h ? d : _mm256_slli_epi16(d, 8), 8);
+                if (ww) { /* widened once for the panel */
+                    wv[c] = _mm256_load_si256(ww + ((size_t)kq * 2 + (size_t)h) * nw + c);
+                } else {
+                    __m256i d = _mm256_load_si256((const __m256i *)(wr[c] + (size_t)kq * 64));
+                    wv[c] = _mm256_srai_epi16(h ? d : _mm256_slli_epi16(d, 8), 8);
+                }
             }
 #pragma GCC unroll 4
             for (r = 0; r < mp; r++) {
@@ -457,20 +462,45 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
 }
 
 #define TILE_T_FN(nw, mp) \
-    static void tile_t_##nw##_##mp(const struct rvt_qgemm_args *g, int ov, size_t p) \
+    static void tile_t_##nw##_##mp(const struct rvt_qgemm_args *g, int ov, size_t p, \
+                                   const __m256i *ww) \
     { \
-        tile_t(g, ov, p, nw, mp); \
+        if (ww) \
+            tile_t(g, ov, p, ww, nw, mp); \
+        else \
+            tile_t(g, ov, p, NULL, nw, mp); \
     }
 #define TILE_T_ROW(nw) TILE_T_FN(nw, 1) TILE_T_FN(nw, 2) TILE_T_FN(nw, 3) TILE_T_FN(nw, 4)
 TILE_T_ROW(1)
 TILE_T_ROW(2)
 TILE_T_ROW(3)
 
-typedef void (*tile_t_fn)(const struct rvt_qgemm_args *g, int ov, size_t p);
+typedef void (*tile_t_fn)(const struct rvt_qgemm_args *g, int ov, size_t p, const __m256i *ww);
 #define TILE_T_REF(nw) {tile_t_##nw##_1, tile_t_##nw##_2, tile_t_##nw##_3, tile_t_##nw##_4}
 static const tile_t_fn tiles_t[NW_T][MP_T] = {TILE_T_REF(1), TILE_T_REF(2), TILE_T_REF(3)};
 /* positions a tile of nw vectors takes: as many as the 16 ymm registers hold */
 static const int mp_t[NW_T] = {4, 4, 3};
+
+/* The most k groups whose widened panel weights gemm_t keeps on the stack (24 KB). */
+#define WW_KQ 128
+
+/* A panel's weights (vectors ov..ov+nw-1) widened as tile_t's in-loop widening makes
+ * them: ww[(kq * 2 + h) * nw + c], h 0 the even pairs, 1 the odd. */
+static void widen_panel(const struct rvt_qweights *w, int ov, int nw, __m256i *ww)
+{
+    const int kqn = w->k_pad / 4;
+    int kq, c;
+
+    for (c = 0; c < nw; c++) {
+        int o = (ov + c) * 8;
+        const int8_t *wr = w->wt + (size_t)(o / 16) * kqn * 64 + (o % 16) * 4;
+        for (kq = 0; kq < kqn; kq++) {
+            __m256i d = _mm256_load_si256((const __m256i *)(wr + (size_t)kq * 64));
+            ww[((size_t)kq * 2) * nw + c] = _mm256_srai_epi16(_mm256_slli_epi16(d, 8), 8);
+            ww[((size_t)kq * 2 + 1) * nw + c] = _mm256_srai_epi16(d, 8);
+        }
+    }
+}
 
 static void gemm_t_avx2(const struct rvt_qgemm_args *g, int ith, int nth)
 {
@@ -478,16 +508,24 @@ static void gemm_t_avx2(const struct rvt_qgemm_args *g, int ith, int nth)
     const size_t units = (g->n_pos + unit - 1) / unit, per = (units + (size_t)nth - 1) / (size_t)nth;
     size_t p0, p1, p;
     int n_ov = (g->w->n + 7) / 8, ov;
+    __m256i ww[2 * NW_T * WW_KQ];
 
     assert(g->out && !g->c && !g->post && g->group == 1 && g->out_cs == 1);
     assert(g->act == RVT_QACT_NONE || g->act == RVT_QACT_RELU || g->act == RVT_QACT_SILU);
     p0 = RVT_MIN(g->n_pos, (size_t)ith * per * unit);
     p1 = RVT_MIN(g->n_pos, (size_t)(ith + 1) * per * unit);
-    /* output-channel panels outer: their weights stay in L1 while every position passes */
-    for (ov = 0; ov < n_ov; ov += NW_T) {
+    /* output-channel panels outer: their weights stay in L1 while every position
+     * passes, widened once for the panel when they fit the buffer (else by each tile,
+     * a sixth of the k loop's work with 3 positions a tile) */
+    for (ov = 0; ov < n_ov && p1 > p0; ov += NW_T) {
         int nw = RVT_MIN(NW_T, n_ov - ov), mp = mp_t[nw - 1];
+        const __m256i *pw = NULL;
+        if (g->w->k_pad / 4 <= WW_KQ) {
+            widen_panel(g->w, ov, nw, ww);
+            pw = ww;
+        }
         for (p = p0; p < p1; p += (size_t)mp)
-            tiles_t[nw - 1][RVT_MIN((size_t)mp, p1 - p) - 1](g, ov, p);
+            tiles_t[nw - 1][RVT_MIN((size_t)mp, p1 - p) - 1](g, ov, p, pw);
     }
 }
 
