@@ -515,12 +515,13 @@ static void gemm_t_avx2(const struct rvt_qgemm_args *g, int ith, int nth)
     p0 = RVT_MIN(g->n_pos, (size_t)ith * per * unit);
     p1 = RVT_MIN(g->n_pos, (size_t)(ith + 1) * per * unit);
     /* output-channel panels outer: their weights stay in L1 while every position
-     * passes, widened once for the panel when they fit the buffer (else by each tile,
-     * a sixth of the k loop's work with 3 positions a tile) */
+     * passes, widened once for the panel when they fit the buffer and enough positions
+     * share them (else by each tile, a sixth of the k loop's work with 3 positions a
+     * tile, but no pass over weights that one or two positions use) */
     for (ov = 0; ov < n_ov && p1 > p0; ov += NW_T) {
         int nw = RVT_MIN(NW_T, n_ov - ov), mp = mp_t[nw - 1];
         const __m256i *pw = NULL;
-        if (g->w->k_pad / 4 <= WW_KQ) {
+        if (g->w->k_pad / 4 <= WW_KQ && p1 - p0 >= 8) {
             widen_panel(g->w, ov, nw, ww);
             pw = ww;
         }
