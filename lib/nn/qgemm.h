@@ -121,10 +121,11 @@ int rvt_qweights_set(struct rvt_qweights *q, const int8_t *q8, const float *scal
 enum rvt_qact {
     RVT_QACT_NONE = 0,
     RVT_QACT_RELU = 1, /* v > 0 ? v : +0 (NaN -> 0) */
-    RVT_QACT_SILU = 2, /* gemm_t only: v * sigmoid(v), on AVX-512 within 3.1e-6 relative
-                          (nn/ops.h RVT_NN_ACT_SILU_Q), else with libm's expf as the
-                          portable nn/ops.h kernels: the one result whose bits differ
-                          between levels */
+    RVT_QACT_SILU = 2, /* gemm_t only: v * sigmoid(v), the level's RVT_NN_ACT_SILU_Q
+                          (nn/ops.h): on AVX-512 within 3.1e-6 relative, on AVX2
+                          act_avx2.h's act256 (v divided by 1 + exp(-v)), on ref with
+                          libm's expf as the portable nn/ops.h kernels: the one result
+                          whose bits differ between levels */
 };
 
 /*
@@ -181,10 +182,10 @@ struct rvt_qgemm_args {
  *                args with out set, group 1 (a map per position), out_cs 1 (out_gs:
  *                floats from one position to the next, >= n), bias or none, act NONE or
  *                RELU, no post; also act SILU and row_w (see the args).
- *                gemm computes that layout with scattered stores; gemm_t holds 16
- *                output channels of one position in a vector (broadcasting that
- *                position's activations, the packed weights wt), so every store is
- *                whole.  (ith, nth) split the positions: in whole blocks when
+ *                gemm computes that layout with scattered stores; gemm_t holds
+ *                output channels of one position in a vector (16 with AVX-512, 8 with
+ *                AVX2; that position's activations broadcast, the packed weights wt),
+ *                so every store is whole.  (ith, nth) split the positions: in whole blocks when
  *                rvt_qgemm_t_blocks says so (as rvti_qgemm_split then does).
  *   minmax:      *lo = min(x), *hi = max(x) over n >= 1 values; both NaN when any x is
  *                NaN (so dynamic quantization can refuse it).  The sign of a zero

@@ -38,8 +38,7 @@ static inline uint8_t rvti_qgemm_quant1(float x, float inv_scale, float top, flo
     return (uint8_t)((int32_t)nearbyintf(v) + zero);
 }
 
-/* The portable quant_rows and pack_rows (the ref and avx2 levels'; the channels-last
- * path that calls them runs on AVX-512). */
+/* The portable quant_rows and pack_rows (the ref level's). */
 void rvti_qgemm_quant_rows_ref(const float *x, int k, size_t n, size_t ldx, float *scale,
                                int32_t *zero, uint8_t *xp, size_t p0, int k_pad,
                                const float *ks);

@@ -431,11 +431,115 @@ static void test_pack(void)
     free(q);
 }
 
+/*
+ * gemm_t on every level against the ref level's gemm_t: per-position maps, bias, an
+ * output stride past n, padded rows (row_w, row_skip), a residual, channel tails (n not
+ * a multiple of 8 or 16), thread splits by positions and by whole blocks (nth 1..3 over
+ * 300 positions: rvt_qgemm_t_blocks holds for nth <= 2); k 37 and 600 (both sides of
+ * the float zero-point fold's edge).  NONE and RELU: the ref's bits, every float of the
+ * output buffer (the skipped positions and the stride's gap keep their sentinel).  SILU
+ * is the level's own (qgemm.h): on ref SiLU(v) = v / (1 + expf(-v)) of the bias-only
+ * output v bit for bit, elsewhere within 3.1e-6 relative of it in double; with a
+ * residual, the bits of adding it to the level's SiLU output.
+ */
+static void test_gemm_t(void)
+{
+    static const struct { int n, k; size_t pos; } shapes[] = {{21, 37, 300}, {48, 600, 37}, {24, 16, 53}};
+    const struct rvt_qgemm_kernels *r0 = rvt_qgemm_kernels_for(RVT_ISA_REF);
+    size_t si;
+
+    for (si = 0; si < RVT_ARRAY_SIZE(shapes); si++) {
+        const int n = shapes[si].n, k = shapes[si].k, ROW_W = 7, SKIP = 3;
+        const size_t n_pos = shapes[si].pos, ldo = (size_t)n + 5, ldr = (size_t)n + 2;
+        const size_t rows_out = n_pos + (n_pos / ROW_W + 1) * SKIP, len = rows_out * ldo;
+        float *want = malloc(sizeof(float) * len), *got = malloc(sizeof(float) * len);
+        float *lin = malloc(sizeof(float) * len), *res = malloc(sizeof(float) * n_pos * ldr);
+        struct problem p;
+        int li;
+        size_t i;
+
+        assert(want && got && lin && res);
+        problem_make(&p, n, k, n_pos, 1, 0);
+        for (i = 0; i < n_pos * ldr; i++)
+            res[i] = rndf() * 4.0f;
+        for (li = 0; li < (int)RVT_ARRAY_SIZE(levels); li++) {
+            const struct rvt_qgemm_kernels *kr = rvt_qgemm_kernels_for(levels[li]);
+            const char *name = rvt_isa_name(levels[li]);
+            struct rvt_qgemm_args g = {.w = &p.q, .xp = p.xp, .n_pos = n_pos, .out = got,
+                                       .group = 1, .out_cs = 1, .out_gs = ldo,
+                                       .x_scale = p.pos_scale, .x_zero = p.pos_zero,
+                                       .bias = p.bias, .row_w = ROW_W, .row_skip = SKIP,
+                                       .ld_res = ldr};
+            size_t bad = 0, far = 0;
+            int v, nth, t, o;
+            if (!kr)
+                continue;
+            /* NONE, RELU, each without and with the residual, nth 1..3 */
+            for (v = 0; v < 4; v++)
+                for (nth = 1; nth <= 3; nth++) {
+                    struct rvt_qgemm_args g0 = g;
+                    g0.act = v & 1 ? RVT_QACT_RELU : RVT_QACT_NONE;
+                    g0.res = v & 2 ? res : NULL;
+                    g0.out = want;
+                    for (i = 0; i < len; i++)
+                        want[i] = got[i] = NAN;
+                    r0->gemm_t(&g0, 0, 1);
+                    g0.out = got;
+                    for (t = 0; t < nth; t++)
+                        kr->gemm_t(&g0, t, nth);
+                    bad += memcmp(want, got, sizeof(float) * len) != 0;
+                }
+            OK(bad == 0, "%s gemm_t n=%d k=%d pos=%zu, padded rows, bias, relu, residual, "
+               "nth 1..3: ref's bits (%zu of 12 differ)", name, n, k, n_pos, bad);
+            /* SILU against the bias-only output (the ref's: the same on every level) */
+            {
+                struct rvt_qgemm_args g0 = g;
+                g0.out = lin;
+                for (i = 0; i < len; i++)
+                    lin[i] = got[i] = want[i] = NAN;
+                r0->gemm_t(&g0, 0, 1);
+                g0.act = RVT_QACT_SILU;
+                g0.out = got;
+                for (t = 0; t < 2; t++)
+                    kr->gemm_t(&g0, t, 2);
+                g0.res = res;
+                g0.out = want;
+                for (t = 0; t < 3; t++)
+                    kr->gemm_t(&g0, t, 3);
+                bad = 0;
+                for (i = 0; i < n_pos; i++) {
+                    size_t q = i + i / ROW_W * SKIP;
+                    for (o = 0; o < n; o++) {
+                        float x = lin[q * ldo + o], y = got[q * ldo + o];
+                        float yr = y + res[i * ldr + o], wr = want[q * ldo + o];
+                        double e = (double)x / (1.0 + exp(-(double)x));
+                        if (levels[li] == RVT_ISA_REF) {
+                            float s = x / (1.0f + expf(-x));
+                            far += memcmp(&s, &y, sizeof(float)) != 0;
+                        } else if (!(fabs(y - e) <= 3.1e-6 * fabs(e) + 1e-30)) {
+                            far++;
+                        }
+                        bad += memcmp(&yr, &wr, sizeof(float)) != 0;
+                    }
+                }
+                for (i = 0; i < len; i++) /* the gaps: untouched */
+                    bad += isnan(lin[i]) != isnan(got[i]) || isnan(lin[i]) != isnan(want[i]);
+                OK(far == 0 && bad == 0,
+                   "%s gemm_t n=%d k=%d pos=%zu SiLU: %s (%zu far); + residual: its bits plus "
+                   "the residual (%zu differ)", name, n, k, n_pos,
+                   levels[li] == RVT_ISA_REF ? "libm's, bit for bit" : "within 3.1e-6", far, bad);
+            }
+        }
+        problem_free(&p);
+        free(want), free(got), free(lin), free(res);
+    }
+}
+
 /* pack_rows and quant_rows (channels-last input) against pack_planes and quant_cols of
  * the ref level on the same matrix transposed: the same bytes, maps bit for bit. */
 static void test_rows(void)
 {
-    static const int ks[] = {1, 3, 4, 5, 16, 17, 33, 40, 96};
+    static const int ks[] = {1, 3, 4, 5, 16, 17, 33, 40, 48, 96};
     static const size_t ns[] = {1, 15, 16, 17, 49};
     static const size_t p0s[] = {0, 5, 16, 37};
     const struct rvt_qgemm_kernels *r0 = rvt_qgemm_kernels_for(RVT_ISA_REF);
@@ -894,19 +998,18 @@ static void bench(void)
  * The int8 expand of a channels-last block fused with the padded copy (qdense.h
  * rvt_qdense_forward_yt_act_par): bias + SiLU in gemm_t's epilogue, stored inside a
  * padded map, leaving the borders alone.  The portable epilogue must give the bits of
- * the raw gemm_t followed by the portable pad_act_cl (its libm SiLU); the AVX-512 one,
- * whose SiLU is the int8 layers' faster one (nn/ops.h RVT_NN_ACT_SILU_Q), must
- * match SiLU(raw + bias) in double within its stated 3.1e-6 relative, over inputs that
+ * the raw gemm_t followed by the portable pad_act_cl (its libm SiLU); a SIMD one, whose
+ * SiLU is its level's (nn/ops.h RVT_NN_ACT_SILU_Q: AVX-512's faster one, AVX2's
+ * act256), must match SiLU(raw + bias) in double within 3.1e-6 relative, over inputs that
  * reach |v| ~ 40, plus the float rounding of v itself, which SiLU's relative
  * sensitivity (1 + v (1 - sigmoid(v)), ~|v| for v << 0) magnifies.
  */
 static void test_yt_pad(void)
 {
     enum { NO = 48, NI = 37, H = 5, W = 7, PAD = 2, HP = H + 2 * PAD, WP = W + 2 * PAD };
-    const struct rvt_nn_kernels *nk = rvt_qgemm_kernels()->isa == RVT_ISA_AVX512
-                                          ? rvt_nn_kernels_for(RVT_ISA_AVX512)
-                                          : NULL;
-    rvt_nn_pad_act_cl_fn pad_act = nk ? nk->pad_act_cl : rvt_nn_pad_act_cl_ref;
+    /* the SIMD levels' SiLU is their own (qgemm.h RVT_QACT_SILU) */
+    const bool simd = rvt_qgemm_kernels()->isa != RVT_ISA_REF;
+    rvt_nn_pad_act_cl_fn pad_act = rvt_nn_pad_act_cl_ref;
     float *w = malloc(sizeof(float) * NO * NI), *x = malloc(sizeof(float) * NI * H * W);
     float *raw = malloc(sizeof(float) * H * W * NO), *want = malloc(sizeof(float) * HP * WP * NO);
     float *got = calloc(HP * WP * NO, sizeof(float)), sw[NO], bias[NO];
@@ -932,7 +1035,7 @@ static void test_yt_pad(void)
         pad_act(raw, H, W, NO, 0, NO, PAD, bias, RVT_NN_ACT_SILU, want);
         rvt_qdense_forward_yt_act_par(q, x, H * W, false, NULL, got + ((size_t)PAD * WP + PAD) * NO, NO, H * W,
                                       bias, RVT_QACT_SILU, W, 2 * PAD, NULL, 0, scratch, NULL);
-        if (nk) {
+        if (simd) {
             for (i = 0; i < HP * WP * NO; i++) {
                 int p = i / NO, yy = p / WP - PAD, xx = p % WP - PAD, o = i % NO;
                 bool in = yy >= 0 && yy < H && xx >= 0 && xx < W;
@@ -986,6 +1089,7 @@ int main(int argc, char **argv)
     test_shape(18, 516, 7, 1, 1);
     test_shape(33, 513, 13, 1, 1);
     test_shape(18, 520, 7, 1, 1);
+    test_gemm_t();
     test_pack();
     test_rows();
     test_quant();
