@@ -70,7 +70,8 @@ static void test_shapes(void)
     /* 3 and 30: partial vectors (masked), 24 and 40: a block's last 8 channels past n */
     static const int ns[] = {3, 16, 24, 30, 40, 96, 112, 320};
     static const int ks[] = {1, 3, 16, 27, 97, 1152};
-    static const size_t ps[] = {1, 5, 6, 7, 49, 197};
+    /* a last tile of every size 1 .. 6 (RVTI_SGEMM_MR), one-position calls */
+    static const size_t ps[] = {1, 2, 5, 6, 7, 9, 16, 49, 197};
     const struct rvt_sgemm_kernels *ref = rvt_sgemm_kernels_for(RVT_ISA_REF);
     int ni, ki, pi, lvl, bad_bits = 0, bad_ulp = 0, bad_border = 0, bad_split = 0, bad_acc = 0;
     int cases = 0;

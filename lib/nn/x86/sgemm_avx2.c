@@ -18,6 +18,15 @@
 
 #define MR RVTI_SGEMM_MR
 
+/*
+ * Vectors of 8 channels a column of RM positions: RM x nw_of(RM) accumulators.  An FMA
+ * takes 4 cycles and 2 start a cycle, so a k step needs 8 independent chains to keep
+ * the FMA units busy: 6 x 2 has 12 (and 15 registers in use); 1 x 8 and 2 x 4 give the
+ * one- and two-position tiles (vector layers, a layer's last tile) 8, not 2 and 4.
+ */
+#define NW_MAX 8
+#define nw_of(RM) ((RM) == 1 ? 8 : (RM) == 2 ? 4 : 2)
+
 /* Lanes [0, left) of a vector (all of them from left = 8 on). */
 static inline __m256i lanes(int left)
 {
@@ -30,21 +39,18 @@ static inline __m256i lanes(int left)
  * caller's) or, for NW = 2 only, never empty: the caller picks NW = 1 then.
  */
 static inline __attribute__((always_inline)) void
-epilogue(const struct rvt_sgemm_args *g, float *const *yr, size_t p0, int c, __m256 (*acc)[2],
-         int RM, int NW, enum rvt_nn_act act)
+epilogue(const struct rvt_sgemm_args *g, float *const *yr, size_t p0, int c,
+         __m256 (*acc)[NW_MAX], int RM, int NW, enum rvt_nn_act act)
 {
     const int left0 = g->n - c;
-    __m256i m[2];
     int i, j;
 
-#pragma GCC unroll 2
-    for (j = 0; j < NW; j++)
-        m[j] = lanes(left0 - 8 * j);
     if (g->bias) {
-#pragma GCC unroll 2
+#pragma GCC unroll 8
         for (j = 0; j < NW; j++) {
             const float *b = g->bias + c + 8 * j;
-            const __m256 bv = left0 - 8 * j >= 8 ? _mm256_loadu_ps(b) : _mm256_maskload_ps(b, m[j]);
+            const __m256 bv = left0 - 8 * j >= 8 ? _mm256_loadu_ps(b)
+                                                 : _mm256_maskload_ps(b, lanes(left0 - 8 * j));
 #pragma GCC unroll 6
             for (i = 0; i < RM; i++)
                 acc[i][j] = _mm256_add_ps(acc[i][j], bv);
@@ -52,14 +58,15 @@ epilogue(const struct rvt_sgemm_args *g, float *const *yr, size_t p0, int c, __m
     }
 #pragma GCC unroll 6
     for (i = 0; i < RM; i++)
-#pragma GCC unroll 2
+#pragma GCC unroll 8
         for (j = 0; j < NW; j++)
             acc[i][j] = act256(acc[i][j], act);
 #pragma GCC unroll 6
     for (i = 0; i < RM; i++) {
-#pragma GCC unroll 2
+#pragma GCC unroll 8
         for (j = 0; j < NW; j++) {
             const int o = c + 8 * j;
+            const __m256i m = lanes(left0 - 8 * j);
             __m256 v = acc[i][j];
             if (left0 - 8 * j >= 8) {
                 if (g->res)
@@ -68,8 +75,8 @@ epilogue(const struct rvt_sgemm_args *g, float *const *yr, size_t p0, int c, __m
             } else {
                 if (g->res)
                     v = _mm256_add_ps(
-                        v, _mm256_maskload_ps(g->res + (p0 + (size_t)i) * g->ld_res + o, m[j]));
-                _mm256_maskstore_ps(yr[i] + o, m[j], v);
+                        v, _mm256_maskload_ps(g->res + (p0 + (size_t)i) * g->ld_res + o, m));
+                _mm256_maskstore_ps(yr[i] + o, m, v);
             }
         }
     }
@@ -86,25 +93,25 @@ column(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, const f
 {
     const int k = g->k;
     const size_t x_ks = g->x_ks;
-    __m256 acc[MR][2];
+    __m256 acc[MR][NW_MAX];
     int i, j, kk;
 
 #pragma GCC unroll 6
     for (i = 0; i < RM; i++)
-#pragma GCC unroll 2
+#pragma GCC unroll 8
         for (j = 0; j < NW; j++)
             acc[i][j] = _mm256_setzero_ps();
     for (kk = 0; kk < k; kk++) {
         const float *wk = w + (size_t)kk * (size_t)nb;
         const size_t xo = G ? (size_t)G->off[kk] : (size_t)kk * x_ks;
-        __m256 wv[2];
-#pragma GCC unroll 2
+        __m256 wv[NW_MAX];
+#pragma GCC unroll 8
         for (j = 0; j < NW; j++)
             wv[j] = _mm256_loadu_ps(wk + 8 * j);
 #pragma GCC unroll 6
         for (i = 0; i < RM; i++) {
             const __m256 xv = _mm256_broadcast_ss(xr[i] + xo);
-#pragma GCC unroll 2
+#pragma GCC unroll 8
             for (j = 0; j < NW; j++)
                 acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
         }
@@ -140,12 +147,19 @@ tile(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, size_t p0
     for (i = 0; i < RM; i++)
         xr[i] = G ? rvti_sgemm_gather_x(G, p0 + (size_t)i) : g->x + (p0 + (size_t)i) * g->x_ps;
     rvti_sgemm_yrows(g, p0, RM, yr);
-    for (s = 0; s < nb; s += 16) {
-        /* n_pad - 16 < n: every column has a channel below n */
-        if (g->n - (ob + s) > 8)
-            column(g, G, xr, yr, p0, ob + s, wb + s, nb, RM, 2);
-        else
-            column(g, G, xr, yr, p0, ob + s, wb + s, nb, RM, 1);
+    for (s = 0; s < nb; s += 8 * nw_of(RM)) {
+        /* the vectors up to the block's end or the last one with a channel below n */
+        const int nv = RVT_MIN(RVT_MIN(nw_of(RM), (nb - s) / 8), (g->n - (ob + s) + 7) / 8);
+        /* the cases past nw_of(RM) compile to nothing */
+#define COLUMN(NV) \
+    case NV: \
+        if (NV <= nw_of(RM)) \
+            column(g, G, xr, yr, p0, ob + s, wb + s, nb, RM, NV <= nw_of(RM) ? NV : 1); \
+        break;
+        switch (nv) {
+            COLUMN(1) COLUMN(2) COLUMN(3) COLUMN(4) COLUMN(5) COLUMN(6) COLUMN(7) COLUMN(8)
+        }
+#undef COLUMN
     }
 }
 
