@@ -1,12 +1,12 @@
 /*
  * sgemm_avx2.c: sgemm.h's kernel on AVX2 + FMA.  A tile is the AVX-512 kernel's
- * (RVTI_SGEMM_MR = 6 positions x one packed block of up to 64 channels), computed one
- * 16-channel column at a time: 6 x 2 = 12 accumulators, 2 weight vectors and 1
- * broadcast fill 15 of the 16 ymm registers, 12 FMAs for 8 loads a k step.  The last
- * column of a layer whose channels past n cover its second vector (n = 24, 40, ...)
- * runs 6 x 1, not computing the zero rows of the packing.  Each lane is one output's
- * chain of FMAs in k order, as gemm_ref computes it, so the products are the same
- * bits; the epilogue adds the bias, applies act256 (the level's activation,
+ * (RVTI_SGEMM_MR = 6 positions x one packed block of up to 64 channels), computed a
+ * column of channels at a time: 6 x 16 channels, 12 accumulators (2 weight vectors and
+ * 1 broadcast make 15 of the 16 ymm registers, 12 FMAs for 8 loads a k step); shorter
+ * tiles take wider columns (nw_of).  A column stops at the last vector with a channel
+ * below n, so n = 24, 40, ... do not compute the packing's zero rows.  Each lane is
+ * one output's chain of FMAs in k order, as gemm_ref computes it, so the products are
+ * the same bits; the epilogue adds the bias, applies act256 (the level's activation,
  * x86/act_avx2.h), adds the residual and stores, masked on a partial vector.
  */
 #include "core/common.h"
