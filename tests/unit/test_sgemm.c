@@ -1,9 +1,8 @@
 /*
  * test_sgemm: the float32 GEMM of the channels-last path (nn/sgemm.h).  Every level
  * against the _ref kernel on random shapes and layouts (bit for bit but for SiLU and
- * sigmoid), the
- * ref kernel against double precision, the thread split, the padded store, packing in
- * ranges; and a timing line of each level on an MBConv expand's shape.
+ * sigmoid), the ref kernel against double precision, the thread split, the padded
+ * store, packing in ranges; and a timing line of each SIMD level on an MBConv's shapes.
  */
 #include "core/common.h"
 
