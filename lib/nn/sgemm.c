@@ -107,7 +107,6 @@ static void gemm_gather_ref(const struct rvt_sgemm_args *g, const struct rvt_sge
 }
 
 static const struct rvt_sgemm_kernels kernels_ref = {RVT_ISA_REF, gemm_ref, gemm_gather_ref};
-static const struct rvt_sgemm_kernels kernels_avx2 = {RVT_ISA_AVX2, gemm_ref, gemm_gather_ref};
 
 const struct rvt_sgemm_kernels *rvt_sgemm_kernels_for(enum rvt_isa isa)
 {
@@ -115,12 +114,12 @@ const struct rvt_sgemm_kernels *rvt_sgemm_kernels_for(enum rvt_isa isa)
         return NULL;
     switch (isa) {
     case RVT_ISA_REF: return &kernels_ref;
-    case RVT_ISA_AVX2: return &kernels_avx2; /* no AVX2 twin */
-    case RVT_ISA_AVX512:
 #if defined(__x86_64__) || defined(__i386__)
-        return &rvti_sgemm_kernels_avx512;
+    case RVT_ISA_AVX2: return &rvti_sgemm_kernels_avx2;
+    case RVT_ISA_AVX512: return &rvti_sgemm_kernels_avx512;
 #else
-        return NULL;
+    case RVT_ISA_AVX2:
+    case RVT_ISA_AVX512: return NULL;
 #endif
     }
     return NULL;

@@ -15,9 +15,9 @@
  * starting from 0 (acc = fma(X(p, k), W[o][k], acc)), then + bias, the activation,
  * + R, each rounded once: so every level gives the same bits as the _ref kernel (plain
  * C with fmaf) whatever the split among threads, except the activation, which is the
- * level's nn/ops.h one (SiLU: AVX-512's polynomial exp, within a few ulps of libm's).
- * One chain per output is what OpenBLAS's kernels do within a K block too; the
- * rounding error grows like theirs (tests/unit/test_nn.c bounds it against double).
+ * level's nn/ops.h one (SiLU: the SIMD levels' polynomial exp, within a few ulps of
+ * libm's).  One chain per output is what OpenBLAS's kernels do within a K block too;
+ * the rounding error grows like theirs (tests/unit/test_nn.c bounds it against double).
  *
  * Weights are packed once (rvt_sgemm_pack) in blocks of RVT_SGEMM_NB output channels:
  * block b holds channels [64 b, 64 b + nb) with nb = min(64, n_pad - 64 b), n_pad = n
@@ -33,8 +33,7 @@
  *
  * Threads: (ith, nth) split the tiles of Y; a call writes only its own tiles, never
  * allocates, never locks.  Dispatch: the one shape of every SIMD family
- * (docs/architecture.md); levels: ref, avx512 (avx2 runs ref: the planar path that
- * runs there uses OpenBLAS).
+ * (docs/architecture.md); levels: ref, avx2, avx512.
  */
 #ifndef RVT_NN_SGEMM_H
 #define RVT_NN_SGEMM_H

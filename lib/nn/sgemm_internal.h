@@ -1,16 +1,17 @@
 /*
  * sgemm_internal.h: what sgemm.c and the SIMD kernels share (the tile split, the
- * AVX-512 table); the public contract is sgemm.h.
+ * AVX2 and AVX-512 tables); the public contract is sgemm.h.
  */
 #ifndef RVT_NN_SGEMM_INTERNAL_H
 #define RVT_NN_SGEMM_INTERNAL_H
 
 #include "nn/sgemm.h"
 
-/* Positions of one tile (the AVX-512 kernel's rows of accumulators). */
+/* Positions of one tile (the SIMD kernels' rows of accumulators). */
 #define RVTI_SGEMM_MR 6
 
 #if defined(__x86_64__) || defined(__i386__)
+extern const struct rvt_sgemm_kernels rvti_sgemm_kernels_avx2;
 extern const struct rvt_sgemm_kernels rvti_sgemm_kernels_avx512;
 #endif
 

@@ -1,8 +1,8 @@
 /*
  * test_sgemm: the float32 GEMM of the channels-last path (nn/sgemm.h).  Every level
- * against the _ref kernel on random shapes and layouts (bit for bit but for SiLU), the
- * ref kernel against double precision, the thread split, the padded store, packing in
- * ranges; and a timing line of each level on an MBConv expand's shape.
+ * against the _ref kernel on random shapes and layouts (bit for bit but for SiLU and
+ * sigmoid), the ref kernel against double precision, the thread split, the padded
+ * store, packing in ranges; and a timing line of each SIMD level on an MBConv's shapes.
  */
 #include "core/common.h"
 
@@ -66,9 +66,11 @@ static size_t yat(const struct rvt_sgemm_args *g, size_t p, int o)
 
 static void test_shapes(void)
 {
-    static const int ns[] = {16, 24, 40, 96, 112, 320};
+    /* 3 and 30: partial vectors (masked), 24 and 40: a block's last 8 channels past n */
+    static const int ns[] = {3, 16, 24, 30, 40, 96, 112, 320};
     static const int ks[] = {1, 3, 16, 27, 97, 1152};
-    static const size_t ps[] = {1, 5, 6, 7, 49, 197};
+    /* a last tile of every size 1 .. 6 (RVTI_SGEMM_MR), one-position calls */
+    static const size_t ps[] = {1, 2, 5, 6, 7, 9, 16, 49, 197};
     const struct rvt_sgemm_kernels *ref = rvt_sgemm_kernels_for(RVT_ISA_REF);
     int ni, ki, pi, lvl, bad_bits = 0, bad_ulp = 0, bad_border = 0, bad_split = 0, bad_acc = 0;
     int cases = 0;
@@ -83,7 +85,8 @@ static void test_shapes(void)
                     continue;
                 bool planar = variant & 1, padded = variant & 2;
                 float *w = falloc((size_t)n * k), *wt = falloc(rvt_sgemm_wt_floats(n, k));
-                float *x = falloc(np * k), *bias = falloc(n), *res = falloc(np * n);
+                size_t ld_res = (size_t)n + 3;
+                float *x = falloc(np * k), *bias = falloc(n), *res = falloc(np * ld_res);
                 size_t row_w = padded ? 4 : 0, row_skip = padded ? 2 : 0;
                 size_t ldy = (size_t)n + (padded ? 5 : 0);
                 size_t n_rows = np + (row_w ? (np / row_w + 1) * row_skip : 0);
@@ -93,9 +96,12 @@ static void test_shapes(void)
                     .n = n, .k = k, .wt = wt, .x = x, .x_ps = planar ? 1 : (size_t)k,
                     .x_ks = planar ? np : 1, .n_pos = np, .ldy = ldy, .row_w = row_w,
                     .row_skip = row_skip, .bias = variant != 3 ? bias : NULL,
-                    .act = (enum rvt_nn_act)(cases % 3 == 0 ? RVT_NN_ACT_NONE
-                                             : cases % 3 == 1 ? RVT_NN_ACT_RELU : RVT_NN_ACT_SILU),
-                    .res = variant == 2 ? res : NULL, .ld_res = (size_t)n};
+                    /* every act with every variant: a new act each 4 cases */
+                    .act = (enum rvt_nn_act)((cases - 1) / 4 % 4 == 0   ? RVT_NN_ACT_NONE
+                                             : (cases - 1) / 4 % 4 == 1 ? RVT_NN_ACT_RELU
+                                             : (cases - 1) / 4 % 4 == 2 ? RVT_NN_ACT_SILU
+                                                                         : RVT_NN_ACT_SIGMOID),
+                    .res = variant == 2 ? res : NULL, .ld_res = ld_res};
 
                 for (i = 0; i < (size_t)n * k; i++)
                     w[i] = frand();
@@ -103,7 +109,7 @@ static void test_shapes(void)
                     x[i] = frand();
                 for (i = 0; i < (size_t)n; i++)
                     bias[i] = frand();
-                for (i = 0; i < np * n; i++)
+                for (i = 0; i < np * ld_res; i++)
                     res[i] = frand();
                 rvt_sgemm_pack(w, n, k, wt, 0, n);
                 run_gemm(ref, &g, 1, &r0);
@@ -125,8 +131,8 @@ static void test_shapes(void)
                                 a += fabs(bias[o]);
                             }
                             if (g.res) {
-                                s += res[p * n + o];
-                                a += fabs(res[p * n + o]);
+                                s += res[p * ld_res + o];
+                                a += fabs(res[p * ld_res + o]);
                             }
                             v = fabs(r0.y[yat(&g, p, o)] - s) / (2.0 * (k + 3) * 0x1p-24 * a + 1e-30);
                             worst_acc = v > worst_acc ? v : worst_acc;
@@ -149,12 +155,12 @@ static void test_shapes(void)
                     if (!kr)
                         continue;
                     run_gemm(kr, &g, 1 + lvl % 2, &r1);
-                    if (g.act != RVT_NN_ACT_SILU) {
+                    if (g.act != RVT_NN_ACT_SILU && g.act != RVT_NN_ACT_SIGMOID) {
                         bad_bits += memcmp(r0.y, r1.y, n_rows * ldy * sizeof(float)) != 0;
                     } else {
-                        /* SiLU: the level's exp (x86/act_avx512.h: within 1.3 ulp of exp)
-                         * through a division: 4 ulps of the result, or 4 ulps of the
-                         * residual added after it */
+                        /* SiLU, sigmoid: the level's exp (x86/act_avx512.h: within 1.3 ulp
+                         * of exp) through a division: 4 ulps of the result, or 4 ulps of
+                         * the residual added after it */
                         for (i = 0; i < n_rows * ldy; i++) {
                             float a = r0.y[i], b = r1.y[i];
                             float tol = 4 * 0x1p-23f * (fabsf(a) + (g.res ? 4.0f : 0.0f)) + 1e-30f;
@@ -170,7 +176,8 @@ static void test_shapes(void)
        bad_border);
     OK(bad_split == 0, "split among 3 threads: the same bits (%d cases differ)", bad_split);
     OK(bad_bits == 0, "every level == ref bit for bit (act none/relu; %d cases differ)", bad_bits);
-    OK(bad_ulp == 0, "every level within 4 ulps of ref with SiLU (%d outputs past it)", bad_ulp);
+    OK(bad_ulp == 0, "every level within 4 ulps of ref with SiLU and sigmoid (%d outputs past it)",
+       bad_ulp);
 }
 
 static void test_pack_ranges(void)
@@ -210,7 +217,7 @@ static void time_levels(void)
         for (i = 0; i < np * k; i++)
             x[i] = frand();
         rvt_sgemm_pack(w, n, k, wt, 0, n);
-        for (lvl = RVT_ISA_AVX512; lvl <= RVT_ISA_AVX512; lvl++) { /* ref: too slow to time */
+        for (lvl = RVT_ISA_AVX2; lvl <= RVT_ISA_AVX512; lvl++) { /* ref: too slow to time */
             const struct rvt_sgemm_kernels *kr = rvt_sgemm_kernels_for((enum rvt_isa)lvl);
             double t0, t;
             int reps = 20, r;
@@ -238,6 +245,7 @@ static void test_gather(void)
         /* c, h, w, k, stride, n */
         {3, 45, 38, 3, 2, 32},   {3, 17, 23, 3, 2, 32}, {2, 9, 14, 3, 1, 24},
         {3, 8, 8, 5, 2, 80},     {1, 5, 7, 3, 1, 16},   {3, 31, 6, 3, 2, 112},
+        {2, 11, 13, 3, 2, 20},   {1, 6, 9, 3, 1, 3}, /* partial vectors (masked) */
     };
     int bad = 0, bad_border = 0, cases = 0, lvl;
     size_t si;

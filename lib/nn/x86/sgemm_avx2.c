@@ -1,0 +1,223 @@
+/*
+ * sgemm_avx2.c: sgemm.h's kernel on AVX2 + FMA.  A tile is the AVX-512 kernel's
+ * (RVTI_SGEMM_MR = 6 positions x one packed block of up to 64 channels), computed a
+ * column of channels at a time: 6 x 16 channels, 12 accumulators (2 weight vectors and
+ * 1 broadcast make 15 of the 16 ymm registers, 12 FMAs for 8 loads a k step); shorter
+ * tiles take wider columns (nw_of).  A column stops at the last vector with a channel
+ * below n, so n = 24, 40, ... do not compute the packing's zero rows.  Each lane is
+ * one output's chain of FMAs in k order, as gemm_ref computes it, so the products are
+ * the same bits; the epilogue adds the bias, applies act256 (the level's activation,
+ * x86/act_avx2.h), adds the residual and stores, masked on a partial vector.
+ */
+#include "core/common.h"
+
+#include <immintrin.h>
+
+#include "nn/sgemm_internal.h"
+#include "nn/x86/act_avx2.h"
+
+#define MR RVTI_SGEMM_MR
+
+/*
+ * Vectors of 8 channels a column of RM positions: RM x nw_of(RM) accumulators.  An FMA
+ * takes 4 cycles and 2 start a cycle, so a k step needs 8 independent chains to keep
+ * the FMA units busy: 6 x 2 has 12 (and 15 registers in use); 1 x 8 and 2 x 4 give the
+ * one- and two-position tiles (vector layers, a layer's last tile) 8, not 2 and 4.
+ */
+#define NW_MAX 8
+#define nw_of(RM) ((RM) == 1 ? 8 : (RM) == 2 ? 4 : 2)
+
+/* Lanes [0, left) of a vector (all of them from left = 8 on). */
+static inline __m256i lanes(int left)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/*
+ * Stores the accumulators of channels [c, c + 8 NW) x RM positions: + bias, act, + R.
+ * A vector is full, partial (masked: bias and R end at n, Y's channels past n are the
+ * caller's) or, for NW = 2 only, never empty: the caller picks NW = 1 then.
+ */
+static inline __attribute__((always_inline)) void
+epilogue(const struct rvt_sgemm_args *g, float *const *yr, size_t p0, int c,
+         __m256 (*acc)[NW_MAX], int RM, int NW, enum rvt_nn_act act)
+{
+    const int left0 = g->n - c;
+    int i, j;
+
+    if (g->bias) {
+#pragma GCC unroll 8
+        for (j = 0; j < NW; j++) {
+            const float *b = g->bias + c + 8 * j;
+            const __m256 bv = left0 - 8 * j >= 8 ? _mm256_loadu_ps(b)
+                                                 : _mm256_maskload_ps(b, lanes(left0 - 8 * j));
+#pragma GCC unroll 6
+            for (i = 0; i < RM; i++)
+                acc[i][j] = _mm256_add_ps(acc[i][j], bv);
+        }
+    }
+#pragma GCC unroll 6
+    for (i = 0; i < RM; i++)
+#pragma GCC unroll 8
+        for (j = 0; j < NW; j++)
+            acc[i][j] = act256(acc[i][j], act);
+#pragma GCC unroll 6
+    for (i = 0; i < RM; i++) {
+#pragma GCC unroll 8
+        for (j = 0; j < NW; j++) {
+            const int o = c + 8 * j;
+            const __m256i m = lanes(left0 - 8 * j);
+            __m256 v = acc[i][j];
+            if (left0 - 8 * j >= 8) {
+                if (g->res)
+                    v = _mm256_add_ps(v, _mm256_loadu_ps(g->res + (p0 + (size_t)i) * g->ld_res + o));
+                _mm256_storeu_ps(yr[i] + o, v);
+            } else {
+                if (g->res)
+                    v = _mm256_add_ps(
+                        v, _mm256_maskload_ps(g->res + (p0 + (size_t)i) * g->ld_res + o, m));
+                _mm256_maskstore_ps(yr[i] + o, m, v);
+            }
+        }
+    }
+}
+
+/*
+ * Channels [c, c + 8 NW) of the RM positions at xr (X(p, kk) at xr[i][xo], see tile),
+ * stored to yr[i] + c.  w: the column's weights of k step 0 in its block, nb floats a
+ * step.  RM and NW are constants after inlining, so acc stays in registers.
+ */
+static inline __attribute__((always_inline)) void
+column(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, const float *const *xr,
+       float *const *yr, size_t p0, int c, const float *w, int nb, int RM, int NW)
+{
+    const int k = g->k;
+    const size_t x_ks = g->x_ks;
+    __m256 acc[MR][NW_MAX];
+    int i, j, kk;
+
+#pragma GCC unroll 6
+    for (i = 0; i < RM; i++)
+#pragma GCC unroll 8
+        for (j = 0; j < NW; j++)
+            acc[i][j] = _mm256_setzero_ps();
+    for (kk = 0; kk < k; kk++) {
+        const float *wk = w + (size_t)kk * (size_t)nb;
+        const size_t xo = G ? (size_t)G->off[kk] : (size_t)kk * x_ks;
+        __m256 wv[NW_MAX];
+#pragma GCC unroll 8
+        for (j = 0; j < NW; j++)
+            wv[j] = _mm256_loadu_ps(wk + 8 * j);
+#pragma GCC unroll 6
+        for (i = 0; i < RM; i++) {
+            const __m256 xv = _mm256_broadcast_ss(xr[i] + xo);
+#pragma GCC unroll 8
+            for (j = 0; j < NW; j++)
+                acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
+        }
+    }
+    /* act a constant in each epilogue: its 12 activations are then one stretch of
+     * independent chains, which the core overlaps (behind a switch each, a SiLU layer
+     * of k = 16 ran 1.2x slower); SILU_Q is SILU to act256, any other value none */
+    switch (g->act) {
+    case RVT_NN_ACT_RELU: epilogue(g, yr, p0, c, acc, RM, NW, RVT_NN_ACT_RELU); break;
+    case RVT_NN_ACT_SIGMOID: epilogue(g, yr, p0, c, acc, RM, NW, RVT_NN_ACT_SIGMOID); break;
+    case RVT_NN_ACT_SILU:
+    case RVT_NN_ACT_SILU_Q: epilogue(g, yr, p0, c, acc, RM, NW, RVT_NN_ACT_SILU); break;
+    case RVT_NN_ACT_NONE:
+    default: epilogue(g, yr, p0, c, acc, RM, NW, RVT_NN_ACT_NONE); break;
+    }
+}
+
+/*
+ * The tile of positions [p0, p0 + RM) x block [ob, ob + nb).  X(p, kk) at xr[i][xo]:
+ * xo = kk (channels-last), kk * x_ks (planar, e.g. im2col), or the tap's offset (a
+ * gathered convolution, sgemm.h gemm_gather).
+ */
+static inline __attribute__((always_inline)) void
+tile(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, size_t p0, int ob, int nb,
+     int RM)
+{
+    const float *wb = g->wt + (size_t)ob * (size_t)g->k;
+    const float *xr[MR];
+    float *yr[MR];
+    int i, s;
+
+#pragma GCC unroll 6
+    for (i = 0; i < RM; i++)
+        xr[i] = G ? rvti_sgemm_gather_x(G, p0 + (size_t)i) : g->x + (p0 + (size_t)i) * g->x_ps;
+    rvti_sgemm_yrows(g, p0, RM, yr);
+    for (s = 0; s < nb; s += 8 * nw_of(RM)) {
+        /* the vectors up to the block's end or the last one with a channel below n */
+        const int nv = RVT_MIN(RVT_MIN(nw_of(RM), (nb - s) / 8), (g->n - (ob + s) + 7) / 8);
+        /* the cases past nw_of(RM) compile to nothing */
+#define COLUMN(NV) \
+    case NV: \
+        if (NV <= nw_of(RM)) \
+            column(g, G, xr, yr, p0, ob + s, wb + s, nb, RM, NV <= nw_of(RM) ? NV : 1); \
+        break;
+        switch (nv) {
+            COLUMN(1) COLUMN(2) COLUMN(3) COLUMN(4) COLUMN(5) COLUMN(6) COLUMN(7) COLUMN(8)
+        }
+#undef COLUMN
+    }
+}
+
+/* RM positions, all stored (a layer's last, partial tile and the one-position calls of
+ * vector layers compute no spare rows). */
+#define TILE_RM(RM) \
+    static void tile_##RM(const struct rvt_sgemm_args *g, size_t p0, int ob, int nb) \
+    { \
+        tile(g, NULL, p0, ob, nb, RM); \
+    } \
+    static void tile_g_##RM(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, \
+                            size_t p0, int ob, int nb) \
+    { \
+        tile(g, G, p0, ob, nb, RM); \
+    }
+TILE_RM(1)
+TILE_RM(2)
+TILE_RM(3)
+TILE_RM(4)
+TILE_RM(5)
+TILE_RM(6)
+
+typedef void (*tile_fn)(const struct rvt_sgemm_args *g, size_t p0, int ob, int nb);
+static const tile_fn tiles[MR] = {tile_1, tile_2, tile_3, tile_4, tile_5, tile_6};
+
+static void gemm_avx2(const struct rvt_sgemm_args *g, int ith, int nth)
+{
+    const int n_pad = rvt_sgemm_n_pad(g->n);
+    const struct rvti_sgemm_share s = rvti_sgemm_split_tiles(g, rvti_sgemm_n_tiles(g), ith, nth);
+    size_t u;
+
+    for (u = s.u0; u < s.u1; u++) {
+        int ob = (int)(u / s.nt) * RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - ob);
+        size_t p0 = (s.t0 + u % s.nt) * MR;
+        int mr = (int)RVT_MIN((size_t)MR, g->n_pos - p0);
+        tiles[mr - 1](g, p0, ob, nb);
+    }
+}
+
+typedef void (*tile_g_fn)(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G,
+                          size_t p0, int ob, int nb);
+static const tile_g_fn tiles_g[MR] = {tile_g_1, tile_g_2, tile_g_3, tile_g_4, tile_g_5, tile_g_6};
+
+static void gemm_gather_avx2(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *x,
+                             int ith, int nth)
+{
+    const int n_pad = rvt_sgemm_n_pad(g->n);
+    const struct rvti_sgemm_share s =
+        rvti_sgemm_split_tiles(g, rvti_sgemm_gather_tiles(g, x->ow), ith, nth);
+    size_t u, p0;
+    int mr;
+
+    for (u = s.u0; u < s.u1; u++) {
+        int ob = (int)(u / s.nt) * RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - ob);
+        rvti_sgemm_gather_tile(x->ow, s.t0 + u % s.nt, &p0, &mr);
+        tiles_g[mr - 1](g, x, p0, ob, nb);
+    }
+}
+
+const struct rvt_sgemm_kernels rvti_sgemm_kernels_avx2 = {RVT_ISA_AVX2, gemm_avx2,
+                                                          gemm_gather_avx2};
