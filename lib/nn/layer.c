@@ -129,7 +129,7 @@ static void dense_forward_i8(const struct rvt_nn_dense *l, const float *x, size_
 
 bool rvt_nn_dense_vec_splits(const struct rvt_nn_dense *l)
 {
-    return l->wtype != RVT_NN_WEIGHT_I8 && l->wt_cl && rvt_sgemm_kernels()->isa == RVT_ISA_AVX512;
+    return l->wtype != RVT_NN_WEIGHT_I8 && l->wt_cl && rvt_nn_cl_level();
 }
 
 void rvt_nn_dense_forward(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
@@ -314,11 +314,17 @@ void rvt_nn_conv_pool_forward_par(const struct rvt_nn_conv *l, const float *x, i
                                       l->gemm.act, (int)c0, (int)c1, y, own);
 }
 
+bool rvt_nn_cl_level(void)
+{
+    return rvt_nn_kernels()->dwconv_cl && rvt_sgemm_kernels()->isa >= RVT_ISA_AVX2 &&
+           rvt_qgemm_kernels()->isa >= RVT_ISA_AVX2;
+}
+
 bool rvt_nn_dense_cl_ok(const struct rvt_nn_dense *l)
 {
     if (l->wtype == RVT_NN_WEIGHT_I8)
-        return l->q_prep && rvt_qgemm_kernels()->isa == RVT_ISA_AVX512 && qact_of(l->act) >= 0;
-    return l->wt_cl && rvt_sgemm_kernels()->isa == RVT_ISA_AVX512;
+        return l->q_prep && rvt_nn_cl_level() && qact_of(l->act) >= 0;
+    return l->wt_cl && rvt_nn_cl_level();
 }
 
 void rvt_nn_dense_observe_cl(const struct rvt_nn_dense *l, const float *x, size_t x_ps,

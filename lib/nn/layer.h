@@ -165,7 +165,14 @@ void rvt_nn_conv_pool_forward_par(const struct rvt_nn_conv *l, const float *x, i
                                   float *y, float *own, const struct rvt_nn_par *par);
 
 /*
- * The channels-last path of nn/model.c (AVX-512), for layers rvt_nn_dense_cl_ok accepts:
+ * Whether this CPU's kernel levels (RVT_ISA lowers them) run the channels-last path of
+ * nn/model.c: AVX2 or AVX-512 in all three families (nn/ops.h with dwconv_cl,
+ * nn/sgemm.h, nn/qgemm.h).
+ */
+bool rvt_nn_cl_level(void);
+
+/*
+ * The channels-last path of nn/model.c (AVX2, AVX-512), for layers rvt_nn_dense_cl_ok accepts:
  *   Y(p, o) = act(sum_i W[o][i] X(p, i) + bias[o]) + R(p, o)
  * X(p, i) = x[p * x_ps + i * x_ks] (channels-last: x_ps = its row stride, x_ks = 1;
  * planar, e.g. im2col: x_ps = 1, x_ks = its row stride); Y(p, .) at

@@ -501,15 +501,14 @@ static int pack_cl(struct loader *L, struct rvt_nn_dense *d)
 
 /*
  * Whether the image branch runs channels-last from the stem to the head (m->cl): with
- * the AVX-512 kernels (the depthwise conv's channels-last kernel, nn/sgemm.h for fp32
- * layers, qgemm's gemm_t for int8 ones), every block channels-last (bl->cl) and only
- * the first without an expand.  Packs the fp32 layers' weights for it.
+ * the AVX2 or AVX-512 kernels (rvt_nn_cl_level: the depthwise conv's channels-last
+ * kernel, nn/sgemm.h for fp32 layers, qgemm's gemm_t for int8 ones), every block
+ * channels-last (bl->cl) and only the first without an expand.  Packs the fp32 layers' weights for it.
  */
 static int prepare_cl(struct loader *L)
 {
     struct rvt_model *m = L->m;
-    bool ok = rvt_nn_kernels()->dwconv_cl && rvt_sgemm_kernels()->isa == RVT_ISA_AVX512 &&
-              rvt_qgemm_kernels()->isa == RVT_ISA_AVX512 && m->n_blocks > 0;
+    bool ok = rvt_nn_cl_level() && m->n_blocks > 0;
     int i, ret = 0;
 
     for (i = 0; ok && i < m->n_blocks; i++)
@@ -1354,7 +1353,7 @@ static void image_tail(struct rvt_nn_session *s, const struct rvt_nn_par *par, s
 }
 
 /*
- * The image branch channels-last (m->cl, AVX-512): every activation map is
+ * The image branch channels-last (m->cl, AVX2 or AVX-512): every activation map is
  * [pixels][channels].  A block: the expand (bias + SiLU fused) writes the inside of the
  * depthwise conv's padded input; the depthwise conv, 16 channels a vector; the
  * squeeze-excitation scales its output; the project adds the residual in its epilogue.

@@ -31,7 +31,7 @@
  *          1x1 input); "scale": map * w -> conv3x3(32->64) -> global average
  *   head   concat(1280 + 64) -> Linear+BN+ReLU (512) -> Linear (classes)
  *
- * Layout: NCHW planes, one image per GEMM; on AVX-512 the image branch is
+ * Layout: NCHW planes, one image per GEMM; with AVX2 or AVX-512 the image branch is
  * channels-last instead ([pixels][channels]) from the stem to the head: each GEMM
  * (nn/sgemm.h for fp32, qgemm's gemm_t for int8) writes 16 output channels of a pixel
  * a vector with its bias, activation and residual fused, the expand straight into the
