@@ -88,6 +88,48 @@ static inline void rvti_sgemm_gather_tile(int ow, size_t t, size_t *p0, int *mr)
     *mr = (int)RVT_MIN((size_t)RVTI_SGEMM_MR, (size_t)ow - ox);
 }
 
+/* A level's tile kernels: positions [p0, p0 + mr) x output channels [ob, ob + nb) of
+ * block ob / RVT_SGEMM_NB, with mr fixed by the function (tiles[mr - 1]). */
+typedef void (*rvti_sgemm_tile_fn)(const struct rvt_sgemm_args *g, size_t p0, int ob, int nb);
+typedef void (*rvti_sgemm_tile_g_fn)(const struct rvt_sgemm_args *g,
+                                     const struct rvt_sgemm_gather *G, size_t p0, int ob,
+                                     int nb);
+
+/* gemm of a level: thread ith's share of the tiles, each by tiles[its positions - 1]. */
+static inline void rvti_sgemm_run(const struct rvt_sgemm_args *g,
+                                  const rvti_sgemm_tile_fn tiles[RVTI_SGEMM_MR], int ith, int nth)
+{
+    const int n_pad = rvt_sgemm_n_pad(g->n);
+    const struct rvti_sgemm_share s = rvti_sgemm_split_tiles(g, rvti_sgemm_n_tiles(g), ith, nth);
+    size_t u;
+
+    for (u = s.u0; u < s.u1; u++) {
+        int ob = (int)(u / s.nt) * RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - ob);
+        size_t p0 = (s.t0 + u % s.nt) * RVTI_SGEMM_MR;
+        int mr = (int)RVT_MIN((size_t)RVTI_SGEMM_MR, g->n_pos - p0);
+        tiles[mr - 1](g, p0, ob, nb);
+    }
+}
+
+/* gemm_gather of a level, the same way. */
+static inline void rvti_sgemm_run_gather(const struct rvt_sgemm_args *g,
+                                         const struct rvt_sgemm_gather *x,
+                                         const rvti_sgemm_tile_g_fn tiles[RVTI_SGEMM_MR], int ith,
+                                         int nth)
+{
+    const int n_pad = rvt_sgemm_n_pad(g->n);
+    const struct rvti_sgemm_share s =
+        rvti_sgemm_split_tiles(g, rvti_sgemm_gather_tiles(g, x->ow), ith, nth);
+    size_t u, p0;
+    int mr;
+
+    for (u = s.u0; u < s.u1; u++) {
+        int ob = (int)(u / s.nt) * RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - ob);
+        rvti_sgemm_gather_tile(x->ow, s.t0 + u % s.nt, &p0, &mr);
+        tiles[mr - 1](g, x, p0, ob, nb);
+    }
+}
+
 /* Address of X(p, 0) for gemm_gather (add off[kk]). */
 static inline const float *rvti_sgemm_gather_x(const struct rvt_sgemm_gather *x, size_t p)
 {

@@ -101,42 +101,20 @@ TILE_NV(4)
 TILE_NV(5)
 TILE_NV(6)
 
-typedef void (*tile_nv_fn)(const struct rvt_sgemm_args *g, size_t p0, int ob, int nb);
-static const tile_nv_fn tiles[MR] = {tile_nv_1, tile_nv_2, tile_nv_3, tile_nv_4, tile_nv_5,
-                                     tile_nv_6};
+static const rvti_sgemm_tile_fn tiles[MR] = {tile_nv_1, tile_nv_2, tile_nv_3,
+                                             tile_nv_4, tile_nv_5, tile_nv_6};
+static const rvti_sgemm_tile_g_fn tiles_g[MR] = {tile_g_1, tile_g_2, tile_g_3,
+                                                 tile_g_4, tile_g_5, tile_g_6};
 
 static void gemm_avx512(const struct rvt_sgemm_args *g, int ith, int nth)
 {
-    const int n_pad = rvt_sgemm_n_pad(g->n);
-    const struct rvti_sgemm_share s = rvti_sgemm_split_tiles(g, rvti_sgemm_n_tiles(g), ith, nth);
-    size_t u;
-
-    for (u = s.u0; u < s.u1; u++) {
-        int ob = (int)(u / s.nt) * RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - ob);
-        size_t p0 = (s.t0 + u % s.nt) * MR;
-        int mr = (int)RVT_MIN((size_t)MR, g->n_pos - p0);
-        tiles[mr - 1](g, p0, ob, nb);
-    }
+    rvti_sgemm_run(g, tiles, ith, nth);
 }
-
-typedef void (*tile_g_fn)(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G,
-                          size_t p0, int ob, int nb);
-static const tile_g_fn tiles_g[MR] = {tile_g_1, tile_g_2, tile_g_3, tile_g_4, tile_g_5, tile_g_6};
 
 static void gemm_gather_avx512(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *x,
                                int ith, int nth)
 {
-    const int n_pad = rvt_sgemm_n_pad(g->n);
-    const struct rvti_sgemm_share s =
-        rvti_sgemm_split_tiles(g, rvti_sgemm_gather_tiles(g, x->ow), ith, nth);
-    size_t u, p0;
-    int mr;
-
-    for (u = s.u0; u < s.u1; u++) {
-        int ob = (int)(u / s.nt) * RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - ob);
-        rvti_sgemm_gather_tile(x->ow, s.t0 + u % s.nt, &p0, &mr);
-        tiles_g[mr - 1](g, x, p0, ob, nb);
-    }
+    rvti_sgemm_run_gather(g, x, tiles_g, ith, nth);
 }
 
 const struct rvt_sgemm_kernels rvti_sgemm_kernels_avx512 = {RVT_ISA_AVX512, gemm_avx512,
