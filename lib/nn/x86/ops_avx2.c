@@ -144,7 +144,17 @@ static void dw_pad(const float *x, int h, int w, int pad, int stride, float *xp,
         for (r = 0; r < h; r++) {
             float *e = ev + (size_t)(r + pad) * wq, *o = od + (size_t)(r + pad) * wq;
             pad_row(row, x + (size_t)r * w, w, pad);
-            for (c = 0; c < wq; c++) {
+            /* 8 columns of each at a time: the split is a tenth of the fused 3 x 3
+             * plane_conv_pool's time when done one float at a time */
+            for (c = 0; c + 8 <= wq; c += 8) {
+                __m256 lo = _mm256_loadu_ps(row + 2 * c), hi = _mm256_loadu_ps(row + 2 * c + 8);
+                /* lanes lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6, then 64-bit pairs 0 2 1 3 */
+                __m256d ve = _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
+                __m256d vo = _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)));
+                _mm256_storeu_ps(e + c, _mm256_castpd_ps(_mm256_permute4x64_pd(ve, 0xd8)));
+                _mm256_storeu_ps(o + c, _mm256_castpd_ps(_mm256_permute4x64_pd(vo, 0xd8)));
+            }
+            for (; c < wq; c++) {
                 e[c] = row[2 * c];
                 o[c] = row[2 * c + 1];
             }
