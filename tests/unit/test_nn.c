@@ -918,14 +918,14 @@ static void fill_special(float *x, size_t n, int special)
  * plane_conv_pool (the audio branch's first conv + ReLU + 2x2 max pool): every level's
  * entry against the same level's dwconv per channel then maxpool2 (what the network ran
  * before the entry existed), bit for bit: sizes with odd heights/widths and 8- and
- * 16-column tails, k 3 with pads 0-2 (the AVX-512 kernel) and shapes it hands back,
- * NaN/Inf inputs, channel ranges (a channel outside [c0, c1) keeps its sentinel), bias
- * NULL.  Then a timing line for the audio branch's shape.
+ * 16-column tails, k 3 with pads 0-2 (the AVX2 and AVX-512 kernels) and shapes they
+ * hand back, NaN/Inf inputs, channel ranges (odd counts; a channel outside [c0, c1)
+ * keeps its sentinel), bias NULL.  Then a timing line for the audio branch's shape.
  */
 static void test_plane_conv_pool(void)
 {
     static const int sizes[][2] = {{64, 300}, {5, 7}, {2, 2}, {3, 35}, {9, 33},
-                                   {17, 48}, {6, 50}, {1, 5}, {4, 18}};
+                                   {17, 48}, {6, 50}, {1, 5}, {4, 18}, {7, 19}};
     static const int kinds[][3] = {{3, 1, 1}, {3, 1, 0}, {3, 1, 2}, {5, 1, 2}, {3, 2, 1}};
     static const int ranges[][2] = {{0, 32}, {0, 16}, {16, 32}, {3, 30}, {5, 6}, {7, 7}};
     const int C = 32;
