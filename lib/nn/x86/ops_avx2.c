@@ -230,6 +230,24 @@ static double dwconv_avx2(const float *x, int h, int w, const float *wt, int k, 
                        : dw_units(scratch, rf, plane, wt, 5, 2, bias, act, y, oh, ow);
 }
 
+/* One tap row q[0..2] into an even (e) and an odd (o) conv column vector: the even
+ * columns' taps read a, b, a1 (even plane, odd plane, even plane one on), the odd
+ * columns' b, a1, b1; the FMAs in tap order, as dw_units adds them. */
+static inline __attribute__((always_inline)) void cp3_taps(const float *q, __m256 a, __m256 b,
+                                                           __m256 a1, __m256 b1, __m256 *e,
+                                                           __m256 *o)
+{
+    __m256 w0 = _mm256_broadcast_ss(q), w1 = _mm256_broadcast_ss(q + 1);
+    __m256 w2 = _mm256_broadcast_ss(q + 2);
+
+    *e = _mm256_fmadd_ps(w0, a, *e);
+    *o = _mm256_fmadd_ps(w0, b, *o);
+    *e = _mm256_fmadd_ps(w1, b, *e);
+    *o = _mm256_fmadd_ps(w1, a1, *o);
+    *e = _mm256_fmadd_ps(w2, a1, *e);
+    *o = _mm256_fmadd_ps(w2, b1, *o);
+}
+
 /*
  * NC output channels of one step of plane_conv_pool (3 x 3, stride 1) on 8 pooled
  * columns.  The padded plane is split into even and odd columns (dw_pad's stride-2
@@ -259,26 +277,10 @@ cp3_block(const float *ev, const float *od, int rf, const float *wt, const float
 #pragma GCC unroll 2
         for (j = 0; j < NC; j++) {
             const float *q = wt + (size_t)(c + j) * 9 + r * 3; /* tap row r; r - 1 at q - 3 */
-            if (r < 3) {
-                __m256 w0 = _mm256_broadcast_ss(q), w1 = _mm256_broadcast_ss(q + 1);
-                __m256 w2 = _mm256_broadcast_ss(q + 2);
-                e0[j] = _mm256_fmadd_ps(w0, a, e0[j]);
-                o0[j] = _mm256_fmadd_ps(w0, b, o0[j]);
-                e0[j] = _mm256_fmadd_ps(w1, b, e0[j]);
-                o0[j] = _mm256_fmadd_ps(w1, a1, o0[j]);
-                e0[j] = _mm256_fmadd_ps(w2, a1, e0[j]);
-                o0[j] = _mm256_fmadd_ps(w2, b1, o0[j]);
-            }
-            if (r > 0) {
-                __m256 w0 = _mm256_broadcast_ss(q - 3), w1 = _mm256_broadcast_ss(q - 2);
-                __m256 w2 = _mm256_broadcast_ss(q - 1);
-                e1[j] = _mm256_fmadd_ps(w0, a, e1[j]);
-                o1[j] = _mm256_fmadd_ps(w0, b, o1[j]);
-                e1[j] = _mm256_fmadd_ps(w1, b, e1[j]);
-                o1[j] = _mm256_fmadd_ps(w1, a1, o1[j]);
-                e1[j] = _mm256_fmadd_ps(w2, a1, e1[j]);
-                o1[j] = _mm256_fmadd_ps(w2, b1, o1[j]);
-            }
+            if (r < 3)
+                cp3_taps(q, a, b, a1, b1, &e0[j], &o0[j]);
+            if (r > 0)
+                cp3_taps(q - 3, a, b, a1, b1, &e1[j], &o1[j]);
         }
     }
 #pragma GCC unroll 2
