@@ -26,6 +26,15 @@ _spec.loader.exec_module(E)
 SEED7 = E.LABEL_SETS["seed7"]
 
 
+def cpu_flags():
+    """The CPU's feature flags from /proc/cpuinfo (a set), None when it cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((set(l.split(":", 1)[1].split()) for l in f if l.startswith("flags")), set())
+    except OSError:
+        return None
+
+
 def tool(name):
     return os.path.join(os.environ.get("RVT_BIN", os.path.join(ROOT, "bin")), name)
 

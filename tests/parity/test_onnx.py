@@ -45,12 +45,8 @@ def cpu_has_vnni():
     pair sums saturate (255 * 127 * 2 > 32767: ORT's documentation suggests 7-bit
     weights, reduce_range, on such CPUs), so an int8 layer's output can be a little off
     the scheme that run-model computes exactly."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((set(l.split(":", 1)[1].split()) for l in f if l.startswith("flags")), set())
-    except OSError:
-        return True
-    return bool({"avx512_vnni", "avx_vnni"} & flags)
+    flags = F.cpu_flags()
+    return flags is None or bool({"avx512_vnni", "avx_vnni"} & flags)
 
 
 def ort_dir():

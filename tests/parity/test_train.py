@@ -112,8 +112,8 @@ def test_output_named_with_h5(store, tmp_path):
 def test_blas_coretype_runs_here():
     """train.py and scripts/pipeline.mk pick the same OpenBLAS kernels, ones this CPU
     runs: a fixed SkylakeX killed train.py with SIGILL on a CPU without AVX-512."""
-    with open("/proc/cpuinfo") as f:
-        flags = next((set(l.split(":", 1)[1].split()) for l in f if l.startswith("flags")), set())
+    flags = F.cpu_flags()
+    assert flags is not None
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
     code = ("import importlib.util, sys; sys.argv = ['train.py'];"
             "s = importlib.util.spec_from_file_location('train_mod', %r);"
