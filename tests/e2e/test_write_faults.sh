@@ -5,7 +5,7 @@
 # tmpfs swept over its size (skipped with the reason when mount is not permitted).
 # Each case: no crash (no signal exit), exit 1 (or 0 when the fault comes after
 # the last byte, then the output is whole), a message naming the output, no
-# temporary left, inputs unchanged.
+# temporary left, inputs untouched (tests/lib.sh stamp).
 set -u
 . "$(dirname "$0")/../lib.sh"
 need_sample
@@ -31,10 +31,10 @@ INPUTS="index.csv frames.h5 mel.h5 features.h5 model.h5 pred.csv"
 fault_case() {
   local dir=$1 label=$2 out=$3; shift 3
   local before after rc left why=""
-  before=$(sha256sum $INPUTS)
+  before=$(stamp $INPUTS)
   rm -rf "${dir:?}"/* 2>/dev/null
   "$@" >/dev/null 2>"$T/err"; rc=$?
-  after=$(sha256sum $INPUTS)
+  after=$(stamp $INPUTS)
   left=$(find "$dir" -name '.*.tmp-*' 2>/dev/null)
   if [ "$rc" -ge 128 ]; then why+=" killed by signal $((rc - 128));"
   elif [ "$rc" -eq 0 ]; then [ -s "$dir/$(basename "$out")" ] || why+=" exit 0 but no output;"
