@@ -403,18 +403,20 @@ static void pad_act_cl_avx2(const float *x, int h, int w, int c, int c0, int c1,
 /*
  * NX (1-8) output pixels of one row, 8 channels (one vector): NX independent FMA chains,
  * 8 of them being what keeps both FMA pipes busy through the FMA latency.  Each output
- * is one chain over its taps in (ky, kx) order from 0, then + bias and act256: the
- * arithmetic of the AVX-512 kernel (dw_chunk), so the two levels' values before the
- * activation are the same bits.  Per tap row the K weights are loaded (from L1) and
- * every input vector of the row once, each feeding the (up to K, stride 2 up to
- * ceil(K / 2)) chains that use it: NX + K weights and inputs in registers at most 15
- * of the 16 where all 25 weights would not fit.  Input j serves output i with tap
- * kx = j - S i, so going up j keeps every chain's taps in kx order.  The outputs (act
- * applied) are added to *rs in pixel order.
+ * is one chain over its taps in (ky, kx) order from 0, then + bias: the arithmetic of
+ * the AVX-512 kernel (dw_chunk), so the two levels' values before the activation are
+ * the same bits.  Per tap row the K weights are loaded (from L1) and every input
+ * vector of the row once, each feeding the (up to K, stride 2 up to ceil(K / 2))
+ * chains that use it: NX + K weights and inputs in registers at most 15 of the 16
+ * where all 25 weights would not fit.  Input j serves output i with tap kx = j - S i,
+ * so going up j keeps every chain's taps in kx order.  The sums are stored before the
+ * activation: act_row applies it once the row's chunks are done (with the SiLU's
+ * temporaries in the same function the accumulators spilled to the stack: the K = 3
+ * layers ran at ~20 ns an output vector, 2.5x their no-activation time).
  */
 static inline __attribute__((always_inline)) void
 cl_chunk(const float *p0, size_t wpc, size_t cs, const float *wm, int K, int S, int NX,
-         __m256 b, enum rvt_nn_act act, float *yo, __m256 *rs)
+         __m256 b, float *yo)
 {
     __m256 acc[8];
     int i, j, ky, kx;
@@ -441,19 +443,16 @@ cl_chunk(const float *p0, size_t wpc, size_t cs, const float *wm, int K, int S, 
         }
     }
 #pragma GCC unroll 8
-    for (i = 0; i < NX; i++) {
-        __m256 v = act256(_mm256_add_ps(acc[i], b), act);
-        _mm256_storeu_ps(yo + (size_t)i * cs, v);
-        *rs = _mm256_add_ps(*rs, v);
-    }
+    for (i = 0; i < NX; i++)
+        _mm256_storeu_ps(yo + (size_t)i * cs, _mm256_add_ps(acc[i], b));
 }
 
 #define CL_CHUNK_CASE(nx) \
-    case nx: cl_chunk(p0, wpc, cs, wm, K, S, nx, b, act, yo, rs); break;
+    case nx: cl_chunk(p0, wpc, cs, wm, K, S, nx, b, yo); break;
 
 static inline __attribute__((always_inline)) void
 cl_chunk_n(const float *p0, size_t wpc, size_t cs, const float *wm, int K, int S, int nx,
-           __m256 b, enum rvt_nn_act act, float *yo, __m256 *rs)
+           __m256 b, float *yo)
 {
     switch (nx) {
         CL_CHUNK_CASE(1)
@@ -472,14 +471,13 @@ cl_chunk_n(const float *p0, size_t wpc, size_t cs, const float *wm, int K, int S
  * of its own (inlined into the row loop some spilled accumulators): 5-15 % faster on the
  * k5 layers, where K = 3 chunks lost ~15 % to the calls (best of 20, microbenchmark). */
 typedef void (*cl_chunk_fn)(const float *p0, size_t wpc, size_t cs, const float *wm, __m256 b,
-                            enum rvt_nn_act act, float *yo, __m256 *rs);
+                            float *yo);
 
 #define CL_CHUNK5_FN(S, NX)                                                                    \
     static __attribute__((noinline)) void cl_chunk5_##S##_##NX(                                \
-        const float *p0, size_t wpc, size_t cs, const float *wm, __m256 b, enum rvt_nn_act act, \
-        float *yo, __m256 *rs)                                                                 \
+        const float *p0, size_t wpc, size_t cs, const float *wm, __m256 b, float *yo)          \
     {                                                                                          \
-        cl_chunk(p0, wpc, cs, wm, 5, S, NX, b, act, yo, rs);                                   \
+        cl_chunk(p0, wpc, cs, wm, 5, S, NX, b, yo);                                            \
     }
 #define CL_CHUNK5_FNS(S)                                                                       \
     CL_CHUNK5_FN(S, 1) CL_CHUNK5_FN(S, 2) CL_CHUNK5_FN(S, 3) CL_CHUNK5_FN(S, 4)                \
@@ -493,6 +491,38 @@ CL_CHUNK5_FNS(2)
 
 /* [stride - 1][nx - 1] */
 static const cl_chunk_fn cl_chunks5[2][8] = {CL_CHUNK5_ROW(1), CL_CHUNK5_ROW(2)};
+
+/*
+ * Channels [cv, cv + 16) of one output row of ow pixels (at yr, cs floats a pixel):
+ * y = act(y) in place, each added to the slice's row sums in pixel order.  ACT is a
+ * constant after inlining (dwcl_act).
+ */
+static inline __attribute__((always_inline)) void
+act_row(float *yr, size_t cs, int ow, enum rvt_nn_act act, __m256 *rs0, __m256 *rs1)
+{
+    int ox;
+
+    for (ox = 0; ox < ow; ox++) {
+        float *q = yr + (size_t)ox * cs;
+        __m256 v0 = act256(_mm256_loadu_ps(q), act), v1 = act256(_mm256_loadu_ps(q + 8), act);
+        _mm256_storeu_ps(q, v0);
+        _mm256_storeu_ps(q + 8, v1);
+        *rs0 = _mm256_add_ps(*rs0, v0);
+        *rs1 = _mm256_add_ps(*rs1, v1);
+    }
+}
+
+static void act_row_any(float *yr, size_t cs, int ow, enum rvt_nn_act act, __m256 *rs0, __m256 *rs1)
+{
+    switch (act) {
+    case RVT_NN_ACT_RELU: act_row(yr, cs, ow, RVT_NN_ACT_RELU, rs0, rs1); break;
+    case RVT_NN_ACT_SIGMOID: act_row(yr, cs, ow, RVT_NN_ACT_SIGMOID, rs0, rs1); break;
+    case RVT_NN_ACT_SILU:
+    case RVT_NN_ACT_SILU_Q: act_row(yr, cs, ow, RVT_NN_ACT_SILU, rs0, rs1); break;
+    case RVT_NN_ACT_NONE:
+    default: act_row(yr, cs, ow, RVT_NN_ACT_NONE, rs0, rs1); break;
+    }
+}
 
 /*
  * Rows outside, 16-channel slices inside (as the AVX-512 kernel: a row's K input rows
@@ -526,13 +556,15 @@ dwcl(const float *xp, int wp, int c, int c0, int c1, const float *wt, int K, int
                 nx = base + (q < extra);
                 if (K == 5) {
                     const cl_chunk_fn f = cl_chunks5[S - 1][nx - 1];
-                    f(p, wpc, cs, wt + cv, b0, act, yo, &rs0);
-                    f(p + 8, wpc, cs, wt + cv + 8, b1, act, yo + 8, &rs1);
+                    f(p, wpc, cs, wt + cv, b0, yo);
+                    f(p + 8, wpc, cs, wt + cv + 8, b1, yo + 8);
                 } else {
-                    cl_chunk_n(p, wpc, cs, wt + cv, K, S, nx, b0, act, yo, &rs0);
-                    cl_chunk_n(p + 8, wpc, cs, wt + cv + 8, K, S, nx, b1, act, yo + 8, &rs1);
+                    cl_chunk_n(p, wpc, cs, wt + cv, K, S, nx, b0, yo);
+                    cl_chunk_n(p + 8, wpc, cs, wt + cv + 8, K, S, nx, b1, yo + 8);
                 }
             }
+            /* the row slice (ow x 64 bytes, in L1) through the activation */
+            act_row_any(yr + cv, cs, ow, act, &rs0, &rs1);
             _mm256_storeu_ps(row_sums + (size_t)oy * cs + cv, rs0);
             _mm256_storeu_ps(row_sums + (size_t)oy * cs + cv + 8, rs1);
         }
