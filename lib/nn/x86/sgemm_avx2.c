@@ -116,16 +116,42 @@ column(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, const f
                 acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
         }
     }
-    /* act a constant in each epilogue: its 12 activations are then one stretch of
-     * independent chains, which the core overlaps (behind a switch each, a SiLU layer
-     * of k = 16 ran 1.2x slower); SILU_Q is SILU to act256, any other value none */
-    switch (g->act) {
-    case RVT_NN_ACT_RELU: epilogue(g, yr, p0, c, acc, RM, NW, RVT_NN_ACT_RELU); break;
-    case RVT_NN_ACT_SIGMOID: epilogue(g, yr, p0, c, acc, RM, NW, RVT_NN_ACT_SIGMOID); break;
-    case RVT_NN_ACT_SILU:
-    case RVT_NN_ACT_SILU_Q: epilogue(g, yr, p0, c, acc, RM, NW, RVT_NN_ACT_SILU); break;
-    case RVT_NN_ACT_NONE:
-    default: epilogue(g, yr, p0, c, acc, RM, NW, RVT_NN_ACT_NONE); break;
+    /* act a constant in each epilogue (behind a switch each, a layer of k = 16 ran 1.2x
+     * slower).  SiLU and sigmoid are left to act_tile, after the tile's columns: with
+     * their temporaries beside the 12 accumulators the registers ran out. */
+    if (g->act == RVT_NN_ACT_RELU)
+        epilogue(g, yr, p0, c, acc, RM, NW, RVT_NN_ACT_RELU);
+    else
+        epilogue(g, yr, p0, c, acc, RM, NW, RVT_NN_ACT_NONE);
+}
+
+/*
+ * SiLU or sigmoid (ACT) of channels [c0, c1) of the RM rows yr, then + R: the part of
+ * the epilogue column() leaves for later.  Each value is loaded as column() stored it
+ * (sum + bias) and goes through the same operations in the same order, so the bits
+ * are those of the fused epilogue.
+ */
+static inline __attribute__((always_inline)) void
+act_tile(const struct rvt_sgemm_args *g, float *const *yr, size_t p0, int c0, int c1, int RM,
+         enum rvt_nn_act act)
+{
+    int i, o;
+
+    for (i = 0; i < RM; i++) {
+        const float *r = g->res ? g->res + (p0 + (size_t)i) * g->ld_res : NULL;
+        for (o = c0; o + 8 <= c1; o += 8) {
+            __m256 v = act256(_mm256_loadu_ps(yr[i] + o), act);
+            if (r)
+                v = _mm256_add_ps(v, _mm256_loadu_ps(r + o));
+            _mm256_storeu_ps(yr[i] + o, v);
+        }
+        if (o < c1) {
+            const __m256i m = lanes(c1 - o);
+            __m256 v = act256(_mm256_maskload_ps(yr[i] + o, m), act);
+            if (r)
+                v = _mm256_add_ps(v, _mm256_maskload_ps(r + o, m));
+            _mm256_maskstore_ps(yr[i] + o, m, v);
+        }
     }
 }
 
@@ -147,6 +173,15 @@ tile(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, size_t p0
     for (i = 0; i < RM; i++)
         xr[i] = G ? rvti_sgemm_gather_x(G, p0 + (size_t)i) : g->x + (p0 + (size_t)i) * g->x_ps;
     rvti_sgemm_yrows(g, p0, RM, yr);
+    const bool post = g->act == RVT_NN_ACT_SILU || g->act == RVT_NN_ACT_SILU_Q ||
+                      g->act == RVT_NN_ACT_SIGMOID;
+    const struct rvt_sgemm_args *gp = g;
+    struct rvt_sgemm_args g_nores;
+    if (post && g->res) { /* the residual after the activation, in act_tile */
+        g_nores = *g;
+        g_nores.res = NULL;
+        gp = &g_nores;
+    }
     for (s = 0; s < nb; s += 8 * nw_of(RM)) {
         /* the vectors up to the block's end or the last one with a channel below n */
         const int nv = RVT_MIN(RVT_MIN(nw_of(RM), (nb - s) / 8), (g->n - (ob + s) + 7) / 8);
@@ -154,12 +189,19 @@ tile(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, size_t p0
 #define COLUMN(NV) \
     case NV: \
         if (NV <= nw_of(RM)) \
-            column(g, G, xr, yr, p0, ob + s, wb + s, nb, RM, NV <= nw_of(RM) ? NV : 1); \
+            column(gp, G, xr, yr, p0, ob + s, wb + s, nb, RM, NV <= nw_of(RM) ? NV : 1); \
         break;
         switch (nv) {
             COLUMN(1) COLUMN(2) COLUMN(3) COLUMN(4) COLUMN(5) COLUMN(6) COLUMN(7) COLUMN(8)
         }
 #undef COLUMN
+    }
+    if (post) {
+        const int c1 = RVT_MIN(ob + nb, g->n);
+        if (g->act == RVT_NN_ACT_SIGMOID)
+            act_tile(g, yr, p0, ob, c1, RM, RVT_NN_ACT_SIGMOID);
+        else
+            act_tile(g, yr, p0, ob, c1, RM, RVT_NN_ACT_SILU);
     }
 }
 
