@@ -447,8 +447,28 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
             v = _mm256_add_ps(v, b);
             if (act == RVT_QACT_RELU)
                 v = _mm256_max_ps(v, _mm256_setzero_ps()); /* NaN, -0 -> +0 like the ref */
-            else if (act == RVT_QACT_SILU)
-                v = act256(v, RVT_NN_ACT_SILU_Q);
+            if (res && act != RVT_QACT_SILU) {
+                const float *rp = res + (p + (size_t)r) * ld_res + (size_t)o;
+                v = _mm256_add_ps(v, full ? _mm256_loadu_ps(rp) : _mm256_maskload_ps(rp, m));
+            }
+            if (full)
+                _mm256_storeu_ps(dst[r] + o, v);
+            else
+                _mm256_maskstore_ps(dst[r] + o, m, v);
+        }
+    }
+    if (act != RVT_QACT_SILU)
+        return;
+    /* SiLU (then + R) on what was stored, as sgemm_avx2.c's act_tile: beside the
+     * accumulators and the dequantisation's vectors its temporaries spilled them */
+#pragma GCC unroll 4
+    for (c = 0; c < nw; c++) {
+        int o = (ov + c) * 8, left = w->n - o;
+        bool full = left >= 8;
+        __m256i m = lanes8(left);
+        for (r = 0; r < mp; r++) {
+            __m256 v = act256(full ? _mm256_loadu_ps(dst[r] + o) : _mm256_maskload_ps(dst[r] + o, m),
+                              RVT_NN_ACT_SILU_Q);
             if (res) {
                 const float *rp = res + (p + (size_t)r) * ld_res + (size_t)o;
                 v = _mm256_add_ps(v, full ? _mm256_loadu_ps(rp) : _mm256_maskload_ps(rp, m));
