@@ -28,6 +28,27 @@ def store(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def trained(store, tmp_path_factory):
+    """trained(*args) -> (folder, CompletedProcess): train.py on the store with these
+    arguments and -o FOLDER/model, run once in this module and shared by the tests that
+    read the same run (each run is a ~5 s process, mostly torch's start-up).  Callers
+    only read the folder, which holds that run's model.h5, model.pt, model.history.csv."""
+    runs = {}
+
+    def get(*args):
+        if args not in runs:
+            d = tmp_path_factory.mktemp("run")
+            runs[args] = (d, train(store, d / "model", *args))
+        return runs[args]
+    return get
+
+
+# the modes of test_seeded_and_deterministic, whose runs the other tests reuse
+FREEZE = ("--batch", "4", "--freeze-image", "--epochs", "3")
+FULL = ("--batch", "4", "--epochs", "2")
+
+
 def train(store, out, *args):
     p = subprocess.run(["/usr/bin/python3", TRAIN, store, "-o", str(out), "--threads", "1",
                         "--conv", "onednn", *args],  # a fixed path: auto may tip either way
@@ -46,46 +67,46 @@ def same_checkpoints(a, b):
     return da.keys() == db.keys() and all(np.array_equal(da[k], db[k]) for k in da)
 
 
-@pytest.mark.parametrize("mode", [["--freeze-image", "--epochs", "3"], ["--epochs", "2"]],
-                         ids=["freeze-image", "full"])
-def test_seeded_and_deterministic(store, tmp_path, mode):
+@pytest.mark.parametrize("mode", [FREEZE, FULL], ids=["freeze-image", "full"])
+def test_seeded_and_deterministic(trained, mode):
     """The same seed twice (once with -q, which skips the per-epoch evaluation): the same
     state_dict and the same model.h5; another seed: other weights.  Per-epoch
     validation lines go to stderr."""
-    p = train(store, tmp_path / "a", "--batch", "4", *mode)
-    q = train(store, tmp_path / "b", "--batch", "4", "-q", *mode)
+    a, p = trained(*mode)
+    b, q = trained("-q", *mode)
     assert q.stderr == "", q.stderr
-    train(store, tmp_path / "c", "--batch", "4", "--seed", "7", *mode)
+    c, _ = trained("--seed", "7", *mode)
     epochs = int(mode[-1])
     lines = [x for x in p.stderr.splitlines() if " val acc " in x]
     assert len(lines) == epochs and lines[0].startswith("train.py: epoch 1/%d loss " % epochs), p.stderr
-    sa, sb = torch.load(tmp_path / "a.pt"), torch.load(tmp_path / "b.pt")
+    sa, sb = torch.load(a / "model.pt"), torch.load(b / "model.pt")
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
-    assert same_checkpoints(tmp_path / "a.h5", tmp_path / "b.h5")
-    assert not same_checkpoints(tmp_path / "a.h5", tmp_path / "c.h5")
+    assert same_checkpoints(a / "model.h5", b / "model.h5")
+    assert not same_checkpoints(a / "model.h5", c / "model.h5")
     # the history: one line an epoch, the same numbers with -q (all but the seconds)
-    ha, hb = [(tmp_path / (x + ".history.csv")).read_text().splitlines() for x in "ab"]
+    ha, hb = [(x / "model.history.csv").read_text().splitlines() for x in (a, b)]
     assert ha[0] == "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds" and len(ha) == epochs + 1
     assert [r.rsplit(",", 1)[0] for r in ha] == [r.rsplit(",", 1)[0] for r in hb]
     assert ["%.3f" % float(r.split(",")[4]) for r in ha[1:]] == [x.split(" val acc ")[1][:5] for x in lines]
     # the exported checkpoint holds the trained weights, named as PyTorch names them
-    d = h5_datasets(tmp_path / "a.h5")
+    d = h5_datasets(a / "model.h5")
     assert all(np.array_equal(d[k], v.numpy()) for k, v in sa.items() if k in d)
     assert "classifier.weight" in d and "img_encoder.features.0.0.weight" in d
 
 
-def test_freeze_image_keeps_efficientnet_weights(store, tmp_path):
+def test_freeze_image_keeps_efficientnet_weights(trained):
     """--freeze-image trains everything but EfficientNet's weights (its BatchNorm
-    statistics are re-estimated); the full mode trains them too."""
-    train(store, tmp_path / "f", "--freeze-image", "--epochs", "2", "--batch", "4")
-    train(store, tmp_path / "u", "--freeze-image", "--epochs", "2", "--batch", "4", "--lr", "0")
-    f, u = h5_datasets(tmp_path / "f.h5"), h5_datasets(tmp_path / "u.h5")
+    statistics are re-estimated); the full mode trains them too.  (The trained runs
+    are test_seeded_and_deterministic's; only the --lr 0 one is this test's own.)"""
+    f, _ = trained(*FREEZE)
+    u, _ = trained("--lr", "0", *FREEZE)
+    f, u = h5_datasets(f / "model.h5"), h5_datasets(u / "model.h5")
     conv = "img_encoder.features.3.0.block.0.0.weight"
     assert np.array_equal(f[conv], u[conv])            # frozen: the same initial weights
     assert not np.array_equal(f["fusion.0.weight"], u["fusion.0.weight"])   # trained
     assert not np.array_equal(f["audio_encoder.0.weight"], u["audio_encoder.0.weight"])
-    train(store, tmp_path / "full", "--epochs", "1", "--batch", "4")
-    assert not np.array_equal(h5_datasets(tmp_path / "full.h5")[conv], u[conv])
+    full, _ = trained(*FULL)
+    assert not np.array_equal(h5_datasets(full / "model.h5")[conv], u[conv])
 
 
 def test_refuses_a_store_without_train_clips(tmp_path):
@@ -98,15 +119,14 @@ def test_refuses_a_store_without_train_clips(tmp_path):
     assert not (tmp_path / "m.h5").exists()
 
 
-def test_output_named_with_h5(store, tmp_path):
+def test_output_named_with_h5(store, trained, tmp_path):
     """-o model.h5 writes model.h5 (not model.h5.h5), model.pt and model.history.csv beside it, with the
-    same weights as the stem spelling -o model."""
-    train(store, tmp_path / "model.h5", "--freeze-image", "--epochs", "1", "-q")
+    same weights as the stem spelling -o model (test_seeded_and_deterministic's -q run)."""
+    train(store, tmp_path / "model.h5", "-q", *FREEZE)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.h5", "model.history.csv", "model.pt"]
-    (tmp_path / "stem").mkdir()
-    train(store, tmp_path / "stem" / "model", "--freeze-image", "--epochs", "1", "-q")
-    assert sorted(p.name for p in (tmp_path / "stem").iterdir()) == ["model.h5", "model.history.csv", "model.pt"]
-    assert same_checkpoints(tmp_path / "model.h5", tmp_path / "stem" / "model.h5")
+    stem, _ = trained("-q", *FREEZE)  # -o STEM/model
+    assert sorted(p.name for p in stem.iterdir()) == ["model.h5", "model.history.csv", "model.pt"]
+    assert same_checkpoints(tmp_path / "model.h5", stem / "model.h5")
 
 
 def test_blas_coretype_runs_here():
