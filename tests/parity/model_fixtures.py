@@ -139,17 +139,28 @@ def export_model(m, path, mode=None, class_names=SEED7, cfg=None):
 
 
 def main(argv):
-    """model_fixtures.py store|model OUT [N]: small inputs for the shell tests."""
-    what, out = argv[1], argv[2]
-    if what == "model":
-        export_model(make_model(argv[3] if len(argv) > 3 else "replace", reest_inputs=8), out)
-    elif what == "store":
-        n = int(argv[3]) if len(argv) > 3 else 4
-        frames, mel = random_inputs(n, 7)
-        splits = [("train", "val", "test")[i % 3] for i in range(n)]
-        make_store(out, frames, mel, [i % 7 for i in range(n)], splits)
-    else:
-        raise SystemExit("usage: model_fixtures.py store|model OUT [N|MODE]")
+    """model_fixtures.py store|model OUT [N|MODE] [+ store|model OUT [N|MODE]]...: small
+    inputs for the shell tests, several in one process (torch's start-up is most of a
+    call's time)."""
+    specs, cur = [], []
+    for a in argv[1:] + ["+"]:
+        if a == "+":
+            specs.append(cur)
+            cur = []
+        else:
+            cur.append(a)
+    for spec in specs:
+        if len(spec) < 2 or len(spec) > 3 or spec[0] not in ("model", "store"):
+            raise SystemExit("usage: model_fixtures.py store|model OUT [N|MODE] [+ store|model OUT [N|MODE]]...")
+    for spec in specs:
+        what, out = spec[0], spec[1]
+        if what == "model":
+            export_model(make_model(spec[2] if len(spec) > 2 else "replace", reest_inputs=8), out)
+        else:
+            n = int(spec[2]) if len(spec) > 2 else 4
+            frames, mel = random_inputs(n, 7)
+            splits = [("train", "val", "test")[i % 3] for i in range(n)]
+            make_store(out, frames, mel, [i % 7 for i in range(n)], splits)
 
 
 if __name__ == "__main__":
