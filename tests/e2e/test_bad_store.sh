@@ -9,7 +9,7 @@ T=$(mktmp); trap 'rm -rf "$T"' EXIT
 FIX="$RVT_ROOT/tests/parity/model_fixtures.py"
 mkdir -p "$T/o" "$T/b"
 BAD_DIRS="$T/o"
-$PY "$FIX" model "$T/model.h5" && $PY "$FIX" store "$T/features.h5" 4
+$PY "$FIX" model "$T/model.h5" + store "$T/features.h5" 4  # one Python for both
 ok $? "fixtures: model.h5, a 4-clip features.h5"
 pack-h5 --print-config --set image.width=32 --set image.height=32 >"$T/cfg.yaml"
 $PY "$RVT_ROOT/scripts/store_gen.py" --out "$T/s" --clips 8 --hw 32 --config "$T/cfg.yaml" >/dev/null

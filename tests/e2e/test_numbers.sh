@@ -33,7 +33,7 @@ $PY -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert [x.decode() for x in f
 ok $? "the store holds the good clip only"
 
 # ---- features: a store whose mel holds NaN (clip 1) and Inf (clip 3) ----
-$PY "$FIX" model "$T/model.h5" && $PY "$FIX" store "$T/features.h5" 5
+$PY "$FIX" model "$T/model.h5" + store "$T/features.h5" 5  # one Python for both
 ok $? "fixtures: a model.h5 and a 5-clip features.h5"
 cp "$T/features.h5" "$T/bad.h5"
 $PY - "$T/bad.h5" <<'PYEOF'
