@@ -4,7 +4,11 @@
 # repository's scripts/ and the already built bin/ and data/sample/, and `make` /
 # `make sample` are stood in for by a function that only accepts those two calls
 # (make test has just built the tools and the sample corpus; rebuilding them here
-# would take minutes and test the Makefile, not the README).
+# would take minutes and test the Makefile, not the README).  Its data/sample holds
+# repetition 1 of every clip of the sample corpus (symlinks): all 4 actors (train, val
+# and test splits), every emotion, intensity and statement, clips with and without
+# an edit-list pre-roll, 60 training clips (several batches, the last one partial);
+# half the clips halve the block's time, mostly train.py's EfficientNet passes.
 . tests/lib.sh
 need_sample
 root=$(cd "${RVT_ROOT:-.}" && pwd)
@@ -19,7 +23,13 @@ ok $? "README.md has the One chain block ($(wc -l <"$T/chain.sh") lines)"
 mkdir -p "$T/clone/data"
 ln -s "$RVT_BIN" "$T/clone/bin"
 ln -s "$root/scripts" "$T/clone/scripts"
-ln -s "$root/data/sample" "$T/clone/data/sample"
+for a in "$root"/data/sample/Actor_*; do
+  mkdir -p "$T/clone/data/sample/${a##*/}"
+  ln -s "$a"/0[13]-01-*-01-??.* "$T/clone/data/sample/${a##*/}/"
+done
+n=$(find "$T/clone/data/sample" -name '*-01-??.mp4' | wc -l)
+[ "$n" -eq 120 ] && [ "$(find "$T/clone/data/sample" -name '*.wav' | wc -l)" -eq 120 ]
+ok $? "the clone's data/sample: repetition 1 of the sample corpus ($n mp4 + wav, symlinked)"
 cat >"$T/run.sh" <<'EOS'
 set -e
 make() {
