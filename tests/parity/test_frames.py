@@ -9,6 +9,7 @@ list, the ffmpeg CLI at full size as rgb24, torchvision Resize / PIL bilinear).
   - the chosen pts are the entries of ffprobe's decoded frame list nearest to
     each target, for K = 1 and K = 8.
 """
+import functools
 import glob
 import json
 import os
@@ -83,6 +84,7 @@ def run_both(tmp_path, paths, args, ref_args=()):
     return ours, dict(np.load(ref))
 
 
+@functools.lru_cache(maxsize=None)  # a clip's list, decoded once for both K (files stay put)
 def ffprobe_frame_pts(path):
     out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-of", "json",
                           "-show_entries", "stream=time_base:frame=pts,pkt_duration", path],
