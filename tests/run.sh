@@ -82,9 +82,9 @@ want() {
 
 # The files to run: "NAME KIND PATH LOG" lines, the slow ones first (so that two
 # workers finish together), then the rest in their usual order.
-SLOW_FIRST="e2e/test_readme parity/test_train e2e/test_bad_store e2e/test_sample_dataset
-  parity/test_int8 parity/test_train_init e2e/test_slurm parity/test_onnx
-  e2e/test_fuzz parity/test_model e2e/test_write_faults e2e/test_pack e2e/test_bad_io parity/test_frames e2e/test_chain parity/test_store"
+SLOW_FIRST="e2e/test_sample_dataset parity/test_train parity/test_model e2e/test_fuzz
+  parity/test_frames e2e/test_pack e2e/test_readme parity/test_int8 e2e/test_chain e2e/test_slurm
+  e2e/test_write_faults parity/test_train_init parity/test_onnx parity/test_store e2e/test_bad_store e2e/test_bad_io"
 list=()
 for t in "$RVT_BUILD"/tests/test_*; do
   [ -x "$t" ] || continue
