@@ -41,8 +41,10 @@ static inline __m256 expneg256(__m256 v)
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_C2));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_C1));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    e = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_castps_si256(magic));
-    e = _mm256_add_epi32(_mm256_slli_epi32(e, 23), _mm256_castps_si256(_mm256_set1_ps(1.0f)));
+    /* 2^n = bits (n << 23) + bits(1.0f); t's bits are magic's + n, and magic's shifted
+     * left by 23 are 0 mod 2^32 (its low 9 bits are 0), so n << 23 is t's bits << 23 */
+    e = _mm256_add_epi32(_mm256_slli_epi32(_mm256_castps_si256(t), 23),
+                         _mm256_castps_si256(_mm256_set1_ps(1.0f)));
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
