@@ -7,7 +7,9 @@
  * below n, so n = 24, 40, ... do not compute the packing's zero rows.  Each lane is
  * one output's chain of FMAs in k order, as gemm_ref computes it, so the products are
  * the same bits; the epilogue adds the bias, applies act256 (the level's activation,
- * x86/act_avx2.h), adds the residual and stores, masked on a partial vector.
+ * x86/act_avx2.h), adds the residual and stores, masked on a partial vector.  SiLU and
+ * sigmoid (and the residual after them) wait for the tile's last column: act_tile runs
+ * them over the tile's stored rows, still in L1, with the registers to itself.
  */
 #include "core/common.h"
 
