@@ -355,6 +355,21 @@ static inline __m256i x_pair(const uint8_t *p, int odd)
     return v;
 }
 
+/* v (+ R(q, o..o+7) when res) stored at d + o: all 8 lanes when full, else those of m. */
+static inline __attribute__((always_inline)) void res_store(const float *res, size_t q,
+                                                            size_t ld_res, int o, bool full,
+                                                            __m256i m, __m256 v, float *d)
+{
+    if (res) {
+        const float *rp = res + q * ld_res + (size_t)o;
+        v = _mm256_add_ps(v, full ? _mm256_loadu_ps(rp) : _mm256_maskload_ps(rp, m));
+    }
+    if (full)
+        _mm256_storeu_ps(d + o, v);
+    else
+        _mm256_maskstore_ps(d + o, m, v);
+}
+
 static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_args *g, int ov,
                                                          size_t p, const __m256i *ww,
                                                          const int nw, const int mp)
@@ -447,14 +462,8 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
             v = _mm256_add_ps(v, b);
             if (act == RVT_QACT_RELU)
                 v = _mm256_max_ps(v, _mm256_setzero_ps()); /* NaN, -0 -> +0 like the ref */
-            if (res && act != RVT_QACT_SILU) {
-                const float *rp = res + (p + (size_t)r) * ld_res + (size_t)o;
-                v = _mm256_add_ps(v, full ? _mm256_loadu_ps(rp) : _mm256_maskload_ps(rp, m));
-            }
-            if (full)
-                _mm256_storeu_ps(dst[r] + o, v);
-            else
-                _mm256_maskstore_ps(dst[r] + o, m, v);
+            res_store(act != RVT_QACT_SILU ? res : NULL, p + (size_t)r, ld_res, o, full, m, v,
+                      dst[r]);
         }
     }
     if (act != RVT_QACT_SILU)
@@ -469,14 +478,7 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
         for (r = 0; r < mp; r++) {
             __m256 v = act256(full ? _mm256_loadu_ps(dst[r] + o) : _mm256_maskload_ps(dst[r] + o, m),
                               RVT_NN_ACT_SILU_Q);
-            if (res) {
-                const float *rp = res + (p + (size_t)r) * ld_res + (size_t)o;
-                v = _mm256_add_ps(v, full ? _mm256_loadu_ps(rp) : _mm256_maskload_ps(rp, m));
-            }
-            if (full)
-                _mm256_storeu_ps(dst[r] + o, v);
-            else
-                _mm256_maskstore_ps(dst[r] + o, m, v);
+            res_store(res, p + (size_t)r, ld_res, o, full, m, v, dst[r]);
         }
     }
 }
