@@ -35,14 +35,22 @@ static inline __m256i lanes(int left)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+/* SiLU and sigmoid run after a tile's columns (act_tile), not in their epilogue: with
+ * their temporaries beside the 12 accumulators the registers ran out. */
+static inline bool act_later(enum rvt_nn_act act)
+{
+    return act == RVT_NN_ACT_SILU || act == RVT_NN_ACT_SILU_Q || act == RVT_NN_ACT_SIGMOID;
+}
+
 /*
- * Stores the accumulators of channels [c, c + 8 NW) x RM positions: + bias, act, + R.
- * A vector is full, partial (masked: bias and R end at n, Y's channels past n are the
- * caller's) or, for NW = 2 only, never empty: the caller picks NW = 1 then.
+ * Stores the accumulators of channels [c, c + 8 NW) x RM positions: + bias, act, + R
+ * (res: g->res, or NULL to leave it to act_tile).  A vector is full, partial (masked:
+ * bias and R end at n, Y's channels past n are the caller's) or, for NW = 2 only, never
+ * empty: the caller picks NW = 1 then.
  */
 static inline __attribute__((always_inline)) void
 epilogue(const struct rvt_sgemm_args *g, float *const *yr, size_t p0, int c,
-         __m256 (*acc)[NW_MAX], int RM, int NW, enum rvt_nn_act act)
+         __m256 (*acc)[NW_MAX], int RM, int NW, enum rvt_nn_act act, const float *res)
 {
     const int left0 = g->n - c;
     int i, j;
@@ -71,13 +79,13 @@ epilogue(const struct rvt_sgemm_args *g, float *const *yr, size_t p0, int c,
             const __m256i m = lanes(left0 - 8 * j);
             __m256 v = acc[i][j];
             if (left0 - 8 * j >= 8) {
-                if (g->res)
-                    v = _mm256_add_ps(v, _mm256_loadu_ps(g->res + (p0 + (size_t)i) * g->ld_res + o));
+                if (res)
+                    v = _mm256_add_ps(v, _mm256_loadu_ps(res + (p0 + (size_t)i) * g->ld_res + o));
                 _mm256_storeu_ps(yr[i] + o, v);
             } else {
-                if (g->res)
+                if (res)
                     v = _mm256_add_ps(
-                        v, _mm256_maskload_ps(g->res + (p0 + (size_t)i) * g->ld_res + o, m));
+                        v, _mm256_maskload_ps(res + (p0 + (size_t)i) * g->ld_res + o, m));
                 _mm256_maskstore_ps(yr[i] + o, m, v);
             }
         }
@@ -119,12 +127,11 @@ column(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, const f
         }
     }
     /* act a constant in each epilogue (behind a switch each, a layer of k = 16 ran 1.2x
-     * slower).  SiLU and sigmoid are left to act_tile, after the tile's columns: with
-     * their temporaries beside the 12 accumulators the registers ran out. */
+     * slower); SiLU and sigmoid, and the residual after them, are act_tile's */
     if (g->act == RVT_NN_ACT_RELU)
-        epilogue(g, yr, p0, c, acc, RM, NW, RVT_NN_ACT_RELU);
+        epilogue(g, yr, p0, c, acc, RM, NW, RVT_NN_ACT_RELU, g->res);
     else
-        epilogue(g, yr, p0, c, acc, RM, NW, RVT_NN_ACT_NONE);
+        epilogue(g, yr, p0, c, acc, RM, NW, RVT_NN_ACT_NONE, act_later(g->act) ? NULL : g->res);
 }
 
 /*
@@ -175,15 +182,6 @@ tile(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, size_t p0
     for (i = 0; i < RM; i++)
         xr[i] = G ? rvti_sgemm_gather_x(G, p0 + (size_t)i) : g->x + (p0 + (size_t)i) * g->x_ps;
     rvti_sgemm_yrows(g, p0, RM, yr);
-    const bool post = g->act == RVT_NN_ACT_SILU || g->act == RVT_NN_ACT_SILU_Q ||
-                      g->act == RVT_NN_ACT_SIGMOID;
-    const struct rvt_sgemm_args *gp = g;
-    struct rvt_sgemm_args g_nores;
-    if (post && g->res) { /* the residual after the activation, in act_tile */
-        g_nores = *g;
-        g_nores.res = NULL;
-        gp = &g_nores;
-    }
     for (s = 0; s < nb; s += 8 * nw_of(RM)) {
         /* the vectors up to the block's end or the last one with a channel below n */
         const int nv = RVT_MIN(RVT_MIN(nw_of(RM), (nb - s) / 8), (g->n - (ob + s) + 7) / 8);
@@ -191,14 +189,14 @@ tile(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, size_t p0
 #define COLUMN(NV) \
     case NV: \
         if (NV <= nw_of(RM)) \
-            column(gp, G, xr, yr, p0, ob + s, wb + s, nb, RM, NV <= nw_of(RM) ? NV : 1); \
+            column(g, G, xr, yr, p0, ob + s, wb + s, nb, RM, NV <= nw_of(RM) ? NV : 1); \
         break;
         switch (nv) {
             COLUMN(1) COLUMN(2) COLUMN(3) COLUMN(4) COLUMN(5) COLUMN(6) COLUMN(7) COLUMN(8)
         }
 #undef COLUMN
     }
-    if (post) {
+    if (act_later(g->act)) {
         const int c1 = RVT_MIN(ob + nb, g->n);
         if (g->act == RVT_NN_ACT_SIGMOID)
             act_tile(g, yr, p0, ob, c1, RM, RVT_NN_ACT_SIGMOID);
