@@ -65,7 +65,22 @@ struct plan {
     size_t ring; /* the ring of padded rows of a banded block (RING_ROWS of the widest) */
     size_t band_scr; /* the expand's scratch for RING_ROWS rows of a banded block */
     size_t fold; /* a fold_se project's scaled weights */
+    /* the late blocks (late_forward_cl): from block late on, input maps of l_h x l_w,
+     * and one clip's part of each of their buffers */
+    int late, l_h, l_w;
+    size_t l_io, l_pad, l_dwo, l_rows, l_vec, l_e;
 };
+
+/*
+ * Late blocks: the blocks whose input map has at most LATE_HW positions (7 x 7 at
+ * 224 px), fp32, neither banded nor fold_se, run over up to LATE_GROUP clips of a batch
+ * at once (late_forward_cl), as is the head after them: each product then reads its
+ * weights (most of the model's at these stages) once for the group, not once a clip.
+ * The same bits as one clip at a time: a product's outputs do not depend on the
+ * positions beside them (sgemm.h).
+ */
+#define LATE_HW 49
+#define LATE_GROUP 8
 
 /*
  * Banded blocks (expand_dw_bands): output rows BAND_ROWS at a time through a ring of
@@ -638,6 +653,58 @@ static void plan_dense(struct plan *p, const struct rvt_nn_dense *d, size_t n_co
     p->scr = RVT_MAX(p->scr, rvt_nn_dense_scratch(d, n_cols));
 }
 
+static bool late_ok(const struct mbconv *b, size_t hw)
+{
+    return b->cl && !b->banded && !b->fold_se && hw <= LATE_HW &&
+           (!b->expand || b->expand_l.wtype == RVT_NN_WEIGHT_F32) &&
+           b->project.wtype == RVT_NN_WEIGHT_F32;
+}
+
+/* The late blocks (LATE_HW) and a clip's part of their buffers; oh x ow the image
+ * branch's last map.  With an int8 head, none: its planar products take one clip. */
+static void plan_late(struct rvt_model *m, int oh, int ow)
+{
+    struct plan *p = &m->plan;
+    int h = rvt_nn_out_size(m->info.image_h, 3, 2, 1), w = rvt_nn_out_size(m->info.image_w, 3, 2, 1);
+    int i, late = m->n_blocks;
+
+    p->late = m->n_blocks;
+    p->l_h = oh;
+    p->l_w = ow;
+    p->l_io = (size_t)320 * oh * ow;
+    p->l_e = (size_t)N_IMG * oh * ow;
+    if (!m->cl || m->head.wtype != RVT_NN_WEIGHT_F32)
+        return;
+    for (i = 0; i < m->n_blocks; i++) {
+        const struct mbconv *b = &m->blocks[i];
+        int bh = rvt_nn_out_size(h, b->k, b->stride, b->k / 2);
+        int bw = rvt_nn_out_size(w, b->k, b->stride, b->k / 2);
+        if (!late_ok(b, (size_t)h * w)) {
+            late = m->n_blocks;
+        } else if (late == m->n_blocks) {
+            late = i;
+            p->l_h = h;
+            p->l_w = w;
+        }
+        if (late < m->n_blocks) {
+            p->l_io = RVT_MAX(p->l_io, RVT_MAX((size_t)b->c_in * h * w, (size_t)b->c_out * bh * bw));
+            p->l_pad = RVT_MAX(p->l_pad, (size_t)b->c_exp * (h + b->k - 1) * (w + b->k - 1));
+            p->l_dwo = RVT_MAX(p->l_dwo, (size_t)b->c_exp * bh * bw);
+            p->l_rows = RVT_MAX(p->l_rows, (size_t)b->c_exp * bh);
+            p->l_vec = RVT_MAX(p->l_vec, (size_t)b->c_exp);
+        }
+        h = bh;
+        w = bw;
+    }
+    p->late = late;
+    if (late == m->n_blocks) {
+        p->l_h = oh;
+        p->l_w = ow;
+        p->l_pad = p->l_dwo = p->l_rows = p->l_vec = 0;
+        p->l_io = (size_t)320 * oh * ow;
+    }
+}
+
 /* Buffer sizes and multiply-adds, walking the graph with the checkpoint's input size. */
 static void make_plan(struct rvt_model *m)
 {
@@ -704,6 +771,7 @@ static void make_plan(struct rvt_model *m)
     }
     hw = (size_t)h * w;
     p->exp = RVT_MAX(p->exp, (size_t)N_IMG * hw);
+    plan_late(m, h, w);
     plan_dense(p, &m->head, hw);
     macs += (double)N_IMG * 320 * hw;
     plan_dense(p, &m->img_attn.fc1, 1);
@@ -959,6 +1027,11 @@ struct rvt_nn_session {
     float *v1, *v2, *v3, *v4;        /* vectors of up to plan.vec floats */
     float *rsum;                     /* plan.rows: the depthwise conv's row sums */
     float *fold;                     /* plan.fold: a project's weights, scaled */
+    /* the late blocks of up to `group` clips (late_forward_cl), plan.l_* each a clip:
+     * their maps in and out (l_io), padded input (l_pad), depthwise output (l_dwo) and
+     * its row sums (l_rows), excitation vectors (l_vec), the head's output (l_e) */
+    size_t group;
+    float *la, *lb, *lpad, *ld, *lrsum, *lv3, *le;
     double *sums;                    /* plan.vec */
     float *feat;                     /* [max_batch][N_FEAT] */
     float *hid;                      /* [N_HID] */
@@ -974,8 +1047,8 @@ int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, s
 {
     const struct plan *p = &m->plan;
     struct rvt_nn_session *s;
-    size_t sizes[16], total = 0, i;
-    float **dst[15];
+    size_t sizes[23], total = 0, i, g;
+    float **dst[22];
     char *base;
 
     *out = NULL;
@@ -986,6 +1059,8 @@ int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, s
         return rvt_error_set(err, RVT_ENOMEM, "out of memory");
     s->m = m;
     s->max_batch = max_batch;
+    /* an int8 head takes one clip (plan_late) */
+    g = s->group = m->cl && m->head.wtype == RVT_NN_WEIGHT_F32 ? RVT_MIN(max_batch, LATE_GROUP) : 1;
     sizes[0] = p->x0;
     sizes[1] = p->io;
     sizes[2] = p->io;
@@ -998,12 +1073,20 @@ int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, s
     sizes[12] = p->pad;
     sizes[13] = p->rows;
     sizes[14] = p->fold;
-    sizes[15] = 2 * p->vec; /* the doubles */
+    sizes[15] = g * p->l_io;
+    sizes[16] = g * p->l_io;
+    sizes[17] = g * p->l_pad;
+    sizes[18] = g * p->l_dwo;
+    sizes[19] = g * p->l_rows;
+    sizes[20] = g * p->l_vec;
+    sizes[21] = g * p->l_e;
+    sizes[22] = 2 * p->vec; /* the doubles */
     dst[0] = &s->x0, dst[1] = &s->a, dst[2] = &s->b, dst[3] = &s->e, dst[4] = &s->d;
     dst[5] = &s->scr, dst[6] = &s->v1, dst[7] = &s->v2, dst[8] = &s->v3, dst[9] = &s->v4;
     dst[10] = &s->feat, dst[11] = &s->hid, dst[12] = &s->pad, dst[13] = &s->rsum;
-    dst[14] = &s->fold;
-    for (i = 0; i < 16; i++)
+    dst[14] = &s->fold, dst[15] = &s->la, dst[16] = &s->lb, dst[17] = &s->lpad;
+    dst[18] = &s->ld, dst[19] = &s->lrsum, dst[20] = &s->lv3, dst[21] = &s->le;
+    for (i = 0; i < RVT_ARRAY_SIZE(sizes); i++)
         total += (sizes[i] + 15) / 16 * 16 * sizeof(float);
     s->mem = aligned_alloc(64, total);
     if (!s->mem) {
@@ -1013,7 +1096,7 @@ int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, s
     /* zeroed once: padding lanes of SIMD kernels then never read uninitialised memory */
     memset(s->mem, 0, total);
     base = s->mem;
-    for (i = 0; i < 15; i++) {
+    for (i = 0; i < RVT_ARRAY_SIZE(dst); i++) {
         *dst[i] = (float *)base;
         base += (sizes[i] + 15) / 16 * 16 * sizeof(float);
     }
@@ -1220,11 +1303,12 @@ static void stem_cl(struct rvt_nn_session *s, const struct rvt_nn_par *par, bool
 
 /* The squeeze-excitation's vector of a block: v3 = fc2(fc1(mean)), the mean of each of
  * the c_exp channels from the depthwise conv's sums over n pixels (channels-last: its
- * oh rows' sums, else s->sums).  On thread 0, but for a large fp32 fc2 (>= 16384
+ * oh rows' sums at rsum, else s->sums).  On thread 0, but for a large fp32 fc2 (>= 16384
  * weights, 64 KB read for a few microseconds of arithmetic), which the team splits;
  * ends with a sync. */
 static void se_vector(struct rvt_nn_session *s, const struct rvt_nn_par *par,
-                      const struct mbconv *bl, size_t n, int oh_rows)
+                      const struct mbconv *bl, size_t n, int oh_rows, const float *rsum,
+                      float *v3)
 {
     const bool split = par && par->nth > 1 && rvt_nn_dense_vec_splits(&bl->se2) &&
                        bl->c_exp * bl->sq >= 16384;
@@ -1232,16 +1316,16 @@ static void se_vector(struct rvt_nn_session *s, const struct rvt_nn_par *par,
 
     if (rvt_nn_par_first(par)) {
         if (oh_rows) /* the rows' float sums in row order in double: any split's bits */
-            rvt_nn_kernels()->sum_rows(s->rsum, oh_rows, bl->c_exp, s->sums);
+            rvt_nn_kernels()->sum_rows(rsum, oh_rows, bl->c_exp, s->sums);
         for (c = 0; c < bl->c_exp; c++)
             s->v1[c] = (float)(s->sums[c] / (double)n);
         rvt_nn_dense_forward(&bl->se1, s->v1, 1, s->v2, 1, 1, s->scr, NULL);
         if (!split)
-            rvt_nn_dense_forward(&bl->se2, s->v2, 1, s->v3, 1, 1, s->scr, NULL);
+            rvt_nn_dense_forward(&bl->se2, s->v2, 1, v3, 1, 1, s->scr, NULL);
     }
     if (split) {
         rvt_nn_par_sync(par);
-        rvt_nn_dense_forward_par(&bl->se2, s->v2, 1, s->v3, 1, 1, s->scr, NULL, par);
+        rvt_nn_dense_forward_par(&bl->se2, s->v2, 1, v3, 1, 1, s->scr, NULL, par);
     }
     rvt_nn_par_sync(par);
 }
@@ -1353,27 +1437,147 @@ static void image_tail(struct rvt_nn_session *s, const struct rvt_nn_par *par, s
 }
 
 /*
- * The image branch channels-last (m->cl, AVX2 or AVX-512): every activation map is
- * [pixels][channels].  A block: the expand (bias + SiLU fused) writes the inside of the
- * depthwise conv's padded input; the depthwise conv, 16 channels a vector; the
- * squeeze-excitation scales its output; the project adds the residual in its epilogue.
- * fp32 products are nn/sgemm.h's, so the team splits them too.  The same bits whether
- * traced or observed (calibration).
+ * A block of the image branch channels-last (m->cl, AVX2 or AVX-512) over g clips
+ * whose maps are stacked, each map [pixels][channels] (g > 1: late blocks only, see
+ * LATE_HW): a (h x w x c_in each) -> b (oh x ow x c_out each).  The expand (bias + SiLU
+ * fused) writes the inside of the depthwise conv's padded input (pad, a padded map a
+ * clip); the depthwise conv, 16 channels a vector, into d with its rows' sums in rsum;
+ * the squeeze-excitation's vector of each clip (v3, c_exp floats a clip) scales d; the
+ * project adds the residual in its epilogue.  fp32 products are nn/sgemm.h's, so the
+ * team splits them too.  The same bits whether traced or observed (calibration), and
+ * whatever g.
  */
-static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *par, size_t clip,
-                             const uint8_t *frame, float *feat)
+static void block_cl(struct rvt_nn_session *s, const struct rvt_nn_par *par, size_t clip, int g,
+                     const struct mbconv *bl, const float *a, float *b, float *pad, float *d,
+                     float *rsum, float *v3, int h, int w)
+{
+    const struct rvt_nn_kernels *k = rvt_nn_kernels();
+    const int pw = bl->k / 2, hp = h + 2 * pw, wp = w + 2 * pw;
+    const int oh = rvt_nn_out_size(h, bl->k, bl->stride, pw);
+    const int ow = rvt_nn_out_size(w, bl->k, bl->stride, pw);
+    const size_t n = (size_t)oh * ow, hw = (size_t)h * w, c = (size_t)bl->c_exp;
+    /* a clip's part of pad, d and rsum */
+    const size_t pad_f = (size_t)hp * wp * c, d_f = n * c, rows_f = (size_t)oh * c;
+    /* banded blocks, but when traced or observed (calibration), which see whole maps */
+    const bool bands = !s->trace && !rvt_nn_dense_observed();
+    size_t c0, c1, r0, r1, j0, j1;
+    struct rvt_nn_dense folded; /* fold_se: the project with its weights scaled */
+    const struct rvt_nn_dense *proj = &bl->project;
+    /* the residual in the project's epilogue (the same operations as the add after it,
+     * which tracing keeps to show the project's own output) */
+    const float *res = bl->residual && !s->trace ? a : NULL;
+    /* int8: the excitation's scale fused into the project's quantization (the same bits
+     * as scaling the map first, which fp32 and tracing do) */
+    const float *xs = bl->project.wtype == RVT_NN_WEIGHT_I8 && !s->trace &&
+                              !rvt_nn_dense_observed() ? v3 : NULL;
+    /* an int8 project quantizes the depthwise conv's output: its SiLU may be the int8
+     * layers' cheaper one (nn/ops.h) */
+    const enum rvt_nn_act dw_act =
+        bl->project.wtype == RVT_NN_WEIGHT_I8 && bl->dw.act == RVT_NN_ACT_SILU
+            ? RVT_NN_ACT_SILU_Q
+            : bl->dw.act;
+    char name[64];
+    int j;
+
+    assert(g == 1 || (!bl->banded && !bl->fold_se && !xs && !s->trace));
+    if (bl->banded && bands) {
+        expand_dw_bands(s, par, bl, a, h, w, dw_act);
+    } else {
+        if (bl->expand) {
+            float *in = pad + ((size_t)pw * wp + pw) * c;
+            for (j = 0; j < g; j++)
+                zero_border(pad + j * pad_f, h, w, bl->c_exp, pw, par);
+            if (g == 1) {
+                rvt_nn_dense_forward_cl_par(&bl->expand_l, a, (size_t)bl->c_in, 1, NULL, in, c,
+                                            hw, (size_t)w, (size_t)(2 * pw), NULL, 0, s->scr,
+                                            par);
+            } else { /* the padded maps one after another: 2 pw rows between two clips' */
+                const struct rvt_nn_dense *l = &bl->expand_l;
+                struct rvt_sgemm_args ga = {
+                    .n = l->n_out, .k = l->n_in, .wt = l->wt_cl, .x = a, .x_ps = (size_t)l->n_in,
+                    .x_ks = 1, .n_pos = (size_t)g * hw, .y = in, .ldy = c, .row_w = (size_t)w,
+                    .row_skip = (size_t)(2 * pw), .img_pos = hw,
+                    .img_skip = (size_t)(2 * pw) * wp, .bias = l->bias, .act = l->act};
+                assert(l->wtype == RVT_NN_WEIGHT_F32);
+                rvt_sgemm_kernels()->gemm(&ga, par ? par->ith : 0, par ? par->nth : 1);
+            }
+            sync();
+            if (s->trace) {
+                snprintf(name, sizeof(name), "img.features.%d.%d.expand", bl->stage, bl->index);
+                trace_cl(s, clip, name, pad, bl->c_exp, h, w, pw);
+            }
+        }
+        dw_share(par, oh, bl->c_exp, &r0, &r1, &c0, &c1);
+        for (j = 0; j < g && r1 > r0 && c1 > c0; j++)
+            k->dwconv_cl(pad + j * pad_f + r0 * bl->stride * wp * c, hp - (int)r0 * bl->stride,
+                         wp, bl->c_exp, (int)c0, (int)c1, bl->dw_w_cl, bl->k, bl->stride,
+                         bl->dw.dw_bias, dw_act, d + j * d_f + r0 * ow * c, (int)(r1 - r0), ow,
+                         rsum + j * rows_f + r0 * c);
+    }
+    sync();
+    if (s->trace) {
+        snprintf(name, sizeof(name), "img.features.%d.%d.dw", bl->stage, bl->index);
+        trace_cl(s, clip, name, d, bl->c_exp, oh, ow, 0);
+    }
+    for (j = 0; j < g; j++) {
+        float *vj = v3 + j * c;
+        se_vector(s, par, bl, n, oh, rsum + j * rows_f, vj);
+        if (bl->fold_se) {
+            /* fp32: the excitation's scale folded into the project's weights, W diag(s),
+             * where they are much smaller than its map (b0-b4 at 224 px; a float32
+             * rounding apart from scaling the map).  Traced or observed, the same
+             * products; the trace and the observer see the scaled map, a copy. */
+            rvt_nn_par_range(par, rvt_sgemm_k_rows(bl->c_out, bl->c_exp), 1, &j0, &j1);
+            rvt_sgemm_scale_k(bl->project.wt_cl, bl->c_out, bl->c_exp, vj, s->fold, j0, j1);
+            folded = bl->project;
+            folded.wt_cl = s->fold;
+            folded.key = NULL;
+            proj = &folded;
+            if (s->trace || rvt_nn_dense_observed()) { /* one thread */
+                memcpy(s->e, d, n * c * sizeof(float));
+                k->scale_cl(s->e, n, bl->c_exp, vj);
+                rvt_nn_dense_observe_cl(&bl->project, s->e, c, n);
+            }
+        } else if (!xs) {
+            rvt_nn_par_range(par, n, 1, &j0, &j1);
+            if (j1 > j0)
+                k->scale_cl(d + j * d_f + j0 * c, j1 - j0, bl->c_exp, vj);
+        }
+    }
+    if (bl->fold_se || !xs) {
+        sync();
+        if (s->trace) {
+            snprintf(name, sizeof(name), "img.features.%d.%d.se", bl->stage, bl->index);
+            trace_cl(s, clip, name, bl->fold_se ? s->e : d, bl->c_exp, oh, ow, 0);
+        }
+    }
+    rvt_nn_dense_forward_cl_par(proj, d, c, 1, xs, b, (size_t)bl->c_out, (size_t)g * n, 0, 0, res,
+                                (size_t)bl->c_out, s->scr, par);
+    sync();
+    if (s->trace) {
+        snprintf(name, sizeof(name), "img.features.%d.%d.project", bl->stage, bl->index);
+        trace_cl(s, clip, name, b, bl->c_out, oh, ow, 0);
+        if (bl->residual)
+            k->add(b, a, n * (size_t)bl->c_out); /* stochastic depth is identity in eval */
+        snprintf(name, sizeof(name), "img.features.%d.%d", bl->stage, bl->index);
+        trace_cl(s, clip, name, b, bl->c_out, oh, ow, 0);
+    }
+}
+
+/*
+ * The image branch of one clip channels-last up to the late blocks (plan.late): the
+ * last block before them writes its map to out (the late blocks' input, a clip's part
+ * of s->la).
+ */
+static void image_front_cl(struct rvt_nn_session *s, const struct rvt_nn_par *par, size_t clip,
+                           const uint8_t *frame, float *out)
 {
     const struct rvt_model *m = s->m;
-    const struct rvt_nn_kernels *k = rvt_nn_kernels();
     int h = m->info.image_h, w = m->info.image_w, i;
     float *a = s->a, *b = s->b, *t;
-    size_t j0, j1, hw;
-    char name[64];
-    /* banded blocks and the stem's gather, but when traced or observed (calibration),
-     * which see whole maps */
-    const bool bands = !s->trace && !rvt_nn_dense_observed();
-    const bool gather = m->stem_gather && bands;
+    const bool gather = m->stem_gather && !s->trace && !rvt_nn_dense_observed();
 
+    assert(m->plan.late > 0);
     {
         int oh = rvt_nn_out_size(h, 3, 2, 1), ow = rvt_nn_out_size(w, 3, 2, 1);
         normalise(s, par, frame, gather ? 1 : 0);
@@ -1396,126 +1600,64 @@ static void image_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *
         h = oh;
         w = ow;
     }
-    for (i = 0; i < m->n_blocks; i++) {
+    for (i = 0; i < m->plan.late; i++) {
         const struct mbconv *bl = &m->blocks[i];
-        int pad = bl->k / 2, hp = h + 2 * pad, wp = w + 2 * pad;
-        int oh = rvt_nn_out_size(h, bl->k, bl->stride, pad);
-        int ow = rvt_nn_out_size(w, bl->k, bl->stride, pad);
-        size_t n = (size_t)oh * ow, c0, c1, r0, r1;
-        struct rvt_nn_dense folded; /* fold_se: the project with its weights scaled */
-        const struct rvt_nn_dense *proj = &bl->project;
-        /* the residual in the project's epilogue (the same operations as the add after
-         * it, which tracing keeps to show the project's own output) */
-        const float *res = bl->residual && !s->trace ? a : NULL;
-        /* int8: the excitation's scale fused into the project's quantization (the same
-         * bits as scaling the map first, which fp32 and tracing do) */
-        const float *xs = bl->project.wtype == RVT_NN_WEIGHT_I8 && !s->trace &&
-                                  !rvt_nn_dense_observed() ? s->v3 : NULL;
-        /* an int8 project quantizes the depthwise conv's output: its SiLU may be the
-         * int8 layers' cheaper one (nn/ops.h) */
-        const enum rvt_nn_act dw_act =
-            bl->project.wtype == RVT_NN_WEIGHT_I8 && bl->dw.act == RVT_NN_ACT_SILU
-                ? RVT_NN_ACT_SILU_Q
-                : bl->dw.act;
-        hw = (size_t)h * w;
-        if (bl->banded && bands) {
-            expand_dw_bands(s, par, bl, a, h, w, dw_act);
-        } else {
-            if (bl->expand) {
-                zero_border(s->pad, h, w, bl->c_exp, pad, par);
-                rvt_nn_dense_forward_cl_par(&bl->expand_l, a, (size_t)bl->c_in, 1, NULL,
-                                            s->pad + ((size_t)pad * wp + pad) * bl->c_exp,
-                                            (size_t)bl->c_exp, hw, (size_t)w, (size_t)(2 * pad),
-                                            NULL, 0, s->scr, par);
-                sync();
-                if (s->trace) {
-                    snprintf(name, sizeof(name), "img.features.%d.%d.expand", bl->stage,
-                             bl->index);
-                    trace_cl(s, clip, name, s->pad, bl->c_exp, h, w, pad);
-                }
-            }
-            dw_share(par, oh, bl->c_exp, &r0, &r1, &c0, &c1);
-            if (r1 > r0 && c1 > c0)
-                k->dwconv_cl(s->pad + r0 * bl->stride * wp * bl->c_exp,
-                             hp - (int)r0 * bl->stride, wp, bl->c_exp, (int)c0, (int)c1,
-                             bl->dw_w_cl, bl->k, bl->stride, bl->dw.dw_bias, dw_act,
-                             s->d + r0 * ow * bl->c_exp, (int)(r1 - r0), ow,
-                             s->rsum + r0 * bl->c_exp);
-        }
-        sync();
-        if (s->trace) {
-            snprintf(name, sizeof(name), "img.features.%d.%d.dw", bl->stage, bl->index);
-            trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
-        }
-        se_vector(s, par, bl, n, oh);
-        if (bl->fold_se) {
-            /* fp32: the excitation's scale folded into the project's weights, W diag(s),
-             * where they are much smaller than its map (b0-b4 at 224 px; a float32
-             * rounding apart from scaling the map).  Traced or observed, the same
-             * products; the trace and the observer see the scaled map, a copy. */
-            rvt_nn_par_range(par, rvt_sgemm_k_rows(bl->c_out, bl->c_exp), 1, &j0, &j1);
-            rvt_sgemm_scale_k(bl->project.wt_cl, bl->c_out, bl->c_exp, s->v3, s->fold, j0, j1);
-            folded = bl->project;
-            folded.wt_cl = s->fold;
-            folded.key = NULL;
-            proj = &folded;
-            sync();
-            if (s->trace || rvt_nn_dense_observed()) { /* one thread */
-                memcpy(s->e, s->d, n * (size_t)bl->c_exp * sizeof(float));
-                k->scale_cl(s->e, n, bl->c_exp, s->v3);
-                rvt_nn_dense_observe_cl(&bl->project, s->e, (size_t)bl->c_exp, n);
-            }
-            if (s->trace) {
-                snprintf(name, sizeof(name), "img.features.%d.%d.se", bl->stage, bl->index);
-                trace_cl(s, clip, name, s->e, bl->c_exp, oh, ow, 0);
-            }
-        } else if (!xs) {
-            rvt_nn_par_range(par, n, 1, &j0, &j1);
-            if (j1 > j0)
-                k->scale_cl(s->d + j0 * bl->c_exp, j1 - j0, bl->c_exp, s->v3);
-            sync();
-            if (s->trace) {
-                snprintf(name, sizeof(name), "img.features.%d.%d.se", bl->stage, bl->index);
-                trace_cl(s, clip, name, s->d, bl->c_exp, oh, ow, 0);
-            }
-        }
-        rvt_nn_dense_forward_cl_par(proj, s->d, (size_t)bl->c_exp, 1, xs, b,
-                                    (size_t)bl->c_out, n, 0, 0, res, (size_t)bl->c_out, s->scr,
-                                    par);
-        sync();
-        if (s->trace) {
-            snprintf(name, sizeof(name), "img.features.%d.%d.project", bl->stage, bl->index);
-            trace_cl(s, clip, name, b, bl->c_out, oh, ow, 0);
-            if (bl->residual)
-                k->add(b, a, n * (size_t)bl->c_out); /* stochastic depth is identity in eval */
-            snprintf(name, sizeof(name), "img.features.%d.%d", bl->stage, bl->index);
-            trace_cl(s, clip, name, b, bl->c_out, oh, ow, 0);
-        }
+        float *y = i == m->plan.late - 1 ? out : b;
+        block_cl(s, par, clip, 1, bl, a, y, s->pad, s->d, s->rsum, s->v3, h, w);
+        t = a;
+        a = y;
+        b = t;
+        h = rvt_nn_out_size(h, bl->k, bl->stride, bl->k / 2);
+        w = rvt_nn_out_size(w, bl->k, bl->stride, bl->k / 2);
+    }
+}
+
+/*
+ * The late blocks, the head and its tail for clips [clip, clip + g) (g <= s->group), from
+ * their image_front_cl maps in s->la: each product over the g clips at once (LATE_HW).
+ * feat: the first clip's features, N_FEAT floats a clip.
+ */
+static void late_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *par, size_t clip,
+                            int g, float *feat)
+{
+    const struct rvt_model *m = s->m;
+    int h = m->plan.l_h, w = m->plan.l_w, i, j;
+    float *a = s->la, *b = s->lb, *t;
+    size_t hw;
+
+    for (i = m->plan.late; i < m->n_blocks; i++) {
+        const struct mbconv *bl = &m->blocks[i];
+        block_cl(s, par, clip, g, bl, a, b, s->lpad, s->ld, s->lrsum, s->lv3, h, w);
         t = a;
         a = b;
         b = t;
-        h = oh;
-        w = ow;
+        h = rvt_nn_out_size(h, bl->k, bl->stride, bl->k / 2);
+        w = rvt_nn_out_size(w, bl->k, bl->stride, bl->k / 2);
     }
     hw = (size_t)h * w;
     if (m->head.wtype == RVT_NN_WEIGHT_I8) {
         /* int8: the planar output with the sums fused, as the planar path computes it */
+        assert(g == 1);
         rvt_nn_dense_forward_xt_par(&m->head, a, 320, s->e, hw, hw, s->scr, s->sums, par);
         sync();
         TRACE("img.features.8", s->e, N_IMG, h, w);
-    } else {
-        rvt_nn_dense_forward_cl_par(&m->head, a, 320, 1, NULL, s->e, N_IMG, hw, 0, 0, NULL, 0,
-                                    s->scr, par);
-        sync();
+        image_tail(s, par, clip, hw, feat);
+        return;
+    }
+    rvt_nn_dense_forward_cl_par(&m->head, a, 320, 1, NULL, s->le, N_IMG, (size_t)g * hw, 0, 0,
+                                NULL, 0, s->scr, par);
+    sync();
+    for (j = 0; j < g; j++) {
+        const float *e = s->le + (size_t)j * hw * N_IMG;
         /* each channel's sum over the pixels in pixel order, in double (sum_rows: 16
          * channels a pass, 7 us a clip on thread 0, where the scalar loop took ~50) */
         if (rvt_nn_par_first(par))
-            k->sum_rows(s->e, (int)hw, N_IMG, s->sums);
+            rvt_nn_kernels()->sum_rows(e, (int)hw, N_IMG, s->sums);
         sync();
         if (s->trace)
-            trace_cl(s, clip, "img.features.8", s->e, N_IMG, h, w, 0);
+            trace_cl(s, clip + j, "img.features.8", e, N_IMG, h, w, 0);
+        image_tail(s, par, clip + j, hw, feat + (size_t)j * N_FEAT);
     }
-    image_tail(s, par, clip, hw, feat);
 }
 
 /* The image branch of one clip: frame (uint8 HWC) -> feat[0..1279], planar (NCHW). */
@@ -1530,10 +1672,7 @@ static void image_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par
     float *a = s->a, *b = s->b, *t;
     char name[64];
 
-    if (m->cl) {
-        image_forward_cl(s, par, clip, frame, feat);
-        return;
-    }
+    assert(!m->cl);
     normalise(s, par, frame, 0);
     sync();
     TRACE("image", s->x0, 3, h, w);
@@ -1566,7 +1705,7 @@ static void image_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par
             TRACE(name, s->d, bl->c_exp, oh, ow);
         }
         /* squeeze-excitation: mean -> fc1 SiLU -> fc2 sigmoid -> scale the planes */
-        se_vector(s, par, bl, n, 0);
+        se_vector(s, par, bl, n, 0, NULL, s->v3);
         rvt_nn_par_range(par, (size_t)bl->c_exp, 1, &j0, &j1);
         for (j = j0; j < j1; j++)
             k->scale(s->d + j * n, n, s->v3[j]);
@@ -1669,35 +1808,58 @@ struct forward_args {
     float *logits;
 };
 
+/* The audio branch, fusion and classifier of one clip whose image features are in. */
+static void clip_tail(struct rvt_nn_session *s, const struct rvt_nn_par *par,
+                      const struct forward_args *f, size_t clip)
+{
+    const struct rvt_model *m = s->m;
+    const size_t msz = (size_t)m->info.n_mels * m->info.n_frames;
+    const int nc = m->info.n_classes;
+    float *feat = s->feat + clip * N_FEAT;
+
+    audio_forward(s, par, clip, f->mel + clip * msz, feat + N_IMG);
+    /* head, one clip at a time so the result does not depend on the batch; the fusion
+     * layer's outputs split among the team (fp32: 237 us a clip on one thread,
+     * memory-bound on 2.75 MB of weights) */
+    if (rvt_nn_dense_vec_splits(&m->fusion)) {
+        rvt_nn_dense_forward_par(&m->fusion, feat, 1, s->hid, 1, 1, s->scr, NULL, par);
+        sync();
+    } else if (rvt_nn_par_first(par)) {
+        rvt_nn_dense_forward(&m->fusion, feat, 1, s->hid, 1, 1, s->scr, NULL);
+    }
+    if (rvt_nn_par_first(par)) {
+        TRACE("fusion", s->hid, N_HID, 1, 1);
+        rvt_nn_dense_forward(&m->classifier, s->hid, 1, f->logits + clip * nc, 1, 1, s->scr,
+                             NULL);
+        TRACE("logits", f->logits + clip * nc, nc, 1, 1);
+    }
+    sync(); /* the next clip reuses the scratch */
+}
+
 static void forward_clips(void *ctx, const struct rvt_nn_par *par)
 {
     const struct forward_args *f = ctx;
     struct rvt_nn_session *s = f->s;
     const struct rvt_model *m = s->m;
-    size_t fsz = (size_t)m->info.image_h * m->info.image_w * 3;
-    size_t msz = (size_t)m->info.n_mels * m->info.n_frames, clip;
-    int nc = m->info.n_classes;
+    const size_t fsz = (size_t)m->info.image_h * m->info.image_w * 3;
+    /* the clips g at a time: their late blocks together (LATE_HW), but traced or
+     * observed, which see one clip's maps at a time */
+    const size_t group = s->trace || rvt_nn_dense_observed() ? 1 : s->group;
+    const size_t l_in = (m->plan.late < m->n_blocks ? (size_t)m->blocks[m->plan.late].c_in : 320) *
+                        (size_t)m->plan.l_h * (size_t)m->plan.l_w;
+    size_t c0, g, j;
 
-    for (clip = 0; clip < f->n; clip++) {
-        float *feat = s->feat + clip * N_FEAT;
-        image_forward(s, par, clip, f->frames + clip * fsz, feat);
-        audio_forward(s, par, clip, f->mel + clip * msz, feat + N_IMG);
-        /* head, one clip at a time so the result does not depend on the batch; the
-         * fusion layer's outputs split among the team (fp32: 237 us a clip on one
-         * thread, memory-bound on 2.75 MB of weights) */
-        if (rvt_nn_dense_vec_splits(&m->fusion)) {
-            rvt_nn_dense_forward_par(&m->fusion, feat, 1, s->hid, 1, 1, s->scr, NULL, par);
-            sync();
-        } else if (rvt_nn_par_first(par)) {
-            rvt_nn_dense_forward(&m->fusion, feat, 1, s->hid, 1, 1, s->scr, NULL);
+    for (c0 = 0; c0 < f->n; c0 += g) {
+        g = RVT_MIN(group, f->n - c0);
+        if (m->cl) {
+            for (j = 0; j < g; j++)
+                image_front_cl(s, par, c0 + j, f->frames + (c0 + j) * fsz, s->la + j * l_in);
+            late_forward_cl(s, par, c0, (int)g, s->feat + c0 * N_FEAT);
+        } else {
+            image_forward(s, par, c0, f->frames + c0 * fsz, s->feat + c0 * N_FEAT);
         }
-        if (rvt_nn_par_first(par)) {
-            TRACE("fusion", s->hid, N_HID, 1, 1);
-            rvt_nn_dense_forward(&m->classifier, s->hid, 1, f->logits + clip * nc, 1, 1, s->scr,
-                                 NULL);
-            TRACE("logits", f->logits + clip * nc, nc, 1, 1);
-        }
-        sync(); /* the next clip reuses the scratch */
+        for (j = 0; j < g; j++)
+            clip_tail(s, par, f, c0 + j);
     }
 }
 

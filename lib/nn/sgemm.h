@@ -7,9 +7,11 @@
  * for positions p (pixels of one clip) and output channels o < n.  X is read through
  * strides, so the same kernel takes channels-last activations (X(p, k) = x[p * ldx + k])
  * and planar ones, e.g. an im2col matrix (X(p, k) = x[k * ldx + p]).  Y is channels-last,
- * position p's n values at y + (p + (p / row_w) * row_skip) * ldy: row_skip positions
- * left after every row of row_w (the side borders of a padded map, which the caller
- * zeroes), row_w 0: none.  R (optional) is channels-last too.
+ * position p's n values at y + (p + (p / row_w) * row_skip + (p / img_pos) * img_skip) * ldy:
+ * row_skip positions left after every row of row_w (the side borders of a padded map,
+ * which the caller zeroes), img_skip after every img_pos positions (the bottom and top
+ * borders between the padded maps of clips stacked in one product), 0: none.  R
+ * (optional) is channels-last too.
  *
  * Every output is one chain of fused multiply-adds over k in increasing order,
  * starting from 0 (acc = fma(X(p, k), W[o][k], acc)), then + bias, the activation,
@@ -82,8 +84,10 @@ struct rvt_sgemm_args {
     const float *x;        /* X(p, kk) = x[p * x_ps + kk * x_ks] */
     size_t x_ps, x_ks;
     size_t n_pos;
-    float *y;              /* Y(p, o) = y[(p + p / row_w * row_skip) * ldy + o] */
+    float *y;              /* Y(p, o) at y + (p + p / row_w * row_skip
+                              + p / img_pos * img_skip) * ldy + o */
     size_t ldy, row_w, row_skip;
+    size_t img_pos, img_skip; /* and img_skip positions left after every img_pos (0: none) */
     const float *bias;     /* [n] or NULL */
     enum rvt_nn_act act;
     const float *res;      /* R(p, o) = res[p * ld_res + o], or NULL */

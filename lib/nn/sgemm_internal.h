@@ -140,7 +140,9 @@ static inline const float *rvti_sgemm_gather_x(const struct rvt_sgemm_gather *x,
 /* Address of Y(p, 0). */
 static inline float *rvti_sgemm_yrow(const struct rvt_sgemm_args *g, size_t p)
 {
-    return g->y + (p + (g->row_w ? p / g->row_w * g->row_skip : 0)) * g->ldy;
+    return g->y + (p + (g->row_w ? p / g->row_w * g->row_skip : 0) +
+                   (g->img_pos ? p / g->img_pos * g->img_skip : 0)) *
+                      g->ldy;
 }
 
 /* rvti_sgemm_yrow of positions p0 .. p0 + n - 1 into y: one division, then a step a
@@ -148,13 +150,18 @@ static inline float *rvti_sgemm_yrow(const struct rvt_sgemm_args *g, size_t p)
 static inline void rvti_sgemm_yrows(const struct rvt_sgemm_args *g, size_t p0, int n, float **y)
 {
     size_t q = g->row_w ? p0 / g->row_w : 0, r = g->row_w ? p0 % g->row_w : 0;
+    size_t qi = g->img_pos ? p0 / g->img_pos : 0, ri = g->img_pos ? p0 % g->img_pos : 0;
     int i;
 
     for (i = 0; i < n; i++) {
-        y[i] = g->y + (p0 + (size_t)i + q * g->row_skip) * g->ldy;
+        y[i] = g->y + (p0 + (size_t)i + q * g->row_skip + qi * g->img_skip) * g->ldy;
         if (g->row_w && ++r == g->row_w) {
             r = 0;
             q++;
+        }
+        if (g->img_pos && ++ri == g->img_pos) {
+            ri = 0;
+            qi++;
         }
     }
 }

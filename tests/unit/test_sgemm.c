@@ -61,7 +61,10 @@ static void run_gemm(const struct rvt_sgemm_kernels *kr, const struct rvt_sgemm_
 /* y positions of Y(p, o) in the padded layout */
 static size_t yat(const struct rvt_sgemm_args *g, size_t p, int o)
 {
-    return (p + (g->row_w ? p / g->row_w * g->row_skip : 0)) * g->ldy + (size_t)o;
+    return (p + (g->row_w ? p / g->row_w * g->row_skip : 0) +
+            (g->img_pos ? p / g->img_pos * g->img_skip : 0)) *
+               g->ldy +
+           (size_t)o;
 }
 
 static void test_shapes(void)
@@ -88,14 +91,19 @@ static void test_shapes(void)
                 size_t ld_res = (size_t)n + 3;
                 float *x = falloc(np * k), *bias = falloc(n), *res = falloc(np * ld_res);
                 size_t row_w = padded ? 4 : 0, row_skip = padded ? 2 : 0;
+                /* every other padded case: maps of 3 rows stacked, 3 positions apart */
+                size_t img_pos = padded && ni % 2 ? 12 : 0, img_skip = img_pos ? 3 : 0;
                 size_t ldy = (size_t)n + (padded ? 5 : 0);
-                size_t n_rows = np + (row_w ? (np / row_w + 1) * row_skip : 0);
+                size_t n_rows = np + (row_w ? (np / row_w + 1) * row_skip : 0) +
+                                (img_pos ? (np / img_pos + 1) * img_skip : 0);
+                bool *inside = calloc(n_rows * ldy, 1);
                 struct run r0 = {falloc(n_rows * ldy), n_rows * ldy};
                 struct run r1 = {falloc(n_rows * ldy), n_rows * ldy};
                 struct rvt_sgemm_args g = {
                     .n = n, .k = k, .wt = wt, .x = x, .x_ps = planar ? 1 : (size_t)k,
                     .x_ks = planar ? np : 1, .n_pos = np, .ldy = ldy, .row_w = row_w,
-                    .row_skip = row_skip, .bias = variant != 3 ? bias : NULL,
+                    .row_skip = row_skip, .img_pos = img_pos, .img_skip = img_skip,
+                    .bias = variant != 3 ? bias : NULL,
                     /* every act with every variant: a new act each 4 cases */
                     .act = (enum rvt_nn_act)((cases - 1) / 4 % 4 == 0   ? RVT_NN_ACT_NONE
                                              : (cases - 1) / 4 % 4 == 1 ? RVT_NN_ACT_RELU
@@ -139,14 +147,13 @@ static void test_shapes(void)
                             bad_acc += v > 1.0;
                         }
                 /* borders keep their sentinel */
-                for (i = 0; i < n_rows * ldy; i++) {
-                    size_t row = i / ldy, col = i % ldy;
-                    bool inside = col < (size_t)n &&
-                                  (!row_w || row % (row_w + row_skip) < row_w) &&
-                                  row - (row_w ? row / (row_w + row_skip) * row_skip : 0) < np;
-                    if (!inside && r0.y[i] != -12345.0f)
+                for (p = 0; p < np; p++)
+                    for (int o = 0; o < n; o++)
+                        inside[yat(&g, p, o)] = true;
+                for (i = 0; i < n_rows * ldy; i++)
+                    if (!inside[i] && r0.y[i] != -12345.0f)
                         bad_border++;
-                }
+                free(inside);
                 /* a split among 3 threads: the same bits */
                 run_gemm(ref, &g, 3, &r1);
                 bad_split += memcmp(r0.y, r1.y, n_rows * ldy * sizeof(float)) != 0;
