@@ -14,15 +14,14 @@ void rvt_sgemm_pack(const float *w, int n, int k, float *wt, int o0, int o1)
     if (o1 == n)
         o1 = n_pad;
     for (o = o0; o < o1; o++) {
-        int b = o / RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, n_pad - b * RVT_SGEMM_NB);
-        float *d = wt + (size_t)b * RVT_SGEMM_NB * k + (o - b * RVT_SGEMM_NB);
+        float *d = wt + rvt_sgemm_w_at(o, k);
         const float *row = w + (size_t)o * k;
         if (o >= n) {
             for (kk = 0; kk < k; kk++)
-                d[(size_t)kk * nb] = 0.0f;
+                d[(size_t)kk * 16] = 0.0f;
         } else {
             for (kk = 0; kk < k; kk++)
-                d[(size_t)kk * nb] = row[kk];
+                d[(size_t)kk * 16] = row[kk];
         }
     }
 }
@@ -30,15 +29,14 @@ void rvt_sgemm_pack(const float *w, int n, int k, float *wt, int o0, int o1)
 void rvt_sgemm_scale_k(const float *restrict wt, int n, int k, const float *restrict s,
                        float *restrict out, size_t r0, size_t r1)
 {
-    int n_pad = rvt_sgemm_n_pad(n);
     size_t r;
 
+    (void)n;
     for (r = r0; r < r1; r++) {
-        int b = (int)(r / (size_t)k), kk = (int)(r % (size_t)k);
-        int nb = RVT_MIN(RVT_SGEMM_NB, n_pad - b * RVT_SGEMM_NB), j;
-        size_t at = (size_t)b * RVT_SGEMM_NB * k + (size_t)kk * nb;
-        const float f = s[kk];
-        for (j = 0; j < nb; j++)
+        const size_t at = r * 16; /* panel r / k, step r % k */
+        const float f = s[r % (size_t)k];
+        int j;
+        for (j = 0; j < 16; j++)
             out[at + j] = wt[at + j] * f;
     }
 }
@@ -46,8 +44,7 @@ void rvt_sgemm_scale_k(const float *restrict wt, int n, int k, const float *rest
 /* W[o][kk] from the packed layout. */
 static inline float wt_at(const struct rvt_sgemm_args *g, int o, int kk)
 {
-    int b = o / RVT_SGEMM_NB, nb = RVT_MIN(RVT_SGEMM_NB, rvt_sgemm_n_pad(g->n) - b * RVT_SGEMM_NB);
-    return g->wt[(size_t)b * RVT_SGEMM_NB * g->k + (size_t)kk * nb + (o - b * RVT_SGEMM_NB)];
+    return g->wt[rvt_sgemm_w_at(o, g->k) + (size_t)kk * 16];
 }
 
 /* The epilogue of one output: + bias, the activation, + R, each rounded once. */

@@ -21,10 +21,12 @@
  * libm's).  One chain per output is what OpenBLAS's kernels do within a K block too;
  * the rounding error grows like theirs (tests/unit/test_nn.c bounds it against double).
  *
- * Weights are packed once (rvt_sgemm_pack) in blocks of RVT_SGEMM_NB output channels:
- * block b holds channels [64 b, 64 b + nb) with nb = min(64, n_pad - 64 b), n_pad = n
- * rounded up to 16 (zero rows), as wt[64 b * k + kk * nb + (o - 64 b)], so the kernel
- * reads each block as one stream.
+ * Weights are packed once (rvt_sgemm_pack) in panels of 16 output channels, n_pad = n
+ * rounded up to 16 (zero rows): W[o][kk] at wt[(o / 16) * 16 k + kk * 16 + o % 16], so
+ * a kernel reads each panel as one stream from its first k step to its last (a weight
+ * that comes from memory then comes in the order the prefetchers expect).  The kernels
+ * take the panels in blocks of RVT_SGEMM_NB output channels: block b is channels
+ * [64 b, 64 b + nb), nb = min(64, n_pad - 64 b).
  *
  *   float *wt = aligned buffer of rvt_sgemm_wt_floats(n, k) floats;
  *   rvt_sgemm_pack(w, n, k, wt, 0, n);
@@ -68,12 +70,18 @@ void rvt_sgemm_pack(const float *w, int n, int k, float *wt, int o0, int o1);
 /*
  * Packed weights with each input channel kk's weights times s[kk], into out (the same
  * layout): W diag(s), a squeeze-excitation's scale folded into the layer after it.
- * The packed rows (block, kk) [r0, r1) of rvt_sgemm_k_rows(n, k), so that threads can
+ * The packed rows (panel, kk) [r0, r1) of rvt_sgemm_k_rows(n, k), so that threads can
  * share them out.
  */
 static inline size_t rvt_sgemm_k_rows(int n, int k)
 {
-    return (size_t)((rvt_sgemm_n_pad(n) + RVT_SGEMM_NB - 1) / RVT_SGEMM_NB) * (size_t)k;
+    return (size_t)(rvt_sgemm_n_pad(n) / 16) * (size_t)k;
+}
+
+/* Where W[o][0] is packed: panel o / 16's first step, plus o's lane; step kk at + kk * 16. */
+static inline size_t rvt_sgemm_w_at(int o, int k)
+{
+    return (size_t)(o / 16) * 16 * (size_t)k + (size_t)(o % 16);
 }
 void rvt_sgemm_scale_k(const float *restrict wt, int n, int k, const float *restrict s,
                        float *restrict out, size_t r0, size_t r1);

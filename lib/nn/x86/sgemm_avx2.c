@@ -94,12 +94,13 @@ epilogue(const struct rvt_sgemm_args *g, float *const *yr, size_t p0, int c,
 
 /*
  * Channels [c, c + 8 NW) of the RM positions at xr (X(p, kk) at xr[i][xo], see tile),
- * stored to yr[i] + c.  w: the column's weights of k step 0 in its block, nb floats a
- * step.  RM and NW are constants after inlining, so acc stays in registers.
+ * stored to yr[i] + c.  w: the column's first panel (sgemm.h), 16 floats a step; vector
+ * j is half j % 2 of panel j / 2.  RM and NW are constants after inlining, so acc stays
+ * in registers.
  */
 static inline __attribute__((always_inline)) void
 column(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, const float *const *xr,
-       float *const *yr, size_t p0, int c, const float *w, int nb, int RM, int NW)
+       float *const *yr, size_t p0, int c, const float *w, int RM, int NW)
 {
     const int k = g->k;
     const size_t x_ks = g->x_ks;
@@ -112,12 +113,12 @@ column(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, const f
         for (j = 0; j < NW; j++)
             acc[i][j] = _mm256_setzero_ps();
     for (kk = 0; kk < k; kk++) {
-        const float *wk = w + (size_t)kk * (size_t)nb;
+        const float *wk = w + (size_t)kk * 16;
         const size_t xo = G ? (size_t)G->off[kk] : (size_t)kk * x_ks;
         __m256 wv[NW_MAX];
 #pragma GCC unroll 8
         for (j = 0; j < NW; j++)
-            wv[j] = _mm256_loadu_ps(wk + 8 * j);
+            wv[j] = _mm256_loadu_ps(wk + (size_t)(j / 2) * 16 * (size_t)k + 8 * (j % 2));
 #pragma GCC unroll 6
         for (i = 0; i < RM; i++) {
             const __m256 xv = _mm256_broadcast_ss(xr[i] + xo);
@@ -189,7 +190,7 @@ tile(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, size_t p0
 #define COLUMN(NV) \
     case NV: \
         if (NV <= nw_of(RM)) \
-            column(g, G, xr, yr, p0, ob + s, wb + s, nb, RM, NV <= nw_of(RM) ? NV : 1); \
+            column(g, G, xr, yr, p0, ob + s, wb + (size_t)s * g->k, RM, NV <= nw_of(RM) ? NV : 1); \
         break;
         switch (nv) {
             COLUMN(1) COLUMN(2) COLUMN(3) COLUMN(4) COLUMN(5) COLUMN(6) COLUMN(7) COLUMN(8)

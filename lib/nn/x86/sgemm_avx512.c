@@ -1,7 +1,7 @@
 /*
  * sgemm_avx512.c: sgemm.h's kernel on AVX-512.  A tile is 6 positions x up to 64
  * output channels (4 vectors): 24 accumulators; each k step loads the block's (up to)
- * 4 weight vectors and broadcasts the 6 positions' inputs, 24 FMAs for 10 loads.  Each
+ * 4 weight vectors, one from each of its panels (sgemm.h), and broadcasts the 6 positions' inputs, 24 FMAs for 10 loads.  Each
  * lane is one output's chain of FMAs in k order, as gemm_ref computes it, so the
  * products are the same bits; the epilogue adds the bias, applies act512 (the level's
  * activation, x86/act_avx512.h), adds the residual and stores, masked on the last
@@ -18,7 +18,7 @@
 
 static inline __attribute__((always_inline)) void
 tile(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, size_t p0, int mr, int ob,
-     int nb, int NV, int RM)
+     int NV, int RM)
 {
     const int k = g->k;
     const float *wb = g->wt + (size_t)ob * k;
@@ -36,12 +36,12 @@ tile(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, size_t p0
     /* X(p, kk) at xr[i][xo]: xo = kk (channels-last), kk * x_ks (planar, e.g. im2col),
      * or the tap's offset (a gathered convolution, sgemm.h gemm_gather) */
     for (kk = 0; kk < k; kk++) {
-        const float *w = wb + (size_t)kk * nb;
+        const float *w = wb + (size_t)kk * 16; /* panel j's step kk at w + j * 16 k */
         const size_t xo = G ? (size_t)G->off[kk] : (size_t)kk * g->x_ks;
         __m512 wv[4];
 #pragma GCC unroll 4
         for (j = 0; j < NV; j++)
-            wv[j] = _mm512_loadu_ps(w + 16 * j);
+            wv[j] = _mm512_loadu_ps(w + (size_t)j * 16 * k);
 #pragma GCC unroll 6
         for (i = 0; i < RM; i++) {
             __m512 xv = _mm512_set1_ps(xr[i][xo]);
@@ -78,20 +78,20 @@ tile(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, size_t p0
     static void tile_nv_##RM(const struct rvt_sgemm_args *g, size_t p0, int ob, int nb) \
     { \
         switch (nb / 16) { \
-        case 4: tile(g, NULL, p0, RM, ob, nb, 4, RM); break; \
-        case 3: tile(g, NULL, p0, RM, ob, nb, 3, RM); break; \
-        case 2: tile(g, NULL, p0, RM, ob, nb, 2, RM); break; \
-        default: tile(g, NULL, p0, RM, ob, nb, 1, RM); break; \
+        case 4: tile(g, NULL, p0, RM, ob, 4, RM); break; \
+        case 3: tile(g, NULL, p0, RM, ob, 3, RM); break; \
+        case 2: tile(g, NULL, p0, RM, ob, 2, RM); break; \
+        default: tile(g, NULL, p0, RM, ob, 1, RM); break; \
         } \
     } \
     static void tile_g_##RM(const struct rvt_sgemm_args *g, const struct rvt_sgemm_gather *G, \
                             size_t p0, int ob, int nb) \
     { \
         switch (nb / 16) { \
-        case 4: tile(g, G, p0, RM, ob, nb, 4, RM); break; \
-        case 3: tile(g, G, p0, RM, ob, nb, 3, RM); break; \
-        case 2: tile(g, G, p0, RM, ob, nb, 2, RM); break; \
-        default: tile(g, G, p0, RM, ob, nb, 1, RM); break; \
+        case 4: tile(g, G, p0, RM, ob, 4, RM); break; \
+        case 3: tile(g, G, p0, RM, ob, 3, RM); break; \
+        case 2: tile(g, G, p0, RM, ob, 2, RM); break; \
+        default: tile(g, G, p0, RM, ob, 1, RM); break; \
         } \
     }
 TILE_NV(1)
