@@ -15,6 +15,10 @@ void rvti_nn_plane_conv_pool_with(rvt_nn_dwconv_fn dwconv, rvt_nn_maxpool2_fn ma
                                   float *y, float *scratch);
 
 #if defined(__x86_64__) || defined(__i386__)
+/* AVX2's plane_mean and plane_max, AVX-512's too (their loops are loads and adds or
+ * compares: 256-bit vectors keep up with the memory) */
+void rvti_nn_plane_mean_avx2(const float *x, int c, size_t n, float *mean);
+void rvti_nn_plane_max_avx2(const float *x, int c, size_t n, float *max);
 extern const struct rvt_nn_kernels rvti_nn_kernels_avx2;
 extern const struct rvt_nn_kernels rvti_nn_kernels_avx512;
 #endif

@@ -5,7 +5,9 @@
  */
 #include "core/common.h"
 
+#include <float.h>
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "nn/ops_internal.h"
@@ -624,8 +626,88 @@ static void scale_cl_avx2(float *x, size_t n, int c, const float *g)
     }
 }
 
+/* NC planes' four i % 4 double sums at once (one __m256d each, independent chains);
+ * the tail and the final adds are the portable loop's, value i to sum i % 4 */
+static inline __attribute__((always_inline)) void
+mean_block(const float *x, size_t n, float *mean, const int NC)
+{
+    __m256d s[8];
+    double t[4];
+    size_t i, q;
+    int j;
+
+    for (j = 0; j < NC; j++)
+        s[j] = _mm256_setzero_pd();
+    for (i = 0; i + 4 <= n; i += 4)
+#pragma GCC unroll 8
+        for (j = 0; j < NC; j++)
+            s[j] = _mm256_add_pd(s[j], _mm256_cvtps_pd(_mm_loadu_ps(x + j * n + i)));
+    for (j = 0; j < NC; j++) {
+        _mm256_storeu_pd(t, s[j]);
+        for (q = i; q < n; q++)
+            t[q % 4] += x[j * n + q];
+        mean[j] = (float)(((t[0] + t[1]) + (t[2] + t[3])) / (double)n);
+    }
+}
+
+void rvti_nn_plane_mean_avx2(const float *x, int c, size_t n, float *mean)
+{
+    int ci = 0;
+
+    for (; ci + 8 <= c; ci += 8)
+        mean_block(x + (size_t)ci * n, n, mean + ci, 8);
+    for (; ci < c; ci++)
+        mean_block(x + (size_t)ci * n, n, mean + ci, 1);
+}
+
+/* NC planes' eight i % 8 running maxima at once; vmaxps(v, m) is v > m ? v : m, the
+ * portable compare, and the tail and the final reduction are the portable loops */
+static inline __attribute__((always_inline)) void
+max_block(const float *x, size_t n, float *max, const int NC)
+{
+    __m256 mv[4], nan[4];
+    float m[8];
+    size_t i;
+    int j;
+
+    for (j = 0; j < NC; j++) {
+        mv[j] = _mm256_set1_ps(-FLT_MAX);
+        nan[j] = _mm256_setzero_ps();
+    }
+    for (i = 0; i + 8 <= n; i += 8)
+#pragma GCC unroll 4
+        for (j = 0; j < NC; j++) {
+            __m256 v = _mm256_loadu_ps(x + j * n + i);
+            mv[j] = _mm256_max_ps(v, mv[j]);
+            nan[j] = _mm256_or_ps(nan[j], _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        }
+    for (j = 0; j < NC; j++) {
+        const float *p = x + j * n;
+        bool isnan = _mm256_movemask_ps(nan[j]) != 0;
+        size_t q;
+        _mm256_storeu_ps(m, mv[j]);
+        for (q = i; q < n; q++) {
+            m[0] = p[q] > m[0] ? p[q] : m[0];
+            isnan |= p[q] != p[q];
+        }
+        for (int l = 1; l < 8; l++)
+            m[0] = m[l] > m[0] ? m[l] : m[0];
+        max[j] = isnan ? NAN : m[0];
+    }
+}
+
+void rvti_nn_plane_max_avx2(const float *x, int c, size_t n, float *max)
+{
+    int ci = 0;
+
+    for (; ci + 4 <= c; ci += 4)
+        max_block(x + (size_t)ci * n, n, max + ci, 4);
+    for (; ci < c; ci++)
+        max_block(x + (size_t)ci * n, n, max + ci, 1);
+}
+
 const struct rvt_nn_kernels rvti_nn_kernels_avx2 = {
     RVT_ISA_AVX2, dwconv_avx2, bias_act_avx2, scale_avx2, add_avx2, pad_act_cl_avx2,
     dwconv_cl_avx2, scale_cl_avx2, sum_rows_avx2, rvt_nn_maxpool2, plane_conv_pool_avx2,
-    rvt_nn_plane_mean, rvt_nn_plane_max,
+    rvti_nn_plane_mean_avx2, rvti_nn_plane_max_avx2,
 };
