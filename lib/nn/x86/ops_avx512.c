@@ -4,9 +4,7 @@
  */
 #include "core/common.h"
 
-#include <float.h>
 #include <immintrin.h>
-#include <math.h>
 #include <string.h>
 
 #include "nn/ops_internal.h"
