@@ -1034,7 +1034,8 @@ struct rvt_nn_session {
     float *la, *lb, *lpad, *ld, *lrsum, *lv3, *le;
     double *sums;                    /* plan.vec */
     float *feat;                     /* [max_batch][N_FEAT] */
-    float *hid;                      /* [N_HID] */
+    float *hid;                      /* [group][N_HID] */
+    float *lat;                      /* [group][N_IMG]: the image attention's weights */
     struct rvt_nn_team *team;        /* threads of one clip, or NULL */
     float *own[RVT_NN_TEAM_MAX];     /* each thread's own scratch; own[0] = scr */
     void *mem;
@@ -1047,8 +1048,8 @@ int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, s
 {
     const struct plan *p = &m->plan;
     struct rvt_nn_session *s;
-    size_t sizes[23], total = 0, i, g;
-    float **dst[22];
+    size_t sizes[24], total = 0, i, g;
+    float **dst[23];
     char *base;
 
     *out = NULL;
@@ -1069,7 +1070,7 @@ int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, s
     sizes[5] = p->scr + 64;
     sizes[6] = sizes[7] = sizes[8] = sizes[9] = p->vec;
     sizes[10] = max_batch * N_FEAT;
-    sizes[11] = N_HID;
+    sizes[11] = g * N_HID;
     sizes[12] = p->pad;
     sizes[13] = p->rows;
     sizes[14] = p->fold;
@@ -1080,12 +1081,14 @@ int rvt_nn_session_new(struct rvt_nn_session **out, const struct rvt_model *m, s
     sizes[19] = g * p->l_rows;
     sizes[20] = g * p->l_vec;
     sizes[21] = g * p->l_e;
-    sizes[22] = 2 * p->vec; /* the doubles */
+    sizes[22] = g * N_IMG;
+    sizes[23] = 2 * p->vec; /* the doubles */
     dst[0] = &s->x0, dst[1] = &s->a, dst[2] = &s->b, dst[3] = &s->e, dst[4] = &s->d;
     dst[5] = &s->scr, dst[6] = &s->v1, dst[7] = &s->v2, dst[8] = &s->v3, dst[9] = &s->v4;
     dst[10] = &s->feat, dst[11] = &s->hid, dst[12] = &s->pad, dst[13] = &s->rsum;
     dst[14] = &s->fold, dst[15] = &s->la, dst[16] = &s->lb, dst[17] = &s->lpad;
     dst[18] = &s->ld, dst[19] = &s->lrsum, dst[20] = &s->lv3, dst[21] = &s->le;
+    dst[22] = &s->lat;
     for (i = 0; i < RVT_ARRAY_SIZE(sizes); i++)
         total += (sizes[i] + 15) / 16 * 16 * sizeof(float);
     s->mem = aligned_alloc(64, total);
@@ -1413,13 +1416,11 @@ static void expand_dw_bands(struct rvt_nn_session *s, const struct rvt_nn_par *p
     }
 }
 
-/* The head of the image branch from its output map's channel sums over hw pixels: the
- * average pool, then the channel attention, each split among the team (fp32: 128 us a
- * clip on one thread, memory-bound on 1.6 MB of weights); ends with a sync. */
-static void image_tail(struct rvt_nn_session *s, const struct rvt_nn_par *par, size_t clip,
+/* The average pool of the image branch's output map from its channel sums over hw
+ * pixels (s->sums), into feat, split among the team; ends with a sync. */
+static void image_pool(struct rvt_nn_session *s, const struct rvt_nn_par *par, size_t clip,
                        size_t hw, float *feat)
 {
-    const struct rvt_model *m = s->m;
     size_t c0, c1, c;
 
     rvt_nn_par_range(par, N_IMG, 16, &c0, &c1);
@@ -1427,13 +1428,45 @@ static void image_tail(struct rvt_nn_session *s, const struct rvt_nn_par *par, s
         feat[c] = (float)(s->sums[c] / (double)hw);
     rvt_nn_par_sync(par);
     TRACE("img.avgpool", feat, N_IMG, 1, 1);
+}
+
+/*
+ * The channel attention of the pooled image features of clips [clip, clip + g) (feat:
+ * the first's, N_FEAT floats a clip), each product over the g clips at once when the
+ * level's kernels take them (nn/sgemm.h, one position a clip: the bits of one clip at
+ * a time); split among the team (fp32: 128 us a clip on one thread, memory-bound on
+ * 1.6 MB of weights); ends with a sync.
+ */
+static void image_attn(struct rvt_nn_session *s, const struct rvt_nn_par *par, size_t clip,
+                       size_t g, float *feat)
+{
+    const struct chattn *a = &s->m->img_attn;
+    const size_t hid = (size_t)a->fc1.n_out;
+    size_t c0, c1, c, j;
+
+    if (g > 1 && rvt_nn_dense_vec_splits(&a->fc1) && rvt_nn_dense_vec_splits(&a->fc2)) {
+        rvt_nn_dense_forward_cl_par(&a->fc1, feat, N_FEAT, 1, NULL, s->hid, hid, g, 0, 0, NULL, 0,
+                                    s->scr, par);
+        rvt_nn_par_sync(par);
+        rvt_nn_dense_forward_cl_par(&a->fc2, s->hid, hid, 1, NULL, s->lat, N_IMG, g, 0, 0, NULL,
+                                    0, s->scr, par);
+        rvt_nn_par_sync(par);
+    } else {
+        for (j = 0; j < g; j++)
+            attn_mlp(s, par, a, feat + j * N_FEAT, s->lat + j * N_IMG);
+    }
     /* ChannelAttention(1280) of a 1x1 map: avg- and max-pool are both feat, so the two
      * branches give the same vector and their sum is exactly 2x one */
-    attn_mlp(s, par, &m->img_attn, feat, s->v1);
-    for (c = c0; c < c1; c++)
-        feat[c] = feat[c] * (s->v1[c] + s->v1[c]);
+    rvt_nn_par_range(par, N_IMG, 16, &c0, &c1);
+    for (j = 0; j < g; j++) {
+        float *f = feat + j * N_FEAT;
+        const float *v = s->lat + j * N_IMG;
+        for (c = c0; c < c1; c++)
+            f[c] = f[c] * (v[c] + v[c]);
+    }
     rvt_nn_par_sync(par);
-    TRACE("img.attn", feat, N_IMG, 1, 1);
+    for (j = 0; j < g && s->trace; j++)
+        s->trace(s->trace_ctx, clip + j, "img.attn", feat + j * N_FEAT, N_IMG, 1, 1);
 }
 
 /*
@@ -1641,7 +1674,8 @@ static void late_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *p
         rvt_nn_dense_forward_xt_par(&m->head, a, 320, s->e, hw, hw, s->scr, s->sums, par);
         sync();
         TRACE("img.features.8", s->e, N_IMG, h, w);
-        image_tail(s, par, clip, hw, feat);
+        image_pool(s, par, clip, hw, feat);
+        image_attn(s, par, clip, 1, feat);
         return;
     }
     rvt_nn_dense_forward_cl_par(&m->head, a, 320, 1, NULL, s->le, N_IMG, (size_t)g * hw, 0, 0,
@@ -1656,8 +1690,9 @@ static void late_forward_cl(struct rvt_nn_session *s, const struct rvt_nn_par *p
         sync();
         if (s->trace)
             trace_cl(s, clip + j, "img.features.8", e, N_IMG, h, w, 0);
-        image_tail(s, par, clip + j, hw, feat + (size_t)j * N_FEAT);
+        image_pool(s, par, clip + j, hw, feat + (size_t)j * N_FEAT);
     }
+    image_attn(s, par, clip, (size_t)g, feat);
 }
 
 /* The image branch of one clip: frame (uint8 HWC) -> feat[0..1279], planar (NCHW). */
@@ -1740,7 +1775,8 @@ static void image_forward(struct rvt_nn_session *s, const struct rvt_nn_par *par
     rvt_nn_dense_forward_par(&m->head, a, hw, s->e, hw, hw, s->scr, s->sums, par);
     sync();
     TRACE("img.features.8", s->e, N_IMG, h, w);
-    image_tail(s, par, clip, hw, feat);
+    image_pool(s, par, clip, hw, feat);
+    image_attn(s, par, clip, 1, feat);
 }
 
 /* The audio branch of one clip: mel [n_mels][n_frames] -> feat[0..63]. */
@@ -1808,32 +1844,48 @@ struct forward_args {
     float *logits;
 };
 
-/* The audio branch, fusion and classifier of one clip whose image features are in. */
-static void clip_tail(struct rvt_nn_session *s, const struct rvt_nn_par *par,
-                      const struct forward_args *f, size_t clip)
+/*
+ * The audio branch, fusion and classifier of clips [clip, clip + g) whose image features
+ * are in: the fusion layer's product over the g clips at once when the level's kernels
+ * take them (nn/sgemm.h, one position a clip: the bits of one clip at a time), its
+ * outputs split among the team (fp32: 237 us a clip on one thread, memory-bound on
+ * 2.75 MB of weights).
+ */
+static void clips_tail(struct rvt_nn_session *s, const struct rvt_nn_par *par,
+                       const struct forward_args *f, size_t clip, size_t g)
 {
     const struct rvt_model *m = s->m;
     const size_t msz = (size_t)m->info.n_mels * m->info.n_frames;
     const int nc = m->info.n_classes;
-    float *feat = s->feat + clip * N_FEAT;
+    size_t j;
 
-    audio_forward(s, par, clip, f->mel + clip * msz, feat + N_IMG);
-    /* head, one clip at a time so the result does not depend on the batch; the fusion
-     * layer's outputs split among the team (fp32: 237 us a clip on one thread,
-     * memory-bound on 2.75 MB of weights) */
-    if (rvt_nn_dense_vec_splits(&m->fusion)) {
-        rvt_nn_dense_forward_par(&m->fusion, feat, 1, s->hid, 1, 1, s->scr, NULL, par);
+    for (j = clip; j < clip + g; j++)
+        audio_forward(s, par, j, f->mel + j * msz, s->feat + j * N_FEAT + N_IMG);
+    if (g > 1 && rvt_nn_dense_vec_splits(&m->fusion)) {
+        rvt_nn_dense_forward_cl_par(&m->fusion, s->feat + clip * N_FEAT, N_FEAT, 1, NULL, s->hid,
+                                    N_HID, g, 0, 0, NULL, 0, s->scr, par);
         sync();
-    } else if (rvt_nn_par_first(par)) {
-        rvt_nn_dense_forward(&m->fusion, feat, 1, s->hid, 1, 1, s->scr, NULL);
+    } else {
+        for (j = 0; j < g; j++) {
+            const float *feat = s->feat + (clip + j) * N_FEAT;
+            float *hid = s->hid + j * N_HID;
+            if (rvt_nn_dense_vec_splits(&m->fusion)) {
+                rvt_nn_dense_forward_par(&m->fusion, feat, 1, hid, 1, 1, s->scr, NULL, par);
+                sync();
+            } else if (rvt_nn_par_first(par)) {
+                rvt_nn_dense_forward(&m->fusion, feat, 1, hid, 1, 1, s->scr, NULL);
+            }
+        }
     }
-    if (rvt_nn_par_first(par)) {
-        TRACE("fusion", s->hid, N_HID, 1, 1);
-        rvt_nn_dense_forward(&m->classifier, s->hid, 1, f->logits + clip * nc, 1, 1, s->scr,
-                             NULL);
-        TRACE("logits", f->logits + clip * nc, nc, 1, 1);
+    for (j = clip; j < clip + g && rvt_nn_par_first(par); j++) {
+        const float *hid = s->hid + (j - clip) * N_HID;
+        if (s->trace)
+            s->trace(s->trace_ctx, j, "fusion", hid, N_HID, 1, 1);
+        rvt_nn_dense_forward(&m->classifier, hid, 1, f->logits + j * nc, 1, 1, s->scr, NULL);
+        if (s->trace)
+            s->trace(s->trace_ctx, j, "logits", f->logits + j * nc, nc, 1, 1);
     }
-    sync(); /* the next clip reuses the scratch */
+    sync(); /* the next clips reuse the scratch */
 }
 
 static void forward_clips(void *ctx, const struct rvt_nn_par *par)
@@ -1858,8 +1910,7 @@ static void forward_clips(void *ctx, const struct rvt_nn_par *par)
         } else {
             image_forward(s, par, c0, f->frames + c0 * fsz, s->feat + c0 * N_FEAT);
         }
-        for (j = 0; j < g; j++)
-            clip_tail(s, par, f, c0 + j);
+        clips_tail(s, par, f, c0, g);
     }
 }
 
