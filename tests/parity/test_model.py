@@ -221,6 +221,24 @@ def test_deterministic_whatever_j_and_batch(models, store, tmp_path):
     assert sorted(parts) == sorted(all_rows[1:])
 
 
+def test_late_groups_same_bytes(models, tmp_path):
+    """11 clips: at --batch 32 the late blocks run a group of 8 clips, then one of 3
+    (model.c LATE_GROUP), at --batch 5 groups of 5, 5, 1; the logits are the same bytes
+    as one clip at a time."""
+    frames, mel = F.random_inputs(11, 23)
+    path = str(tmp_path / "features.h5")
+    F.make_store(path, frames, mel, [i % 7 for i in range(11)], ["test"] * 11)
+    model = models("scale")["path"]
+    outs = []
+    for j, b in ((1, 1), (1, 32), (2, 32), (1, 5)):
+        o = str(tmp_path / ("l_%d_%d.csv" % (j, b)))
+        run(["-m", model, "-F", path, "-o", str(tmp_path / "p.csv"), "--logits", o, "-j", str(j),
+             "--batch", str(b), "-q"])
+        outs.append(open(o, "rb").read())
+    assert len(outs[0].splitlines()) == 12
+    assert all(o == outs[0] for o in outs)
+
+
 # ------------------------------------------------------------ bad checkpoints
 
 @pytest.fixture(scope="module")
