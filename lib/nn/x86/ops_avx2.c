@@ -650,16 +650,6 @@ mean_block(const float *x, size_t n, float *mean, const int NC)
     }
 }
 
-void rvti_nn_plane_mean_avx2(const float *x, int c, size_t n, float *mean)
-{
-    int ci = 0;
-
-    for (; ci + 8 <= c; ci += 8)
-        mean_block(x + (size_t)ci * n, n, mean + ci, 8);
-    for (; ci < c; ci++)
-        mean_block(x + (size_t)ci * n, n, mean + ci, 1);
-}
-
 /* NC planes' eight i % 8 running maxima at once; vmaxps(v, m) is v > m ? v : m, the
  * portable compare, and the tail and the final reduction are the portable loops */
 static inline __attribute__((always_inline)) void
@@ -696,15 +686,19 @@ max_block(const float *x, size_t n, float *max, const int NC)
     }
 }
 
-void rvti_nn_plane_max_avx2(const float *x, int c, size_t n, float *max)
-{
-    int ci = 0;
-
-    for (; ci + 4 <= c; ci += 4)
-        max_block(x + (size_t)ci * n, n, max + ci, 4);
-    for (; ci < c; ci++)
-        max_block(x + (size_t)ci * n, n, max + ci, 1);
-}
+/* plane_mean and plane_max: c planes NB at a time (BLOCK's NC a constant), then one */
+#define PLANES(NAME, BLOCK, NB) \
+    void NAME(const float *x, int c, size_t n, float *out) \
+    { \
+        int ci = 0; \
+        for (; ci + (NB) <= c; ci += (NB)) \
+            BLOCK(x + (size_t)ci * n, n, out + ci, (NB)); \
+        for (; ci < c; ci++) \
+            BLOCK(x + (size_t)ci * n, n, out + ci, 1); \
+    }
+PLANES(rvti_nn_plane_mean_avx2, mean_block, 8)
+PLANES(rvti_nn_plane_max_avx2, max_block, 4)
+#undef PLANES
 
 const struct rvt_nn_kernels rvti_nn_kernels_avx2 = {
     RVT_ISA_AVX2, dwconv_avx2, bias_act_avx2, scale_avx2, add_avx2, pad_act_cl_avx2,
