@@ -65,10 +65,10 @@ struct plan {
     size_t ring; /* the ring of padded rows of a banded block (RING_ROWS of the widest) */
     size_t band_scr; /* the expand's scratch for RING_ROWS rows of a banded block */
     size_t fold; /* a fold_se project's scaled weights */
-    /* the late blocks (late_forward_cl): from block late on, input maps of l_h x l_w,
-     * and one clip's part of each of their buffers */
+    /* the late blocks (late_forward_cl): from block late on, input maps of l_h x l_w
+     * (l_in floats a clip), and one clip's part of each of their buffers */
     int late, l_h, l_w;
-    size_t l_io, l_pad, l_dwo, l_rows, l_vec, l_e;
+    size_t l_in, l_io, l_pad, l_dwo, l_rows, l_vec, l_e;
 };
 
 /*
@@ -660,48 +660,39 @@ static bool late_ok(const struct mbconv *b, size_t hw)
            b->project.wtype == RVT_NN_WEIGHT_F32;
 }
 
-/* The late blocks (LATE_HW) and a clip's part of their buffers; oh x ow the image
- * branch's last map.  With an int8 head, none: its planar products take one clip. */
-static void plan_late(struct rvt_model *m, int oh, int ow)
+/* The late blocks (LATE_HW): the last blocks that all qualify, none with an int8 head
+ * (its planar products take one clip); a clip's part of their buffers (l_in: the head's
+ * input when no block is late). */
+static void plan_late(struct rvt_model *m)
 {
     struct plan *p = &m->plan;
-    int h = rvt_nn_out_size(m->info.image_h, 3, 2, 1), w = rvt_nn_out_size(m->info.image_w, 3, 2, 1);
-    int i, late = m->n_blocks;
+    int hs[MAX_BLOCKS + 1], ws[MAX_BLOCKS + 1], i;
 
-    p->late = m->n_blocks;
-    p->l_h = oh;
-    p->l_w = ow;
-    p->l_io = (size_t)320 * oh * ow;
-    p->l_e = (size_t)N_IMG * oh * ow;
-    if (!m->cl || m->head.wtype != RVT_NN_WEIGHT_F32)
-        return;
-    for (i = 0; i < m->n_blocks; i++) {
+    hs[0] = rvt_nn_out_size(m->info.image_h, 3, 2, 1);
+    ws[0] = rvt_nn_out_size(m->info.image_w, 3, 2, 1);
+    for (i = 0; i < m->n_blocks; i++) { /* block i's input map: hs[i] x ws[i] */
         const struct mbconv *b = &m->blocks[i];
-        int bh = rvt_nn_out_size(h, b->k, b->stride, b->k / 2);
-        int bw = rvt_nn_out_size(w, b->k, b->stride, b->k / 2);
-        if (!late_ok(b, (size_t)h * w)) {
-            late = m->n_blocks;
-        } else if (late == m->n_blocks) {
-            late = i;
-            p->l_h = h;
-            p->l_w = w;
-        }
-        if (late < m->n_blocks) {
-            p->l_io = RVT_MAX(p->l_io, RVT_MAX((size_t)b->c_in * h * w, (size_t)b->c_out * bh * bw));
-            p->l_pad = RVT_MAX(p->l_pad, (size_t)b->c_exp * (h + b->k - 1) * (w + b->k - 1));
-            p->l_dwo = RVT_MAX(p->l_dwo, (size_t)b->c_exp * bh * bw);
-            p->l_rows = RVT_MAX(p->l_rows, (size_t)b->c_exp * bh);
-            p->l_vec = RVT_MAX(p->l_vec, (size_t)b->c_exp);
-        }
-        h = bh;
-        w = bw;
+        hs[i + 1] = rvt_nn_out_size(hs[i], b->k, b->stride, b->k / 2);
+        ws[i + 1] = rvt_nn_out_size(ws[i], b->k, b->stride, b->k / 2);
     }
-    p->late = late;
-    if (late == m->n_blocks) {
-        p->l_h = oh;
-        p->l_w = ow;
-        p->l_pad = p->l_dwo = p->l_rows = p->l_vec = 0;
-        p->l_io = (size_t)320 * oh * ow;
+    p->late = m->n_blocks;
+    if (m->cl && m->head.wtype == RVT_NN_WEIGHT_F32)
+        while (p->late > 0 &&
+               late_ok(&m->blocks[p->late - 1], (size_t)hs[p->late - 1] * ws[p->late - 1]))
+            p->late--;
+    p->l_h = hs[p->late];
+    p->l_w = ws[p->late];
+    p->l_in = (size_t)(p->late < m->n_blocks ? m->blocks[p->late].c_in : 320) * p->l_h * p->l_w;
+    p->l_io = p->l_in;
+    p->l_e = (size_t)N_IMG * hs[m->n_blocks] * ws[m->n_blocks];
+    for (i = p->late; i < m->n_blocks; i++) {
+        const struct mbconv *b = &m->blocks[i];
+        const size_t hw = (size_t)hs[i] * ws[i], n = (size_t)hs[i + 1] * ws[i + 1];
+        p->l_io = RVT_MAX(p->l_io, RVT_MAX((size_t)b->c_in * hw, (size_t)b->c_out * n));
+        p->l_pad = RVT_MAX(p->l_pad, (size_t)b->c_exp * (hs[i] + b->k - 1) * (ws[i] + b->k - 1));
+        p->l_dwo = RVT_MAX(p->l_dwo, (size_t)b->c_exp * n);
+        p->l_rows = RVT_MAX(p->l_rows, (size_t)b->c_exp * hs[i + 1]);
+        p->l_vec = RVT_MAX(p->l_vec, (size_t)b->c_exp);
     }
 }
 
@@ -771,7 +762,7 @@ static void make_plan(struct rvt_model *m)
     }
     hw = (size_t)h * w;
     p->exp = RVT_MAX(p->exp, (size_t)N_IMG * hw);
-    plan_late(m, h, w);
+    plan_late(m);
     plan_dense(p, &m->head, hw);
     macs += (double)N_IMG * 320 * hw;
     plan_dense(p, &m->img_attn.fc1, 1);
@@ -1897,15 +1888,14 @@ static void forward_clips(void *ctx, const struct rvt_nn_par *par)
     /* the clips g at a time: their late blocks together (LATE_HW), but traced or
      * observed, which see one clip's maps at a time */
     const size_t group = s->trace || rvt_nn_dense_observed() ? 1 : s->group;
-    const size_t l_in = (m->plan.late < m->n_blocks ? (size_t)m->blocks[m->plan.late].c_in : 320) *
-                        (size_t)m->plan.l_h * (size_t)m->plan.l_w;
     size_t c0, g, j;
 
     for (c0 = 0; c0 < f->n; c0 += g) {
         g = RVT_MIN(group, f->n - c0);
         if (m->cl) {
             for (j = 0; j < g; j++)
-                image_front_cl(s, par, c0 + j, f->frames + (c0 + j) * fsz, s->la + j * l_in);
+                image_front_cl(s, par, c0 + j, f->frames + (c0 + j) * fsz,
+                               s->la + j * m->plan.l_in);
             late_forward_cl(s, par, c0, (int)g, s->feat + c0 * N_FEAT);
         } else {
             image_forward(s, par, c0, f->frames + c0 * fsz, s->feat + c0 * N_FEAT);
