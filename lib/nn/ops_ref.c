@@ -7,6 +7,7 @@
 
 #include "core/cpu.h"
 #include "nn/ops_internal.h"
+#include "nn/prof.h"
 
 const char *rvt_nn_act_name(enum rvt_nn_act act)
 {
@@ -309,5 +310,6 @@ const struct rvt_nn_kernels *rvt_nn_kernels_for(enum rvt_isa isa)
 const struct rvt_nn_kernels *rvt_nn_kernels(void)
 {
     const struct rvt_nn_kernels *k = rvt_nn_kernels_for(rvt_cpu_isa());
-    return k ? k : &kernels_ref;
+    k = k ? k : &kernels_ref;
+    return rvt_nn_prof_on() ? rvti_prof_nn(k) : k;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/prof.h"
 #include "nn/qgemm_internal.h"
 
 void rvt_qweights_init(struct rvt_qweights *q)
@@ -146,5 +147,6 @@ const struct rvt_qgemm_kernels *rvt_qgemm_kernels_for(enum rvt_isa isa)
 const struct rvt_qgemm_kernels *rvt_qgemm_kernels(void)
 {
     const struct rvt_qgemm_kernels *k = rvt_qgemm_kernels_for(rvt_cpu_isa());
-    return k ? k : &rvti_qgemm_kernels_ref;
+    k = k ? k : &rvti_qgemm_kernels_ref;
+    return rvt_nn_prof_on() ? rvti_prof_qgemm(k) : k;
 }

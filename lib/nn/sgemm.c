@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "nn/prof.h"
 #include "nn/sgemm_internal.h"
 
 void rvt_sgemm_pack(const float *w, int n, int k, float *wt, int o0, int o1)
@@ -125,5 +126,6 @@ const struct rvt_sgemm_kernels *rvt_sgemm_kernels_for(enum rvt_isa isa)
 const struct rvt_sgemm_kernels *rvt_sgemm_kernels(void)
 {
     const struct rvt_sgemm_kernels *k = rvt_sgemm_kernels_for(rvt_cpu_isa());
-    return k ? k : &kernels_ref;
+    k = k ? k : &kernels_ref;
+    return rvt_nn_prof_on() ? rvti_prof_sgemm(k) : k;
 }

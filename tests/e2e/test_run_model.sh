@@ -70,6 +70,31 @@ ok $? "-j 256 on 2 clips: teams capped at 16 threads, the same bytes"
       cmp -s "$T/s1.csv" "$T/s3.csv" && cmp -s "$T/l1.csv" "$T/l3.csv" || exit 1
   done)
 ok $? "the same with audio attention 'scale', fp32 and int8 (-j 5: uneven shares)"
+# --profile: a CSV of kernel times, the same predictions and logits, on 1 thread and a team
+run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/v1.csv" --logits "$T/vl1.csv" --split val -j 1 -q &&
+  run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/vp.csv" --logits "$T/vlp.csv" --split val -j 4 \
+    --profile "$T/prof.csv" 2>"$T/err" &&
+  cmp -s "$T/v1.csv" "$T/vp.csv" && cmp -s "$T/vl1.csv" "$T/vlp.csv"
+ok $? "--profile leaves the predictions and logits the same bytes (-j 4: teams of 2)"
+run-model -m "$T/model.h5" -F "$T/features.h5" -o /dev/null --split val -j 1 -b 1 -q --profile "$T/prof1.csv" &&
+  head -1 "$T/prof.csv" | grep -qx "kernel,shape,calls_per_clip,ms_per_clip,share,gflop_s" &&
+  grep -q '^sgemm,k=192 n=1152 pos=49 silu,8.00,' "$T/prof.csv" &&
+  grep -q '^sgemm,k=192 n=1152 pos=49 silu,4.00,' "$T/prof1.csv" &&
+  grep -q '^sgemm-gather,k=27 n=32 pos=12544 silu,1.00,' "$T/prof1.csv" &&
+  grep -q '^dwconv,c=32 width=112 k=3 s=1 silu,1.00,' "$T/prof1.csv" &&
+  tail -1 "$T/prof1.csv" | grep -q '^total,[0-9]* records,,[0-9.]*,1.0000,'
+ok $? "the profile names each layer's kernel and shape (224 px: 4 calls of the 192 -> 1152 expand a clip, 8 on a team of 2), and a total"
+awk -F, 'NR > 1 && $1 != "total" { s += $5; if ($4 < 0 || $5 < 0 || $5 > 1) bad = 1 }
+         END { exit bad || s < 0.999 || s > 1.001 }' "$T/prof.csv"
+ok $? "the profile's shares are in [0, 1] and sum to 1"
+grep -Eq "^run-model: profile: kernels [0-9.]+ ms/clip of CPU, forward [0-9.]+ ms/clip -> " "$T/err"
+ok $? "stderr compares the kernels' total with the forward time"
+[ -s "$T/model-s8.h5" ] &&
+  run-model -m "$T/model-s8.h5" -F "$T/features.h5" -o /dev/null --split val -q --profile "$T/prof8.csv" &&
+  grep -q '^qgemm-t,k=192 n=1152 pos=49 ' "$T/prof8.csv" && grep -q '^quant-rows,' "$T/prof8.csv"
+ok $? "int8: the profile has the int8 products and the activations' quantization"
+expect_exit 2 "--profile onto the store" run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/x.csv" \
+  --profile "$T/features.h5"
 run-model -m "$T/model.h5" -F "$T/features.h5" -o "$T/val.csv" --split val -q
 [ "$(wc -l <"$T/val.csv")" -eq 3 ] && ! cut -d, -f2 "$T/val.csv" | tail -n +2 | grep -vqx val
 ok $? "--split val keeps the val clips"
