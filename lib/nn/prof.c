@@ -17,6 +17,7 @@
 
 struct record {
     const char *kind;
+    uint32_t hash; /* of shape */
     char shape[SHAPE_MAX];
     double seconds, flop;
     long calls;
@@ -47,11 +48,15 @@ bool rvt_nn_prof_on(void)
 
 void rvt_nn_prof_add(const char *kind, const char *shape, double seconds, int calls, double flop)
 {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    const char *c;
     int i;
 
+    for (c = shape; *c; c++)
+        h = (h ^ (uint8_t)*c) * 16777619u;
     pthread_mutex_lock(&g_mu);
     for (i = 0; i < g_n; i++)
-        if (g_rec[i].kind == kind && !strcmp(g_rec[i].shape, shape))
+        if (g_rec[i].hash == h && g_rec[i].kind == kind && !strcmp(g_rec[i].shape, shape))
             break;
     if (i == g_n) {
         if (g_n == PROF_RECORDS) {
@@ -59,7 +64,7 @@ void rvt_nn_prof_add(const char *kind, const char *shape, double seconds, int ca
             pthread_mutex_unlock(&g_mu);
             return;
         }
-        g_rec[i] = (struct record){.kind = kind};
+        g_rec[i] = (struct record){.kind = kind, .hash = h};
         snprintf(g_rec[i].shape, sizeof(g_rec[i].shape), "%s", shape);
         g_n++;
     }
