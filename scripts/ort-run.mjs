@@ -4,7 +4,7 @@
 // Usage:
 //   node scripts/ort-run.mjs MODEL.onnx --input image=IMG.npy --input mel=MEL.npy
 //        [--output logits=OUT.npy] [--threads N] [--batch B] [--bench SECONDS]
-//        [--opt disabled|basic|extended|all]
+//        [--opt disabled|basic|extended|all] [--profile FILE]
 //
 // Inputs and outputs are .npy files (float32, C order, little endian); each input's
 // first axis is the batch.  The clips run in batches of B (default: all at once) and
@@ -12,7 +12,11 @@
 // inter-op 1, sequential execution; --opt: graph optimisation level, default all).  --bench S: instead of
 // one pass, repeat the batches (after one warm-up batch) for at least S seconds and
 // print one JSON line {"ms_per_clip", "clips", "threads", "batch", "ort"}: forward only
-// (session.run on tensors built beforehand), no file I/O.
+// (session.run on tensors built beforehand), no file I/O.  --profile FILE: with ORT's
+// profiler on, write each node kind and output shape's time a clip (every run counted,
+// the warm-up too) as CSV kernel,shape,calls_per_clip,ms_per_clip,share,gflop_s (the
+// columns of run-model --profile; gflop_s left empty), the costliest first, then a
+// total row.
 //
 // onnxruntime-node is looked for in $RVT_ORT_DIR/node_modules, then
 // $RVT_BUILD/ort/node_modules, then build/ort/node_modules of the repository
@@ -20,7 +24,8 @@
 // Exit status: 0 ok, 1 runtime error, 2 usage error.
 
 import { createRequire } from "node:module";
-import { existsSync, readFileSync, writeFileSync, renameSync, unlinkSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync, renameSync, unlinkSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -94,7 +99,7 @@ function writeNpy(path, dims, data) {
 }
 
 function parseArgs(argv) {
-  const a = { model: null, inputs: [], outputs: [], threads: 1, batch: 0, bench: 0, opt: "all" };
+  const a = { model: null, inputs: [], outputs: [], threads: 1, batch: 0, bench: 0, opt: "all", profile: null };
   for (let i = 0; i < argv.length; i++) {
     const s = argv[i];
     const val = () => {
@@ -114,6 +119,7 @@ function parseArgs(argv) {
     else if (s === "--output") a.outputs.push(pair(val()));
     else if (s === "--threads") a.threads = int(val(), 1);
     else if (s === "--batch") a.batch = int(val(), 1);
+    else if (s === "--profile") a.profile = val();
     else if (s === "--opt") {
       a.opt = val();
       if (!["disabled", "basic", "extended", "all"].includes(a.opt)) die(`--opt: '${a.opt}' is not disabled, basic, extended or all`, 2);
@@ -122,7 +128,7 @@ function parseArgs(argv) {
       if (!(a.bench > 0)) die("--bench wants seconds > 0", 2);
     } else if (s === "-h" || s === "--help") {
       process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n")
-        .filter((l) => l.startsWith("//")).slice(0, 19).map((l) => l.slice(3)).join("\n") + "\n");
+        .filter((l) => l.startsWith("//")).slice(0, 23).map((l) => l.slice(3)).join("\n") + "\n");
       process.exit(0);
     } else if (s.startsWith("-")) die(`unknown option '${s}'`, 2);
     else if (a.model) die(`one model, not '${s}' too`, 2);
@@ -140,10 +146,13 @@ async function main() {
   for (const [name, t] of inputs) if (t.dims[0] !== n) die(`input '${name}' has ${t.dims[0]} rows, '${inputs[0][0]}' ${n}`);
   const batch = a.batch || n;
   let sess;
+  const profDir = a.profile ? mkdtempSync(join(tmpdir(), "ort-run-")) : null;
+  let clipsRun = 0;
   try {
     sess = await ort.InferenceSession.create(a.model, {
       intraOpNumThreads: a.threads, interOpNumThreads: 1, executionMode: "sequential",
       graphOptimizationLevel: a.opt,
+      ...(profDir ? { enableProfiling: true, profileFilePrefix: join(profDir, "ort") } : {}),
     });
   } catch (e) {
     die(`cannot load '${a.model}': ${e.message}`);
@@ -163,6 +172,7 @@ async function main() {
   try {
     if (a.bench) {
       await sess.run(feeds[0][1]); // warm-up
+      clipsRun += feeds[0][0];
       let done = 0;
       const t0 = process.hrtime.bigint();
       let dt = 0;
@@ -174,12 +184,15 @@ async function main() {
         dt = Number(process.hrtime.bigint() - t0) / 1e9;
         if (dt >= a.bench) break;
       }
+      clipsRun += done;
+      if (profDir) await writeProfile(sess, profDir, a.profile, clipsRun);
       process.stdout.write(JSON.stringify({ ms_per_clip: (dt * 1e3) / done, clips: done, threads: a.threads, batch, ort: version }) + "\n");
       return;
     }
     const outs = {};
-    for (const [, feed] of feeds) {
+    for (const [b, feed] of feeds) {
       const r = await sess.run(feed);
+      clipsRun += b;
       for (const [name] of a.outputs) {
         if (!r[name]) die(`the model has no output '${name}' (it has ${sess.outputNames.join(", ")})`);
         (outs[name] ||= []).push(r[name]);
@@ -196,9 +209,50 @@ async function main() {
       }
       writeNpy(file, [n, ...parts[0].dims.slice(1)], data);
     }
+    if (profDir) await writeProfile(sess, profDir, a.profile, clipsRun);
   } catch (e) {
     die(`running '${a.model}': ${e.message}`);
   }
+}
+
+// --profile: ORT's trace (one event a node a run) summed by node kind and output shape.
+async function writeProfile(sess, dir, path, clips) {
+  sess.endProfiling();
+  await sess.release();
+  const files = readdirSync(dir).filter((f) => f.endsWith(".json"));
+  if (files.length !== 1) die(`--profile: ORT wrote ${files.length} trace files in ${dir}`);
+  const events = JSON.parse(readFileSync(join(dir, files[0]), "utf8"));
+  rmSync(dir, { recursive: true, force: true });
+  const rec = new Map();
+  let total = 0;
+  for (const e of events) {
+    if (e.cat !== "Node" || !e.name.endsWith("_kernel_time") || !e.args) continue;
+    const out = (e.args.output_type_shape || [])[0];
+    const dims = out ? Object.values(out)[0] : [];
+    // a convolution's weight shape tells a depthwise one from a pointwise one
+    const ins = e.args.input_type_shape || [];
+    const w = /Conv/.test(e.args.op_name) && ins[1] ? ` w=${Object.values(ins[1])[0].join("x")}` : "";
+    const key = `${e.args.op_name},out=${dims.slice(1).join("x")}${w}`;
+    const r = rec.get(key) || { calls: 0, us: 0 };
+    r.calls += 1;
+    r.us += e.dur;
+    rec.set(key, r);
+    total += e.dur;
+  }
+  const rows = [...rec.entries()].sort((x, y) => y[1].us - x[1].us || (x[0] < y[0] ? -1 : 1));
+  let csv = "kernel,shape,calls_per_clip,ms_per_clip,share,gflop_s\n";
+  for (const [key, r] of rows)
+    csv += `${key},${(r.calls / clips).toFixed(2)},${(r.us / 1e3 / clips).toFixed(4)},${(total ? r.us / total : 0).toFixed(4)},\n`;
+  csv += `total,${rows.length} records,,${(total / 1e3 / clips).toFixed(4)},1.0000,\n`;
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, csv);
+    renameSync(tmp, path);
+  } catch (e) {
+    try { unlinkSync(tmp); } catch (_) { /* not there */ }
+    die(`cannot write '${path}': ${e.message}`);
+  }
+  process.stderr.write(`${PROG}: profile: nodes ${(total / 1e3 / clips).toFixed(3)} ms/clip over ${clips} clips -> ${path}\n`);
 }
 
 main();

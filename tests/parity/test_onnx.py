@@ -142,6 +142,40 @@ def test_fp32_logits_equal_run_model(work):
     assert (ort.argmax(1) == ours.argmax(1)).all()
 
 
+def test_ort_profile(work):
+    """ort-run.mjs --profile: ORT's own trace summed by node kind and output shape, in
+    run-model --profile's columns; the outputs as without it."""
+    path = os.path.join(work, "model.onnx")
+    if not os.path.exists(path):
+        export_onnx(os.path.join(work, "model.h5"), "-o", path)
+    plain = ort_logits(work, path, batch=2)
+    prof, out = os.path.join(work, "ort-prof.csv"), os.path.join(work, "ort-prof.npy")
+    env = dict(os.environ, RVT_ORT_DIR=ort_dir())
+    p = subprocess.run(["node", os.path.join(ROOT, "scripts", "ort-run.mjs"), path,
+                        "--input", "image=" + os.path.join(work, "img.npy"),
+                        "--input", "mel=" + os.path.join(work, "mel.npy"),
+                        "--output", "logits=" + out, "--batch", "2", "--profile", prof],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert (np.load(out) == plain).all()
+    assert "profile: nodes" in p.stderr and prof in p.stderr
+    with open(prof, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["kernel", "shape", "calls_per_clip", "ms_per_clip", "share", "gflop_s"]
+    body, total = rows[1:-1], rows[-1]
+    assert total[0] == "total" and total[4] == "1.0000"
+    kinds = {r[0] for r in body}
+    assert "Conv" in kinds or "FusedConv" in kinds, kinds
+    # the 224 px pointwise expands 192 -> 1152 at 7 x 7 (4 blocks): one node run each a
+    # batch of 2, so 2 calls a clip
+    expand = [r for r in body if r[1] == "out=1152x7x7 w=1152x192x1x1"]
+    assert len(expand) == 1 and float(expand[0][2]) == 2.0, expand
+    shares = [float(r[4]) for r in body]
+    assert all(0 <= x <= 1 for x in shares) and abs(sum(shares) - 1) < 1e-3
+    assert abs(sum(float(r[3]) for r in body) - float(total[3])) < 1e-3 * max(1, float(total[3]))
+    assert not [f for f in os.listdir(work) if ".tmp-" in f]
+
+
 def check_qdq_weights(onnx_path, ckpt, export_mod):
     """Every quantized layer: an int8 initializer equal to the checkpoint's q, dequantized
     (axis 0, zero 0) with K_scale times run-model's BatchNorm factor."""
