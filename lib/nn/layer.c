@@ -195,32 +195,6 @@ static int qact_of(enum rvt_nn_act act)
     }
 }
 
-void rvt_nn_dense_forward_xt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
-                             size_t ldy, size_t n_cols, float *scratch, double *sums)
-{
-    rvt_nn_dense_forward_xt_par(l, x, ldx, y, ldy, n_cols, scratch, sums, NULL);
-}
-
-void rvt_nn_dense_forward_xt_par(const struct rvt_nn_dense *l, const float *x, size_t ldx,
-                                 float *y, size_t ldy, size_t n_cols, float *scratch,
-                                 double *sums, const struct rvt_nn_par *par)
-{
-    assert(!(g_observer && teamed(par)));
-    if (g_observer) /* x: n_cols rows of n_in */
-        g_observer(g_observer_ctx, l, x, n_cols, (size_t)l->n_in, ldx);
-    if (l->wtype == RVT_NN_WEIGHT_I8) {
-        struct i8_post c = {.l = l, .k = rvt_nn_kernels(), .sums = sums};
-        assert(l->q_prep);
-        rvt_qdense_forward_par(l->q_prep, x, ldx, true, y, ldy, n_cols, scratch, i8_post, &c,
-                               sums != NULL, par);
-        return;
-    }
-    if (rvt_nn_par_first(par))
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->n_out, (int)n_cols, l->n_in, 1.0f,
-                    l->w, l->n_in, x, (int)ldx, 0.0f, y, (int)ldy);
-    f32_epilogue(l, y, ldy, n_cols, sums, par);
-}
-
 size_t rvt_nn_conv_scratch(const struct rvt_nn_conv *l, int h, int w)
 {
     int oh = rvt_nn_out_size(h, l->k, l->stride, l->pad);

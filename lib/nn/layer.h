@@ -102,13 +102,6 @@ size_t rvt_nn_dense_scratch(const struct rvt_nn_dense *l, size_t n_cols);
 void rvt_nn_dense_forward(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
                           size_t ldy, size_t n_cols, float *scratch, double *sums);
 
-/*
- * X given as X^T (n_cols rows of n_in, row stride ldx): Y = act(W X + bias) as
- * rvt_nn_dense_forward (the int8 head of the channels-last path; fp32 hands the
- * transpose to cblas_sgemm).
- */
-void rvt_nn_dense_forward_xt(const struct rvt_nn_dense *l, const float *x, size_t ldx, float *y,
-                             size_t ldy, size_t n_cols, float *scratch, double *sums);
 
 struct rvt_nn_conv {
     int c_in, c_out, k, stride, pad;
@@ -146,9 +139,6 @@ void rvt_nn_dense_forward_par(const struct rvt_nn_dense *l, const float *x, size
 /* Whether the team variants split a vector (n_cols 1, ldy 1) of l among the threads;
  * else the first thread computes it whole. */
 bool rvt_nn_dense_vec_splits(const struct rvt_nn_dense *l);
-void rvt_nn_dense_forward_xt_par(const struct rvt_nn_dense *l, const float *x, size_t ldx,
-                                 float *y, size_t ldy, size_t n_cols, float *scratch,
-                                 double *sums, const struct rvt_nn_par *par);
 void rvt_nn_conv_forward_par(const struct rvt_nn_conv *l, const float *x, int h, int w, float *y,
                              float *scratch, float *own, double *sums,
                              const struct rvt_nn_par *par);

@@ -564,8 +564,7 @@ static int prepare_cl(struct loader *L)
     for (i = 0; ok && i < m->n_blocks; i++)
         ok = (!m->blocks[i].expand || rvt_nn_dense_cl_ok(&m->blocks[i].expand_l)) &&
              rvt_nn_dense_cl_ok(&m->blocks[i].project);
-    m->cl = ok && rvt_nn_dense_cl_ok(&m->stem.gemm) &&
-            (m->head.wtype == RVT_NN_WEIGHT_I8 || rvt_nn_dense_cl_ok(&m->head));
+    m->cl = ok && rvt_nn_dense_cl_ok(&m->stem.gemm) && rvt_nn_dense_cl_ok(&m->head);
     m->stem_gather = m->cl && m->stem.gemm.wtype == RVT_NN_WEIGHT_F32 && m->stem.k == 3 &&
                      m->stem.c_in == 3 && m->stem.stride == 2 && m->stem.pad == 1;
     if (m->stem_gather) {

@@ -311,5 +311,5 @@ const struct rvt_nn_kernels *rvt_nn_kernels(void)
 {
     const struct rvt_nn_kernels *k = rvt_nn_kernels_for(rvt_cpu_isa());
     k = k ? k : &kernels_ref;
-    return rvt_nn_prof_on() ? rvti_prof_nn(k) : k;
+    return rvt_nn_prof_on() ? rvti_prof_nn() : k;
 }

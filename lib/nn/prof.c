@@ -120,7 +120,7 @@ static double now_s(void)
 
 /* ---- sgemm ---- */
 
-static _Atomic(const struct rvt_sgemm_kernels *) s_base;
+static const struct rvt_sgemm_kernels *s_base; /* the level's table, set once */
 
 static void sgemm_shape(char *s, const struct rvt_sgemm_args *g)
 {
@@ -132,7 +132,7 @@ static void prof_gemm(const struct rvt_sgemm_args *g, int ith, int nth)
     const double t0 = now_s();
     char shape[SHAPE_MAX];
 
-    atomic_load(&s_base)->gemm(g, ith, nth);
+    s_base->gemm(g, ith, nth);
     sgemm_shape(shape, g);
     rvt_nn_prof_add("sgemm", shape, now_s() - t0, 1,
                     ith == 0 ? 2.0 * g->k * g->n * (double)g->n_pos : 0);
@@ -144,35 +144,50 @@ static void prof_gemm_gather(const struct rvt_sgemm_args *g, const struct rvt_sg
     const double t0 = now_s();
     char shape[SHAPE_MAX];
 
-    atomic_load(&s_base)->gemm_gather(g, x, ith, nth);
+    s_base->gemm_gather(g, x, ith, nth);
     sgemm_shape(shape, g);
     rvt_nn_prof_add("sgemm-gather", shape, now_s() - t0, 1,
                     ith == 0 ? 2.0 * g->k * g->n * (double)g->n_pos : 0);
 }
 
-/* a wrapped table for each level (its isa: what --version and the tests ask) */
-#define LEVELS(F) {F(RVT_ISA_REF), F(RVT_ISA_AVX2), F(RVT_ISA_AVX512)}
+/*
+ * Each family's timing table, built once: the table of this CPU's level (the
+ * dispatcher's choice, which does not change in a process) with its heavy entries
+ * replaced by the timing ones, which call the level's.  A NULL entry (the portable
+ * level has no channels-last kernels) stays NULL.
+ */
+#define LEVEL_TABLE(fam) \
+    (rvt_##fam##_kernels_for(rvt_cpu_isa()) ? rvt_##fam##_kernels_for(rvt_cpu_isa()) \
+                                            : rvt_##fam##_kernels_for(RVT_ISA_REF))
+#define TIMED(tab, base, member, fn) ((tab).member = (base)->member ? (fn) : NULL)
 
-#define SGEMM_TAB(ISA) {ISA, prof_gemm, prof_gemm_gather}
-static const struct rvt_sgemm_kernels s_tab[] = LEVELS(SGEMM_TAB);
+static struct rvt_sgemm_kernels s_tab;
+static pthread_once_t s_once = PTHREAD_ONCE_INIT;
 
-const struct rvt_sgemm_kernels *rvti_prof_sgemm(const struct rvt_sgemm_kernels *base)
+static void s_init(void)
 {
-    atomic_store(&s_base, base);
-    return &s_tab[base->isa];
+    s_base = LEVEL_TABLE(sgemm);
+    s_tab = *s_base;
+    TIMED(s_tab, s_base, gemm, prof_gemm);
+    TIMED(s_tab, s_base, gemm_gather, prof_gemm_gather);
+}
+
+const struct rvt_sgemm_kernels *rvti_prof_sgemm(void)
+{
+    pthread_once(&s_once, s_init);
+    return &s_tab;
 }
 
 /* ---- qgemm (int8) ---- */
 
-static _Atomic(const struct rvt_qgemm_kernels *) q_base;
+static const struct rvt_qgemm_kernels *q_base;
 
 static void qgemm_timed(const char *kind, bool t, const struct rvt_qgemm_args *g, int ith, int nth)
 {
-    const struct rvt_qgemm_kernels *b = atomic_load(&q_base);
     const double t0 = now_s();
     char shape[SHAPE_MAX];
 
-    (t ? b->gemm_t : b->gemm)(g, ith, nth);
+    (t ? q_base->gemm_t : q_base->gemm)(g, ith, nth);
     snprintf(shape, sizeof(shape), "k=%d n=%d pos=%zu %s", g->w->k, g->w->n, g->n_pos,
              g->act == RVT_QACT_SILU ? "silu" : g->act == RVT_QACT_RELU ? "relu" : "none");
     rvt_nn_prof_add(kind, shape, now_s() - t0, 1,
@@ -202,7 +217,7 @@ static void prof_minmax(const float *x, size_t n, float *lo, float *hi)
 {
     const double t0 = now_s();
 
-    atomic_load(&q_base)->minmax(x, n, lo, hi);
+    q_base->minmax(x, n, lo, hi);
     quant_add("quant-minmax", 0, n, t0);
 }
 
@@ -211,7 +226,7 @@ static void prof_pack_planes(const float *x, int k, size_t n, size_t ldx, float 
 {
     const double t0 = now_s();
 
-    atomic_load(&q_base)->pack_planes(x, k, n, ldx, inv_scale, zero, xp, p0, k_pad);
+    q_base->pack_planes(x, k, n, ldx, inv_scale, zero, xp, p0, k_pad);
     quant_add("quant-pack", k, n, t0);
 }
 
@@ -220,7 +235,7 @@ static void prof_quant_cols(const float *x, int k, size_t n, size_t ldx, float *
 {
     const double t0 = now_s();
 
-    atomic_load(&q_base)->quant_cols(x, k, n, ldx, scale, zero, xp, p0, k_pad);
+    q_base->quant_cols(x, k, n, ldx, scale, zero, xp, p0, k_pad);
     quant_add("quant-cols", k, n, t0);
 }
 
@@ -229,7 +244,7 @@ static void prof_pack_rows(const float *x, int k, size_t n, size_t ldx, float in
 {
     const double t0 = now_s();
 
-    atomic_load(&q_base)->pack_rows(x, k, n, ldx, inv_scale, zero, xp, p0, k_pad, ks);
+    q_base->pack_rows(x, k, n, ldx, inv_scale, zero, xp, p0, k_pad, ks);
     quant_add("quant-pack-rows", k, n, t0);
 }
 
@@ -238,24 +253,35 @@ static void prof_quant_rows(const float *x, int k, size_t n, size_t ldx, float *
 {
     const double t0 = now_s();
 
-    atomic_load(&q_base)->quant_rows(x, k, n, ldx, scale, zero, xp, p0, k_pad, ks);
+    q_base->quant_rows(x, k, n, ldx, scale, zero, xp, p0, k_pad, ks);
     quant_add("quant-rows", k, n, t0);
 }
 
-#define QGEMM_TAB(ISA) \
-    {ISA, prof_qgemm, prof_minmax, prof_pack_planes, prof_quant_cols, prof_qgemm_t, \
-     prof_pack_rows, prof_quant_rows}
-static const struct rvt_qgemm_kernels q_tab[] = LEVELS(QGEMM_TAB);
+static struct rvt_qgemm_kernels q_tab;
+static pthread_once_t q_once = PTHREAD_ONCE_INIT;
 
-const struct rvt_qgemm_kernels *rvti_prof_qgemm(const struct rvt_qgemm_kernels *base)
+static void q_init(void)
 {
-    atomic_store(&q_base, base);
-    return &q_tab[base->isa];
+    q_base = LEVEL_TABLE(qgemm);
+    q_tab = *q_base;
+    TIMED(q_tab, q_base, gemm, prof_qgemm);
+    TIMED(q_tab, q_base, minmax, prof_minmax);
+    TIMED(q_tab, q_base, pack_planes, prof_pack_planes);
+    TIMED(q_tab, q_base, quant_cols, prof_quant_cols);
+    TIMED(q_tab, q_base, gemm_t, prof_qgemm_t);
+    TIMED(q_tab, q_base, pack_rows, prof_pack_rows);
+    TIMED(q_tab, q_base, quant_rows, prof_quant_rows);
 }
 
-/* ---- nn/ops.h: the convolutions; the cheap entries pass through untimed ---- */
+const struct rvt_qgemm_kernels *rvti_prof_qgemm(void)
+{
+    pthread_once(&q_once, q_init);
+    return &q_tab;
+}
 
-static _Atomic(const struct rvt_nn_kernels *) n_base;
+/* ---- nn/ops.h: the convolutions ---- */
+
+static const struct rvt_nn_kernels *n_base;
 
 static double prof_dwconv(const float *x, int h, int w, const float *wt, int k, int stride,
                           int pad, float bias, enum rvt_nn_act act, float *y, int oh, int ow,
@@ -263,7 +289,7 @@ static double prof_dwconv(const float *x, int h, int w, const float *wt, int k, 
 {
     const double t0 = now_s();
     char shape[SHAPE_MAX];
-    double r = atomic_load(&n_base)->dwconv(x, h, w, wt, k, stride, pad, bias, act, y, oh, ow,
+    double r = n_base->dwconv(x, h, w, wt, k, stride, pad, bias, act, y, oh, ow,
                                             scratch);
 
     snprintf(shape, sizeof(shape), "%dx%d k=%d s=%d %s", h, w, k, stride, rvt_nn_act_name(act));
@@ -277,7 +303,7 @@ static void prof_pad_act_cl(const float *x, int h, int w, int c, int c0, int c1,
     const double t0 = now_s();
     char shape[SHAPE_MAX];
 
-    atomic_load(&n_base)->pad_act_cl(x, h, w, c, c0, c1, pad, bias, act, xp);
+    n_base->pad_act_cl(x, h, w, c, c0, c1, pad, bias, act, xp);
     snprintf(shape, sizeof(shape), "c=%d %dx%d %s", c, h, w, rvt_nn_act_name(act));
     rvt_nn_prof_add("pad-act", shape, now_s() - t0, 1, 0);
 }
@@ -290,7 +316,7 @@ static void prof_dwconv_cl(const float *xp, int hp, int wp, int c, int c0, int c
     const double t0 = now_s();
     char shape[SHAPE_MAX];
 
-    atomic_load(&n_base)->dwconv_cl(xp, hp, wp, c, c0, c1, wt, k, stride, bias, act, y, oh, ow,
+    n_base->dwconv_cl(xp, hp, wp, c, c0, c1, wt, k, stride, bias, act, y, oh, ow,
                                     row_sums);
     snprintf(shape, sizeof(shape), "c=%d width=%d k=%d s=%d %s", c, ow, k, stride,
              rvt_nn_act_name(act));
@@ -305,65 +331,28 @@ static void prof_plane_conv_pool(const float *x, int h, int w, const float *wt, 
     const double t0 = now_s();
     char shape[SHAPE_MAX];
 
-    atomic_load(&n_base)->plane_conv_pool(x, h, w, wt, k, stride, pad, bias, act, c0, c1, y,
+    n_base->plane_conv_pool(x, h, w, wt, k, stride, pad, bias, act, c0, c1, y,
                                           scratch);
     snprintf(shape, sizeof(shape), "%dx%d k=%d s=%d %s", h, w, k, stride, rvt_nn_act_name(act));
     rvt_nn_prof_add("conv-pool-plane", shape, now_s() - t0, 1, 0);
 }
 
-/* the untimed entries: the level's own */
-static void pass_bias_act(float *x, size_t n, float bias, enum rvt_nn_act act, double *sum)
+static struct rvt_nn_kernels n_tab;
+static pthread_once_t n_once = PTHREAD_ONCE_INIT;
+
+/* the cheap entries (bias_act, scale, sums, pools) stay the level's, untimed */
+static void n_init(void)
 {
-    atomic_load(&n_base)->bias_act(x, n, bias, act, sum);
+    n_base = LEVEL_TABLE(nn);
+    n_tab = *n_base;
+    TIMED(n_tab, n_base, dwconv, prof_dwconv);
+    TIMED(n_tab, n_base, pad_act_cl, prof_pad_act_cl);
+    TIMED(n_tab, n_base, dwconv_cl, prof_dwconv_cl);
+    TIMED(n_tab, n_base, plane_conv_pool, prof_plane_conv_pool);
 }
 
-static void pass_scale(float *x, size_t n, float s)
+const struct rvt_nn_kernels *rvti_prof_nn(void)
 {
-    atomic_load(&n_base)->scale(x, n, s);
-}
-
-static void pass_add(float *y, const float *x, size_t n)
-{
-    atomic_load(&n_base)->add(y, x, n);
-}
-
-static void pass_scale_cl(float *x, size_t n, int c, const float *g)
-{
-    atomic_load(&n_base)->scale_cl(x, n, c, g);
-}
-
-static void pass_sum_rows(const float *rows, int n_rows, int c, double *sums)
-{
-    atomic_load(&n_base)->sum_rows(rows, n_rows, c, sums);
-}
-
-static void pass_maxpool2(const float *x, int c, int h, int w, float *y)
-{
-    atomic_load(&n_base)->maxpool2(x, c, h, w, y);
-}
-
-static void pass_plane_mean(const float *x, int c, size_t n, float *out)
-{
-    atomic_load(&n_base)->plane_mean(x, c, n, out);
-}
-
-static void pass_plane_max(const float *x, int c, size_t n, float *out)
-{
-    atomic_load(&n_base)->plane_max(x, c, n, out);
-}
-
-#define NN_TAB(ISA) \
-    {ISA, prof_dwconv, pass_bias_act, pass_scale, pass_add, prof_pad_act_cl, prof_dwconv_cl, \
-     pass_scale_cl, pass_sum_rows, pass_maxpool2, prof_plane_conv_pool, pass_plane_mean, \
-     pass_plane_max}
-static const struct rvt_nn_kernels n_tab[] = LEVELS(NN_TAB);
-/* the portable level has no channels-last entries (nn/ops.h): neither has its twin */
-static const struct rvt_nn_kernels n_tab_ref = {
-    RVT_ISA_REF, prof_dwconv, pass_bias_act, pass_scale, pass_add, NULL, NULL, NULL, NULL,
-    pass_maxpool2, prof_plane_conv_pool, pass_plane_mean, pass_plane_max};
-
-const struct rvt_nn_kernels *rvti_prof_nn(const struct rvt_nn_kernels *base)
-{
-    atomic_store(&n_base, base);
-    return base->dwconv_cl ? &n_tab[base->isa] : &n_tab_ref;
+    pthread_once(&n_once, n_init);
+    return &n_tab;
 }

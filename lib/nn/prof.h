@@ -38,12 +38,12 @@ void rvt_nn_prof_add(const char *kind, const char *shape, double seconds, int ca
  * total a clip (or NULL).  0, or RVT_EIO. */
 int rvt_nn_prof_write(FILE *f, double clips, double *total_ms, struct rvt_error *err);
 
-/* The wrapped tables (the dispatch functions' business). */
+/* The timing tables of this CPU's level (the dispatch functions' business). */
 struct rvt_sgemm_kernels;
 struct rvt_qgemm_kernels;
 struct rvt_nn_kernels;
-const struct rvt_sgemm_kernels *rvti_prof_sgemm(const struct rvt_sgemm_kernels *base);
-const struct rvt_qgemm_kernels *rvti_prof_qgemm(const struct rvt_qgemm_kernels *base);
-const struct rvt_nn_kernels *rvti_prof_nn(const struct rvt_nn_kernels *base);
+const struct rvt_sgemm_kernels *rvti_prof_sgemm(void);
+const struct rvt_qgemm_kernels *rvti_prof_qgemm(void);
+const struct rvt_nn_kernels *rvti_prof_nn(void);
 
 #endif

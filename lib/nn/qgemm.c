@@ -148,5 +148,5 @@ const struct rvt_qgemm_kernels *rvt_qgemm_kernels(void)
 {
     const struct rvt_qgemm_kernels *k = rvt_qgemm_kernels_for(rvt_cpu_isa());
     k = k ? k : &rvti_qgemm_kernels_ref;
-    return rvt_nn_prof_on() ? rvti_prof_qgemm(k) : k;
+    return rvt_nn_prof_on() ? rvti_prof_qgemm() : k;
 }

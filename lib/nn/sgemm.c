@@ -127,5 +127,5 @@ const struct rvt_sgemm_kernels *rvt_sgemm_kernels(void)
 {
     const struct rvt_sgemm_kernels *k = rvt_sgemm_kernels_for(rvt_cpu_isa());
     k = k ? k : &kernels_ref;
-    return rvt_nn_prof_on() ? rvti_prof_sgemm(k) : k;
+    return rvt_nn_prof_on() ? rvti_prof_sgemm() : k;
 }
