@@ -20,15 +20,16 @@ static const char usage[] =
     "\n"
     "SYNOPSIS\n"
     "  quantize-model [options] MODEL.h5 [-o MODEL-int8.h5]\n"
-    "  quantize-model --list [--layers LIST] [--exclude KEY]... MODEL.h5\n"
+    "  quantize-model --list [--layers LIST] [--min-channels N] [--exclude KEY]... MODEL.h5\n"
     "\n"
     "DESCRIPTION\n"
     "  Reads a checkpoint of scripts/export-checkpoint.py (format fp32, schemas/\n"
     "  checkpoint.md) and writes the same checkpoint with the weights of the chosen\n"
     "  layers in int8: symmetric per output channel, scale = max|w| / 127 (an all-zero\n"
     "  channel gets scale 1 and is counted; a layer that is entirely zero is named in a\n"
-    "  warning), plus one float32 scale per output channel.  Biases, BatchNorm and\n"
-    "  depthwise convolutions stay float32.  run-model then runs those layers with int8\n"
+    "  warning), plus one float32 scale per output channel.  Biases, BatchNorm,\n"
+    "  depthwise convolutions and, by default, the 1x1 convolutions of fewer than 64\n"
+    "  input channels stay float32.  run-model then runs those layers with int8\n"
     "  GEMMs (AVX-512 VNNI, AVX2 or portable C, identical results), quantizing each\n"
     "  layer's input per clip at run time: asymmetric uint8, one scale and zero point per\n"
     "  column (each pixel's channel vector; a Linear layer's whole input), from its\n"
@@ -67,6 +68,14 @@ static const char usage[] =
     "                                    (not by default: little work, most sensitive)\n"
     "                         all        every kind above\n"
     "                       depthwise convolutions always stay float32\n"
+    "      --min-channels N 1x1 convolutions (pointwise) of fewer than N input\n"
+    "                       channels stay float32 (default 64; 0: none).  Their\n"
+    "                       outputs sum too few products for int8 to pay for\n"
+    "                       quantizing their inputs (EfficientNet-B0's expands of\n"
+    "                       16, 24 and 40 channels and its 32 -> 16 project, the\n"
+    "                       first layers after the stem, ran slower in int8 than in\n"
+    "                       float32 on AVX2), and the errors of the first layers\n"
+    "                       grow the most on their way through the network\n"
     "      --exclude KEY    keep this weight float32 (repeatable; see --list)\n"
     "      --calibrate FILE calibration clips from this feature store (features.h5 of\n"
     "                       pack-h5; default: none, every layer dynamic)\n"
@@ -97,6 +106,7 @@ static const char usage[] =
 enum {
     OPT_LAYERS = RVT_OPT_TOOL_BASE,
     OPT_EXCLUDE,
+    OPT_MIN_CHANNELS,
     OPT_LIST,
     OPT_CALIBRATE,
     OPT_CALIB_METHOD,
@@ -119,6 +129,7 @@ int main(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"layers", required_argument, NULL, OPT_LAYERS},
         {"exclude", required_argument, NULL, OPT_EXCLUDE},
+        {"min-channels", required_argument, NULL, OPT_MIN_CHANNELS},
         {"list", no_argument, NULL, OPT_LIST},
         {"calibrate", required_argument, NULL, OPT_CALIBRATE},
         {"calib-method", required_argument, NULL, OPT_CALIB_METHOD},
@@ -169,6 +180,16 @@ int main(int argc, char **argv)
             }
             exclude[n_exclude++] = optarg;
             break;
+        case OPT_MIN_CHANNELS: {
+            long v;
+            if (rvt_parse_long(optarg, 0, 1000000, &v) < 0) {
+                rc = rvt_cli_usage_error(&cli, "--min-channels: '%s' is not a count 0-1000000",
+                                         optarg);
+                goto done;
+            }
+            qo.min_channels = (int)v;
+            break;
+        }
         case OPT_LIST: list = true; break;
         case OPT_CALIBRATE: ca.features = optarg; break;
         case OPT_CALIB_METHOD:

@@ -104,6 +104,7 @@ void rvt_quantize_opts_init(struct rvt_quantize_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->kinds = RVT_QKIND_DEFAULT;
+    o->min_channels = RVT_QUANT_MIN_CHANNELS;
     o->activations = "dynamic";
     o->budget = -1;
 }
@@ -148,6 +149,13 @@ static void src_close(struct src *s)
     rvt_ckpt_close(&s->c);
     s->ds = NULL;
     s->n = 0;
+}
+
+/* A pointwise convolution with fewer input channels than o->min_channels. */
+static bool narrow(const struct rvt_quantize_opts *o, const struct dsinfo *d)
+{
+    return rvt_qkind_of(d->name, d->rank, d->dims) == RVT_QKIND_POINTWISE &&
+           d->dims[1] < o->min_channels;
 }
 
 static bool excluded(const struct rvt_quantize_opts *o, const char *key)
@@ -208,7 +216,7 @@ static int src_open(struct src *s, const char *in, const struct rvt_quantize_opt
             d->n *= (size_t)d->dims[k];
         d->is_float = rvt_ckpt_dtype(s->c, d->name) == RVT_CKPT_FLOAT;
         d->quantize = d->is_float && (rvt_qkind_of(d->name, d->rank, d->dims) & o->kinds) &&
-                      !excluded(o, d->name) && d->n > 0;
+                      !excluded(o, d->name) && d->n > 0 && !narrow(o, d);
     }
     /* the names the int8 file adds must be free */
     for (i = 0; i < s->n; i++) {
@@ -408,6 +416,7 @@ static int set_attrs(struct rvt_ckpt_writer *dst, const char *in,
         (ret = rvt_ckpt_set_str(dst, "quant_scheme", scheme_text, err)) < 0 ||
         (ret = rvt_ckpt_set_str(dst, "quant_activations", o->activations, err)) < 0 ||
         (ret = rvt_ckpt_set_str(dst, "quant_kinds", kinds, err)) < 0 ||
+        (ret = rvt_ckpt_set_i64(dst, "quant_min_channels", o->min_channels, err)) < 0 ||
         (ret = rvt_ckpt_set_strs(dst, "quant_layers", layers, n_layers, err)) < 0 ||
         (ret = rvt_ckpt_set_i64(dst, "quant_zero_channels", r->n_zero_channels, err)) < 0 ||
         (ret = rvt_ckpt_set_strs(dst, "quant_zero_layers", zero, n_zero, err)) < 0 ||

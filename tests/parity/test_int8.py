@@ -27,12 +27,16 @@ KEYS = {
     "img_encoder.features.1.0.block.0.0.weight": ((32, 1, 3, 3), None),  # depthwise
     "img_encoder.features.1.0.block.1.fc1.weight": ((8, 32, 1, 1), "se"),
     "img_encoder.features.1.0.block.1.fc1.bias": ((8,), None),
-    "img_encoder.features.1.0.block.2.0.weight": ((16, 32, 1, 1), "pointwise"),
+    "img_encoder.features.1.0.block.2.0.weight": ((16, 32, 1, 1), "pointwise"),  # 32 < 64 inputs
     "img_encoder.features.1.0.block.2.1.running_var": ((16,), None),
     "audio_encoder.0.weight": ((32, 1, 3, 3), "stem"),
     "audio_encoder.5.weight": ((64, 32, 3, 3), "conv"),
 }
 DEFAULT_KINDS = {"linear", "pointwise", "se", "conv"}
+# the pointwise convs of fewer than 64 input channels, float32 by default (--min-channels)
+NARROW = {"img_encoder.features.1.0.block.2.0.weight", "img_encoder.features.2.0.block.0.0.weight",
+          "img_encoder.features.2.1.block.0.0.weight", "img_encoder.features.3.0.block.0.0.weight",
+          "img_encoder.features.3.1.block.0.0.weight", "img_encoder.features.4.0.block.0.0.weight"}
 
 
 _SHAPES = None
@@ -110,7 +114,7 @@ def tmp(tmp_path):
 def test_quantize_matches_numpy_and_torch(tmp):
     src = tmp / "model.h5"
     data = make_ckpt(src)
-    r = run(str(src), "--layers", "linear,pointwise,se,conv")
+    r = run(str(src), "--layers", "linear,pointwise,se,conv", "--min-channels", "0")
     assert r.returncode == 0, r.stderr
     out = tmp / "model-int8.h5"
     assert out.exists()
@@ -145,6 +149,7 @@ def test_quantize_matches_numpy_and_torch(tmp):
         assert g.attrs["format"] == "int8"
         assert g.attrs["quant_activations"] == "dynamic"
         assert g.attrs["quant_kinds"] == "linear,pointwise,se,conv"
+        assert g.attrs["quant_min_channels"] == 0
         assert list(g.attrs["quant_excluded"]) == []
         assert g.attrs["quant_source"] == "model.h5"
         assert g.attrs["quant_source_sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
@@ -169,12 +174,43 @@ def test_default_kinds(tmp):
     assert r.returncode == 0, r.stderr
     with h5py.File(tmp / "d.h5", "r") as g:
         want = {k for k, (_, kind) in KEYS.items() if kind in DEFAULT_KINDS} - {"fusion.0.weight"}
-        assert set(g.attrs["quant_layers"]) & set(KEYS) == want
+        assert set(g.attrs["quant_layers"]) & set(KEYS) == want - NARROW
+        assert not set(g.attrs["quant_layers"]) & NARROW
         assert g.attrs["quant_kinds"] == "linear,pointwise,se,conv"
+        assert g.attrs["quant_min_channels"] == 64
         assert list(g.attrs["quant_excluded"]) == ["fusion.0.weight"]
         assert g["img_encoder.features.1.0.block.1.fc1.weight"].dtype == np.int8  # SE
         assert g["img_encoder.features.0.0.weight"].dtype == np.float32  # the stem
         assert g["fusion.0.weight"].dtype == np.float32
+
+
+def test_min_channels(tmp):
+    """--min-channels N keeps the pointwise convs of fewer than N input channels float32
+    (default 64: EfficientNet-B0's six of 16-40), whatever else --layers asks."""
+    src = tmp / "m.h5"
+    make_ckpt(src, seed=4)
+    shapes = all_shapes()
+    pointwise = {k for k in run("--list", "--layers", "pointwise", "--min-channels", "0",
+                                str(src)).stdout.split()}
+    assert NARROW < pointwise
+    for n, kept in ((None, NARROW), ("0", set()), ("113", {k for k in pointwise if shapes[k][1] < 113})):
+        extra = ["--min-channels", n] if n else []
+        got = set(run("--list", *extra, str(src)).stdout.split())
+        assert pointwise - got == kept, n
+        # the other kinds are not narrowed: the SE convs of 8 inputs stay int8
+        assert "img_encoder.features.1.0.block.1.fc2.weight" in got
+    assert {shapes[k][1] for k in NARROW} == {16, 24, 32, 40}
+    assert len({k for k in pointwise if shapes[k][1] < 113}) > len(NARROW)  # 80 and 112 too
+    r = run(str(src), "-o", str(tmp / "n.h5"), "--min-channels", "41")
+    assert r.returncode == 0, r.stderr
+    with h5py.File(tmp / "n.h5", "r") as g:
+        assert g.attrs["quant_min_channels"] == 41
+        for k in NARROW:
+            assert g[k].dtype == np.float32 and k + "_scale" not in g, k
+        assert g["img_encoder.features.2.0.block.3.0.weight"].dtype == np.int8  # 96 -> 24
+    for bad in ("-1", "x", "1e9"):
+        r = run(str(src), "--min-channels", bad)
+        assert r.returncode == 2 and "--min-channels" in r.stderr, bad
 
 
 def test_deterministic_and_smaller(tmp):
@@ -529,9 +565,9 @@ def test_network_equals_scheme(small_model, tmp_path, case):
         opts = ["--layers", case]
     else:
         kind = "se" if ".fc" in case else "pointwise"
-        keys = run("--list", "--layers", kind, model).stdout.split()
+        keys = run("--list", "--layers", kind, "--min-channels", "0", model).stdout.split()
         assert case in keys
-        opts = ["--layers", kind] + sum((["--exclude", k] for k in keys if k != case), [])
+        opts = ["--layers", kind, "--min-channels", "0"] + sum((["--exclude", k] for k in keys if k != case), [])
     q = tmp_path / "m8.h5"
     r = run(model, "-o", str(q), "-q", *opts)
     assert r.returncode == 0, r.stderr
