@@ -297,6 +297,9 @@ int main(int argc, char **argv)
     for (i = 0; i < rep.n_zero_layers; i++)
         rvt_warnf("%s: '%s' is all zero: kept as int8 zeros with scale 1 (its output is its bias)",
                   in, rep.zero_layers[i]);
+    if (rep.n_narrow)
+        rvt_infof("%d pointwise convs of fewer than %d input channels kept float32 (--min-channels)",
+                  rep.n_narrow, qo.min_channels);
     rvt_infof("%d layers int8 (%.2f M weights, %d all-zero channels), %.2f M numbers float32, "
               "activations %s; %s %.1f MB -> %s %.1f MB",
               rep.n_layers, (double)rep.n_int8 / 1e6, rep.n_zero_channels,

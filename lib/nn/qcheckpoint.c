@@ -134,6 +134,7 @@ struct dsinfo {
     bool is_float;
     size_t n;     /* elements */
     bool quantize;
+    bool narrow; /* would be quantized but for min_channels */
 };
 
 struct src {
@@ -216,7 +217,9 @@ static int src_open(struct src *s, const char *in, const struct rvt_quantize_opt
             d->n *= (size_t)d->dims[k];
         d->is_float = rvt_ckpt_dtype(s->c, d->name) == RVT_CKPT_FLOAT;
         d->quantize = d->is_float && (rvt_qkind_of(d->name, d->rank, d->dims) & o->kinds) &&
-                      !excluded(o, d->name) && d->n > 0 && !narrow(o, d);
+                      !excluded(o, d->name) && d->n > 0;
+        d->narrow = d->quantize && narrow(o, d);
+        d->quantize = d->quantize && !d->narrow;
     }
     /* the names the int8 file adds must be free */
     for (i = 0; i < s->n; i++) {
@@ -488,6 +491,7 @@ int rvt_checkpoint_quantize(const char *in, const char *out, const struct rvt_qu
         goto done;
     for (i = 0; i < s.n; i++) {
         const struct dsinfo *d = &s.ds[i];
+        r->n_narrow += d->narrow;
         if (d->quantize) {
             bool all_zero = false;
             ret = quantize_one(&s, dst, d, o, r, &all_zero, err);

@@ -81,6 +81,7 @@ void rvt_quantize_opts_init(struct rvt_quantize_opts *o);
 
 struct rvt_quantize_report {
     int n_layers;           /* weights quantized */
+    int n_narrow;           /* of the kinds asked, kept float32 by min_channels */
     int n_zero_channels;    /* all-zero output channels (scale 1) */
     char **zero_layers;     /* quantized layers entirely zero (owned) */
     int n_zero_layers;

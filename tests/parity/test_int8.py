@@ -203,6 +203,9 @@ def test_min_channels(tmp):
     assert len({k for k in pointwise if shapes[k][1] < 113}) > len(NARROW)  # 80 and 112 too
     r = run(str(src), "-o", str(tmp / "n.h5"), "--min-channels", "41")
     assert r.returncode == 0, r.stderr
+    assert "6 pointwise convs of fewer than 41 input channels kept float32" in r.stderr
+    r = run(str(src), "-o", str(tmp / "z.h5"), "--min-channels", "0")
+    assert r.returncode == 0 and "kept float32" not in r.stderr, r.stderr
     with h5py.File(tmp / "n.h5", "r") as g:
         assert g.attrs["quant_min_channels"] == 41
         for k in NARROW:
