@@ -150,34 +150,6 @@ static void prof_gemm_gather(const struct rvt_sgemm_args *g, const struct rvt_sg
                     ith == 0 ? 2.0 * g->k * g->n * (double)g->n_pos : 0);
 }
 
-/*
- * Each family's timing table, built once: the table of this CPU's level (the
- * dispatcher's choice, which does not change in a process) with its heavy entries
- * replaced by the timing ones, which call the level's.  A NULL entry (the portable
- * level has no channels-last kernels) stays NULL.
- */
-#define LEVEL_TABLE(fam) \
-    (rvt_##fam##_kernels_for(rvt_cpu_isa()) ? rvt_##fam##_kernels_for(rvt_cpu_isa()) \
-                                            : rvt_##fam##_kernels_for(RVT_ISA_REF))
-#define TIMED(tab, base, member, fn) ((tab).member = (base)->member ? (fn) : NULL)
-
-static struct rvt_sgemm_kernels s_tab;
-static pthread_once_t s_once = PTHREAD_ONCE_INIT;
-
-static void s_init(void)
-{
-    s_base = LEVEL_TABLE(sgemm);
-    s_tab = *s_base;
-    TIMED(s_tab, s_base, gemm, prof_gemm);
-    TIMED(s_tab, s_base, gemm_gather, prof_gemm_gather);
-}
-
-const struct rvt_sgemm_kernels *rvti_prof_sgemm(void)
-{
-    pthread_once(&s_once, s_init);
-    return &s_tab;
-}
-
 /* ---- qgemm (int8) ---- */
 
 static const struct rvt_qgemm_kernels *q_base;
@@ -257,28 +229,6 @@ static void prof_quant_rows(const float *x, int k, size_t n, size_t ldx, float *
     quant_add("quant-rows", k, n, t0);
 }
 
-static struct rvt_qgemm_kernels q_tab;
-static pthread_once_t q_once = PTHREAD_ONCE_INIT;
-
-static void q_init(void)
-{
-    q_base = LEVEL_TABLE(qgemm);
-    q_tab = *q_base;
-    TIMED(q_tab, q_base, gemm, prof_qgemm);
-    TIMED(q_tab, q_base, minmax, prof_minmax);
-    TIMED(q_tab, q_base, pack_planes, prof_pack_planes);
-    TIMED(q_tab, q_base, quant_cols, prof_quant_cols);
-    TIMED(q_tab, q_base, gemm_t, prof_qgemm_t);
-    TIMED(q_tab, q_base, pack_rows, prof_pack_rows);
-    TIMED(q_tab, q_base, quant_rows, prof_quant_rows);
-}
-
-const struct rvt_qgemm_kernels *rvti_prof_qgemm(void)
-{
-    pthread_once(&q_once, q_init);
-    return &q_tab;
-}
-
 /* ---- nn/ops.h: the convolutions ---- */
 
 static const struct rvt_nn_kernels *n_base;
@@ -289,8 +239,7 @@ static double prof_dwconv(const float *x, int h, int w, const float *wt, int k, 
 {
     const double t0 = now_s();
     char shape[SHAPE_MAX];
-    double r = n_base->dwconv(x, h, w, wt, k, stride, pad, bias, act, y, oh, ow,
-                                            scratch);
+    double r = n_base->dwconv(x, h, w, wt, k, stride, pad, bias, act, y, oh, ow, scratch);
 
     snprintf(shape, sizeof(shape), "%dx%d k=%d s=%d %s", h, w, k, stride, rvt_nn_act_name(act));
     rvt_nn_prof_add("dwconv-plane", shape, now_s() - t0, 1, 2.0 * k * k * (double)oh * ow);
@@ -316,8 +265,7 @@ static void prof_dwconv_cl(const float *xp, int hp, int wp, int c, int c0, int c
     const double t0 = now_s();
     char shape[SHAPE_MAX];
 
-    n_base->dwconv_cl(xp, hp, wp, c, c0, c1, wt, k, stride, bias, act, y, oh, ow,
-                                    row_sums);
+    n_base->dwconv_cl(xp, hp, wp, c, c0, c1, wt, k, stride, bias, act, y, oh, ow, row_sums);
     snprintf(shape, sizeof(shape), "c=%d width=%d k=%d s=%d %s", c, ow, k, stride,
              rvt_nn_act_name(act));
     rvt_nn_prof_add("dwconv", shape, now_s() - t0, 1,
@@ -331,18 +279,47 @@ static void prof_plane_conv_pool(const float *x, int h, int w, const float *wt, 
     const double t0 = now_s();
     char shape[SHAPE_MAX];
 
-    n_base->plane_conv_pool(x, h, w, wt, k, stride, pad, bias, act, c0, c1, y,
-                                          scratch);
+    n_base->plane_conv_pool(x, h, w, wt, k, stride, pad, bias, act, c0, c1, y, scratch);
     snprintf(shape, sizeof(shape), "%dx%d k=%d s=%d %s", h, w, k, stride, rvt_nn_act_name(act));
     rvt_nn_prof_add("conv-pool-plane", shape, now_s() - t0, 1, 0);
 }
 
-static struct rvt_nn_kernels n_tab;
-static pthread_once_t n_once = PTHREAD_ONCE_INIT;
+/* ---- the tables, all three built at the first ask ---- */
 
-/* the cheap entries (bias_act, scale, sums, pools) stay the level's, untimed */
-static void n_init(void)
+/*
+ * Each family's timing table, built once: the table of this CPU's level (the
+ * dispatcher's choice, which does not change in a process) with its heavy entries
+ * replaced by the timing ones, which call the level's.  A NULL entry (the portable
+ * level has no channels-last kernels) stays NULL.
+ */
+#define LEVEL_TABLE(fam) \
+    (rvt_##fam##_kernels_for(rvt_cpu_isa()) ? rvt_##fam##_kernels_for(rvt_cpu_isa()) \
+                                            : rvt_##fam##_kernels_for(RVT_ISA_REF))
+#define TIMED(tab, base, member, fn) ((tab).member = (base)->member ? (fn) : NULL)
+
+static struct rvt_sgemm_kernels s_tab;
+static struct rvt_qgemm_kernels q_tab;
+static struct rvt_nn_kernels n_tab;
+static pthread_once_t tabs_once = PTHREAD_ONCE_INIT;
+
+/* nn's cheap entries (bias_act, scale, sums, pools) stay the level's, untimed */
+static void tabs_init(void)
 {
+    s_base = LEVEL_TABLE(sgemm);
+    s_tab = *s_base;
+    TIMED(s_tab, s_base, gemm, prof_gemm);
+    TIMED(s_tab, s_base, gemm_gather, prof_gemm_gather);
+
+    q_base = LEVEL_TABLE(qgemm);
+    q_tab = *q_base;
+    TIMED(q_tab, q_base, gemm, prof_qgemm);
+    TIMED(q_tab, q_base, minmax, prof_minmax);
+    TIMED(q_tab, q_base, pack_planes, prof_pack_planes);
+    TIMED(q_tab, q_base, quant_cols, prof_quant_cols);
+    TIMED(q_tab, q_base, gemm_t, prof_qgemm_t);
+    TIMED(q_tab, q_base, pack_rows, prof_pack_rows);
+    TIMED(q_tab, q_base, quant_rows, prof_quant_rows);
+
     n_base = LEVEL_TABLE(nn);
     n_tab = *n_base;
     TIMED(n_tab, n_base, dwconv, prof_dwconv);
@@ -351,8 +328,20 @@ static void n_init(void)
     TIMED(n_tab, n_base, plane_conv_pool, prof_plane_conv_pool);
 }
 
+const struct rvt_sgemm_kernels *rvti_prof_sgemm(void)
+{
+    pthread_once(&tabs_once, tabs_init);
+    return &s_tab;
+}
+
+const struct rvt_qgemm_kernels *rvti_prof_qgemm(void)
+{
+    pthread_once(&tabs_once, tabs_init);
+    return &q_tab;
+}
+
 const struct rvt_nn_kernels *rvti_prof_nn(void)
 {
-    pthread_once(&n_once, n_init);
+    pthread_once(&tabs_once, tabs_init);
     return &n_tab;
 }
