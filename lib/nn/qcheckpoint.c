@@ -14,8 +14,9 @@
 #include "store/checkpoint.h"
 #include "store/recipe.h"
 
-static const char scheme_text[] =
-    "weights int8 symmetric per output channel: scale = max|w| / 127, q = rint(w / scale) "
+/* %d: the weights' top code, 127 (or 63 with --weight-bits 7) */
+static const char scheme_fmt[] =
+    "weights int8 symmetric per output channel: scale = max|w| / %d, q = rint(w / scale) "
     "(ties to even), all-zero channel: scale 1; activations uint8 asymmetric per tensor: "
     "lo = min(x, 0), hi = max(x, 0), scale = (hi - lo) / 255, zero = rint(-lo / scale); "
     "int32 accumulation, bias, BatchNorm and activations in float32";
@@ -105,6 +106,7 @@ void rvt_quantize_opts_init(struct rvt_quantize_opts *o)
     memset(o, 0, sizeof(*o));
     o->kinds = RVT_QKIND_DEFAULT;
     o->min_channels = RVT_QUANT_MIN_CHANNELS;
+    o->weight_bits = 8;
     o->activations = "dynamic";
     o->budget = -1;
 }
@@ -343,7 +345,7 @@ static int quantize_one(struct src *s, struct rvt_ckpt_writer *dst, const struct
     }
     if ((ret = rvt_ckpt_read_f32(s->c, d->name, d->rank, d->dims, w, err)) < 0)
         goto done;
-    ret = rvt_quant_weights(w, n, k, q, scale, &nz, err);
+    ret = rvt_quant_weights(w, n, k, o->weight_bits, q, scale, &nz, err);
     if (ret < 0) {
         rvt_error_prefix(err, "%s: '%s'", s->path, d->name);
         goto done;
@@ -410,13 +412,15 @@ static int set_attrs(struct rvt_ckpt_writer *dst, const char *in,
                      const struct rvt_quantize_opts *o, const struct rvt_quantize_report *r,
                      char **layers, int n_layers, char **zero, int n_zero, struct rvt_error *err)
 {
-    char tool[64], kinds[128];
+    char tool[64], kinds[128], scheme[sizeof(scheme_fmt) + 8];
     int ret;
 
     rvt_qkinds_format(o->kinds, kinds, sizeof(kinds));
+    snprintf(scheme, sizeof(scheme), scheme_fmt, (1 << (o->weight_bits - 1)) - 1);
     snprintf(tool, sizeof(tool), "quantize-model %s", RVT_VERSION);
     if ((ret = rvt_ckpt_set_str(dst, "format", "int8", err)) < 0 ||
-        (ret = rvt_ckpt_set_str(dst, "quant_scheme", scheme_text, err)) < 0 ||
+        (ret = rvt_ckpt_set_str(dst, "quant_scheme", scheme, err)) < 0 ||
+        (ret = rvt_ckpt_set_i64(dst, "quant_weight_bits", o->weight_bits, err)) < 0 ||
         (ret = rvt_ckpt_set_str(dst, "quant_activations", o->activations, err)) < 0 ||
         (ret = rvt_ckpt_set_str(dst, "quant_kinds", kinds, err)) < 0 ||
         (ret = rvt_ckpt_set_i64(dst, "quant_min_channels", o->min_channels, err)) < 0 ||

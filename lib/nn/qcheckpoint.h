@@ -63,6 +63,7 @@ struct rvt_quantize_opts {
     const char *const *exclude;            /* weight keys kept fp32 */
     int n_exclude;
     int min_channels;                      /* pointwise with fewer inputs kept fp32 */
+    int weight_bits;                       /* 8, or 7 (AVX2's faster products) */
     /* static activations: a range for every quantized layer (else RVT_EINVAL) */
     const struct rvt_quantize_range *ranges;
     int n_ranges;

@@ -36,6 +36,7 @@ int rvt_qweights_set(struct rvt_qweights *q, const int8_t *q8, const float *scal
 {
     int ret = 0;
     int k_pad, o, kk;
+    bool narrow = true;
     int8_t *w = NULL, *wt = NULL;
     int32_t *wsum = NULL;
     float *sc = NULL;
@@ -74,6 +75,7 @@ int rvt_qweights_set(struct rvt_qweights *q, const int8_t *q8, const float *scal
                                     o);
                 goto done;
             }
+            narrow = narrow && row[kk] >= -RVT_QGEMM_NARROW && row[kk] <= RVT_QGEMM_NARROW;
             w[(size_t)o * k_pad + kk] = row[kk];
             wt[rvti_qx_index((size_t)o, kk, k_pad)] = row[kk];
             s += row[kk];
@@ -89,6 +91,7 @@ int rvt_qweights_set(struct rvt_qweights *q, const int8_t *q8, const float *scal
     q->wt = wt;
     q->wsum = wsum;
     q->scale = sc;
+    q->narrow = narrow;
     w = NULL;
     wt = NULL;
     wsum = NULL;

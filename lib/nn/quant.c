@@ -6,10 +6,14 @@
 #include "nn/quant.h"
 #include "nn/qgemm_internal.h"
 
-int rvt_quant_weights(const float *w, int n, int k, int8_t *q, float *scale, int *n_zero,
-                      struct rvt_error *err)
+int rvt_quant_weights(const float *w, int n, int k, int bits, int8_t *q, float *scale,
+                      int *n_zero, struct rvt_error *err)
 {
     int ret = 0, zeros = 0, j, kk;
+    const float top = (float)((1 << (bits - 1)) - 1);
+
+    if (bits < 2 || bits > 8)
+        return rvt_error_set(err, RVT_EINVAL, "weights of %d bits (2..8 only)", bits);
 
     for (j = 0; j < n; j++) {
         const float *row = w + (size_t)j * k;
@@ -33,13 +37,13 @@ int rvt_quant_weights(const float *w, int n, int k, int8_t *q, float *scale, int
             zeros++;
             continue;
         }
-        s = m / 127.0f;
-        if (!(s > 0.0f)) /* m below 127 * FLT_TRUE_MIN: keep the division finite */
+        s = m / top;
+        if (!(s > 0.0f)) /* m below top * FLT_TRUE_MIN: keep the division finite */
             s = m;
         scale[j] = s;
         for (kk = 0; kk < k; kk++) {
             float v = nearbyintf(row[kk] / s);
-            qr[kk] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : (int)v);
+            qr[kk] = (int8_t)(v > top ? top : v < -top ? -top : v);
         }
     }
 done:

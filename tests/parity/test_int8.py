@@ -96,13 +96,14 @@ def run(*args):
     return subprocess.run([QM, *args], capture_output=True, text=True)
 
 
-def expected_q(w):
-    """The documented scheme in float32 NumPy: scale = max|w| / 127, q = rint(w / scale)."""
+def expected_q(w, top=127):
+    """The documented scheme in float32 NumPy: scale = max|w| / top, q = rint(w / scale)
+    (top 127, or 63 with --weight-bits 7)."""
     w2 = w.reshape(w.shape[0], -1)
     m = np.abs(w2).max(axis=1)
-    s = (m / np.float32(127)).astype(np.float32)
+    s = (m / np.float32(top)).astype(np.float32)
     s[m == 0] = 1
-    q = np.clip(np.rint(w2 / s[:, None]), -127, 127).astype(np.int8)
+    q = np.clip(np.rint(w2 / s[:, None]), -top, top).astype(np.int8)
     return q.reshape(w.shape), s
 
 
@@ -214,6 +215,35 @@ def test_min_channels(tmp):
     for bad in ("-1", "x", "1e9"):
         r = run(str(src), "--min-channels", bad)
         assert r.returncode == 2 and "--min-channels" in r.stderr, bad
+
+
+def test_weight_bits(tmp):
+    """--weight-bits 7: the same scheme with 63 for 127 (weights -63..63, which AVX2's
+    gemm_t multiplies with vpmaddubsw), recorded in quant_weight_bits and quant_scheme;
+    the default is 8; anything but 7 or 8 is refused."""
+    src = tmp / "m.h5"
+    data = make_ckpt(src, seed=5)
+    r = run(str(src), "-o", str(tmp / "w7.h5"), "--weight-bits", "7")
+    assert r.returncode == 0, r.stderr
+    assert run(str(src), "-o", str(tmp / "w8.h5")).returncode == 0
+    with h5py.File(tmp / "w7.h5", "r") as g, h5py.File(tmp / "w8.h5", "r") as h:
+        assert g.attrs["quant_weight_bits"] == 7 and h.attrs["quant_weight_bits"] == 8
+        assert "max|w| / 63," in g.attrs["quant_scheme"]
+        assert "max|w| / 127," in h.attrs["quant_scheme"]
+        assert list(g.attrs["quant_layers"]) == list(h.attrs["quant_layers"])
+        n = 0
+        for k in g.attrs["quant_layers"]:
+            if k not in data or not data[k].any():  # the all-zero layer: zeros either way
+                continue
+            q, sc = expected_q(data[k], 63)
+            assert np.array_equal(g[k][()], q) and np.array_equal(g[k + "_scale"][()], sc), k
+            assert np.abs(g[k][()]).max() <= 63 and np.abs(h[k][()]).max() > 63, k
+            n += 1
+        assert n >= 5
+    for bad in ("6", "9", "x", ""):
+        r = run(str(src), "-o", str(tmp / "bad.h5"), "--weight-bits", bad)
+        assert r.returncode == 2 and "--weight-bits" in r.stderr, bad
+        assert not (tmp / "bad.h5").exists()
 
 
 def test_deterministic_and_smaller(tmp):
@@ -382,6 +412,7 @@ def test_accuracy_int8_vs_fp32(tmp_path):
                                         np.mean([pred32[i] == label[i] for i in test]) if test else np.nan, "-")]
     variants = [
         ("ours int8 dynamic (default layers)", []),
+        ("ours int8 dynamic, --weight-bits 7", ["--weight-bits", "7"]),
         ("ours int8 dynamic, --budget 0.01", ["--calibrate", features, "--calib-method", "dynamic",
                                               "--budget", "0.01"]),
         ("ours int8 static minmax", ["--calibrate", features]),
@@ -426,6 +457,8 @@ def test_accuracy_int8_vs_fp32(tmp_path):
     assert "int8" in p8.stderr, "run-model does not say it ran int8"
     assert agree >= 0.99, report
     assert acc32 - acc8 <= 0.005 + 1e-9, report
+    # and with 7-bit weights (AVX2's faster products): the same agreement target
+    assert got["ours int8 dynamic, --weight-bits 7"][1] >= 0.99, report
 
 
 # ---------------------------------------------------------------- calibration
@@ -540,7 +573,8 @@ PW_ONE = ["img_encoder.features.2.0.block.0.0.weight",   # an expand (planar MBC
           "img_encoder.features.4.0.block.2.fc2.weight"]  # a squeeze-excitation gate (a vector)
 
 
-@pytest.mark.parametrize("case", ["linear", "conv", "linear-static"] + PW_ONE)
+@pytest.mark.parametrize("case", ["linear", "conv", "linear-static"] + PW_ONE +
+                         ["w7:" + k for k in PW_ONE[:2]])
 def test_network_equals_scheme(small_model, tmp_path, case):
     """run-model on a model-int8.h5 computes what schemas/checkpoint-int8.md defines: its
     logits equal those of scripts/reference_int8.py (the scheme simulated in PyTorch,
@@ -562,6 +596,9 @@ def test_network_equals_scheme(small_model, tmp_path, case):
     import sys
     import torch
     model, store, _ = small_model
+    # "w7:KEY": KEY alone in int8 with --weight-bits 7 (AVX2's vpmaddubsw kernel)
+    bits = ["--weight-bits", "7"] if case.startswith("w7:") else []
+    case = case[3:] if bits else case
     if case == "linear-static":
         opts = ["--layers", "linear", "--calibrate", store]
     elif case in ("linear", "conv"):
@@ -572,7 +609,7 @@ def test_network_equals_scheme(small_model, tmp_path, case):
         assert case in keys
         opts = ["--layers", kind, "--min-channels", "0"] + sum((["--exclude", k] for k in keys if k != case), [])
     q = tmp_path / "m8.h5"
-    r = run(model, "-o", str(q), "-q", *opts)
+    r = run(model, "-o", str(q), "-q", *opts, *bits)
     assert r.returncode == 0, r.stderr
     _run_model(str(q), store, tmp_path / "p.csv", "--logits", str(tmp_path / "l.csv"))
     ids, ours = _logits(tmp_path / "l.csv")

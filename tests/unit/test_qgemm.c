@@ -73,7 +73,8 @@ static void *xalloc64(size_t n)
     return p;
 }
 
-/* mode 0: random; mode 1: 255 x +-127 everywhere (saturation bait) */
+/* mode 0: random; mode 1: 255 x +-127 everywhere (saturation bait); 2 and 3: the same
+ * with narrow weights (+-64, quantize-model --weight-bits 7: AVX2's vpmaddubsw path) */
 static int problem_make(struct problem *p, int n, int k, size_t n_pos, size_t group, int mode)
 {
     struct rvt_error err = {0};
@@ -97,7 +98,7 @@ static int problem_make(struct problem *p, int n, int k, size_t n_pos, size_t gr
     p->want = malloc(sizeof(int64_t) * n * n_pos);
     rvt_qweights_init(&p->q);
     for (i = 0; i < n_pos * (size_t)k; i++)
-        p->x[i] = mode == 1 ? 255 : (uint8_t)(rnd() & 0xff);
+        p->x[i] = mode & 1 ? 255 : (uint8_t)(rnd() & 0xff);
     /* the packing as qgemm.h documents it, written out independently of the library */
     memset(p->xp, 0, xb);
     for (i = 0; i < n_pos; i++)
@@ -107,7 +108,10 @@ static int problem_make(struct problem *p, int n, int k, size_t n_pos, size_t gr
     for (o = 0; o < n; o++) {
         for (kk = 0; kk < k; kk++)
             p->w[(size_t)o * k + kk] =
-                mode == 1 ? (o & 1 ? 127 : -127) : (int8_t)((int)(rnd() % 255) - 127);
+                mode == 1   ? (o & 1 ? 127 : -127)
+                : mode == 3 ? (o & 1 ? 64 : -64)
+                : mode == 2 ? (int8_t)((int)(rnd() % 129) - 64)
+                            : (int8_t)((int)(rnd() % 255) - 127);
         p->scale[o] = 0.001f + (rnd() & 0xffff) * 1e-7f;
         p->bias[o] = rndf();
     }
@@ -448,9 +452,11 @@ static void test_gemm_t(void)
     const struct rvt_qgemm_kernels *r0 = rvt_qgemm_kernels_for(RVT_ISA_REF);
     size_t si;
 
-    for (si = 0; si < RVT_ARRAY_SIZE(shapes); si++) {
-        const int n = shapes[si].n, k = shapes[si].k, ROW_W = 7, SKIP = 3;
-        const size_t n_pos = shapes[si].pos, ldo = (size_t)n + 5, ldr = (size_t)n + 2;
+    /* each shape with full-range weights, then with narrow ones (mode 2) */
+    for (si = 0; si < 2 * RVT_ARRAY_SIZE(shapes); si++) {
+        const int mode = si % 2 ? 2 : 0;
+        const int n = shapes[si / 2].n, k = shapes[si / 2].k, ROW_W = 7, SKIP = 3;
+        const size_t n_pos = shapes[si / 2].pos, ldo = (size_t)n + 5, ldr = (size_t)n + 2;
         const size_t rows_out = n_pos + (n_pos / ROW_W + 1) * SKIP, len = rows_out * ldo;
         float *want = malloc(sizeof(float) * len), *got = malloc(sizeof(float) * len);
         float *lin = malloc(sizeof(float) * len), *res = malloc(sizeof(float) * n_pos * ldr);
@@ -459,7 +465,9 @@ static void test_gemm_t(void)
         size_t i;
 
         assert(want && got && lin && res);
-        problem_make(&p, n, k, n_pos, 1, 0);
+        problem_make(&p, n, k, n_pos, 1, mode);
+        OK(p.q.narrow == (mode == 2), "gemm_t n=%d k=%d: weights %s narrow", n, k,
+           mode == 2 ? "within +-64 are" : "of +-127 are not");
         for (i = 0; i < n_pos * ldr; i++)
             res[i] = rndf() * 4.0f;
         for (li = 0; li < (int)RVT_ARRAY_SIZE(levels); li++) {
@@ -489,8 +497,9 @@ static void test_gemm_t(void)
                         kr->gemm_t(&g0, t, nth);
                     bad += memcmp(want, got, sizeof(float) * len) != 0;
                 }
-            OK(bad == 0, "%s gemm_t n=%d k=%d pos=%zu, padded rows, bias, relu, residual, "
-               "nth 1..3: ref's bits (%zu of 12 differ)", name, n, k, n_pos, bad);
+            OK(bad == 0, "%s gemm_t n=%d k=%d pos=%zu%s, padded rows, bias, relu, residual, "
+               "nth 1..3: ref's bits (%zu of 12 differ)", name, n, k, n_pos,
+               mode ? " narrow" : "", bad);
             /* SILU against the bias-only output (the ref's: the same on every level) */
             {
                 struct rvt_qgemm_args g0 = g;
@@ -525,8 +534,8 @@ static void test_gemm_t(void)
                 for (i = 0; i < len; i++) /* the gaps: untouched */
                     bad += isnan(lin[i]) != isnan(got[i]) || isnan(lin[i]) != isnan(want[i]);
                 OK(far == 0 && bad == 0,
-                   "%s gemm_t n=%d k=%d pos=%zu SiLU: %s (%zu far); + residual: its bits plus "
-                   "the residual (%zu differ)", name, n, k, n_pos,
+                   "%s gemm_t n=%d k=%d pos=%zu%s SiLU: %s (%zu far); + residual: its bits "
+                   "plus the residual (%zu differ)", name, n, k, n_pos, mode ? " narrow" : "",
                    levels[li] == RVT_ISA_REF ? "libm's, bit for bit" : "within 3.1e-6", far, bad);
             }
         }
@@ -655,7 +664,7 @@ static void test_quant(void)
     int nz = -1, ret, i;
     struct rvt_qparams p;
 
-    ret = rvt_quant_weights(w, 3, 5, q, s, &nz, &err);
+    ret = rvt_quant_weights(w, 3, 5, 8, q, s, &nz, &err);
     OK(ret == 0 && nz == 1, "quant_weights: 1 all-zero channel counted");
     OK(s[1] == 1.0f && q[5] == 0 && q[9] == 0, "all-zero channel: scale 1, zero weights");
     OK(s[0] == 1.0f / 127.0f && q[1] == -127 && q[4] == 127 && q[0] == 64,
@@ -666,11 +675,11 @@ static void test_quant(void)
             break;
     OK(i == 15, "round trip within scale/2");
     w[7] = NAN;
-    ret = rvt_quant_weights(w, 3, 5, q, s, &nz, &err);
+    ret = rvt_quant_weights(w, 3, 5, 8, q, s, &nz, &err);
     OK(ret == RVT_EINVAL && strstr(err.msg, "channel 1 of 3 has a nan weight at column 2"),
        "NaN weight is an error: %s", err.msg);
     w[7] = -INFINITY;
-    ret = rvt_quant_weights(w, 3, 5, q, s, &nz, &err);
+    ret = rvt_quant_weights(w, 3, 5, 8, q, s, &nz, &err);
     OK(ret == RVT_EINVAL && strstr(err.msg, "infinite"), "infinite weight is an error: %s", err.msg);
 
     OK(rvt_quant_params(0.0f, 0.0f, &p, &err) == 0 && p.scale == 1.0f && p.zero == 0,
@@ -820,7 +829,7 @@ static void test_qdense(void)
     rvt_quant_params(lo, hi, &xq, &err);
     for (j = 0; j < NC; j++)
         step_t[j] = xq.scale;
-    OK(rvt_quant_weights(w, NO, NI, wq, sw, NULL, &err) == 0, "qdense: weights quantized");
+    OK(rvt_quant_weights(w, NO, NI, 8, wq, sw, NULL, &err) == 0, "qdense: weights quantized");
     sw[5] = -sw[5]; /* a folded BatchNorm with negative gamma flips the channel */
     for (i = 0; i < NI; i++)
         w[5 * NI + i] = -w[5 * NI + i];
@@ -1025,7 +1034,7 @@ static void test_yt_pad(void)
         x[i] = rndf() * 3.0f * (float)(1 + i % 7);
     for (i = 0; i < NO; i++)
         bias[i] = rndf();
-    rvt_quant_weights(w, NO, NI, wq, sw, NULL, &err);
+    rvt_quant_weights(w, NO, NI, 8, wq, sw, NULL, &err);
     ret = rvt_qdense_new(&q, wq, sw, NO, NI, NULL, &err);
     OK(ret == 0, "yt_pad: qdense_new");
     if (ret == 0) {
@@ -1089,6 +1098,10 @@ int main(int argc, char **argv)
     test_shape(18, 516, 7, 1, 1);
     test_shape(33, 513, 13, 1, 1);
     test_shape(18, 520, 7, 1, 1);
+    /* narrow weights at +-64 against 255: AVX2's vpmaddubsw pairs at 32640, the most
+     * int16 holds without saturating */
+    test_shape(18, 516, 7, 1, 3);
+    test_shape(21, 1030, 9, 1, 3);
     test_gemm_t();
     test_pack();
     test_rows();
