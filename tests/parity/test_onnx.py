@@ -297,6 +297,28 @@ def test_int8_dynamic_qdq(work):
     del onnx
 
 
+def test_int8_w7_qdq(work):
+    """quantize-model --weight-bits 7 exports the same way: the graph's weights are the
+    file's (-63..63), and ORT's logits follow run-model's int8 (which multiplies them with
+    vpmaddubsw on AVX2) rather than fp32's."""
+    q7 = os.path.join(work, "model-int8-w7.h5")
+    p = subprocess.run([F.tool("quantize-model"), "-q", "--weight-bits", "7",
+                        os.path.join(work, "model.h5"), "-o", q7], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    path = os.path.join(work, "model-int8-w7.onnx")
+    mod = export_onnx(q7, "-o", path)
+    check_qdq_weights(path, q7, mod)
+    with h5py.File(q7, "r") as f:
+        assert f.attrs["quant_weight_bits"] == 7
+        assert max(np.abs(f[k][()]).max() for k in f.attrs["quant_layers"]) == 63
+    ours = run_model_logits(work, q7)
+    ort = ort_logits(work, path, batch=1)
+    fp32 = run_model_logits(work, os.path.join(work, "model.h5"))
+    keep = decided(ours)
+    assert (ort.argmax(1) == ours.argmax(1))[keep].all(), (ort.argmax(1), ours.argmax(1))
+    assert np.abs(ort - ours).max() < np.abs(fp32 - ours).max()
+
+
 def test_int8_static_qdq(work):
     from onnx import numpy_helper
     q8 = quantize(work, "--calibrate", os.path.join(work, "features.h5"), "--calib-split", "all")
