@@ -107,9 +107,10 @@ struct rvt_qweights {
                        rows n..pad16(n)-1 zero (the index of rvti_qx_index with o for p) */
     int32_t *wsum;  /* [n] sum_k W[o, k] */
     float *scale;   /* [n] weight scale per output channel */
-    bool narrow;    /* every weight in +-RVT_QGEMM_NARROW (quantize-model --weight-bits 7): a pair
-                       of u8 x s8 products then fits int16 (255 * 64 * 2 = 32640), so
-                       AVX2's gemm_t multiplies with vpmaddubsw, exactly */
+    bool narrow;    /* every weight within +-RVT_QGEMM_NARROW (quantize-model
+                       --weight-bits 7): a pair of u8 x s8 products then fits int16
+                       (255 * 64 * 2 = 32640), so AVX2's gemm_t multiplies with
+                       vpmaddubsw, exactly */
 };
 
 void rvt_qweights_init(struct rvt_qweights *q);

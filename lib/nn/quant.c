@@ -10,10 +10,11 @@ int rvt_quant_weights(const float *w, int n, int k, int bits, int8_t *q, float *
                       int *n_zero, struct rvt_error *err)
 {
     int ret = 0, zeros = 0, j, kk;
-    const float top = (float)((1 << (bits - 1)) - 1);
+    float top;
 
     if (bits < 2 || bits > 8)
         return rvt_error_set(err, RVT_EINVAL, "weights of %d bits (2..8 only)", bits);
+    top = (float)((1 << (bits - 1)) - 1);
 
     for (j = 0; j < n; j++) {
         const float *row = w + (size_t)j * k;

@@ -1,8 +1,8 @@
 /*
  * quant.h: the int8 quantization schemes of ravdess-tools.
  *
- * Weights: symmetric, per output channel (row j of W [n, k]), of b bits (top = 2^(b-1) - 1:
- * 127 for int8, 63 for quantize-model --weight-bits 7):
+ * Weights: symmetric, per output channel (row j of W [n, k]), of b bits (top =
+ * 2^(b-1) - 1: 127 for int8, 63 for quantize-model --weight-bits 7):
  *   scale[j] = max_k |W[j,k]| / top,  q[j,k] = clamp(rint(W[j,k] / scale[j]), -top, top)
  * in float32 arithmetic (IEEE division, rint ties to even).  -128 is never used, so
  * negating a channel (a BatchNorm with negative gamma folded into the scale) is exact.
@@ -43,9 +43,9 @@ struct rvt_qparams {
 
 /*
  * Quantizes W [n, k] (row-major) into q [n, k] and scale [n] as above, with weights of
- * `bits` bits (2..8, else RVT_EINVAL).  n_zero (may be NULL) receives the number of
- * all-zero channels.  Returns 0 or RVT_EINVAL (non-finite
- * weight, "channel 3 of 512 has a nan weight at column 7").
+ * `bits` bits (2..8).  n_zero (may be NULL) receives the number of all-zero channels.
+ * Returns 0 or RVT_EINVAL (bits out of range; a non-finite weight, "channel 3 of 512
+ * has a nan weight at column 7").
  */
 int rvt_quant_weights(const float *w, int n, int k, int bits, int8_t *q, float *scale,
                       int *n_zero, struct rvt_error *err);
