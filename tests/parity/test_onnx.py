@@ -245,6 +245,18 @@ def column_codes(x):
     return np.rint(v), s
 
 
+def ort_follows_run_model(work, q8, path):
+    """ORT on the int8 graph `path` keeps run-model's argmax on `q8` (clips not near a
+    tie) and ran our int8 numbers, not fp32's: its logits are nearer run-model's int8
+    than fp32's are."""
+    ours = run_model_logits(work, q8)
+    ort = ort_logits(work, path, batch=1)
+    fp32 = run_model_logits(work, os.path.join(work, "model.h5"))
+    keep = decided(ours)
+    assert (ort.argmax(1) == ours.argmax(1))[keep].all(), (ort.argmax(1), ours.argmax(1))
+    assert np.abs(ort - ours).max() < np.abs(fp32 - ours).max()
+
+
 def test_int8_dynamic_qdq(work):
     import onnx
     from onnx import numpy_helper
@@ -287,13 +299,7 @@ def test_int8_dynamic_qdq(work):
         # without VNNI ORT's saturated pair sums: 4.8e-4 measured (Zen 3)
         tol = 1e-5 if cpu_has_vnni() else 2e-3
         assert err < tol, "%s: ORT's output is %.3g off the int8 scheme" % (key, err)
-    ours = run_model_logits(work, q8)
-    ort = ort_logits(work, path, batch=1)
-    fp32 = run_model_logits(work, os.path.join(work, "model.h5"))
-    keep = decided(ours)
-    assert (ort.argmax(1) == ours.argmax(1))[keep].all(), (ort.argmax(1), ours.argmax(1))
-    # ORT ran our int8 numbers, not fp32's: it is nearer run-model's int8 than fp32 is
-    assert np.abs(ort - ours).max() < np.abs(fp32 - ours).max()
+    ort_follows_run_model(work, q8, path)
     del onnx
 
 
@@ -311,12 +317,7 @@ def test_int8_w7_qdq(work):
     with h5py.File(q7, "r") as f:
         assert f.attrs["quant_weight_bits"] == 7
         assert max(np.abs(f[k][()]).max() for k in f.attrs["quant_layers"]) == 63
-    ours = run_model_logits(work, q7)
-    ort = ort_logits(work, path, batch=1)
-    fp32 = run_model_logits(work, os.path.join(work, "model.h5"))
-    keep = decided(ours)
-    assert (ort.argmax(1) == ours.argmax(1))[keep].all(), (ort.argmax(1), ours.argmax(1))
-    assert np.abs(ort - ours).max() < np.abs(fp32 - ours).max()
+    ort_follows_run_model(work, q7, path)
 
 
 def test_int8_static_qdq(work):
