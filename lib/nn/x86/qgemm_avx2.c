@@ -9,6 +9,9 @@
  * (k 0-1 or k 2-3) of one position, against the 4 weight bytes of an output channel
  * widened and repeated ([w0 w1 w2 w3] x 4).  The halves are added once per tile with
  * vphaddd.  ref: Intel SDM vol. 2, PMADDWD and PMADDUBSW (saturation).
+ * Narrow weights (|w| <= 64, quantize-model --weight-bits 7; struct rvt_qweights) cannot
+ * saturate it (255 * 64 * 2 = 32640): gemm_t then multiplies the bytes as they are,
+ * vpmaddubsw and vpmaddwd by ones, the same sums with a third fewer instructions.
  *
  * The channels-last kernels (gemm_t, pack_rows, quant_rows) are below their own
  * heading: gemm_t with a lane per output channel, the row kernels with a position's
@@ -314,9 +317,10 @@ static inline __m256i lanes8(int left)
  * under the mask 0x00ff00ff and (x1, x3) shifted right by 8; 8 channels' 4 weight bytes
  * (32 bytes of wt) give (w0, w2) by a left shift and an arithmetic right shift of 8, and
  * (w1, w3) by the right shift alone.  The weights' widening is shared by the tile's
- * positions, the activations' by its vectors.  Pair sums are exact in int32, so the
- * sums are the reference's.  The epilogue is tile_t's of qgemm_avx512.c on 8 lanes
- * (the same operations, so the bits of gemm); the SiLU is this level's (act_avx2.h).
+ * positions, the activations' by its vectors (narrow weights skip both: maddubs_acc).
+ * Pair sums are exact in int32, so the sums are the reference's.  The epilogue is
+ * tile_t's of qgemm_avx512.c on 8 lanes (the same operations, so the bits of gemm); the
+ * SiLU is this level's (act_avx2.h).
  */
 #define NW_T 3
 #define MP_T 4
