@@ -1008,8 +1008,8 @@ static void bench(void)
  * rvt_qdense_forward_yt_act_par): bias + SiLU in gemm_t's epilogue, stored inside a
  * padded map, leaving the borders alone.  The portable epilogue must give the bits of
  * the raw gemm_t followed by the portable pad_act_cl (its libm SiLU); a SIMD one, whose
- * SiLU is its level's (nn/ops.h RVT_NN_ACT_SILU_Q: AVX-512's faster one, AVX2's
- * act256), must match SiLU(raw + bias) in double within 3.1e-6 relative, over inputs that
+ * SiLU is its level's (nn/ops.h RVT_NN_ACT_SILU_Q: AVX-512's and AVX2's faster ones),
+ * must match SiLU(raw + bias) in double within 3.1e-6 relative, over inputs that
  * reach |v| ~ 40, plus the float rounding of v itself, which SiLU's relative
  * sensitivity (1 + v (1 - sigmoid(v)), ~|v| for v << 0) magnifies.
  */

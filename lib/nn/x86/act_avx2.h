@@ -4,7 +4,7 @@
  * activation).  Include only from files built with the AVX2 flags.  SiLU and sigmoid
  * divide (vdivps is correctly rounded, so the results are the same bits on every AVX2
  * CPU, where vrcpps's estimate differs between vendors); the SiLU of the int8 layers
- * is SiLU's (no cheaper twin as on AVX-512).
+ * (RVT_NN_ACT_SILU_Q) divides too, by 1 + expneg_q256's cheaper exp.
  */
 #ifndef RVT_NN_X86_ACT_AVX2_H
 #define RVT_NN_X86_ACT_AVX2_H
@@ -48,6 +48,32 @@ static inline __m256 expneg256(__m256 v)
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
+/*
+ * exp(-v) for RVT_NN_ACT_SILU_Q: act_avx512.h's expneg_q512 (one-step reduction with a
+ * single ln 2, degree-4 polynomial EXPF_C*: within 3e-6 relative) with expneg256's
+ * clamps and exponent field; two FMAs fewer than expneg256.
+ */
+static inline __m256 expneg_q256(__m256 v)
+{
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    __m256 t, n, r, p;
+    __m256i e;
+
+    v = _mm256_max_ps(_mm256_set1_ps(-87.3365447504f), v);
+    v = _mm256_min_ps(_mm256_set1_ps(87.3365447504f), v);
+    t = _mm256_fmadd_ps(v, _mm256_set1_ps(-1.44269504088896341f), magic);
+    n = _mm256_sub_ps(t, magic);
+    r = _mm256_fnmsub_ps(n, _mm256_set1_ps(0.693147180559945f), v); /* -v - n ln2 */
+    p = _mm256_set1_ps(EXPF_C4);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXPF_C3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXPF_C2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXPF_C1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    e = _mm256_add_epi32(_mm256_slli_epi32(_mm256_castps_si256(t), 23),
+                         _mm256_castps_si256(_mm256_set1_ps(1.0f)));
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
 static inline __m256 act256(__m256 v, enum rvt_nn_act act)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
@@ -55,8 +81,8 @@ static inline __m256 act256(__m256 v, enum rvt_nn_act act)
     switch (act) {
     case RVT_NN_ACT_NONE: return v;
     case RVT_NN_ACT_RELU: return _mm256_max_ps(v, _mm256_setzero_ps());
-    case RVT_NN_ACT_SILU:
-    case RVT_NN_ACT_SILU_Q: return _mm256_div_ps(v, _mm256_add_ps(one, expneg256(v)));
+    case RVT_NN_ACT_SILU: return _mm256_div_ps(v, _mm256_add_ps(one, expneg256(v)));
+    case RVT_NN_ACT_SILU_Q: return _mm256_div_ps(v, _mm256_add_ps(one, expneg_q256(v)));
     case RVT_NN_ACT_SIGMOID: return _mm256_div_ps(one, _mm256_add_ps(one, expneg256(v)));
     }
     return v;

@@ -68,12 +68,8 @@ static inline __m512 recip512(__m512 d)
  * process).  -v clamped below 87.3 (NaN kept), n as expneg512's, a one-step reduction
  * r = -v - n ln2 (below 2.5e-7 off for |n| <= 126), a degree-4 polynomial fitted as
  * EXP_C* are (3e-6).  With the reciprocal's Newton step left out too (7e-5) it moved a
- * random network's logits by a twentieth of what int8 does.
+ * random network's logits by a twentieth of what int8 does.  (EXPF_C*: x86/exp_poly.h.)
  */
-#define EXPF_C1 9.999668598e-01f
-#define EXPF_C2 5.000301600e-01f
-#define EXPF_C3 1.678747386e-01f
-#define EXPF_C4 4.151384905e-02f
 
 static inline __m512 expneg_q512(__m512 v)
 {

@@ -519,8 +519,8 @@ static void act_row_any(float *yr, size_t cs, int ow, enum rvt_nn_act act, __m25
     switch (act) {
     case RVT_NN_ACT_RELU: act_row(yr, cs, ow, RVT_NN_ACT_RELU, rs0, rs1); break;
     case RVT_NN_ACT_SIGMOID: act_row(yr, cs, ow, RVT_NN_ACT_SIGMOID, rs0, rs1); break;
-    case RVT_NN_ACT_SILU:
-    case RVT_NN_ACT_SILU_Q: act_row(yr, cs, ow, RVT_NN_ACT_SILU, rs0, rs1); break;
+    case RVT_NN_ACT_SILU: act_row(yr, cs, ow, RVT_NN_ACT_SILU, rs0, rs1); break;
+    case RVT_NN_ACT_SILU_Q: act_row(yr, cs, ow, RVT_NN_ACT_SILU_Q, rs0, rs1); break;
     case RVT_NN_ACT_NONE:
     default: act_row(yr, cs, ow, RVT_NN_ACT_NONE, rs0, rs1); break;
     }
