@@ -29,8 +29,8 @@ enum rvt_nn_act {
     RVT_NN_ACT_SILU,    /* x * sigmoid(x) (torch.nn.SiLU) */
     RVT_NN_ACT_SIGMOID,
     /* SiLU whose output an int8 layer quantizes next: on AVX-512 and AVX2 the int8
-     * layers' cheaper one (x86/act_avx512.h expneg_q512, act_avx2.h expneg_q256: within
-     * 3.1e-6 relative), on the portable level SiLU */
+     * layers' cheaper one (x86/act_avx512.h expneg_q512, act_avx2.h expneg256 with
+     * cheap set: within 3.1e-6 relative), on the portable level SiLU */
     RVT_NN_ACT_SILU_Q,
 };
 

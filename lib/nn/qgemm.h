@@ -128,10 +128,10 @@ enum rvt_qact {
     RVT_QACT_NONE = 0,
     RVT_QACT_RELU = 1, /* v > 0 ? v : +0 (NaN -> 0) */
     RVT_QACT_SILU = 2, /* gemm_t only: v * sigmoid(v), the level's RVT_NN_ACT_SILU_Q
-                          (nn/ops.h): on AVX-512 and AVX2 within 3.1e-6 relative (AVX2:
-                          v divided by 1 + act_avx2.h's expneg_q256), on ref with libm's
-                          expf as the portable nn/ops.h kernels: the one result whose
-                          bits differ between levels */
+                          (nn/ops.h): on AVX-512 and AVX2 within 3.1e-6 relative
+                          (AVX2: v divided by 1 + act_avx2.h's cheap expneg256), on
+                          ref with libm's expf as the portable nn/ops.h kernels: the
+                          one result whose bits differ between levels */
 };
 
 /*
