@@ -36,7 +36,7 @@ int rvt_qweights_set(struct rvt_qweights *q, const int8_t *q8, const float *scal
 {
     int ret = 0;
     int k_pad, o, kk;
-    bool narrow = true;
+    bool w7 = true;
     int8_t *w = NULL, *wt = NULL;
     int32_t *wsum = NULL;
     float *sc = NULL;
@@ -75,7 +75,7 @@ int rvt_qweights_set(struct rvt_qweights *q, const int8_t *q8, const float *scal
                                     o);
                 goto done;
             }
-            narrow = narrow && row[kk] >= -RVT_QGEMM_NARROW && row[kk] <= RVT_QGEMM_NARROW;
+            w7 = w7 && row[kk] >= -RVT_QGEMM_W7_MAX && row[kk] <= RVT_QGEMM_W7_MAX;
             w[(size_t)o * k_pad + kk] = row[kk];
             wt[rvti_qx_index((size_t)o, kk, k_pad)] = row[kk];
             s += row[kk];
@@ -91,7 +91,7 @@ int rvt_qweights_set(struct rvt_qweights *q, const int8_t *q8, const float *scal
     q->wt = wt;
     q->wsum = wsum;
     q->scale = sc;
-    q->narrow = narrow;
+    q->w7 = w7;
     w = NULL;
     wt = NULL;
     wsum = NULL;

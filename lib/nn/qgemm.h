@@ -65,8 +65,8 @@
 #define RVT_QGEMM_PB 16
 /* Largest k with exact int32 sums: 255 * 127 * 65536 = 2122383360 < 2^31 - 1. */
 #define RVT_QGEMM_MAX_K 65536
-/* Weights of magnitude up to this make struct rvt_qweights narrow (7-bit). */
-#define RVT_QGEMM_NARROW 64
+/* Weights of magnitude up to this make struct rvt_qweights w7 (7-bit). */
+#define RVT_QGEMM_W7_MAX 64
 
 static inline int rvt_qgemm_k_pad(int k)
 {
@@ -107,7 +107,7 @@ struct rvt_qweights {
                        rows n..pad16(n)-1 zero (the index of rvti_qx_index with o for p) */
     int32_t *wsum;  /* [n] sum_k W[o, k] */
     float *scale;   /* [n] weight scale per output channel */
-    bool narrow;    /* every weight within +-RVT_QGEMM_NARROW (quantize-model
+    bool w7;        /* every weight within +-RVT_QGEMM_W7_MAX (quantize-model
                        --weight-bits 7): a pair of u8 x s8 products then fits int16
                        (255 * 64 * 2 = 32640), so AVX2's gemm_t multiplies with
                        vpmaddubsw, exactly */

@@ -74,7 +74,7 @@ static void *xalloc64(size_t n)
 }
 
 /* mode 0: random; mode 1: 255 x +-127 everywhere (saturation bait); 2 and 3: the same
- * with narrow weights (+-64, quantize-model --weight-bits 7: AVX2's vpmaddubsw path) */
+ * with 7-bit weights (+-64, quantize-model --weight-bits 7: AVX2's vpmaddubsw path) */
 static int problem_make(struct problem *p, int n, int k, size_t n_pos, size_t group, int mode)
 {
     struct rvt_error err = {0};
@@ -452,7 +452,7 @@ static void test_gemm_t(void)
     const struct rvt_qgemm_kernels *r0 = rvt_qgemm_kernels_for(RVT_ISA_REF);
     size_t si;
 
-    /* each shape with full-range weights, then with narrow ones (mode 2) */
+    /* each shape with full-range weights, then with 7-bit ones (mode 2) */
     for (si = 0; si < 2 * RVT_ARRAY_SIZE(shapes); si++) {
         const int mode = si % 2 ? 2 : 0;
         const int n = shapes[si / 2].n, k = shapes[si / 2].k, ROW_W = 7, SKIP = 3;
@@ -466,7 +466,7 @@ static void test_gemm_t(void)
 
         assert(want && got && lin && res);
         problem_make(&p, n, k, n_pos, 1, mode);
-        OK(p.q.narrow == (mode == 2), "gemm_t n=%d k=%d: weights %s narrow", n, k,
+        OK(p.q.w7 == (mode == 2), "gemm_t n=%d k=%d: weights %s 7-bit", n, k,
            mode == 2 ? "within +-64 are" : "of +-127 are not");
         for (i = 0; i < n_pos * ldr; i++)
             res[i] = rndf() * 4.0f;
@@ -499,7 +499,7 @@ static void test_gemm_t(void)
                 }
             OK(bad == 0, "%s gemm_t n=%d k=%d pos=%zu%s, padded rows, bias, relu, residual, "
                "nth 1..3: ref's bits (%zu of 12 differ)", name, n, k, n_pos,
-               mode ? " narrow" : "", bad);
+               mode ? " 7-bit" : "", bad);
             /* SILU against the bias-only output (the ref's: the same on every level) */
             {
                 struct rvt_qgemm_args g0 = g;
@@ -535,7 +535,7 @@ static void test_gemm_t(void)
                     bad += isnan(lin[i]) != isnan(got[i]) || isnan(lin[i]) != isnan(want[i]);
                 OK(far == 0 && bad == 0,
                    "%s gemm_t n=%d k=%d pos=%zu%s SiLU: %s (%zu far); + residual: its bits "
-                   "plus the residual (%zu differ)", name, n, k, n_pos, mode ? " narrow" : "",
+                   "plus the residual (%zu differ)", name, n, k, n_pos, mode ? " 7-bit" : "",
                    levels[li] == RVT_ISA_REF ? "libm's, bit for bit" : "within 3.1e-6", far, bad);
             }
         }
@@ -1098,7 +1098,7 @@ int main(int argc, char **argv)
     test_shape(18, 516, 7, 1, 1);
     test_shape(33, 513, 13, 1, 1);
     test_shape(18, 520, 7, 1, 1);
-    /* narrow weights at +-64 against 255: AVX2's vpmaddubsw pairs at 32640, the most
+    /* 7-bit weights at +-64 against 255: AVX2's vpmaddubsw pairs at 32640, the most
      * int16 holds without saturating */
     test_shape(18, 516, 7, 1, 3);
     test_shape(21, 1030, 9, 1, 3);

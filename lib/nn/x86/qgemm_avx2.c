@@ -9,7 +9,7 @@
  * (k 0-1 or k 2-3) of one position, against the 4 weight bytes of an output channel
  * widened and repeated ([w0 w1 w2 w3] x 4).  The halves are added once per tile with
  * vphaddd.  ref: Intel SDM vol. 2, PMADDWD and PMADDUBSW (saturation).
- * Narrow weights (|w| <= 64, quantize-model --weight-bits 7; struct rvt_qweights) cannot
+ * 7-bit weights (|w| <= 64, quantize-model --weight-bits 7; struct rvt_qweights) cannot
  * saturate it (255 * 64 * 2 = 32640): gemm_t then multiplies the bytes as they are,
  * vpmaddubsw and vpmaddwd by ones, the same sums with a third fewer instructions.
  *
@@ -317,7 +317,7 @@ static inline __m256i lanes8(int left)
  * under the mask 0x00ff00ff and (x1, x3) shifted right by 8; 8 channels' 4 weight bytes
  * (32 bytes of wt) give (w0, w2) by a left shift and an arithmetic right shift of 8, and
  * (w1, w3) by the right shift alone.  The weights' widening is shared by the tile's
- * positions, the activations' by its vectors (narrow weights skip both: maddubs_acc).
+ * positions, the activations' by its vectors (7-bit weights skip both: maddubs_acc).
  * Pair sums are exact in int32, so the sums are the reference's.  The epilogue is
  * tile_t's of qgemm_avx512.c on 8 lanes (the same operations, so the bits of gemm); the
  * SiLU is this level's (act_avx2.h).
@@ -375,7 +375,7 @@ static inline __attribute__((always_inline)) void res_store(const float *res, si
 }
 
 /* acc += vpmaddwd(vpmaddubsw(x, w), ones): 4 u8 x s8 products of one output channel
- * summed into its int32 lane, for narrow weights (struct rvt_qweights), whose pair sums
+ * summed into its int32 lane, for 7-bit weights (struct rvt_qweights), whose pair sums
  * cannot saturate int16.  In asm for madd_acc's reason. */
 static inline __m256i maddubs_acc(__m256i acc, __m256i x, __m256i w, __m256i ones)
 {
@@ -389,7 +389,7 @@ static inline __m256i maddubs_acc(__m256i acc, __m256i x, __m256i w, __m256i one
 static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_args *g, int ov,
                                                          size_t p, const __m256i *ww,
                                                          const int nw, const int mp,
-                                                         const bool narrow)
+                                                         const bool w7)
 {
     const struct rvt_qweights *w = g->w;
     const int kqn = w->k_pad / 4;
@@ -410,10 +410,10 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
         for (c = 0; c < nw; c++)
             acc[r][c] = _mm256_setzero_si256();
     }
-    /* narrow: a position's 4 bytes broadcast as they are and 8 channels' 32 weight
+    /* w7: a position's 4 bytes broadcast as they are and 8 channels' 32 weight
      * bytes as stored, one vpmaddubsw + vpmaddwd a pair: a third fewer instructions a
      * product than the widened pairs below, and no widening */
-    for (kq = 0; narrow && kq < kqn; kq++) {
+    for (kq = 0; w7 && kq < kqn; kq++) {
         const __m256i ones = _mm256_set1_epi16(1);
         __m256i wv[NW_T];
 #pragma GCC unroll 4
@@ -429,7 +429,7 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
                 acc[r][c] = maddubs_acc(acc[r][c], xv, wv[c], ones);
         }
     }
-    for (kq = 0; !narrow && kq < kqn; kq++) {
+    for (kq = 0; !w7 && kq < kqn; kq++) {
         int h;
         /* the even pairs, then the odd: half the widened weights live at a time, so
          * that a 3 x 3 tile's 9 accumulators stay in registers */
@@ -523,7 +523,7 @@ static inline __attribute__((always_inline)) void tile_t(const struct rvt_qgemm_
     static void tile_t_##nw##_##mp(const struct rvt_qgemm_args *g, int ov, size_t p, \
                                    const __m256i *ww) \
     { \
-        if (g->w->narrow) \
+        if (g->w->w7) \
             tile_t(g, ov, p, NULL, nw, mp, true); \
         else if (ww) \
             tile_t(g, ov, p, ww, nw, mp, false); \
@@ -581,7 +581,7 @@ static void gemm_t_avx2(const struct rvt_qgemm_args *g, int ith, int nth)
     for (ov = 0; ov < n_ov && p1 > p0; ov += NW_T) {
         int nw = RVT_MIN(NW_T, n_ov - ov), mp = mp_t[nw - 1];
         const __m256i *pw = NULL;
-        if (!g->w->narrow && g->w->k_pad / 4 <= WW_KQ && p1 - p0 >= 8) {
+        if (!g->w->w7 && g->w->k_pad / 4 <= WW_KQ && p1 - p0 >= 8) {
             widen_panel(g->w, ov, nw, ww);
             pw = ww;
         }
