@@ -163,12 +163,41 @@ static size_t dims_count(int rank, const int64_t *dims)
     return n;
 }
 
-/* The per-output-channel scales of an int8 weight `key` (schemas/checkpoint.md). */
+/* The per-output-channel scales of an int8 weight `key` (schemas/checkpoint-int8.md):
+ * finite (the reader checks) and positive, max|w| / top or 1; a zero or negative one
+ * would silently zero or negate the channel. */
 static int read_scales(struct loader *L, const char *key, int64_t n_out, float *scale)
 {
     char sk[512];
+    int64_t o;
+    int ret;
+
     snprintf(sk, sizeof(sk), "%s_scale", key);
-    return rvt_ckpt_read_f32(L->c, sk, 1, &n_out, scale, L->err);
+    if ((ret = rvt_ckpt_read_f32(L->c, sk, 1, &n_out, scale, L->err)) < 0)
+        return ret;
+    for (o = 0; o < n_out; o++)
+        if (!(scale[o] > 0.0f))
+            return rvt_error_set(L->err, RVT_EFORMAT,
+                                 "%s: '%s' element %lld is %g: an int8 weight's scale is "
+                                 "positive (max |w| / top, or 1 for an all-zero channel)",
+                                 rvt_ckpt_path(L->c), sk, (long long)o, (double)scale[o]);
+    return 0;
+}
+
+/* An int8 weight `key`: q in -127..127 (-128 is never written: symmetric weights). */
+static int read_q(struct loader *L, const char *key, int rank, const int64_t *dims, int8_t *q)
+{
+    size_t n = dims_count(rank, dims), i;
+    int ret;
+
+    if ((ret = rvt_ckpt_read_i8(L->c, key, rank, dims, q, L->err)) < 0)
+        return ret;
+    for (i = 0; i < n; i++)
+        if (q[i] == INT8_MIN)
+            return rvt_error_set(L->err, RVT_EFORMAT,
+                                 "%s: '%s' element %zu is -128: int8 weights are -127..127",
+                                 rvt_ckpt_path(L->c), key, i);
+    return 0;
 }
 
 /* The static activation range `key`_act_range of an int8 layer, when the checkpoint has
@@ -177,9 +206,18 @@ static int read_act_range(struct loader *L, const char *key, float *range, bool 
 {
     char rk[512];
     int64_t two = 2;
+    int ret;
+
     snprintf(rk, sizeof(rk), "%s_act_range", key);
     *has = rvt_ckpt_dtype(L->c, rk) != RVT_CKPT_ABSENT;
-    return *has ? rvt_ckpt_read_f32(L->c, rk, 1, &two, range, L->err) : 0;
+    if (!*has)
+        return 0;
+    if ((ret = rvt_ckpt_read_f32(L->c, rk, 1, &two, range, L->err)) < 0)
+        return ret;
+    if (range[0] > range[1])
+        return rvt_error_set(L->err, RVT_EFORMAT, "%s: '%s' is [%g, %g]: lo above hi",
+                             rvt_ckpt_path(L->c), rk, (double)range[0], (double)range[1]);
+    return 0;
 }
 
 /* A weight the model uses in fp32: float in the file, or int8 + scales dequantized. */
@@ -201,7 +239,7 @@ static int read_weight_f32(struct loader *L, const char *key, int rank, const in
         ret = rvt_error_set(L->err, RVT_ENOMEM, "out of memory");
         goto done;
     }
-    ret = rvt_ckpt_read_i8(L->c, key, rank, dims, q, L->err);
+    ret = read_q(L, key, rank, dims, q);
     if (ret >= 0)
         ret = read_scales(L, key, dims[0], s);
     if (ret >= 0)
@@ -280,7 +318,7 @@ static int load_dense(struct loader *L, struct rvt_nn_dense *d, const char *wkey
             ret = rvt_error_set(L->err, RVT_ENOMEM, "out of memory");
             goto done;
         }
-        ret = rvt_ckpt_read_i8(L->c, wkey, rank, dims, q, L->err);
+        ret = read_q(L, wkey, rank, dims, q);
         if (ret >= 0)
             ret = read_scales(L, wkey, n_out, sc);
         if (ret >= 0)
@@ -330,8 +368,13 @@ static int load_dense(struct loader *L, struct rvt_nn_dense *d, const char *wkey
         }
     }
     d->bias = bias;
-    if (d->wtype == RVT_NN_WEIGHT_I8)
-        ret = rvt_nn_dense_prepare_i8(d, has_range ? act_range : NULL, L->err);
+    if (d->wtype == RVT_NN_WEIGHT_I8 &&
+        (ret = rvt_nn_dense_prepare_i8(d, has_range ? act_range : NULL, L->err)) == RVT_EINVAL) {
+        /* the file's numbers, not an argument of ours: which file and weight */
+        char why[sizeof(L->err->msg)];
+        snprintf(why, sizeof(why), "%s", L->err->msg);
+        ret = rvt_error_set(L->err, RVT_EFORMAT, "%s: '%s': %s", rvt_ckpt_path(L->c), wkey, why);
+    }
 done:
     free(s);
     free(t);
@@ -816,6 +859,18 @@ int rvt_model_load(struct rvt_model **out, const char *path, struct rvt_error *e
         ret = rvt_error_set(err, RVT_EUNSUPPORTED, "%s: unknown architecture '%s' (expected '%s')",
                             path, m->architecture, RVT_MODEL_ARCHITECTURE);
         goto done;
+    }
+    if (rvt_ckpt_has_attr(L.c, "schema_version")) {
+        char *ver = NULL;
+        ret = rvt_ckpt_attr_str(L.c, "schema_version", &ver, err);
+        if (ret >= 0 && strcmp(ver, RVT_MODEL_SCHEMA_VERSION))
+            ret = rvt_error_set(err, RVT_EUNSUPPORTED,
+                                "%s: checkpoint schema_version '%s', expected '%s' (a newer "
+                                "ravdess-tools wrote it?)",
+                                path, ver, RVT_MODEL_SCHEMA_VERSION);
+        free(ver);
+        if (ret < 0)
+            goto done;
     }
     ret = rvt_ckpt_attr_str(L.c, "format", &m->format, err);
     if (ret < 0)

@@ -63,6 +63,8 @@
 
 #define RVT_MODEL_ARCHITECTURE "MultimodalAttentionFusion"
 #define RVT_MODEL_MAX_CLASSES 1024
+/* The checkpoint layout this code reads (schemas/checkpoint.md `schema_version`). */
+#define RVT_MODEL_SCHEMA_VERSION "1"
 
 struct rvt_model_info {
     const char *architecture;    /* "MultimodalAttentionFusion" */

@@ -111,7 +111,7 @@ int rvt_ckpt_open(struct rvt_ckpt **out, const char *path, struct rvt_error *err
         ret = rvt_error_set(err, RVT_EFORMAT, "cannot open '%s': %s", path, h5_reason(why));
         goto done;
     }
-    /* a feature store (lib/store) has a schema_version and a kind, a checkpoint neither */
+    /* a feature store (lib/store) has a schema_version and a kind, a checkpoint no kind */
     if (rvt_ckpt_has_attr(c, "schema_version") && rvt_ckpt_has_attr(c, "kind")) {
         char *kind = NULL;
         struct rvt_error e2 = {0};

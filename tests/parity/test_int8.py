@@ -536,6 +536,61 @@ def test_calibrate_refusals(small_model, tmp_path):
     assert r.returncode == 2 and "need --calibrate" in r.stderr
 
 
+@pytest.mark.parametrize("damage", ["scale-zero", "scale-negative", "q-128", "range-inverted",
+                                    "scale-overflows"])
+def test_damaged_int8_refused(small_model, tmp_path, damage):
+    """Numbers quantize-model never writes (schemas/checkpoint-int8.md) are refused by
+    run-model and export-onnx alike, naming the file and the dataset: exit 1 (the file
+    is bad, not the command line), one line, no output.  Before, a zero or negative
+    scale ran (a channel silently zeroed or negated), and -128 or an inverted range
+    stopped run-model with exit 2 and no file or dataset named."""
+    model, store, _ = small_model
+    cal = tmp_path / "cal.h5"
+    assert run(model, "-o", str(cal), "--calibrate", store, "-q").returncode == 0
+    with h5py.File(cal, "r") as f:
+        key = list(f.attrs["quant_layers"])[-1]   # a calibrated int8 weight
+    bad = tmp_path / ("%s.h5" % damage)
+    import shutil
+    shutil.copy(cal, bad)
+    with h5py.File(bad, "r+") as f:
+        sc, q, ar = f[key + "_scale"], f[key], f[key + "_act_range"]
+        if damage == "scale-zero":
+            sc[3] = 0.0
+            want = "'%s_scale' element 3 is 0: an int8 weight's scale is positive" % key
+        elif damage == "scale-negative":
+            sc[1] = -sc[1]
+            want = "'%s_scale' element 1 is -" % key
+        elif damage == "q-128":
+            a = q[()]
+            a.reshape(-1)[7] = -128
+            q[...] = a
+            want = "'%s' element 7 is -128: int8 weights are -127..127" % key
+        elif damage == "range-inverted":
+            ar[...] = np.array([2.0, -1.0], np.float32)
+            want = "'%s_act_range' is [2, -1]: lo above hi" % key
+        else:   # finite in the file, infinite once its BatchNorm is folded in
+            sc[0] = np.float32(3e38)
+            want = None
+    out = tmp_path / "p.csv"
+    p = subprocess.run([os.path.join(BIN, "run-model"), "-m", str(bad), "-F", store, "-o",
+                        str(out)], capture_output=True, text=True)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 1 and len(lines) == 1, p.stderr
+    assert lines[0].startswith("run-model: %s: '%s" % (bad, key)), lines[0]
+    if want:
+        assert want in lines[0], lines[0]
+    assert not out.exists()
+    if damage == "scale-overflows":
+        assert "has scale inf" in lines[0], lines[0]
+        return   # export-onnx folds in float64, where 3e38 * the fold stays finite
+    onnx = tmp_path / "x.onnx"
+    p = subprocess.run([os.path.join(ROOT, "scripts", "export-onnx"), str(bad), "-o", str(onnx)],
+                       capture_output=True, text=True)
+    assert p.returncode == 1 and want in p.stderr and len(p.stderr.strip().splitlines()) == 1, \
+        p.stderr
+    assert not onnx.exists()
+
+
 def test_budget(small_model, tmp_path):
     """--budget keeps leading layers fp32 until the calibration clips' int8 logits are
     within the budget: 0 keeps every candidate fp32, a huge budget none."""

@@ -327,6 +327,19 @@ def test_unexpected_key_and_class_count(good, store, tmp_path):
     expect_refused(bad, store, tmp_path, "num_classes")
 
 
+def test_schema_version(good, store, tmp_path):
+    """A checkpoint of another layout version is refused, not read as version 1; one
+    without the attribute (none was written without it, but h5py users may) is read."""
+    bad = str(tmp_path / "bad.h5")
+    copy_h5(good, bad, lambda f: f.attrs.__setitem__("schema_version", "2"))
+    expect_refused(bad, store, tmp_path, "schema_version '2', expected '1'")
+    plain = str(tmp_path / "plain.h5")
+    copy_h5(good, plain, lambda f: f.attrs.__delitem__("schema_version"))
+    o = tmp_path / "out.csv"
+    p = run(["-m", plain, "-F", store["path"], "-o", str(o)], check=False)
+    assert p.returncode == 0 and o.exists(), p.stderr
+
+
 # ---------------------------------------------------------- mismatched stores
 
 def mismatched_store(tmp_path, cfg=None, class_names=F.SEED7, h=224, n_mels=64):
