@@ -44,7 +44,6 @@ import argparse
 import hashlib
 import os
 import sys
-import tempfile
 
 import h5py
 import numpy as np
@@ -52,6 +51,8 @@ import yaml
 
 HERE = os.path.dirname(os.path.realpath(__file__))  # the real folder, also when run through a link
 sys.path.insert(0, HERE)
+
+import outfile  # noqa: E402 (scripts/)
 
 SCHEMA_VERSION = "1"
 LABEL_SETS = {
@@ -69,6 +70,10 @@ RECIPE_KEYS = {
 }
 RECIPE_OPTIONS = {"convert": "image.convert", "resize": "image.resize",
                   "jpeg_quality": "image.jpeg_quality"}
+
+
+class OutputError(Exception):
+    """The output could not be written (the message names it)."""
 
 
 def die(msg, code=1):
@@ -196,7 +201,8 @@ def sha256_file(path):
 
 def export(state_dict, out_path, class_names, audio_attention, preprocessing, source=None,
            recipe=None):
-    """Writes model.h5 (atomically: a temporary beside out_path, then rename).
+    """Writes model.h5 (scripts/outfile.py: a temporary beside out_path, then rename;
+    a device or FIFO written in place); OutputError when it cannot.
     recipe: {key: text} of RECIPE_KEYS; None = the one the preprocessing text gives."""
     import torch
     import reference_model as R
@@ -214,39 +220,31 @@ def export(state_dict, out_path, class_names, audio_attention, preprocessing, so
     # strict: names the missing/unexpected keys and the mismatched shapes
     model.load_state_dict(state_dict, strict=True)
 
-    d = os.path.dirname(os.path.abspath(out_path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(out_path) + ".tmp-", dir=d)
-    os.close(fd)
     try:
-        with h5py.File(tmp, "w", track_order=False) as f:
-            f.attrs["schema_version"] = SCHEMA_VERSION
-            f.attrs["architecture"] = R.ARCHITECTURE
-            f.attrs["format"] = "fp32"
-            f.attrs["audio_attention"] = audio_attention
-            f.attrs["num_classes"] = np.int64(n_classes)
-            f.attrs.create("class_names", [c.encode() for c in class_names],
-                           dtype=h5py.string_dtype("utf-8"))
-            f.attrs["preprocessing"] = preprocessing
-            f.attrs["source"] = source["name"] if source else ""
-            f.attrs["source_sha256"] = source["sha256"] if source else ""
-            for k in RECIPE_KEYS:
-                f.attrs[k] = recipe[k]
-            for key in sorted(state_dict):
-                if key.endswith("num_batches_tracked"):
-                    continue
-                t = state_dict[key].detach().cpu()
-                a = np.ascontiguousarray(t.numpy().astype(np.float32))
-                if not np.all(np.isfinite(a)):
-                    raise ValueError("%s holds NaN or Inf" % key)
-                f.create_dataset(key, data=a, track_times=False)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out_path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        with outfile.replacing(out_path) as tmp:
+            with h5py.File(tmp, "w", track_order=False) as f:
+                f.attrs["schema_version"] = SCHEMA_VERSION
+                f.attrs["architecture"] = R.ARCHITECTURE
+                f.attrs["format"] = "fp32"
+                f.attrs["audio_attention"] = audio_attention
+                f.attrs["num_classes"] = np.int64(n_classes)
+                f.attrs.create("class_names", [c.encode() for c in class_names],
+                               dtype=h5py.string_dtype("utf-8"))
+                f.attrs["preprocessing"] = preprocessing
+                f.attrs["source"] = source["name"] if source else ""
+                f.attrs["source_sha256"] = source["sha256"] if source else ""
+                for k in RECIPE_KEYS:
+                    f.attrs[k] = recipe[k]
+                for key in sorted(state_dict):
+                    if key.endswith("num_batches_tracked"):
+                        continue
+                    t = state_dict[key].detach().cpu()
+                    a = np.ascontiguousarray(t.numpy().astype(np.float32))
+                    if not np.all(np.isfinite(a)):
+                        raise ValueError("%s holds NaN or Inf" % key)
+                    f.create_dataset(key, data=a, track_times=False)
+    except OSError as e:
+        raise OutputError("cannot write '%s': %s" % (out_path, e.strerror or e)) from None
 
 
 def main(argv=None):
@@ -296,6 +294,8 @@ def main(argv=None):
                 "sha256": sha256_file(args.state_dict)}, recipe)
     except SystemExit:
         raise
+    except OutputError as e:
+        die(str(e))
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         msg = str(e).strip().replace("\n\t", " ").replace("\n", " ")
         die("%s: %s" % (args.state_dict, msg))

@@ -24,7 +24,7 @@
 // Exit status: 0 ok, 1 runtime error, 2 usage error.
 
 import { createRequire } from "node:module";
-import { existsSync, readFileSync, writeFileSync, renameSync, unlinkSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync, renameSync, unlinkSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -88,9 +88,24 @@ function writeNpy(path, dims, data) {
   head[6] = 1;
   head[7] = 0;
   head.writeUInt16LE(header.length, 8);
+  writeOutput(path, Buffer.concat([head, Buffer.from(header, "latin1"), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
+}
+
+// An output file as the C tools write one (lib/core/atomic.c): a regular file (or a
+// new name) through a temporary renamed over it, never half a file; a device or FIFO
+// (/dev/null, /dev/stdout) in place, as renaming over it would replace /dev/null with
+// a regular file for the whole machine; a directory refused.
+function writeOutput(path, bytes) {
+  let st = null;
+  try { st = statSync(path); } catch (_) { /* a new name */ }
+  if (st && st.isDirectory()) die(`cannot write '${path}': it is a directory`);
+  if (st && !st.isFile()) {
+    try { writeFileSync(path, bytes); } catch (e) { die(`cannot write '${path}': ${e.message}`); }
+    return;
+  }
   const tmp = `${path}.tmp-${process.pid}`;
   try {
-    writeFileSync(tmp, Buffer.concat([head, Buffer.from(header, "latin1"), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
+    writeFileSync(tmp, bytes);
     renameSync(tmp, path);
   } catch (e) {
     try { unlinkSync(tmp); } catch (_) { /* not there */ }
@@ -244,14 +259,7 @@ async function writeProfile(sess, dir, path, clips) {
   for (const [key, r] of rows)
     csv += `${key},${(r.calls / clips).toFixed(2)},${(r.us / 1e3 / clips).toFixed(4)},${(total ? r.us / total : 0).toFixed(4)},\n`;
   csv += `total,${rows.length} records,,${(total / 1e3 / clips).toFixed(4)},1.0000,\n`;
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, csv);
-    renameSync(tmp, path);
-  } catch (e) {
-    try { unlinkSync(tmp); } catch (_) { /* not there */ }
-    die(`cannot write '${path}': ${e.message}`);
-  }
+  writeOutput(path, csv);
   process.stderr.write(`${PROG}: profile: nodes ${(total / 1e3 / clips).toFixed(3)} ms/clip over ${clips} clips -> ${path}\n`);
 }
 

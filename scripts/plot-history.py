@@ -19,6 +19,9 @@ import os
 import sys
 from xml.sax.saxutils import escape, quoteattr
 
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))  # the real folder, also through a link
+import outfile  # noqa: E402 (scripts/)
+
 W, H = 760, 336            # whole picture
 PW, PH = 300, 200          # one panel's plot area
 LEFT, TOP = 70, 56         # first panel's plot area origin
@@ -142,17 +145,11 @@ def main():
     a = ap.parse_args()
     h = read_history(a.history)
     svg = render(h, a.title if a.title is not None else os.path.basename(a.history))
-    tmp = "%s.tmp-%d" % (a.out, os.getpid())
     try:
-        with open(tmp, "w") as f:
+        with outfile.replacing(a.out) as tmp, open(tmp, "w") as f:
             f.write(svg)
-        os.replace(tmp, a.out)
     except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        die("cannot write '%s': %s" % (a.out, e.strerror))
+        die("cannot write '%s': %s" % (a.out, e.strerror or e))
 
 
 if __name__ == "__main__":

@@ -102,6 +102,7 @@ import torch.nn as nn
 
 HERE = os.path.dirname(os.path.realpath(__file__))  # the real folder, also when run through a link
 sys.path.insert(0, HERE)
+import outfile  # noqa: E402 (scripts/)
 from reference_model import MultimodalAttentionFusion, load_state_dict_file  # noqa: E402
 
 # The ImageNet head of torchvision's efficientnet_b0 (Dropout, Linear(1280, 1000)): in
@@ -315,12 +316,10 @@ def write_history(path, rows):
     is no val split), rewritten whole after each epoch through a temporary, so a
     reader sees the epochs so far and never half a file.  scripts/plot-history.py
     draws it."""
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "w") as f:
+    with outfile.replacing(path) as tmp, open(tmp, "w") as f:
         f.write(",".join(HISTORY_COLUMNS) + "\n")
         for r in rows:
             f.write("%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f\n" % r)
-    os.replace(tmp, path)
 
 
 def main():
@@ -480,7 +479,8 @@ def main():
                                             cpu_train / max(n_seen, 1), conv, a.threads))
 
     model.eval()
-    torch.save(model.state_dict(), stem + ".pt")
+    with outfile.replacing(stem + ".pt") as tmp:   # never half a .pt
+        torch.save(model.state_dict(), tmp)
     # export-checkpoint.py in this process (its main, as its command line would run it):
     # a second interpreter would load torch again, ~1.5 s of CPU
     spec = importlib.util.spec_from_file_location("export_checkpoint", os.path.join(HERE, "export-checkpoint.py"))
