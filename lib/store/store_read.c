@@ -510,6 +510,38 @@ static int dtype_of(hid_t t, enum rvt_dtype *out)
     }
 }
 
+/*
+ * Every filter of a dataset's pipeline decodable by this libhdf5: a store h5py wrote
+ * with lzf (h5py's own filter) or another plugin's compression would otherwise fail
+ * clip by clip with libhdf5's message about its plugin folder.
+ */
+static int filters_available(const struct rvt_store_reader *r, hid_t dset, const char *name,
+                             struct rvt_error *err)
+{
+    hid_t dcpl = H5Dget_create_plist(dset);
+    int nf, i, ret = 0;
+
+    if (dcpl < 0)
+        return rvti_h5_fail(err, RVT_EFORMAT, "cannot open '%s' dataset '%s'", r->path, name);
+    nf = H5Pget_nfilters(dcpl);
+    for (i = 0; i < nf && ret == 0; i++) {
+        unsigned flags, cd[8], cfg;
+        size_t ncd = 8;
+        char nm[64] = "";
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof(nm), nm, &cfg);
+        nm[sizeof(nm) - 1] = '\0';
+        if (id < 0 || H5Zfilter_avail(id) <= 0)
+            ret = rvt_error_set(err, RVT_EFORMAT,
+                                "'%s': dataset '%s' is compressed with HDF5 filter %d%s%s%s, which "
+                                "this HDF5 library cannot decode (ravdess-tools writes gzip; "
+                                "h5repack -f GZIP=4 rewrites a file with it)",
+                                r->path, name, (int)id, nm[0] ? " ('" : "", nm, nm[0] ? "')" : "");
+    }
+    rvti_h5_clear();
+    H5Pclose(dcpl);
+    return ret;
+}
+
 static int get_field(struct rvt_store_reader *r, const char *name, struct rfield **out,
                      struct rvt_error *err)
 {
@@ -542,6 +574,8 @@ static int get_field(struct rvt_store_reader *r, const char *name, struct rfield
         ret = rvti_h5_fail(err, RVT_EFORMAT, "cannot open '%s' dataset '%s'", r->path, name);
         goto done;
     }
+    if ((ret = filters_available(r, f->dset, name, err)) < 0)
+        goto done;
     rank = H5Sget_simple_extent_ndims(f->fspace);
     if (rank < 1 || rank > RVT_STORE_MAX_RANK + 1 || dtype_of(ft, &f->info.dtype) < 0) {
         ret = rvt_error_set(err, RVT_EUNSUPPORTED,

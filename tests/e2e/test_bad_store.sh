@@ -47,6 +47,8 @@ mk f_rows.h5 "$F" 'd = f["mel"][:3]; del f["mel"]; f["mel"] = d'
 mk f_v2.h5 "$F" 'f.attrs["schema_version"] = "2"'
 mk f_noids.h5 "$F" 'del f["clips/id"]'
 mk f_cfg.h5 "$F" 'f.attrs["config"] = f.attrs["config"].replace("n_mels: 64", "n_mels: 32")'
+# h5py's own lzf filter, which libhdf5 cannot decode (zeros: every chunk compresses)
+mk f_lzf.h5 "$F" 'd = np.zeros_like(f["mel"][:]); del f["mel"]; f.create_dataset("mel", data=d, chunks=(1,) + d.shape[1:], compression="lzf")'
 head -c 3000 "$F" >"$T/b/f_trunc.h5"
 echo "id,label" >"$T/b/f_text.h5"
 : >"$T/b/f_empty.h5"
@@ -62,6 +64,7 @@ mk fr_pts.h5 "$FR" 'd = f["frame_pts"][:].astype("f4"); del f["frame_pts"]; f["f
 mk fr_ptsk.h5 "$FR" 'd = np.zeros((f["frame_pts"].shape[0], 2)); del f["frame_pts"]; f["frame_pts"] = d'
 mk me_nomf.h5 "$ME" 'del f["mel_frames"]'
 mk me_i16.h5 "$ME" 'd = f["mel"][:].astype("i2"); del f["mel"]; f["mel"] = d'
+mk me_lzf.h5 "$ME" 'd = np.zeros_like(f["mel"][:]); del f["mel"]; f.create_dataset("mel", data=d, chunks=(1,) + d.shape[1:], compression="lzf")'
 head -n 1 "$T/s/index.csv" >"$T/b/empty.csv" && mk_all
 ok $? "bad copies made"
 
@@ -87,6 +90,7 @@ bad_case 1 "'.*f_rows.h5': dataset 'mel' has 3 clips, clips/id has 4" "features:
 bad_case 1 "'.*f_v2.h5' has store schema version '2'" "features: another schema version" run "$B/f_v2.h5"
 bad_case 1 "'.*f_noids.h5' has no dataset 'clips/id'" "features: no clips/id" run "$B/f_noids.h5"
 bad_case 1 "n_mels.*'.*f_cfg.h5'|'.*f_cfg.h5'.*n_mels" "features: config disagrees with the model" run "$B/f_cfg.h5"
+bad_case 1 "'.*f_lzf.h5': dataset 'mel' is compressed with HDF5 filter 32000 \('lzf'\), which this HDF5 library cannot decode" "features: h5py's lzf compression" run "$B/f_lzf.h5"
 bad_case 1 "'.*f_trunc.h5'.*(truncated|signature|HDF5)" "features: truncated file" run "$B/f_trunc.h5"
 bad_case 1 "'.*f_text.h5'.*not an HDF5 file" "features: a text file" run "$B/f_text.h5"
 bad_case 1 "'.*f_empty.h5'.*(empty|not an HDF5 file)" "features: an empty file" run "$B/f_empty.h5"
@@ -116,6 +120,7 @@ bad_case 1 "'.*fr_pts.h5': dataset 'frame_pts' is f32" "pack-h5: float32 frame_p
 bad_case 1 "'.*fr_ptsk.h5': dataset 'frame_pts' has 2 times a clip, 'frames' 1" "pack-h5: 2-d frame_pts" p "$B/fr_ptsk.h5" "$ME"
 bad_case 1 "'.*me_nomf.h5' has no dataset 'mel_frames'" "pack-h5: mel store without mel_frames" p "$FR" "$B/me_nomf.h5"
 bad_case 1 "'.*me_i16.h5': dataset 'mel' has a type .* a mel store has f32" "pack-h5: integer mel" p "$FR" "$B/me_i16.h5"
+bad_case 1 "'.*me_lzf.h5': dataset 'mel' is compressed with HDF5 filter 32000 \('lzf'\)" "pack-h5: h5py's lzf compression" p "$FR" "$B/me_lzf.h5"
 bad_case 1 "'.*mel.h5' is a mel store, expected a frames store" "pack-h5: a mel store as frames" p "$ME" "$ME"
 bad_case 1 "'.*model.h5' is a model checkpoint, not a feature store" "pack-h5: a checkpoint as mel" p "$FR" "$M"
 bad_case 2 "'.*empty.csv' lists no clips" "pack-h5: an empty index" p "$FR" "$ME" "$B/empty.csv"
