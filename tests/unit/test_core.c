@@ -104,6 +104,46 @@ static void test_config(void)
     rvt_config_free(&c);
 }
 
+/*
+ * A child that writes `line` through rvt_atomic to path until a signal ends it: at
+ * most 16 MB (then it waits), so that a writer the test fails to stop cannot fill
+ * the disk.  reset: a signal set to its default first (0: none).
+ */
+static pid_t writer(const char *path, int reset, const char *line)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        struct rvt_atomic b;
+        size_t n;
+        if (reset)
+            signal(reset, SIG_DFL);
+        rvt_atomic_open(&b, path, NULL);
+        for (n = 0; n < ((size_t)16 << 20); n += strlen(line)) {
+            fputs(line, b.fp);
+            fflush(b.fp);
+        }
+        for (;;)
+            pause();
+    }
+    return pid;
+}
+
+/* waitpid with a 10 s limit; on a timeout the child is killed and false returned. */
+static bool reap(pid_t pid, int *status)
+{
+    int k;
+
+    for (k = 0; k < 1000; k++) {
+        if (waitpid(pid, status, WNOHANG) == pid)
+            return true;
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, status, 0);
+    return false;
+}
+
 static void test_atomic(void)
 {
     struct rvt_atomic a;
@@ -135,42 +175,44 @@ static void test_atomic(void)
     OK(stat(path, &st) == 0 && st.st_size == 6, "abort keeps the previous file intact");
 
     /* a writer killed with SIGKILL mid-write leaves the final name untouched */
-    before = count_entries(tmpdir);
     snprintf(path, sizeof(path), "%s/killed.txt", tmpdir);
-    pid = fork();
-    if (pid == 0) {
-        struct rvt_atomic b;
-        rvt_atomic_open(&b, path, NULL);
-        for (;;) {
-            fputs("data data data\n", b.fp);
-            fflush(b.fp);
-        }
-    }
+    pid = writer(path, 0, "data data data\n");
     usleep(100000);
     kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
+    OK(reap(pid, &status), "SIGKILLed writer reaped");
     OK(stat(path, &st) != 0, "SIGKILLed writer: no file under the final name");
 
-    /* SIGTERM and SIGINT (^C): the handler removes the temporary too */
+    /* SIGTERM and SIGINT (^C): the handler removes the temporary too.  The writer
+     * starts from the default disposition: a test run in the background of a
+     * non-interactive shell inherits SIGINT ignored, and a tool leaves an ignored
+     * signal ignored (below) */
     for (i = 0; i < 2; i++) {
         int sig = i ? SIGINT : SIGTERM;
         const char *name = i ? "SIGINT" : "SIGTERM";
         snprintf(path, sizeof(path), "%s/signalled-%d.txt", tmpdir, sig);
         before = count_entries(tmpdir);
-        pid = fork();
-        if (pid == 0) {
-            struct rvt_atomic b;
-            rvt_atomic_open(&b, path, NULL);
-            for (;;)
-                fputs("data\n", b.fp);
-        }
+        pid = writer(path, sig, "data\n");
         usleep(100000);
         kill(pid, sig);
-        waitpid(pid, &status, 0);
-        OK(WIFSIGNALED(status) && WTERMSIG(status) == sig, "%s still terminates", name);
+        OK(reap(pid, &status) && WIFSIGNALED(status) && WTERMSIG(status) == sig,
+           "%s still terminates", name);
         OK(stat(path, &st) != 0 && count_entries(tmpdir) == before,
            "writer ended by %s: no final file, temporary removed", name);
     }
+
+    /* a signal ignored when the process started stays ignored (nohup, a background
+     * job): the writer outlives SIGINT, and SIGKILL ends it */
+    snprintf(path, sizeof(path), "%s/ignoring.txt", tmpdir);
+    signal(SIGINT, SIG_IGN);
+    pid = writer(path, 0, "data\n");
+    signal(SIGINT, SIG_DFL);
+    usleep(100000);
+    kill(pid, SIGINT);
+    usleep(200000);
+    OK(waitpid(pid, &status, WNOHANG) == 0, "an ignored SIGINT stays ignored");
+    kill(pid, SIGKILL);
+    OK(reap(pid, &status) && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+       "... and SIGKILL ends that writer");
 }
 
 struct rows {
