@@ -288,6 +288,10 @@ def main(argv=None):
                 recipe[key] = attr_text(v)
                 if key in cfg:  # the preprocessing text says the same
                     cfg[key] = v
+        try:  # before the long work
+            outfile.check(args.output)
+        except OSError as e:
+            raise OutputError("cannot write '%s': %s" % (args.output, e.strerror or e)) from None
         sd = R.load_state_dict_file(args.state_dict)
         export(sd, args.output, names, mode, preprocessing_text(cfg),
                {"name": os.path.basename(args.state_dict),

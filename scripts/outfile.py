@@ -35,6 +35,15 @@ def _special(path):
     return not stat.S_ISREG(st.st_mode)
 
 
+def check(path):
+    """Raises now what replacing(path) would raise at its start (a directory; a folder
+    that does not exist), so that a script can refuse before its long work."""
+    if not _special(path):
+        d = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(d):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), d)
+
+
 @contextlib.contextmanager
 def replacing(path, mode=0o644):
     """Yields a temporary file name to write the whole output to; when the block ends

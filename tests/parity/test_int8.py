@@ -536,19 +536,26 @@ def test_calibrate_refusals(small_model, tmp_path):
     assert r.returncode == 2 and "need --calibrate" in r.stderr
 
 
+@pytest.fixture(scope="module")
+def calibrated(small_model, tmp_path_factory):
+    """small_model quantized with static ranges, and its last int8 weight's key."""
+    model, store, _ = small_model
+    cal = tmp_path_factory.mktemp("calibrated") / "cal.h5"
+    assert run(model, "-o", str(cal), "--calibrate", store, "-q").returncode == 0
+    with h5py.File(cal, "r") as f:
+        return cal, list(f.attrs["quant_layers"])[-1]
+
+
 @pytest.mark.parametrize("damage", ["scale-zero", "scale-negative", "q-128", "range-inverted",
                                     "scale-overflows"])
-def test_damaged_int8_refused(small_model, tmp_path, damage):
+def test_damaged_int8_refused(small_model, calibrated, tmp_path, damage):
     """Numbers quantize-model never writes (schemas/checkpoint-int8.md) are refused by
     run-model and export-onnx alike, naming the file and the dataset: exit 1 (the file
     is bad, not the command line), one line, no output.  Before, a zero or negative
     scale ran (a channel silently zeroed or negated), and -128 or an inverted range
     stopped run-model with exit 2 and no file or dataset named."""
-    model, store, _ = small_model
-    cal = tmp_path / "cal.h5"
-    assert run(model, "-o", str(cal), "--calibrate", store, "-q").returncode == 0
-    with h5py.File(cal, "r") as f:
-        key = list(f.attrs["quant_layers"])[-1]   # a calibrated int8 weight
+    _, store, _ = small_model
+    cal, key = calibrated   # key: a calibrated int8 weight
     bad = tmp_path / ("%s.h5" % damage)
     import shutil
     shutil.copy(cal, bad)
