@@ -291,7 +291,7 @@ def main(argv=None):
         try:  # before the long work
             outfile.check(args.output)
         except OSError as e:
-            raise OutputError("cannot write '%s': %s" % (args.output, e.strerror or e)) from None
+            die("cannot write '%s': %s" % (args.output, e.strerror or e))
         sd = R.load_state_dict_file(args.state_dict)
         export(sd, args.output, names, mode, preprocessing_text(cfg),
                {"name": os.path.basename(args.state_dict),

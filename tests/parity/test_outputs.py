@@ -88,18 +88,10 @@ def ckpt(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def onnx_to_null(ckpt, tmp_path_factory):
-    """export-onnx CKPT -o a link to /dev/null: its result and the link."""
-    d = tmp_path_factory.mktemp("onnx")
-    link = null_link(d, "m.onnx")
-    p = script(os.path.join(ROOT, "scripts", "export-onnx"), "-q", ckpt, "-o", link)
-    return p, link
-
-
-def test_export_onnx(ckpt, onnx_to_null, tmp_path):
+def test_export_onnx(ckpt, tmp_path):
     exp = os.path.join(ROOT, "scripts", "export-onnx")
-    p, link = onnx_to_null
+    link = null_link(tmp_path, "m.onnx")
+    p = script(exp, "-q", ckpt, "-o", link)
     assert p.returncode == 0 and still_null(link), p.stderr
     p = script(exp, "-q", ckpt, "-o", str(tmp_path))
     assert p.returncode == 1 and "it is a directory" in p.stderr, p.stderr
